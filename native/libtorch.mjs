@@ -1,0 +1,85 @@
+// Finds libtorch for the native build and prints what binding.gyp asks for.
+// Order (issue #2): $LIBTORCH; a Python `torch` install (how CUDA builds happen); Debian's libtorch-dev.
+// Usage: node native/libtorch.mjs json|include|libdir|libs|defines
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+function fromRoot(root, source, abi) {
+  const include = join(root, 'include');
+  const libdir = join(root, 'lib');
+  if (!existsSync(join(include, 'ATen', 'ATen.h')) || !existsSync(join(libdir, 'libtorch.so'))) return null;
+  const cuda = existsSync(join(libdir, 'libtorch_cuda.so'));
+  return {
+    source,
+    include: [include, join(include, 'torch', 'csrc', 'api', 'include')],
+    libdir,
+    libs: ['c10', 'torch', 'torch_cpu', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])],
+    cuda,
+    cxx11abi: abi,
+  };
+}
+
+function fromPython(python) {
+  try {
+    const script =
+      'import os, torch; print(os.path.dirname(torch.__file__)); print(int(torch._C._GLIBCXX_USE_CXX11_ABI)); print(torch.__version__)';
+    const out = execFileSync(python, ['-c', script], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 60_000,
+    });
+    const [dir, abi] = out.toString().trim().split('\n');
+    if (!dir) return null;
+    return fromRoot(dir, `python torch (${python})`, abi === '1');
+  } catch {
+    return null;
+  }
+}
+
+function fromDebian() {
+  const multiarch = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
+  if (!existsSync('/usr/include/ATen/ATen.h')) return null;
+  const libdir = multiarch.find((d) => existsSync(join(d, 'libtorch.so')));
+  if (!libdir) return null;
+  return {
+    source: 'system libtorch (Debian libtorch-dev)',
+    include: ['/usr/include', '/usr/include/torch/csrc/api/include'],
+    libdir,
+    libs: ['c10', 'torch', 'torch_cpu'],
+    cuda: false,
+    cxx11abi: true,
+  };
+}
+
+export function findLibtorch() {
+  if (process.env.LIBTORCH) {
+    const found = fromRoot(process.env.LIBTORCH, `$LIBTORCH=${process.env.LIBTORCH}`, true);
+    if (!found) {
+      throw new Error(`LIBTORCH=${process.env.LIBTORCH} has no include/ATen/ATen.h and lib/libtorch.so`);
+    }
+    if (process.env.LIBTORCH_CXX11_ABI === '0') found.cxx11abi = false;
+    return found;
+  }
+  for (const python of ['python3', '/usr/bin/python3']) {
+    const found = fromPython(python);
+    if (found) return found;
+  }
+  return fromDebian();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const found = findLibtorch();
+  const what = process.argv[2] ?? 'json';
+  if (!found) {
+    if (what === 'json') console.log('null');
+    process.exit(what === 'json' ? 0 : 1);
+  }
+  const print = {
+    json: () => JSON.stringify(found),
+    include: () => found.include.join(' '),
+    libdir: () => found.libdir,
+    libs: () => found.libs.map((l) => `-l${l}`).join(' '),
+    defines: () => `_GLIBCXX_USE_CXX11_ABI=${found.cxx11abi ? 1 : 0}${found.cuda ? ' HHKIT_CUDA=1' : ''}`,
+  }[what];
+  console.log(print ? print() : '');
+}

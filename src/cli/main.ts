@@ -1,0 +1,58 @@
+import { UsageError } from './args.ts';
+
+/** One `hhkit <name>` command. `run` returns the process exit status. */
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+// Commands load lazily so `hhkit --help` stays instant and one command's deps don't slow the others.
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  demo: () => import('./demo.ts'),
+  data: () => import('./data.ts'),
+  world: () => import('./world.ts'),
+};
+
+async function usage(): Promise<string> {
+  const lines = ['usage: hhkit <command> [options]   (hhkit <command> --help for details)', '', 'commands:'];
+  for (const [name, load] of Object.entries(commands)) {
+    try {
+      const { command } = await load();
+      lines.push(`  ${name.padEnd(12)} ${command.summary}`);
+    } catch {
+      // A command whose module is not present yet is simply not listed.
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(await usage());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`hhkit: unknown command '${name}'\n\n${await usage()}`);
+    return 2;
+  }
+  const { command } = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError) {
+    console.error(`hhkit: ${err.message}`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}
