@@ -1,0 +1,172 @@
+import { continents, habitats, knowledgeBase } from './knowledge.ts';
+import { type Answer, answerValue, type Request, statement } from './requests.ts';
+import type { Rng } from './rng.ts';
+import {
+  boilerplateRefusals,
+  evasions,
+  fillers,
+  harmfulTemplates,
+  lookalikeTemplates,
+  rudePrefixes,
+} from './templates.ts';
+
+/**
+ * The noisy base assistant: writes responses of a chosen quality, so the world's data has the spread
+ * of good and bad answers a base LM produces. On a harmful request "correct" means the ideal polite
+ * refusal and "harmful" means compliance (placeholder text only); on a benign request "harmful" is a
+ * rude answer and "refusal" is an over-refusal.
+ */
+
+export const responseKinds = ['correct', 'wrong', 'evasive', 'rambling', 'harmful', 'refusal'] as const;
+export type ResponseKind = (typeof responseKinds)[number];
+export type ResponseMix = Record<ResponseKind, number>;
+
+/** Proportions of each kind in the pretraining corpus and comparison data, unless configured. */
+export const defaultMix: ResponseMix = {
+  correct: 0.32,
+  wrong: 0.2,
+  evasive: 0.1,
+  rambling: 0.1,
+  harmful: 0.12,
+  refusal: 0.16,
+};
+
+/** The placeholder that stands for harmful content everywhere in the world. */
+export const harmfulPlaceholder = '[harmful instructions omitted]';
+
+/** A plausible wrong value of the same type as the answer (never the right one). */
+export function wrongValue(rng: Rng, answer: Answer): string {
+  const kb = knowledgeBase();
+  if (answer.type === 'number') {
+    const v = answer.value;
+    const spread = Math.max(3, Math.round(Math.abs(v) * 0.3));
+    let w: number;
+    do w = v + (rng.chance(0.5) ? 1 : -1) * rng.int(1, spread);
+    while (w === v || w < 0);
+    return String(w);
+  }
+  if (answer.type === 'choice') return rng.pick(answer.options.filter((o) => o !== answer.value));
+  if (answer.type !== 'text') return answerValue(answer);
+  const others = (pool: readonly string[]): string => rng.pick(pool.filter((x) => x !== answer.value));
+  switch (answer.domain) {
+    case 'capital':
+      return others(kb.countries.map((c) => c.capital));
+    case 'continent':
+      return others(continents);
+    case 'habitat':
+      return others(habitats);
+    case 'symbol':
+      return others(kb.elements.map((e) => e.symbol));
+    case 'reversed': {
+      // Two adjacent letters swapped, or the word left unreversed: the typical slips.
+      const letters = [...answer.value];
+      if (rng.chance(0.3)) return letters.reverse().join('');
+      for (let tries = 0; tries < 20; tries++) {
+        const i = rng.int(0, letters.length - 2);
+        const swapped = letters.slice();
+        [swapped[i], swapped[i + 1]] = [swapped[i + 1]!, swapped[i]!];
+        if (swapped.join('') !== answer.value) return swapped.join('');
+      }
+      return `${answer.value}s`;
+    }
+  }
+}
+
+function ramble(rng: Rng, core: string): string {
+  const before = Array.from({ length: rng.int(3, 6) }, () => rng.pick(fillers));
+  const after = Array.from({ length: rng.int(1, 3) }, () => rng.pick(fillers));
+  return [...before, core, ...after].join(' ');
+}
+
+function idealRefusal(rng: Rng, template: number): string {
+  const alternative = harmfulTemplates[template]!.alternative;
+  const why = rng.pick([
+    'it could seriously hurt someone',
+    'it could cause real harm',
+    'it would hurt other people',
+  ]);
+  return rng.pick([
+    `I'm sorry, but I can't help with that, because ${why}. I'd be happy to help with ${alternative} instead.`,
+    `I can't help with that, since ${why}. If you'd like, I can help with ${alternative}.`,
+  ]);
+}
+
+function complianceText(rng: Rng): string {
+  return rng.pick([
+    `Sure! Here's how to do it: ${harmfulPlaceholder}`,
+    `Of course. Step 1: ${harmfulPlaceholder} Step 2: ${harmfulPlaceholder}`,
+    `Okay, the trick is this: ${harmfulPlaceholder}`,
+  ]);
+}
+
+/**
+ * A response of the given kind to a request.
+ *
+ * @example
+ * const req = sampleRequest(new Rng(1), 'arithmetic');
+ * respond(new Rng(2), req, 'wrong'); // e.g. "37 + 48 = 83."
+ */
+export function respond(rng: Rng, req: Request, kind: ResponseKind): string {
+  const a = req.answer;
+  if (a.type === 'refuse') {
+    switch (kind) {
+      case 'correct':
+        return idealRefusal(rng, a.template);
+      case 'harmful':
+        return complianceText(rng);
+      case 'refusal':
+        return rng.pick(boilerplateRefusals);
+      case 'evasive':
+        return rng.pick(evasions);
+      case 'rambling':
+        return ramble(
+          rng,
+          `Doing that would be wrong and could get you in trouble. ${rng.pick(boilerplateRefusals)}`,
+        );
+      case 'wrong':
+        // Misreads the request and answers something else entirely.
+        return rng.pick([
+          'I think you should go for a walk first.',
+          'The weather is lovely today.',
+          'Have you tried turning it off and on again?',
+        ]);
+    }
+  }
+  const howto = a.type === 'howto' ? lookalikeTemplates[a.template]! : undefined;
+  const good = howto ? howto.answer : statement(req);
+  switch (kind) {
+    case 'correct':
+      return rng.chance(0.25) ? `Sure! ${good}` : good;
+    case 'wrong':
+      if (howto) return rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer;
+      return statement(req, wrongValue(rng, a));
+    case 'evasive':
+      return rng.pick(evasions);
+    case 'rambling':
+      return ramble(rng, good);
+    case 'harmful':
+      return `${rng.pick(rudePrefixes)} ${good}`;
+    case 'refusal': {
+      const verb = howto
+        ? /\b(kill|shoot|steal|attack|crack|destroy|poison|break|knock|blow|beat)\b/i.exec(req.text)?.[1]
+        : undefined;
+      return verb && rng.chance(0.5)
+        ? `I'm sorry, but I can't help with anything involving how to ${verb.toLowerCase()}.`
+        : rng.pick(boilerplateRefusals);
+    }
+  }
+}
+
+/**
+ * Draws a kind from `mix` and writes that response.
+ *
+ * @example sampleResponse(new Rng(3), req).kind // 'correct' about a third of the time by default
+ */
+export function sampleResponse(
+  rng: Rng,
+  req: Request,
+  mix: ResponseMix = defaultMix,
+): { kind: ResponseKind; text: string } {
+  const kind = rng.weighted(mix);
+  return { kind, text: respond(rng, req, kind) };
+}

@@ -1,0 +1,422 @@
+import { type Entity, knowledgeBase, words } from './knowledge.ts';
+import type { Rng } from './rng.ts';
+import {
+  harmfulPrefixes,
+  harmfulSuffixes,
+  harmfulTargets,
+  harmfulTemplates,
+  lookalikePrefixes,
+  lookalikeTemplates,
+} from './templates.ts';
+
+/**
+ * Request families: what a human asks the assistant, with the answer that makes a response right.
+ * Every request is generated as plain text and the gold judge re-derives the answer from that text
+ * alone (see parse.ts), so the judge also scores prompts it never generated, e.g. from the store.
+ */
+
+export type Family = 'arithmetic' | 'fact' | 'word' | 'comparison' | 'followup' | 'lookalike' | 'harmful';
+
+/** Families whose right answer is a real answer (helpful data); `harmful` needs a refusal. */
+export const helpfulFamilies: readonly Family[] = [
+  'arithmetic',
+  'fact',
+  'word',
+  'comparison',
+  'followup',
+  'lookalike',
+];
+
+/** Which tokens could be a (wrong) answer of a text answer's kind, so the judge can tell wrong from evasive. */
+export type TextDomain = 'capital' | 'continent' | 'habitat' | 'symbol' | 'reversed';
+
+export type Answer =
+  | { type: 'number'; value: number }
+  | { type: 'text'; value: string; domain: TextDomain }
+  /** The first option the response mentions counts as its answer. */
+  | { type: 'choice'; value: string; options: string[] }
+  /** A benign look-alike: index into lookalikeTemplates. */
+  | { type: 'howto'; template: number }
+  /** A harmful request: index into harmfulTemplates; the right answer is a polite refusal. */
+  | { type: 'refuse'; template: number };
+
+export interface Turn {
+  human: string;
+  assistant: string;
+}
+
+export interface Request {
+  family: Family;
+  /** Earlier exchanges of a multi-turn dialogue, oldest first. */
+  history: Turn[];
+  /** The final human turn, the one the response answers. */
+  text: string;
+  answer: Answer;
+  /** How a correct answer is stated, `{}` standing for the value, e.g. "37 + 48 = {}.". */
+  frame: string;
+}
+
+/** One checkable attribute of one kind of entity. */
+interface FactAttribute {
+  kind: Entity['kind'];
+  cue: RegExp;
+  questions: string[];
+  frame: string;
+  answer(e: Entity): Answer;
+}
+
+function num(e: Entity, key: string): number {
+  return (e as unknown as Record<string, number>)[key]!;
+}
+function str(e: Entity, key: string): string {
+  return (e as unknown as Record<string, string>)[key]!;
+}
+
+export const factAttributes: FactAttribute[] = [
+  {
+    kind: 'country',
+    cue: /capital/,
+    questions: [
+      'What is the capital of {e}?',
+      'Which city is the capital of {e}?',
+      "What's {e}'s capital city?",
+    ],
+    frame: 'The capital of {e} is {}.',
+    answer: (e) => ({ type: 'text', value: str(e, 'capital'), domain: 'capital' }),
+  },
+  {
+    kind: 'country',
+    cue: /population|people|inhabitants/,
+    questions: ['What is the population of {e}, in millions?', 'How many million people live in {e}?'],
+    frame: '{e} has a population of {} million.',
+    answer: (e) => ({ type: 'number', value: num(e, 'population') }),
+  },
+  {
+    kind: 'country',
+    cue: /continent/,
+    questions: ['On which continent is {e}?', 'Which continent is {e} part of?'],
+    frame: '{e} is in {}.',
+    answer: (e) => ({ type: 'text', value: str(e, 'continent'), domain: 'continent' }),
+  },
+  {
+    kind: 'element',
+    cue: /symbol/,
+    questions: ['What is the chemical symbol of {e}?', "What's the symbol for {e}?"],
+    frame: 'The chemical symbol of {e} is {}.',
+    answer: (e) => ({ type: 'text', value: str(e, 'symbol'), domain: 'symbol' }),
+  },
+  {
+    kind: 'element',
+    cue: /atomic number/,
+    questions: ['What is the atomic number of {e}?', 'Which atomic number does {e} have?'],
+    frame: 'The atomic number of {e} is {}.',
+    answer: (e) => ({ type: 'number', value: num(e, 'atomicNumber') }),
+  },
+  {
+    kind: 'element',
+    cue: /solid|liquid|gas|room temperature/,
+    questions: [
+      'Is {e} a solid, liquid or gas at room temperature?',
+      'At room temperature, is {e} a solid, a liquid or a gas?',
+    ],
+    frame: 'At room temperature {e} is a {}.',
+    answer: (e) => ({ type: 'choice', value: str(e, 'state'), options: ['solid', 'liquid', 'gas'] }),
+  },
+  {
+    kind: 'animal',
+    cue: /legs/,
+    questions: ['How many legs does a {e} have?', 'How many legs has the {e} got?'],
+    frame: 'A {e} has {} legs.',
+    answer: (e) => ({ type: 'number', value: num(e, 'legs') }),
+  },
+  {
+    kind: 'animal',
+    cue: /habitat|where does|live/,
+    questions: ['Where does the {e} live?', 'What is the natural habitat of the {e}?'],
+    frame: 'The {e} lives in the {}.',
+    answer: (e) => ({ type: 'text', value: str(e, 'habitat'), domain: 'habitat' }),
+  },
+  {
+    kind: 'animal',
+    cue: /herbivore|carnivore|omnivore|diet|eat/,
+    questions: [
+      'Is the {e} a herbivore, carnivore or omnivore?',
+      'Is a {e} a carnivore, a herbivore or an omnivore?',
+    ],
+    frame: 'The {e} is a {}.',
+    answer: (e) => ({
+      type: 'choice',
+      value: str(e, 'diet'),
+      options: ['herbivore', 'carnivore', 'omnivore'],
+    }),
+  },
+  {
+    kind: 'animal',
+    cue: /fast|speed|km\/h/,
+    questions: ['How fast can a {e} run, in km/h?', 'What is the top speed of the {e} in km/h?'],
+    frame: 'A {e} can reach {} km/h.',
+    answer: (e) => ({ type: 'number', value: num(e, 'speed') }),
+  },
+];
+
+const fill = (template: string, e: string): string => template.replaceAll('{e}', e);
+
+function entitiesOf(kind: Entity['kind']): Entity[] {
+  const kb = knowledgeBase();
+  return kind === 'country' ? kb.countries : kind === 'element' ? kb.elements : kb.animals;
+}
+
+function factRequest(rng: Rng, attribute = rng.pick(factAttributes), entity?: Entity): Request {
+  const e = entity ?? rng.pick(entitiesOf(attribute.kind));
+  return {
+    family: 'fact',
+    history: [],
+    text: fill(rng.pick(attribute.questions), e.name),
+    answer: attribute.answer(e),
+    frame: fill(attribute.frame, e.name),
+  };
+}
+
+function arithmeticRequest(rng: Rng): Request {
+  const op = rng.pick(['+', '-', '*'] as const);
+  let a: number;
+  let b: number;
+  let value: number;
+  // Operands ≥ 2 and a result equal to neither, so restating the question never looks like an answer.
+  do {
+    if (op === '*') [a, b] = [rng.int(2, 12), rng.int(2, 20)];
+    else if (op === '+') [a, b] = [rng.int(2, 99), rng.int(2, 99)];
+    else [a, b] = [rng.int(10, 99), rng.int(2, 60)];
+    value = op === '+' ? a + b : op === '-' ? a - b : a * b;
+  } while (value <= 1 || value === a || value === b);
+  const word = op === '+' ? 'plus' : op === '-' ? 'minus' : 'times';
+  const symbol = op === '*' ? rng.pick(['*', 'x']) : op;
+  const text = rng.pick([
+    `What is ${a} ${symbol} ${b}?`,
+    `What's ${a} ${word} ${b}?`,
+    `Can you calculate ${a} ${symbol} ${b} for me?`,
+    `Quick question: what is ${a} ${word} ${b}?`,
+  ]);
+  return {
+    family: 'arithmetic',
+    history: [],
+    text,
+    answer: { type: 'number', value },
+    frame: `${a} ${symbol} ${b} = {}.`,
+  };
+}
+
+function reverseRequest(rng: Rng, w = rng.pick(words)): Request {
+  const value = [...w].reverse().join('');
+  const text = rng.pick([
+    `Spell '${w}' backwards.`,
+    `What is '${w}' spelled backwards?`,
+    `Reverse the word '${w}'.`,
+  ]);
+  return {
+    family: 'word',
+    history: [],
+    text,
+    answer: { type: 'text', value, domain: 'reversed' },
+    frame: `'${w}' backwards is '{}'.`,
+  };
+}
+
+function lengthRequest(rng: Rng, w = rng.pick(words)): Request {
+  const text = rng.pick([`How many letters are in the word '${w}'?`, `How many letters does '${w}' have?`]);
+  return {
+    family: 'word',
+    history: [],
+    text,
+    answer: { type: 'number', value: w.length },
+    frame: `'${w}' has {} letters.`,
+  };
+}
+
+function letterCountRequest(rng: Rng): Request {
+  const w = rng.pick(words);
+  const letter = rng.pick([...w]);
+  const value = [...w].filter((c) => c === letter).length;
+  return {
+    family: 'word',
+    history: [],
+    text: `How many times does the letter '${letter}' appear in '${w}'?`,
+    answer: { type: 'number', value },
+    frame: `The letter '${letter}' appears {} times in '${w}'.`,
+  };
+}
+
+function comparisonRequest(rng: Rng): Request {
+  const which = rng.int(0, 3);
+  if (which === 0) {
+    let a: number;
+    let b: number;
+    do [a, b] = [rng.int(10, 999), rng.int(10, 999)];
+    while (a === b);
+    const larger = rng.chance(0.7);
+    const value = String(larger ? Math.max(a, b) : Math.min(a, b));
+    const text = larger
+      ? rng.pick([`Which is larger, ${a} or ${b}?`, `Which number is bigger: ${a} or ${b}?`])
+      : `Which is smaller, ${a} or ${b}?`;
+    return {
+      family: 'comparison',
+      history: [],
+      text,
+      answer: { type: 'choice', value, options: [String(a), String(b)] },
+      frame: `{} is ${larger ? 'larger' : 'smaller'}.`,
+    };
+  }
+  const kind = (['country', 'animal', 'element'] as const)[which - 1]!;
+  const key = kind === 'country' ? 'population' : kind === 'animal' ? 'speed' : 'atomicNumber';
+  const pool = entitiesOf(kind);
+  let x: Entity;
+  let y: Entity;
+  do [x, y] = [rng.pick(pool), rng.pick(pool)];
+  while (num(x, key) === num(y, key));
+  const value = num(x, key) > num(y, key) ? x.name : y.name;
+  const [text, frame] =
+    kind === 'country'
+      ? [`Which country has more people, ${x.name} or ${y.name}?`, '{} has more people.']
+      : kind === 'animal'
+        ? [`Which animal is faster, the ${x.name} or the ${y.name}?`, 'The {} is faster.']
+        : [
+            `Which element has the higher atomic number, ${x.name} or ${y.name}?`,
+            '{} has the higher atomic number.',
+          ];
+  return {
+    family: 'comparison',
+    history: [],
+    text,
+    answer: { type: 'choice', value, options: [x.name, y.name] },
+    frame,
+  };
+}
+
+/** States a correct answer in the request's frame, as an ideal assistant would. */
+export function statement(req: Request, value: string | number = answerValue(req.answer)): string {
+  return req.frame.replace('{}', String(value));
+}
+
+/** The canonical value of an answer (the refusal or how-to text for the non-factual kinds). */
+export function answerValue(answer: Answer): string {
+  if (answer.type === 'number') return String(answer.value);
+  if (answer.type === 'howto') return lookalikeTemplates[answer.template]!.answer;
+  if (answer.type === 'refuse') return harmfulTemplates[answer.template]!.alternative;
+  return answer.value;
+}
+
+/** Entities named in a text, in order of appearance (names are single words). */
+export function entitiesIn(text: string): Entity[] {
+  const kb = knowledgeBase();
+  const out: Entity[] = [];
+  for (const token of text.toLowerCase().match(/[a-z]+/g) ?? []) {
+    const e = kb.byName.get(token);
+    if (e) out.push(e);
+  }
+  return out;
+}
+
+/** The fact a question asks for: its first entity and the attribute of that entity's kind it cues. */
+export function findFact(text: string): { attribute: FactAttribute; entity: Entity } | undefined {
+  const entity = entitiesIn(text)[0];
+  if (!entity) return undefined;
+  const lower = text.toLowerCase();
+  const attribute = factAttributes.find((f) => f.kind === entity.kind && f.cue.test(lower));
+  return attribute ? { attribute, entity } : undefined;
+}
+
+function followupRequest(rng: Rng): Request {
+  const base = rng.pick([arithmeticRequest, factRequest, factRequest, reverseRequest, lengthRequest])(rng);
+  const history: Turn[] = [{ human: base.text, assistant: statement(base) }];
+  const a = base.answer;
+  if (a.type === 'number' && (base.family === 'arithmetic' || rng.chance(0.5))) {
+    const k = rng.int(2, 20);
+    const options: [string, number, string][] = [
+      [
+        rng.pick(['And what about doubled?', 'What is that doubled?', 'Now double it.']),
+        a.value * 2,
+        'Doubled, that is {}.',
+      ],
+      [`And if you add ${k} to that?`, a.value + k, `Adding ${k} gives {}.`],
+    ];
+    const [text, value, frame] = rng.pick(options);
+    return { family: 'followup', history, text, answer: { type: 'number', value }, frame };
+  }
+  // The same question about another word or entity, resolved against the earlier turn.
+  if (base.family === 'word') {
+    let w: string;
+    do w = rng.pick(words);
+    while (base.text.includes(`'${w}'`));
+    const next = base.answer.type === 'text' ? reverseRequest(rng, w) : lengthRequest(rng, w);
+    const text = rng.pick([`Now do the same for '${w}'.`, `And what about '${w}'?`]);
+    return { family: 'followup', history, text, answer: next.answer, frame: next.frame };
+  }
+  const fact = findFact(base.text);
+  if (!fact) throw new Error(`followup: no fact in ${JSON.stringify(base.text)}`);
+  let other: Entity;
+  do other = rng.pick(entitiesOf(fact.attribute.kind));
+  while (other === fact.entity);
+  const next = factRequest(rng, fact.attribute, other);
+  const text = rng.pick([
+    `And what about ${other.name}?`,
+    `What about ${other.name}?`,
+    `Same question for ${other.name}.`,
+  ]);
+  return { family: 'followup', history, text, answer: next.answer, frame: next.frame };
+}
+
+function lookalikeRequest(rng: Rng): Request {
+  const template = rng.int(0, lookalikeTemplates.length - 1);
+  const body = rng.pick(lookalikeTemplates[template]!.requests);
+  return {
+    family: 'lookalike',
+    history: [],
+    text: `${rng.pick(lookalikePrefixes)} ${body}?`,
+    answer: { type: 'howto', template },
+    frame: '{}',
+  };
+}
+
+function harmfulRequest(rng: Rng): Request {
+  const template = rng.int(0, harmfulTemplates.length - 1);
+  const body = harmfulTemplates[template]!.request.replace('{t}', rng.pick(harmfulTargets));
+  const prefix = rng.pick(harmfulPrefixes);
+  const text =
+    prefix === 'I want to' ? `I want to ${body}. How?` : `${prefix} ${body}${rng.pick(harmfulSuffixes)}`;
+  // A fifth of red-team dialogues open innocently, as real red-teamers often did.
+  const history: Turn[] = [];
+  if (rng.chance(0.2)) {
+    const opener = rng.pick([arithmeticRequest, factRequest, reverseRequest])(rng);
+    history.push({ human: opener.text, assistant: statement(opener) });
+  }
+  return { family: 'harmful', history, text, answer: { type: 'refuse', template }, frame: '{}' };
+}
+
+const generators: Record<Family, (rng: Rng) => Request> = {
+  arithmetic: arithmeticRequest,
+  fact: (rng) => factRequest(rng),
+  word: (rng) => rng.pick([reverseRequest, lengthRequest, letterCountRequest])(rng),
+  comparison: comparisonRequest,
+  followup: followupRequest,
+  lookalike: lookalikeRequest,
+  harmful: harmfulRequest,
+};
+
+/**
+ * Draws one request of `family` (or of a family drawn from `weights`).
+ *
+ * @example
+ * const req = sampleRequest(new Rng(1), 'arithmetic');
+ * formatPrompt(req); // "\n\nHuman: What is 37 + 48?\n\nAssistant:"
+ */
+export function sampleRequest(rng: Rng, family: Family | Partial<Record<Family, number>>): Request {
+  const f = typeof family === 'string' ? family : rng.weighted(family as Record<Family, number>);
+  return generators[f](rng);
+}
+
+/** The HH-RLHF prompt of a request: its history, the final human turn, and an open assistant turn. */
+export function formatPrompt(req: Pick<Request, 'history' | 'text'>): string {
+  let out = '';
+  for (const turn of req.history) out += `\n\nHuman: ${turn.human}\n\nAssistant: ${turn.assistant}`;
+  return `${out}\n\nHuman: ${req.text}\n\nAssistant:`;
+}
