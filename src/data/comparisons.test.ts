@@ -150,7 +150,7 @@ test('a truncated gzip is one "unreadable" defect after the lines that did arriv
   assert.ok(records.length > 0 && records.length < 2000, `got ${records.length}`);
   assert.equal(report.defects.get('unreadable')?.count, 1);
   // Every record that arrived is intact (no half line passed as valid).
-  records.forEach((r, i) => assert.equal(r.chosen, `${P} ${i}`));
+  for (const [i, r] of records.entries()) assert.equal(r.chosen, `${P} ${i}`);
   await assert.rejects(loadComparisons(path, { strict: true }), ComparisonFileError);
 });
 

@@ -10,6 +10,7 @@ const KNOWN = new Set<string>(COMPARISON_KEYS);
 // With the u flag a surrogate pair is one code point, so this matches only unpaired halves,
 // which UTF-8 (files, SQLite, tokenizers) cannot represent.
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 const fail = (kind: DefectKind, reason: string): ParsedLine => ({ ok: false, kind, reason });
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
@@ -72,9 +73,12 @@ export function parseComparisonLine(text: string): ParsedLine {
     }
     record.round = round;
   }
+  // Valid UTF-8 cannot encode a surrogate, so one can only come from a \uD800–\uDFFF escape:
+  // look for the escape in the line before scanning every string (most lines have none).
+  const mayHaveSurrogate = SURROGATE_ESCAPE.test(text);
   for (const key of ['chosen', 'rejected', 'prompt', 'source', 'worker'] as const) {
     const v = record[key];
-    if (v !== undefined && LONE_SURROGATE.test(v)) {
+    if (mayHaveSurrogate && v !== undefined && LONE_SURROGATE.test(v)) {
       return fail('bad-value', `"${key}" contains an unpaired UTF-16 surrogate (not encodable as UTF-8)`);
     }
   }
