@@ -25,7 +25,7 @@ async function writeBigFile(path: string): Promise<void> {
         }),
       );
     }
-    if (!out.write(`${lines.join('\n')}\n`)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(`${lines.join('\n')}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
