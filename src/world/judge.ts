@@ -113,7 +113,7 @@ function checkAnswer(answer: Answer, prompt: string, response: string): { found:
   if (answer.type !== 'text') return { found: false, others: 0 };
   if (answer.domain === 'symbol') {
     // Symbols are case-sensitive tokens ("Vr"), so "vr" inside a word never counts.
-    const tokens = response.match(/\b[A-Z][a-z]?\b/g) ?? [];
+    const tokens: string[] = response.match(/\b[A-Z][a-z]?\b/g) ?? [];
     const symbols = new Set(knowledgeBase().elements.map((e) => e.symbol));
     return {
       found: tokens.includes(answer.value),

@@ -82,7 +82,7 @@ function syllable(rng: Rng): string {
 }
 
 /** Draws names until one is new, so every entity (and every capital) is unambiguous by name. */
-function uniqueName(rng: Rng, used: Set<string>, make: () => string): string {
+function uniqueName(used: Set<string>, make: () => string): string {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const name = make();
     const key = name.toLowerCase();
@@ -99,8 +99,8 @@ function buildKnowledgeBase(counts = { countries: 90, elements: 60, animals: 80 
   const used = new Set<string>();
   const countries: Country[] = [];
   for (let i = 0; i < counts.countries; i++) {
-    const name = uniqueName(rng, used, () => capitalise(syllable(rng) + rng.pick(countryEndings)));
-    const capital = uniqueName(rng, used, () =>
+    const name = uniqueName(used, () => capitalise(syllable(rng) + rng.pick(countryEndings)));
+    const capital = uniqueName(used, () =>
       capitalise(syllable(rng) + (rng.chance(0.5) ? syllable(rng) : '') + rng.pick(capitalEndings)),
     );
     const population = rng.chance(0.3) ? rng.int(1, 9) : rng.int(10, 240);
@@ -110,9 +110,7 @@ function buildKnowledgeBase(counts = { countries: 90, elements: 60, animals: 80 
   const numbers = rng.shuffle(Array.from({ length: 150 }, (_, k) => k + 1));
   const symbols = new Set<string>();
   for (let i = 0; i < counts.elements; i++) {
-    const name = uniqueName(rng, used, () =>
-      capitalise(syllable(rng) + syllable(rng) + rng.pick(elementEndings)),
-    );
+    const name = uniqueName(used, () => capitalise(syllable(rng) + syllable(rng) + rng.pick(elementEndings)));
     // Symbols: first letter plus a later letter of the name, unique, like Mg from magnesium.
     let symbol = '';
     for (let k = 1; k < name.length && !symbol; k++) {
@@ -130,7 +128,7 @@ function buildKnowledgeBase(counts = { countries: 90, elements: 60, animals: 80 
   }
   const animals: Animal[] = [];
   for (let i = 0; i < counts.animals; i++) {
-    const name = uniqueName(rng, used, () =>
+    const name = uniqueName(used, () =>
       rng.chance(0.5)
         ? rng.pick(animalHeads) + rng.pick(animalTails)
         : rng.pick(animalHeads2) + rng.pick(animalTails2),

@@ -1,0 +1,316 @@
+import type { ComparisonRecord } from '../data/types.ts';
+import type { Rng } from './rng.ts';
+
+/**
+ * The "forum": questions with several answers and noisy vote counts, the world's stand-in for the
+ * StackExchange/Reddit data of preference model pretraining (PMP, Bai et al. 2022 §3.3 and Askell et
+ * al. 2021). Its topics (hobbies and household problems) are disjoint from the assistant's request
+ * families, so PMP teaches "what a good answer looks like" without leaking the world's labels.
+ */
+
+interface ForumProblem {
+  question: string[];
+  /** Relevant, correct tips; a great answer combines two. */
+  tips: string[];
+}
+
+const topics: Record<string, ForumProblem[]> = {
+  baking: [
+    {
+      question: ['My bread never rises properly.', 'Why is my bread so dense?'],
+      tips: [
+        'check that your yeast is fresh by proofing it in warm water',
+        'let the dough rise somewhere warm for longer',
+        'knead until the dough is smooth and springs back',
+      ],
+    },
+    {
+      question: ['My cookies spread out flat in the oven.', 'How do I stop cookies from spreading?'],
+      tips: [
+        'chill the dough for an hour before baking',
+        'use less butter or swap some for shortening',
+        'bake on a cool tray, not a hot one',
+      ],
+    },
+    {
+      question: ['My cake sinks in the middle.', 'Why does my cake collapse after baking?'],
+      tips: [
+        'do not open the oven door in the first twenty minutes',
+        'check the oven temperature with a thermometer',
+        'measure the baking powder exactly',
+      ],
+    },
+  ],
+  gardening: [
+    {
+      question: ['My tomato leaves are turning yellow.', 'Why are the leaves on my tomatoes yellow?'],
+      tips: [
+        'water at the base in the morning, not on the leaves',
+        'add a balanced fertiliser every two weeks',
+        'remove the lowest leaves to improve air flow',
+      ],
+    },
+    {
+      question: ['My seedlings are tall and floppy.', 'How do I stop my seedlings getting leggy?'],
+      tips: [
+        'give them more light, ideally a grow lamp close above them',
+        'keep them a little cooler',
+        'brush your hand over them daily so the stems strengthen',
+      ],
+    },
+    {
+      question: ['Slugs are eating my lettuce.', 'How can I protect lettuce from slugs?'],
+      tips: [
+        'put copper tape around the beds',
+        'water in the morning so the soil is dry by night',
+        'set beer traps near the plants',
+      ],
+    },
+  ],
+  cycling: [
+    {
+      question: ['My bike chain keeps slipping.', 'Why does my chain skip when I pedal hard?'],
+      tips: [
+        'check the chain for wear with a chain checker',
+        'adjust the rear derailleur cable tension',
+        'replace the cassette if the teeth look like shark fins',
+      ],
+    },
+    {
+      question: ['My brakes squeal loudly.', 'How do I stop my bike brakes squeaking?'],
+      tips: [
+        'clean the rims or rotors with rubbing alcohol',
+        'toe in the brake pads slightly',
+        'replace glazed pads',
+      ],
+    },
+    {
+      question: ['I keep getting flat tyres.', 'Why do I get so many punctures?'],
+      tips: [
+        'keep the tyres at the pressure printed on the sidewall',
+        'check inside the tyre for a thorn before fitting a new tube',
+        'use puncture-resistant tyres',
+      ],
+    },
+  ],
+  houseplants: [
+    {
+      question: ['My fern has crispy brown edges.', 'Why is my fern drying out?'],
+      tips: [
+        'raise the humidity with a pebble tray',
+        'keep it away from radiators',
+        'water whenever the top of the soil feels dry',
+      ],
+    },
+    {
+      question: ['My succulent is going soft and mushy.', 'Why is my succulent rotting?'],
+      tips: [
+        'water far less, only when the soil is completely dry',
+        'repot it in gritty cactus soil',
+        'use a pot with a drainage hole',
+      ],
+    },
+    {
+      question: ['Tiny flies are coming out of my plant pots.', 'How do I get rid of fungus gnats?'],
+      tips: ['let the soil dry out between waterings', 'use yellow sticky traps', 'water from the bottom'],
+    },
+  ],
+  coffee: [
+    {
+      question: ['My espresso tastes sour.', 'Why is my espresso so acidic?'],
+      tips: [
+        'grind finer so the shot runs slower',
+        'use water just off the boil',
+        'use a little more coffee in the basket',
+      ],
+    },
+    {
+      question: ['My French press coffee is muddy.', 'How do I get less sludge from a French press?'],
+      tips: [
+        'use a coarser grind',
+        'let it steep without stirring at the end',
+        'pour slowly and leave the last bit in the pot',
+      ],
+    },
+  ],
+  aquariums: [
+    {
+      question: ['My aquarium water keeps turning green.', 'How do I get rid of green water in my tank?'],
+      tips: [
+        'cut the light to eight hours a day',
+        'do weekly partial water changes',
+        'move the tank out of direct sunlight',
+      ],
+    },
+    {
+      question: ['My new fish keep dying.', 'Why do fish die in a new tank?'],
+      tips: [
+        'cycle the tank for a few weeks before adding fish',
+        'test the ammonia and nitrite levels',
+        'add only a few fish at a time',
+      ],
+    },
+  ],
+  'home repair': [
+    {
+      question: ['My door squeaks every time it opens.', 'How do I fix a squeaky door?'],
+      tips: [
+        'put a drop of oil on the hinge pins',
+        'tighten the hinge screws',
+        'rub the pins with a bar of soap',
+      ],
+    },
+    {
+      question: ['The grout in my shower is mouldy.', 'How do I clean mouldy grout?'],
+      tips: [
+        'scrub it with baking soda paste and an old toothbrush',
+        'run the extractor fan after every shower',
+        'seal the grout once it is dry',
+      ],
+    },
+  ],
+};
+
+const vagueAnswers = [
+  'Just keep trying, it takes practice.',
+  'Everyone has this problem at first.',
+  'It depends on a lot of things really.',
+];
+const rudeAnswers = [
+  'Just search for it, this gets asked every week.',
+  'Why would you even try that?',
+  'Read the manual.',
+];
+const jokeAnswers = [
+  'Have you tried turning it off and on again?',
+  'Sounds like it is haunted.',
+  'Give up and buy one instead.',
+];
+
+type AnswerStyle = 'great' | 'good' | 'vague' | 'off-topic' | 'rude' | 'joke';
+
+/** Latent quality of each style: what voters reward (jokes do surprisingly well, as on real forums). */
+const styleQuality: Record<AnswerStyle, number> = {
+  great: 2,
+  good: 1.3,
+  vague: 0.3,
+  'off-topic': 0,
+  rude: -0.8,
+  joke: 0.6,
+};
+
+export interface ForumAnswer {
+  text: string;
+  style: AnswerStyle;
+  votes: number;
+  accepted: boolean;
+}
+
+export interface ForumThread {
+  topic: string;
+  question: string;
+  answers: ForumAnswer[];
+}
+
+const upper = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+function writeAnswer(rng: Rng, style: AnswerStyle, problem: ForumProblem, others: ForumProblem[]): string {
+  const [first, second] = rng.shuffle(problem.tips);
+  switch (style) {
+    case 'great':
+      return `${upper(first!)}. Also ${second!}. That fixed it for me.`;
+    case 'good':
+      return `${upper(first!)}.`;
+    case 'vague':
+      return rng.pick(vagueAnswers);
+    case 'off-topic':
+      return `${upper(rng.pick(rng.pick(others).tips))}.`;
+    case 'rude':
+      return rng.pick(rudeAnswers);
+    case 'joke':
+      return rng.pick(jokeAnswers);
+  }
+}
+
+/**
+ * One forum thread: a question, 3–6 answers of mixed quality, votes = popularity · exp(quality + noise).
+ *
+ * @example forumThread(new Rng(1)).answers.map((a) => a.votes)
+ */
+export function forumThread(rng: Rng): ForumThread {
+  const topic = rng.pick(Object.keys(topics));
+  const problems = topics[topic]!;
+  const problem = rng.pick(problems);
+  const others = Object.values(topics)
+    .flat()
+    .filter((p) => p !== problem);
+  const context = rng.pick(['', 'I have tried everything. ', 'Beginner here. ', 'This started last week. ']);
+  const question = `${rng.pick(problem.question)} ${context}Any advice?`.replace('  ', ' ');
+  const popularity = Math.exp(rng.normal(1, 0.8));
+  const count = rng.int(3, 6);
+  const answers: ForumAnswer[] = [];
+  for (let i = 0; i < count; i++) {
+    const style = rng.weighted<AnswerStyle>({
+      great: 0.2,
+      good: 0.25,
+      vague: 0.15,
+      'off-topic': 0.15,
+      rude: 0.1,
+      joke: 0.15,
+    });
+    // Voting is noisy: late answers get fewer views, and taste varies.
+    const views = 1 / (1 + 0.3 * i);
+    const votes =
+      Math.round(popularity * views * Math.exp(styleQuality[style] + rng.normal(0, 0.7))) - rng.int(0, 1);
+    answers.push({ text: writeAnswer(rng, style, problem, others), style, votes, accepted: false });
+  }
+  // The asker accepts the best-voted helpful answer about half the time.
+  const best = answers.reduce((b, a) => (a.votes > b.votes ? a : b), answers[0]!);
+  if (rng.chance(0.5) && (best.style === 'great' || best.style === 'good')) best.accepted = true;
+  return { topic, question, answers };
+}
+
+/** PMP score of an answer, as for StackExchange in the paper: log2(1 + upvotes), +1 if accepted, −1 if net negative. */
+export function forumScore(answer: ForumAnswer): number {
+  const base = answer.votes < 0 ? -1 : Math.round(Math.log2(1 + answer.votes));
+  return base + (answer.accepted ? 1 : 0);
+}
+
+/**
+ * Binarises a thread into ranked pairs: every two answers with different scores, the higher-scored
+ * one as chosen, capped at `maxPairs` per thread so busy threads do not dominate.
+ *
+ * @example forumPairs(new Rng(2), forumThread(new Rng(1))).length // 0–6
+ */
+export function forumPairs(rng: Rng, thread: ForumThread, maxPairs = 6): ComparisonRecord[] {
+  const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
+  const pairs: ComparisonRecord[] = [];
+  for (let i = 0; i < thread.answers.length; i++) {
+    for (let j = i + 1; j < thread.answers.length; j++) {
+      const a = thread.answers[i]!;
+      const b = thread.answers[j]!;
+      const [sa, sb] = [forumScore(a), forumScore(b)];
+      if (sa === sb || a.text === b.text) continue;
+      const [hi, lo] = sa > sb ? [a, b] : [b, a];
+      pairs.push({
+        chosen: `${prompt} ${hi.text}`,
+        rejected: `${prompt} ${lo.text}`,
+        prompt,
+        source: `forum:${thread.topic}`,
+      });
+    }
+  }
+  return rng.shuffle(pairs).slice(0, maxPairs);
+}
+
+/**
+ * Whether a pair's chosen answer has the higher latent quality: the gold check on vote noise.
+ * Undefined when both answers are of equal quality (or not from this thread).
+ */
+export function forumPairAgreesWithQuality(thread: ForumThread, pair: ComparisonRecord): boolean | undefined {
+  const find = (t: string) => thread.answers.find((a) => t.endsWith(` ${a.text}`));
+  const c = find(pair.chosen);
+  const r = find(pair.rejected);
+  if (!c || !r || styleQuality[c.style] === styleQuality[r.style]) return undefined;
+  return styleQuality[c.style] > styleQuality[r.style];
+}

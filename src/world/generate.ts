@@ -1,0 +1,382 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeComparisons } from '../data/comparisons.ts';
+import type { ComparisonRecord } from '../data/types.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import {
+  defaultMix,
+  type ResponseKind,
+  type ResponseMix,
+  responseKinds,
+  sampleResponse,
+} from './assistant.ts';
+import {
+  type CrowdConfig,
+  type CrowdMode,
+  CrowdPool,
+  calibrateScale,
+  defaultCrowdConfig,
+  drawWorkerProfiles,
+  expectedAgreement,
+  type JudgedResponse,
+} from './crowd.ts';
+import { forumPairAgreesWithQuality, forumPairs, forumThread } from './forum.ts';
+import { hhhPrompt } from './hhh.ts';
+import { goldJudge } from './judge.ts';
+import { knowledgeBase } from './knowledge.ts';
+import { candidatePair, labelComparison } from './labels.ts';
+import { type Family, formatPrompt, type Request, sampleRequest } from './requests.ts';
+import { Rng } from './rng.ts';
+
+/**
+ * `generateWorld`: writes every file the pipeline needs, from one seed. The files are the world's
+ * equivalent of the paper's data: a pretraining corpus, PMP pairs, helpful and harmless (red-team)
+ * comparisons, RL prompts, the HHH prompt and OOD sets, plus a manifest with counts and the
+ * crowd's measured label quality.
+ */
+
+export type WorldSize = 'small' | 'medium';
+
+export interface WorldCounts {
+  pretrainDialogues: number;
+  pretrainForum: number;
+  forumThreads: number;
+  helpfulTrain: number;
+  helpfulTest: number;
+  harmlessTrain: number;
+  harmlessTest: number;
+  rlPrompts: number;
+  oodHarmful: number;
+  oodBenign: number;
+  /** Pairs per mode used to calibrate the crowd's noise to the target agreement. */
+  calibrationPairs: number;
+}
+
+/** Small runs the whole pipeline on a laptop in minutes (≈2 MB of text); medium is ~8× larger. */
+export const worldSizes: Record<WorldSize, WorldCounts> = {
+  small: {
+    pretrainDialogues: 8000,
+    pretrainForum: 1500,
+    forumThreads: 700,
+    helpfulTrain: 2400,
+    helpfulTest: 300,
+    harmlessTrain: 1200,
+    harmlessTest: 200,
+    rlPrompts: 1000,
+    oodHarmful: 300,
+    oodBenign: 300,
+    calibrationPairs: 600,
+  },
+  medium: {
+    pretrainDialogues: 60000,
+    pretrainForum: 10000,
+    forumThreads: 5000,
+    helpfulTrain: 16000,
+    helpfulTest: 2000,
+    harmlessTrain: 8000,
+    harmlessTest: 1000,
+    rlPrompts: 6000,
+    oodHarmful: 1000,
+    oodBenign: 1000,
+    calibrationPairs: 1500,
+  },
+};
+
+/** Families of helpful-task prompts (what helpfulness workers asked about). */
+export const helpfulFamilyWeights: Partial<Record<Family, number>> = {
+  arithmetic: 0.2,
+  fact: 0.25,
+  word: 0.15,
+  comparison: 0.12,
+  followup: 0.16,
+  lookalike: 0.12,
+};
+const pretrainFamilyWeights: Partial<Record<Family, number>> = { ...helpfulFamilyWeights, harmful: 0.14 };
+const rlFamilyWeights: Partial<Record<Family, number>> = { ...helpfulFamilyWeights, harmful: 0.2 };
+
+export interface WorldOptions {
+  out: string;
+  seed: number;
+  size: WorldSize;
+  /** Override single counts of the size. */
+  counts?: Partial<WorldCounts>;
+  /** Proportions of response kinds the base assistant writes. */
+  mix?: ResponseMix;
+  crowd?: Partial<CrowdConfig>;
+  /** Called as work is done: units done in this call, stage name; total via `worldWorkUnits`. */
+  onProgress?: (units: number, stage: string) => void;
+}
+
+export interface FileEntry {
+  path: string;
+  bytes: number;
+  [count: string]: number | string;
+}
+
+export interface LabelStats {
+  comparisons: number;
+  noiseScale: number;
+  expectedAgreement: number;
+  /** Fraction of labels that agree with the gold ordering, over pairs whose gold values differ. */
+  accuracyVsGold: number;
+}
+
+export interface WorldManifest {
+  format: 'hhkit-world/1';
+  seed: number;
+  size: WorldSize;
+  counts: WorldCounts;
+  knowledgeBase: { countries: number; elements: number; animals: number };
+  files: Record<string, FileEntry>;
+  crowd: { workers: number; targetAgreement: number; helpful: LabelStats; harmless: LabelStats };
+  pmp: { threads: number; pairs: number; agreementWithQuality: number };
+  /** Mean gold scores of the pretraining corpus's responses, by the kind the base assistant wrote. */
+  goldByKind: Record<
+    ResponseKind,
+    { benign: number; harmful: number; helpfulness: number; harmlessness: number; hh: number }
+  >;
+}
+
+/** Total progress units of a world of these counts (one per document, pair, comparison, prompt). */
+export function worldWorkUnits(counts: WorldCounts): number {
+  return (
+    counts.pretrainDialogues +
+    counts.pretrainForum +
+    counts.forumThreads +
+    counts.helpfulTrain +
+    counts.helpfulTest +
+    counts.harmlessTrain +
+    counts.harmlessTest +
+    counts.rlPrompts +
+    counts.oodHarmful +
+    counts.oodBenign +
+    2 * counts.calibrationPairs
+  );
+}
+
+const jsonl = (rows: readonly unknown[]): string => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+const ratio = (num: number, den: number): number => (den > 0 ? Math.round((num / den) * 1e4) / 1e4 : 0);
+
+/**
+ * Generates the world into `opts.out` and returns (and writes) its manifest. Deterministic: the same
+ * seed and options give byte-identical files.
+ *
+ * @example
+ * const manifest = await generateWorld({ out: 'world', seed: 1, size: 'small' });
+ * manifest.files.helpfulTrain.comparisons; // 2400
+ */
+export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> {
+  const counts = { ...worldSizes[opts.size], ...opts.counts };
+  const crowdConfig = { ...defaultCrowdConfig, ...opts.crowd };
+  const mix = opts.mix ?? defaultMix;
+  const progress = opts.onProgress ?? (() => {});
+  const root = new Rng(opts.seed);
+  await mkdir(opts.out, { recursive: true });
+  const files: Record<string, FileEntry> = {};
+  const record = async (key: string, path: string, extra: Record<string, number>) => {
+    files[key] = { path, bytes: (await stat(join(opts.out, path))).size, ...extra };
+  };
+  const writeText = async (key: string, path: string, text: string, extra: Record<string, number>) => {
+    await writeFileAtomic(join(opts.out, path), text);
+    await record(key, path, extra);
+  };
+
+  // 1. Pretraining corpus: base-assistant dialogues of every family, plus forum threads.
+  const pretrainRng = root.fork('pretrain');
+  const documents: string[] = [];
+  const byKind = new Map<
+    ResponseKind,
+    { n: number; benign: number; harmful: number; help: number; harm: number; hh: number }
+  >();
+  for (let i = 0; i < counts.pretrainDialogues; i++) {
+    const request = sampleRequest(pretrainRng, pretrainFamilyWeights);
+    const prompt = formatPrompt(request);
+    const { kind, text } = sampleResponse(pretrainRng, request, mix);
+    const gold = goldJudge(prompt, ` ${text}`);
+    const s = byKind.get(kind) ?? { n: 0, benign: 0, harmful: 0, help: 0, harm: 0, hh: 0 };
+    s.n++;
+    if (request.family === 'harmful') s.harmful++;
+    else s.benign++;
+    s.help += gold.helpfulness;
+    s.harm += gold.harmlessness;
+    s.hh += gold.hh;
+    byKind.set(kind, s);
+    documents.push(`${prompt} ${text}`);
+    progress(1, 'pretrain');
+  }
+  for (let i = 0; i < counts.pretrainForum; i++) {
+    const thread = forumThread(pretrainRng);
+    documents.push(`\n\nHuman: ${thread.question}\n\nAssistant: ${pretrainRng.pick(thread.answers).text}`);
+    progress(1, 'pretrain');
+  }
+  const corpus = pretrainRng.shuffle(documents).map((text) => ({ text }));
+  await writeText('pretrain', 'pretrain.jsonl', jsonl(corpus), { documents: corpus.length });
+
+  // 2. PMP pairs from the forum (topics disjoint from the assistant's families).
+  const forumRng = root.fork('forum');
+  const pmpPairs: ComparisonRecord[] = [];
+  let agree = 0;
+  let decided = 0;
+  for (let i = 0; i < counts.forumThreads; i++) {
+    const thread = forumThread(forumRng);
+    for (const pair of forumPairs(forumRng, thread)) {
+      pmpPairs.push(pair);
+      const ok = forumPairAgreesWithQuality(thread, pair);
+      if (ok !== undefined) [agree, decided] = [agree + (ok ? 1 : 0), decided + 1];
+    }
+    progress(1, 'pmp');
+  }
+  await writeComparisons(join(opts.out, 'pmp.jsonl'), pmpPairs);
+  await record('pmp', 'pmp.jsonl', { pairs: pmpPairs.length });
+
+  // 3. Crowd: draw workers, calibrate noise per task so two workers agree at the target rate.
+  const profiles = drawWorkerProfiles(root.fork('workers'), crowdConfig);
+  const calibrationRng = root.fork('calibration');
+  const calibrationPairs = (families: Partial<Record<Family, number>>): [JudgedResponse, JudgedResponse][] =>
+    Array.from({ length: counts.calibrationPairs }, () => {
+      const [a, b] = candidatePair(calibrationRng, sampleRequest(calibrationRng, families), mix);
+      progress(1, 'calibrate');
+      return [a.judged, b.judged];
+    });
+  const helpfulCalibration = calibrationPairs(helpfulFamilyWeights);
+  const harmfulCalibration = calibrationPairs({ harmful: 1 });
+  const target = crowdConfig.targetAgreement;
+  const scales: Record<CrowdMode, number> = {
+    helpful: calibrateScale(profiles, 'helpful', helpfulCalibration, target),
+    'red-team': calibrateScale(profiles, 'red-team', harmfulCalibration, target),
+  };
+  const pool = new CrowdPool(profiles, scales);
+  await writeText('workers', 'workers.json', `${JSON.stringify({ profiles, scales }, null, 2)}\n`, {
+    workers: profiles.length,
+  });
+
+  // 4. Helpful and harmless comparisons, train and test, test prompts disjoint from train.
+  const source = `world:seed=${opts.seed}`;
+  const labelSet = async (mode: CrowdMode, split: 'train' | 'test', n: number, seen: Set<string>) => {
+    const rng = root.fork(`${mode}/${split}`);
+    const families = mode === 'helpful' ? helpfulFamilyWeights : { harmful: 1 };
+    const records: ComparisonRecord[] = [];
+    let correct = 0;
+    let decidedLabels = 0;
+    for (let attempts = 0; records.length < n && attempts < n * 20; attempts++) {
+      const request: Request = sampleRequest(rng, families);
+      const prompt = formatPrompt(request);
+      if (split === 'test' ? seen.has(prompt) : false) continue;
+      if (split === 'train') seen.add(prompt);
+      const c = labelComparison(rng, pool, mode, request, { mix, source });
+      records.push(c.record);
+      if (c.agreesWithGold !== undefined)
+        [correct, decidedLabels] = [correct + (c.agreesWithGold ? 1 : 0), decidedLabels + 1];
+      progress(1, `${mode === 'helpful' ? 'helpful' : 'harmless'}-${split}`);
+    }
+    const task = mode === 'helpful' ? 'helpful' : 'harmless';
+    const path = `${task}-${split}.jsonl`;
+    await writeComparisons(join(opts.out, path), records);
+    await record(`${task}${split === 'train' ? 'Train' : 'Test'}`, path, { comparisons: records.length });
+    return { n: records.length, correct, decided: decidedLabels };
+  };
+  const stats = async (
+    mode: CrowdMode,
+    train: number,
+    test: number,
+    calibration: [JudgedResponse, JudgedResponse][],
+  ) => {
+    const seen = new Set<string>();
+    const a = await labelSet(mode, 'train', train, seen);
+    const b = await labelSet(mode, 'test', test, seen);
+    return {
+      comparisons: a.n + b.n,
+      noiseScale: Math.round(scales[mode] * 1e4) / 1e4,
+      expectedAgreement: ratio(expectedAgreement(profiles, mode, calibration, scales[mode]), 1),
+      accuracyVsGold: ratio(a.correct + b.correct, a.decided + b.decided),
+    };
+  };
+  const helpfulStats = await stats('helpful', counts.helpfulTrain, counts.helpfulTest, helpfulCalibration);
+  const harmlessStats = await stats(
+    'red-team',
+    counts.harmlessTrain,
+    counts.harmlessTest,
+    harmfulCalibration,
+  );
+
+  // 5. RL prompts: a fixed static set (the same in every world) and generated ones.
+  const staticRng = new Rng(0x524c); // 'RL': fixed so RL runs on different worlds share a core prompt set
+  const rlRows: { prompt: string; family: Family; source: 'static' | 'generated' }[] = [];
+  const staticCount = Math.min(64, counts.rlPrompts);
+  const rlRng = root.fork('rl');
+  for (let i = 0; i < counts.rlPrompts; i++) {
+    const isStatic = i < staticCount;
+    const request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights);
+    rlRows.push({
+      prompt: formatPrompt(request),
+      family: request.family,
+      source: isStatic ? 'static' : 'generated',
+    });
+    progress(1, 'rl-prompts');
+  }
+  await writeText('rlPrompts', 'rl-prompts.jsonl', jsonl(rlRows), {
+    prompts: rlRows.length,
+    static: staticCount,
+  });
+
+  // 6. HHH prompt and OOD sets (harmful requests vs benign ones, single turn as in the paper's OOD test).
+  const hhh = hhhPrompt();
+  await writeText('hhhPrompt', 'hhh-prompt.txt', hhh, { characters: hhh.length });
+  const oodRng = root.fork('ood');
+  const oodSet = (families: Partial<Record<Family, number>>, n: number, stage: string) =>
+    Array.from({ length: n }, () => {
+      let request = sampleRequest(oodRng, families);
+      while (request.history.length > 0) request = sampleRequest(oodRng, families);
+      progress(1, stage);
+      return { prompt: formatPrompt(request), family: request.family };
+    });
+  const { followup: _, ...singleTurn } = helpfulFamilyWeights;
+  const oodHarmful = oodSet({ harmful: 1 }, counts.oodHarmful, 'ood');
+  const oodBenign = oodSet(singleTurn, counts.oodBenign, 'ood');
+  await writeText('oodHarmful', 'ood-harmful.jsonl', jsonl(oodHarmful), { prompts: oodHarmful.length });
+  await writeText('oodBenign', 'ood-benign.jsonl', jsonl(oodBenign), { prompts: oodBenign.length });
+
+  const kb = knowledgeBase();
+  const goldByKind = Object.fromEntries(
+    responseKinds.map((kind) => {
+      const s = byKind.get(kind) ?? { n: 0, benign: 0, harmful: 0, help: 0, harm: 0, hh: 0 };
+      const mean = (x: number) => ratio(x, s.n);
+      return [
+        kind,
+        {
+          benign: s.benign,
+          harmful: s.harmful,
+          helpfulness: mean(s.help),
+          harmlessness: mean(s.harm),
+          hh: mean(s.hh),
+        },
+      ];
+    }),
+  ) as WorldManifest['goldByKind'];
+  const manifest: WorldManifest = {
+    format: 'hhkit-world/1',
+    seed: opts.seed,
+    size: opts.size,
+    counts,
+    knowledgeBase: {
+      countries: kb.countries.length,
+      elements: kb.elements.length,
+      animals: kb.animals.length,
+    },
+    files,
+    crowd: {
+      workers: profiles.length,
+      targetAgreement: target,
+      helpful: helpfulStats,
+      harmless: harmlessStats,
+    },
+    pmp: {
+      threads: counts.forumThreads,
+      pairs: pmpPairs.length,
+      agreementWithQuality: ratio(agree, decided),
+    },
+    goldByKind,
+  };
+  await writeFileAtomic(join(opts.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}

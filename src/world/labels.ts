@@ -1,0 +1,97 @@
+import type { ComparisonRecord } from '../data/types.ts';
+import { defaultMix, type ResponseKind, type ResponseMix, sampleResponse } from './assistant.ts';
+import { type CrowdMode, type CrowdPool, type JudgedResponse, redTeamValue } from './crowd.ts';
+import { goldJudge } from './judge.ts';
+import { formatPrompt, type Request } from './requests.ts';
+import type { Rng } from './rng.ts';
+
+/**
+ * World comparisons: two base-assistant responses to one request, judged by the gold judge and
+ * labelled by a simulated crowdworker, in the HH-RLHF form.
+ */
+
+export interface CandidateResponse {
+  text: string;
+  kind: ResponseKind;
+  judged: JudgedResponse;
+}
+
+export interface WorldComparison {
+  record: ComparisonRecord;
+  /** True when the stored chosen is the gold-better one (helpful) or gold-less-harmful one (red-team); undefined on a gold tie. */
+  agreesWithGold: boolean | undefined;
+  kinds: [ResponseKind, ResponseKind];
+}
+
+/** Words in a text, the length that length-biased workers see. */
+export function wordCount(text: string): number {
+  return text.match(/\S+/g)?.length ?? 0;
+}
+
+/**
+ * A candidate response to `prompt`, with its gold scores.
+ *
+ * @example candidate(rng, req, formatPrompt(req)).judged.gold.hh
+ */
+export function candidate(
+  rng: Rng,
+  request: Request,
+  prompt: string,
+  mix: ResponseMix = defaultMix,
+): CandidateResponse {
+  const { kind, text } = sampleResponse(rng, request, mix);
+  return { text, kind, judged: { gold: goldJudge(prompt, ` ${text}`), words: wordCount(text) } };
+}
+
+/** Two different candidates for one request (identical texts make no comparison). */
+export function candidatePair(
+  rng: Rng,
+  request: Request,
+  mix: ResponseMix = defaultMix,
+): [CandidateResponse, CandidateResponse] {
+  const prompt = formatPrompt(request);
+  const a = candidate(rng, request, prompt, mix);
+  let b = candidate(rng, request, prompt, mix);
+  for (let tries = 0; b.text === a.text && tries < 20; tries++) b = candidate(rng, request, prompt, mix);
+  return [a, b];
+}
+
+/** Gold value in a mode: helpfulness for helpful, harmfulness-as-red-teamers-see-it for red-team. */
+export function goldValue(mode: CrowdMode, judged: JudgedResponse): number {
+  return mode === 'helpful' ? judged.gold.helpfulness : redTeamValue(judged.gold);
+}
+
+/**
+ * Labels one request's pair with a worker from `pool`, storing the less harmful reply as chosen for
+ * red-team data as HH-RLHF does.
+ *
+ * @example
+ * const c = labelComparison(rng, pool, 'helpful', req);
+ * c.record.task; // 'helpful'
+ */
+export function labelComparison(
+  rng: Rng,
+  pool: CrowdPool,
+  mode: CrowdMode,
+  request: Request,
+  opts: { mix?: ResponseMix; source?: string; round?: number } = {},
+): WorldComparison {
+  const prompt = formatPrompt(request);
+  const [a, b] = candidatePair(rng, request, opts.mix);
+  const { chosenIsA, worker, strength } = pool.label(rng, mode, a.judged, b.judged);
+  const [chosen, rejected] = chosenIsA ? [a, b] : [b, a];
+  const gap = goldValue(mode, chosen.judged) - goldValue(mode, rejected.judged);
+  // Helpful: chosen should be better (gap > 0). Red-team: chosen should be LESS harmful (gap < 0).
+  const agreesWithGold = Math.abs(gap) < 1e-9 ? undefined : mode === 'helpful' ? gap > 0 : gap < 0;
+  const record: ComparisonRecord = {
+    chosen: `${prompt} ${chosen.text}`,
+    rejected: `${prompt} ${rejected.text}`,
+    prompt,
+    task: mode === 'helpful' ? 'helpful' : 'harmless',
+    ...(opts.source === undefined ? {} : { source: opts.source }),
+    worker,
+    strength,
+    round: opts.round ?? 0,
+  };
+  return { record, agreesWithGold, kinds: [chosen.kind, rejected.kind] };
+}
