@@ -1,0 +1,307 @@
+import { createHash, randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { parseTranscript, type Turn } from '../data/transcript.ts';
+import { StoreError } from './errors.ts';
+import { migrate } from './migrations.ts';
+
+export type WorkerRole = 'crowdworker' | 'admin';
+export type ModelKind = 'lm' | 'pmp' | 'pm' | 'policy';
+/** The store's task names: the interface's two modes (the HH file's "harmless" is red-team data). */
+export type StoreTask = 'helpful' | 'red-team';
+
+export interface WorkerRow {
+  id: number;
+  name: string;
+  role: WorkerRole;
+  created_at: number;
+}
+
+export interface ModelRow {
+  id: number;
+  name: string;
+  kind: ModelKind;
+  path: string | null;
+  parent_id: number | null;
+  round_id: number | null;
+  config: string | null;
+  created_at: number;
+}
+
+export interface NewComparison {
+  conversationId: number;
+  responseA: number;
+  responseB: number;
+  /** Which response the worker picked. */
+  choice: 'a' | 'b';
+  task?: StoreTask;
+  strength?: number;
+  edit?: string;
+  round?: number;
+  workerId?: number;
+  source?: string;
+}
+
+export interface OpenOptions {
+  /** Open an existing store only; do not create the file. */
+  mustExist?: boolean;
+  readonly?: boolean;
+}
+
+/** SHA-256 hex of a worker token (what the store keeps instead of the token). */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * The project's SQLite store: workers, rounds, models, conversations with their turns, candidate
+ * responses and comparisons. WAL mode with synchronous=FULL: a write that returned survives a
+ * process kill and a power cut; readers never block the writer. Every write method runs in a
+ * transaction (nested calls become savepoints of the outer one).
+ *
+ * @example
+ * using store = Store.open('project/hhkit.db');
+ * const w = store.addWorker({ name: 'ana', role: 'crowdworker' });
+ */
+export class Store implements Disposable {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  private constructor(
+    readonly path: string,
+    db: Database.Database,
+  ) {
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.stmts = {
+      addWorker: p('INSERT INTO workers (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)'),
+      workerByName: p('SELECT id, name, role, created_at FROM workers WHERE name = ?'),
+      workerByToken: p('SELECT id, name, role, created_at FROM workers WHERE token_hash = ?'),
+      ensureRound: p('INSERT OR IGNORE INTO rounds (id, started_at) VALUES (?, ?)'),
+      finishRound: p('UPDATE rounds SET finished_at = ? WHERE id = ?'),
+      addModel: p(
+        'INSERT INTO models (name, kind, path, parent_id, round_id, config, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      model: p('SELECT * FROM models WHERE id = ?'),
+      addConversation: p(
+        'INSERT INTO conversations (task, worker_id, round_id, prompt, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      addTurn: p('INSERT INTO turns (conversation_id, idx, role, text) VALUES (?, ?, ?, ?)'),
+      turns: p('SELECT role, text FROM turns WHERE conversation_id = ? ORDER BY idx'),
+      addResponse: p(
+        'INSERT INTO responses (conversation_id, text, model_id, sampling, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      addComparison: p(
+        `INSERT INTO comparisons (conversation_id, response_a, response_b, choice, task, strength, edit,
+           round_id, worker_id, source, explicit_prompt, line_style, line, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      countComparisons: p('SELECT count(*) AS n FROM comparisons'),
+    };
+  }
+
+  /**
+   * Opens (creating unless `mustExist`) and migrates the store at `path`.
+   *
+   * @example const store = Store.open(':memory:');
+   */
+  static open(path: string, opts: OpenOptions = {}): Store {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: opts.mustExist ?? false, readonly: opts.readonly ?? false });
+    } catch (err) {
+      throw new StoreError(path, `cannot open: ${(err as Error).message}`);
+    }
+    try {
+      if (!opts.readonly) {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal' && path !== ':memory:')
+          throw new StoreError(path, `cannot enable WAL (got ${mode})`);
+        // FULL: a commit is on disk when it returns (NORMAL in WAL only survives process crashes).
+        db.pragma('synchronous = FULL');
+      }
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) migrate(db, undefined, path);
+      return new Store(path, db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Runs `fn` in one transaction (IMMEDIATE: takes the write lock up front, so no upgrade deadlock). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Adds a worker; with a token, stores only its hash. Returns the id.
+   *
+   * @example store.addWorker({ name: 'admin', role: 'admin', token: newToken() })
+   */
+  addWorker(w: { name: string; role: WorkerRole; token?: string }): number {
+    const hash = w.token === undefined ? null : hashToken(w.token);
+    return this.transaction(() =>
+      Number(this.stmts.addWorker.run(w.name, w.role, hash, Date.now()).lastInsertRowid),
+    );
+  }
+
+  /** The id of the worker with this name, adding a crowdworker of that name when there is none. */
+  workerId(name: string): number {
+    return this.transaction(() => {
+      const row = this.stmts.workerByName.get(name) as WorkerRow | undefined;
+      return row ? row.id : this.addWorker({ name, role: 'crowdworker' });
+    });
+  }
+
+  worker(name: string): WorkerRow | undefined {
+    return this.stmts.workerByName.get(name) as WorkerRow | undefined;
+  }
+
+  /** The worker a token belongs to, if any (the interface's login check). */
+  workerByToken(token: string): WorkerRow | undefined {
+    return this.stmts.workerByToken.get(hashToken(token)) as WorkerRow | undefined;
+  }
+
+  /** Makes sure round `n` exists (started now if new). */
+  ensureRound(n: number): number {
+    this.transaction(() => this.stmts.ensureRound.run(n, Date.now()));
+    return n;
+  }
+
+  finishRound(n: number): void {
+    this.transaction(() => {
+      if (this.stmts.finishRound.run(Date.now(), n).changes !== 1)
+        throw new StoreError(this.path, `no round ${n}`);
+    });
+  }
+
+  /**
+   * Registers a model checkpoint; `parent` is the model it was trained from (its lineage).
+   *
+   * @example const pm = store.addModel({ name: 'pm-r1', kind: 'pm', path: 'ckpt/pm-r1', parent: lmId, round: 1 });
+   */
+  addModel(m: {
+    name: string;
+    kind: ModelKind;
+    path?: string;
+    parent?: number;
+    round?: number;
+    config?: unknown;
+  }): number {
+    return this.transaction(() => {
+      if (m.round !== undefined) this.ensureRound(m.round);
+      const config = m.config === undefined ? null : JSON.stringify(m.config);
+      const info = this.stmts.addModel.run(
+        m.name,
+        m.kind,
+        m.path ?? null,
+        m.parent ?? null,
+        m.round ?? null,
+        config,
+        Date.now(),
+      );
+      return Number(info.lastInsertRowid);
+    });
+  }
+
+  /** A model and its ancestors, newest first. */
+  lineage(modelId: number): ModelRow[] {
+    const out: ModelRow[] = [];
+    for (let id: number | null = modelId; id !== null; ) {
+      const row = this.stmts.model.get(id) as ModelRow | undefined;
+      if (!row) throw new StoreError(this.path, `no model ${id}`);
+      out.push(row);
+      id = row.parent_id;
+      if (out.length > 10_000) throw new StoreError(this.path, `model lineage of ${modelId} has a cycle`);
+    }
+    return out;
+  }
+
+  /**
+   * Adds a conversation from its prompt text (turns are parsed from it) or from turns (the prompt is
+   * formatted from them). Returns the id.
+   *
+   * @example store.addConversation({ prompt: '\n\nHuman: hi\n\nAssistant:', task: 'helpful' })
+   */
+  addConversation(c: { prompt: string; task?: StoreTask; workerId?: number; round?: number }): number {
+    return this.transaction(() => {
+      if (c.round !== undefined) this.ensureRound(c.round);
+      const info = this.stmts.addConversation.run(
+        c.task ?? null,
+        c.workerId ?? null,
+        c.round ?? null,
+        c.prompt,
+        Date.now(),
+      );
+      const id = Number(info.lastInsertRowid);
+      parseTranscript(c.prompt).turns.forEach((t, i) => {
+        this.stmts.addTurn.run(id, i, t.role, t.text);
+      });
+      return id;
+    });
+  }
+
+  turns(conversationId: number): Turn[] {
+    return this.stmts.turns.all(conversationId) as Turn[];
+  }
+
+  /** Adds a candidate response to a conversation: the text after its prompt. */
+  addResponse(
+    conversationId: number,
+    text: string,
+    from: { modelId?: number; sampling?: unknown } = {},
+  ): number {
+    const sampling = from.sampling === undefined ? null : JSON.stringify(from.sampling);
+    return this.transaction(() =>
+      Number(
+        this.stmts.addResponse.run(conversationId, text, from.modelId ?? null, sampling, Date.now())
+          .lastInsertRowid,
+      ),
+    );
+  }
+
+  /** Adds a comparison between two responses; `fidelity` is for imported lines (see records.ts). */
+  addComparison(
+    c: NewComparison,
+    fidelity: { explicitPrompt?: boolean; lineStyle?: string | null; line?: string | null } = {},
+  ): number {
+    return this.transaction(() => {
+      if (c.round !== undefined) this.ensureRound(c.round);
+      const info = this.stmts.addComparison.run(
+        c.conversationId,
+        c.responseA,
+        c.responseB,
+        c.choice,
+        c.task ?? null,
+        c.strength ?? null,
+        c.edit ?? null,
+        c.round ?? null,
+        c.workerId ?? null,
+        c.source ?? null,
+        fidelity.explicitPrompt ? 1 : 0,
+        fidelity.lineStyle ?? null,
+        fidelity.line ?? null,
+        Date.now(),
+      );
+      return Number(info.lastInsertRowid);
+    });
+  }
+
+  countComparisons(): number {
+    return (this.stmts.countComparisons.get() as { n: number }).n;
+  }
+}
+
+/** A new random worker token (give it to the worker once; the store keeps only its hash). */
+export function newToken(): string {
+  return randomBytes(24).toString('base64url');
+}
