@@ -45,7 +45,7 @@ test('SIGKILL during a stream of inserts: the db opens, passes integrity_check, 
   // Each reported comparison is whole: its conversation, responses and worker rows are there too.
   const last = reported.at(-1)!;
   assert.match(comparisonRecord(store, last)?.chosen ?? '', /Assistant: 6 \(\d+\)$/);
-  assert.equal(store.db.pragma('foreign_key_check').length, 0);
+  assert.deepEqual(store.db.pragma('foreign_key_check'), []);
   console.log(
     `# child reported ${reported.length} ids; ${present.size} comparisons in the db after the kill`,
   );
