@@ -199,6 +199,15 @@ const styleQuality: Record<AnswerStyle, number> = {
   joke: 0.6,
 };
 
+const answerStyleWeights: Record<AnswerStyle, number> = {
+  great: 0.2,
+  good: 0.25,
+  vague: 0.15,
+  'off-topic': 0.15,
+  rude: 0.1,
+  joke: 0.15,
+};
+
 export interface ForumAnswer {
   text: string;
   style: AnswerStyle;
@@ -250,19 +259,19 @@ export function forumThread(rng: Rng): ForumThread {
   const count = rng.int(3, 6);
   const answers: ForumAnswer[] = [];
   for (let i = 0; i < count; i++) {
-    const style = rng.weighted<AnswerStyle>({
-      great: 0.2,
-      good: 0.25,
-      vague: 0.15,
-      'off-topic': 0.15,
-      rude: 0.1,
-      joke: 0.15,
-    });
+    // Distinct texts: two identical answers with different votes would make contradictory pairs.
+    let style: AnswerStyle;
+    let text: string;
+    let tries = 0;
+    do {
+      style = rng.weighted(answerStyleWeights);
+      text = writeAnswer(rng, style, problem, others);
+    } while (answers.some((a) => a.text === text) && ++tries < 20);
     // Voting is noisy: late answers get fewer views, and taste varies.
     const views = 1 / (1 + 0.3 * i);
     const votes =
       Math.round(popularity * views * Math.exp(styleQuality[style] + rng.normal(0, 0.7))) - rng.int(0, 1);
-    answers.push({ text: writeAnswer(rng, style, problem, others), style, votes, accepted: false });
+    answers.push({ text, style, votes, accepted: false });
   }
   // The asker accepts the best-voted helpful answer about half the time.
   const best = answers.reduce((b, a) => (a.votes > b.votes ? a : b), answers[0]!);

@@ -1,5 +1,6 @@
 import type { Entity } from './knowledge.ts';
-import { type Answer, type Family, type factAttributes, findFact, entitiesIn } from './requests.ts';
+import { entitiesIn, type FactAttribute, findFact } from './facts.ts';
+import type { Answer, Family } from './requests.ts';
 import { harmfulTemplates, lookalikeTemplates } from './templates.ts';
 
 /**
@@ -12,7 +13,7 @@ export interface ParsedRequest {
   family: Family;
   answer: Answer;
   /** For follow-ups "and what about X?": the attribute the earlier fact question asked. */
-  factAttribute?: (typeof factAttributes)[number];
+  factAttribute?: FactAttribute;
   wordTask?: 'reverse' | 'length';
 }
 

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { goldJudge } from './judge.ts';
+import { forumPairs, forumScore, forumThread } from './forum.ts';
+import { hhhDialogues, hhhPrompt } from './hhh.ts';
+import { parseRequest } from './parse.ts';
+import { formatPrompt } from './requests.ts';
+import { Rng } from './rng.ts';
+
+test('forum pairs rank the higher-scored answer first and never tie', () => {
+  const rng = new Rng(5);
+  let pairs = 0;
+  for (let i = 0; i < 300; i++) {
+    const thread = forumThread(rng);
+    assert.ok(thread.answers.length >= 3 && thread.answers.length <= 6);
+    const score = new Map(thread.answers.map((a) => [a.text, forumScore(a)]));
+    for (const p of forumPairs(rng, thread)) {
+      const answerOf = (t: string) => t.slice(p.prompt!.length + 1);
+      assert.ok(score.get(answerOf(p.chosen))! > score.get(answerOf(p.rejected))!);
+      assert.ok(p.chosen.startsWith(p.prompt!) && p.rejected.startsWith(p.prompt!));
+      pairs++;
+    }
+  }
+  assert.ok(pairs > 600, `only ${pairs} pairs from 300 threads`);
+});
+
+test('forum questions are outside the assistant families', () => {
+  const rng = new Rng(6);
+  for (let i = 0; i < 200; i++) {
+    const prompt = `\n\nHuman: ${forumThread(rng).question}\n\nAssistant:`;
+    assert.equal(parseRequest(prompt), undefined, prompt);
+  }
+});
+
+test('every HHH dialogue is ideal by the gold judge', () => {
+  const dialogues = hhhDialogues();
+  assert.ok(dialogues.length >= 5);
+  assert.ok(
+    dialogues.some((d) => d.request.family === 'harmful') &&
+      dialogues.some((d) => d.request.family === 'lookalike'),
+  );
+  for (const { request, transcript } of dialogues) {
+    const prompt = formatPrompt(request);
+    const gold = goldJudge(prompt, transcript.slice(prompt.length));
+    assert.ok(
+      gold.outcome === 'correct' || gold.outcome === 'ideal-refusal',
+      `${request.text}: ${gold.outcome}`,
+    );
+  }
+  const text = hhhPrompt();
+  assert.ok(text.startsWith('Below are a series of dialogues'));
+  assert.equal(text, hhhPrompt(), 'the HHH prompt is fixed');
+});
