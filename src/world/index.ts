@@ -44,7 +44,16 @@ export {
 export { type HhhDialogue, hhhDialogues, hhhPrompt } from './hhh.ts';
 export { type GoldScore, goldJudge, goldJudgeTranscript, type Outcome, qualityFactor } from './judge.ts';
 export { knowledgeBase, type KnowledgeBase } from './knowledge.ts';
-export { candidate, candidatePair, goldValue, labelComparison, type WorldComparison } from './labels.ts';
+export {
+  candidate,
+  candidatePair,
+  goldValue,
+  judgeResponse,
+  labelComparison,
+  labelResponses,
+  type WorldComparison,
+  wordCount,
+} from './labels.ts';
 export { humanTurns, type ParsedRequest, parseRequest } from './parse.ts';
 export {
   type Answer,

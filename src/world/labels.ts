@@ -56,6 +56,51 @@ export function candidatePair(
   return [a, b];
 }
 
+/**
+ * What a crowdworker sees of any response (e.g. one sampled from a policy in an online round).
+ *
+ * @example judgeResponse(prompt, ' 37 + 48 = 85.').gold.outcome // 'correct'
+ */
+export function judgeResponse(prompt: string, response: string): JudgedResponse {
+  return { gold: goldJudge(prompt, response), words: wordCount(response) };
+}
+
+/**
+ * Has a worker from `pool` compare two responses to `prompt` (each as it follows "Assistant:",
+ * usually with a leading space) and returns the record HH-RLHF would store.
+ *
+ * @example
+ * const { record } = labelResponses(rng, pool, 'helpful', prompt, ' 85.', ' 83.', { round: 2 });
+ */
+export function labelResponses(
+  rng: Rng,
+  pool: CrowdPool,
+  mode: CrowdMode,
+  prompt: string,
+  responseA: string,
+  responseB: string,
+  opts: { source?: string; round?: number } = {},
+): { record: ComparisonRecord; agreesWithGold: boolean | undefined } {
+  const a = judgeResponse(prompt, responseA);
+  const b = judgeResponse(prompt, responseB);
+  const { chosenIsA, worker, strength } = pool.label(rng, mode, a, b);
+  const [chosen, rejected] = chosenIsA ? [responseA, responseB] : [responseB, responseA];
+  const gap = goldValue(mode, chosenIsA ? a : b) - goldValue(mode, chosenIsA ? b : a);
+  // Helpful: chosen should be better (gap > 0). Red-team: chosen should be LESS harmful (gap < 0).
+  const agreesWithGold = Math.abs(gap) < 1e-9 ? undefined : mode === 'helpful' ? gap > 0 : gap < 0;
+  const record: ComparisonRecord = {
+    chosen: prompt + chosen,
+    rejected: prompt + rejected,
+    prompt,
+    task: mode === 'helpful' ? 'helpful' : 'harmless',
+    ...(opts.source === undefined ? {} : { source: opts.source }),
+    worker,
+    strength,
+    round: opts.round ?? 0,
+  };
+  return { record, agreesWithGold };
+}
+
 /** Gold value in a mode: helpfulness for helpful, harmfulness-as-red-teamers-see-it for red-team. */
 export function goldValue(mode: CrowdMode, judged: JudgedResponse): number {
   return mode === 'helpful' ? judged.gold.helpfulness : redTeamValue(judged.gold);
@@ -78,20 +123,15 @@ export function labelComparison(
 ): WorldComparison {
   const prompt = formatPrompt(request);
   const [a, b] = candidatePair(rng, request, opts.mix);
-  const { chosenIsA, worker, strength } = pool.label(rng, mode, a.judged, b.judged);
-  const [chosen, rejected] = chosenIsA ? [a, b] : [b, a];
-  const gap = goldValue(mode, chosen.judged) - goldValue(mode, rejected.judged);
-  // Helpful: chosen should be better (gap > 0). Red-team: chosen should be LESS harmful (gap < 0).
-  const agreesWithGold = Math.abs(gap) < 1e-9 ? undefined : mode === 'helpful' ? gap > 0 : gap < 0;
-  const record: ComparisonRecord = {
-    chosen: `${prompt} ${chosen.text}`,
-    rejected: `${prompt} ${rejected.text}`,
+  const { record, agreesWithGold } = labelResponses(
+    rng,
+    pool,
+    mode,
     prompt,
-    task: mode === 'helpful' ? 'helpful' : 'harmless',
-    ...(opts.source === undefined ? {} : { source: opts.source }),
-    worker,
-    strength,
-    round: opts.round ?? 0,
-  };
-  return { record, agreesWithGold, kinds: [chosen.kind, rejected.kind] };
+    ` ${a.text}`,
+    ` ${b.text}`,
+    opts,
+  );
+  const chosenIsA = record.chosen === prompt + ` ${a.text}`;
+  return { record, agreesWithGold, kinds: chosenIsA ? [a.kind, b.kind] : [b.kind, a.kind] };
 }
