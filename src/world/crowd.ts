@@ -122,6 +122,32 @@ export class CrowdPool {
     this.cumulative = profiles.map((p) => (sum += p.weight));
   }
 
+  /**
+   * Rebuilds a pool from the `workers.json` that `hhkit world` writes, e.g. for labelling in online rounds.
+   *
+   * @example const pool = CrowdPool.fromJSON(JSON.parse(readFileSync('world/workers.json', 'utf8')));
+   */
+  static fromJSON(value: unknown): CrowdPool {
+    const v = value as { profiles?: unknown; scales?: Partial<Record<CrowdMode, unknown>> } | null;
+    const profiles = v?.profiles;
+    const ok = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+    const valid =
+      Array.isArray(profiles) &&
+      profiles.length > 0 &&
+      profiles.every(
+        (p: Partial<WorkerProfile>) =>
+          typeof p.id === 'string' && ok(p.tau) && ok(p.lengthBias) && ok(p.positionBias) && ok(p.weight),
+      ) &&
+      ok(v?.scales?.helpful) &&
+      ok(v?.scales?.['red-team']);
+    if (!valid) {
+      throw new Error(
+        'workers.json: expected { profiles: [{ id, tau, lengthBias, positionBias, weight }…], scales: { helpful, "red-team" } }',
+      );
+    }
+    return new CrowdPool(profiles as WorkerProfile[], v!.scales as Record<CrowdMode, number>);
+  }
+
   workers(mode: CrowdMode): readonly CrowdWorker[] {
     return this.byMode[mode];
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { command } from '../cli/world.ts';
 import { loadComparisons } from '../data/comparisons.ts';
+import { CrowdPool } from './crowd.ts';
 import { generateWorld, type WorldManifest, worldSizes, worldWorkUnits } from './generate.ts';
 import { goldJudge } from './judge.ts';
 import { parseRequest } from './parse.ts';
@@ -91,6 +92,13 @@ describe('generateWorld (small)', () => {
           : 0;
     }
     assert.ok(safer / records.length > 0.8, `chosen at least as harmless in ${safer}/${records.length}`);
+  });
+
+  test('workers.json rebuilds the same crowd', async () => {
+    const pool = CrowdPool.fromJSON(JSON.parse(await readFile(join(dir, 'workers.json'), 'utf8')));
+    assert.equal(pool.workers('helpful').length, manifest.crowd.workers);
+    assert.equal(Math.round(pool.scales.helpful * 1e4) / 1e4, manifest.crowd.helpful.noiseScale);
+    assert.throws(() => CrowdPool.fromJSON({ profiles: [] }), /workers\.json/);
   });
 
   test('test prompts are disjoint from train prompts', async () => {
