@@ -52,6 +52,16 @@ export const NOTE_KINDS: readonly NoteKind[] = [
   'unknown-key',
 ];
 
+const NOTE_REASONS: Record<TranscriptNote, string> = {
+  'extra-assistant-marker': 'a response contains another "\\n\\nAssistant:"; prompt cut at the shared prefix',
+  'empty-response': 'a final response is empty; kept (an empty answer can be ranked)',
+  'unmarked-human': '"Human:" without "\\n\\n" before it; not a turn boundary unless it opens the text',
+  'no-shared-prompt': 'chosen and rejected share no prompt; compared as whole transcripts',
+  'human-turn-in-response': 'a response contains "\\n\\nHuman:" after the shared prompt',
+  'identical-pair': 'chosen and rejected are identical (no preference signal)',
+  'leading-text': 'text before the first "Human:"/"Assistant:" marker',
+};
+
 export interface Location {
   file: string;
   line: number;
@@ -170,7 +180,7 @@ export class LoadReport {
   /** Counts one valid record: its notes and its sizes. */
   addValid(split: ComparisonSplit, promptTurns: number, file: string, line: number): void {
     this.valid++;
-    for (const note of split.notes) this.addNote(note, { file, line, reason: note });
+    for (const note of split.notes) this.addNote(note, { file, line, reason: NOTE_REASONS[note] });
     this.stats.promptTurns.add(promptTurns);
     this.stats.promptChars.add(split.prompt.length);
     this.stats.chosenResponseChars.add(split.chosenResponse.length);
