@@ -151,7 +151,9 @@ export class LoadReport {
   /** Non-blank lines: each is a record or a defect. */
   records = 0;
   valid = 0;
+  /** File bytes read (compressed bytes for gzipped files). */
   bytes = 0;
+  /** Wall time from the first read to the last record, the consumer's time between records included. */
   seconds = 0;
   readonly defects = new Map<DefectKind, Tally>();
   readonly notes = new Map<NoteKind, Tally>();
