@@ -150,8 +150,6 @@ export class Store implements Disposable {
     return this.runInTransaction.immediate(fn) as T;
   }
 
-
-
   /**
    * Adds a worker; with a token, stores only its hash. Returns the id.
    *
