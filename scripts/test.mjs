@@ -20,9 +20,12 @@ function walk(dir, out) {
 }
 
 const bin = (name) => join(root, 'node_modules', '.bin', name);
+// Test files run two at a time; one torch thread each keeps 2 cores from being oversubscribed (tiny ops
+// under OpenMP contention run ~10x slower).
+const env = { ...process.env, HHKIT_NUM_THREADS: process.env.HHKIT_NUM_THREADS ?? '1' };
 function step(title, cmd, args) {
   console.error(`\n== ${title}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) {
     console.error(`\n${title} failed`);
     process.exit(r.status ?? 1);

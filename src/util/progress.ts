@@ -44,6 +44,7 @@ export class Progress {
   private lastDraw = 0;
   private startCount = 0;
   private fields: Record<string, number | string> = {};
+  private drawnAt = -1;
 
   constructor(opts: ProgressOptions) {
     this.total = opts.total;
@@ -91,13 +92,14 @@ export class Progress {
   }
 
   private draw(): void {
+    this.drawnAt = this.current;
     const text = this.line();
     if (this.stream.isTTY) this.stream.write(`\r\x1b[2K${text}`);
     else this.stream.write(`${text}\n`);
   }
 
   done(): void {
-    this.draw();
+    if (this.drawnAt !== this.current) this.draw();
     if (this.stream.isTTY) this.stream.write('\n');
   }
 }

@@ -1,0 +1,9 @@
+// hhkit's engine: tensors, autograd, optimisers and safetensors over libtorch (native/).
+export * from './dtype.ts';
+export { NativeBuildError } from './native.ts';
+export * from './ops.ts';
+export * from './optim.ts';
+export * from './runtime.ts';
+export * from './safetensors.ts';
+export { keep, liveBytes, liveTensors, tidy } from './scope.ts';
+export { type NestedArray, type Reduction, Tensor } from './tensor.ts';

@@ -1,0 +1,2 @@
+// The hhkit library: `import { … } from 'hhkit'`.
+export * from './engine/index.ts';
