@@ -32,10 +32,12 @@ describe('safeChunks', () => {
       '\u00A0',
       '-',
     ];
-    let seed = 7;
+    let state = 7; // mulberry32, so a failure reproduces
     const random = (): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(state ^ (state >>> 15), state | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
     let cuts = 0;
     for (let trial = 0; trial < 500; trial++) {

@@ -151,6 +151,16 @@ describe('GPT-2 byte-level BPE vs js-tiktoken r50k_base', () => {
     assert.ok(buildSeconds < 10, `took ${buildSeconds.toFixed(1)} s`);
   });
 
+  it('loads the classic merges spelling ("Ġ t" strings, as in the Hub\'s gpt2 file) to the same ids', async () => {
+    const json = JSON.parse(gpt2.toJSONString()) as { model: { merges: [string, string][] } };
+    const classic = {
+      ...json,
+      model: { ...json.model, merges: json.model.merges.map((pair) => pair.join(' ')) },
+    };
+    const loaded = Tokenizer.fromJSON(JSON.stringify(classic), 'classic gpt2');
+    assert.deepEqual(await loaded.encodeBatch(GOLDEN_STRINGS), await gpt2.encodeBatch(GOLDEN_STRINGS));
+  });
+
   it('knows GPT-2 ids that are common knowledge', async () => {
     assert.deepEqual(await gpt2.encode('Hello world'), [15496, 995]);
     assert.equal(gpt2.tokenToId('Ġworld'), 995);
