@@ -12,13 +12,15 @@ import { Store } from './store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-crash-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const writer = join(dirname(fileURLToPath(import.meta.url)), 'crash-writer.ts');
+const here = dirname(fileURLToPath(import.meta.url));
+const writer = join(here, 'crash-writer.ts');
 
 test('SIGKILL during a stream of inserts: the db opens, passes integrity_check, holds every reported id', async () => {
   const path = join(dir, 'crash.db');
   Store.open(path).close(); // schema in place before the child starts, so it only inserts
   const child = spawn(process.execPath, ['--import', 'tsx', writer, path, '1000000'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: join(here, '..', '..'), // so `--import tsx` resolves from the repo's node_modules
   });
   const exited = new Promise<NodeJS.Signals | null>((resolve) =>
     child.on('exit', (_code, signal) => resolve(signal)),
