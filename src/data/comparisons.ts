@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { ComparisonFileError } from './errors.ts';
 import { formatComparison, type LineStyle } from './format.ts';
-import { readRawLines } from './lines.ts';
+import { DEFAULT_MAX_LINE_BYTES, readRawLines } from './lines.ts';
 import { parseComparisonLine } from './record.ts';
 import { type DefectKind, LoadReport } from './report.ts';
 import { type ComparisonSplit, parseTranscript, splitComparison } from './transcript.ts';
@@ -77,7 +77,7 @@ export async function* readComparisonEntries(
           defect(
             line,
             'line-too-long',
-            `line is ${length} bytes, over the ${opts.maxLineBytes ?? '64 MiB'} limit`,
+            `line is ${length} bytes, over the ${opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES} byte limit`,
           );
           continue;
         }
