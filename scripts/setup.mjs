@@ -94,8 +94,10 @@ if (args.has('--browser')) {
 // 3. npm packages (reinstalled when package.json or the lockfile changed).
 const lock = join(root, 'package-lock.json');
 const stampFile = join(root, 'node_modules', '.hhkit-install-stamp');
+// Only what npm installs counts: editing `scripts` in package.json must not trigger a reinstall.
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const depsHash = createHash('sha256')
-  .update(readFileSync(join(root, 'package.json')))
+  .update(JSON.stringify([pkg.dependencies, pkg.devDependencies, pkg.allowScripts]))
   .update(existsSync(lock) ? readFileSync(lock) : '')
   .digest('hex');
 if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== depsHash) {

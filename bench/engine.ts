@@ -1,0 +1,142 @@
+// Engine benchmarks vs PyTorch on the same machine and threads: sgemm GFLOP/s through the addon and the
+// per-op overhead of a tiny add. Prints one JSON line per figure.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { getNumThreads, randn, setNumThreads, tidy, zeros } from '../src/index.ts';
+
+export interface BenchLine {
+  bench: string;
+  ours: number;
+  reference: number | null;
+  unit: string;
+  /** ours / reference. */
+  ratio: number | null;
+  higherIsBetter: boolean;
+  note?: string;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function gemm(m: number, k: number, n: number, reps: number): { gflops: number; cpuPerWall: number } {
+  const a = randn([m, k]);
+  const b = randn([k, n]);
+  for (let i = 0; i < 3; i++) a.matmul(b).dispose();
+  const trials: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  for (let t = 0; t < 5; t++) {
+    const start = performance.now();
+    for (let i = 0; i < reps; i++) a.matmul(b).dispose();
+    trials.push((performance.now() - start) / 1000 / reps);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerWall = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
+  a.dispose();
+  b.dispose();
+  return { gflops: (2 * m * k * n) / median(trials) / 1e9, cpuPerWall };
+}
+
+function tinyAdd(n: number, scoped: boolean): number {
+  const x = zeros([1]);
+  const y = zeros([1]);
+  const run = (count: number): void => {
+    if (scoped) {
+      // the way a training loop runs: ops inside tidy(), freed together at the end of the step
+      for (let done = 0; done < count; done += 1000) {
+        tidy(() => {
+          for (let i = 0; i < 1000; i++) x.add(y);
+        });
+      }
+    } else {
+      for (let i = 0; i < count; i++) x.add(y).dispose();
+    }
+  };
+  run(20_000);
+  const trials: number[] = [];
+  for (let t = 0; t < 5; t++) {
+    const start = performance.now();
+    run(n);
+    trials.push(((performance.now() - start) * 1000) / n);
+  }
+  return median(trials);
+}
+
+function reference(threads: number): Record<string, number> | null {
+  const python = '/usr/bin/python3';
+  if (!existsSync(python)) return null;
+  const script = fileURLToPath(new URL('./engine_ref.py', import.meta.url));
+  const r = spawnSync(python, [script, String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+}
+
+export function runEngineBench(threads: number): BenchLine[] {
+  setNumThreads(threads);
+  const lines: BenchLine[] = [];
+  const line = (
+    bench: string,
+    ours: number,
+    ref: number | undefined,
+    unit: string,
+    higher: boolean,
+    note?: string,
+  ) => {
+    const reference = ref ?? null;
+    lines.push({
+      bench,
+      ours: Number(ours.toFixed(3)),
+      reference: reference === null ? null : Number(reference.toFixed(3)),
+      unit,
+      ratio: reference === null ? null : Number((ours / reference).toFixed(3)),
+      higherIsBetter: higher,
+      ...(note ? { note } : {}),
+    });
+  };
+  const g1 = gemm(1024, 1024, 1024, 20);
+  const g2 = gemm(64, 768, 3072, 200);
+  const addScoped = tinyAdd(200_000, true);
+  const addDisposed = tinyAdd(200_000, false);
+  // Measured after ours, so the two never share the cores.
+  const ref = reference(threads);
+  const threadNote = `threads=${getNumThreads()}`;
+  line(
+    'sgemm 1024x1024x1024',
+    g1.gflops,
+    ref?.['sgemm_1024'],
+    'GFLOP/s',
+    true,
+    `${threadNote}; cpu/wall ${g1.cpuPerWall.toFixed(2)}`,
+  );
+  line(
+    'sgemm 64x768x3072',
+    g2.gflops,
+    ref?.['sgemm_64x768x3072'],
+    'GFLOP/s',
+    true,
+    `${threadNote}; cpu/wall ${g2.cpuPerWall.toFixed(2)}`,
+  );
+  line(
+    'tiny add, inside tidy()',
+    addScoped,
+    ref?.['tiny_add_us'],
+    'us/op',
+    false,
+    'includes freeing the result',
+  );
+  line(
+    'tiny add + dispose()',
+    addDisposed,
+    ref?.['tiny_add_us'],
+    'us/op',
+    false,
+    'includes freeing the result',
+  );
+  return lines;
+}
