@@ -16,7 +16,8 @@ export interface BenchLine {
   note?: string;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+// Best of the trials: on a shared machine the fastest trial is the one least disturbed by other work.
+const best = (xs: number[]): number => Math.min(...xs);
 
 function gemm(m: number, k: number, n: number, reps: number): { gflops: number; cpuPerWall: number } {
   const a = randn([m, k]);
@@ -34,7 +35,7 @@ function gemm(m: number, k: number, n: number, reps: number): { gflops: number; 
   const cpuPerWall = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   a.dispose();
   b.dispose();
-  return { gflops: (2 * m * k * n) / median(trials) / 1e9, cpuPerWall };
+  return { gflops: (2 * m * k * n) / best(trials) / 1e9, cpuPerWall };
 }
 
 function tinyAdd(n: number, scoped: boolean): number {
@@ -59,7 +60,7 @@ function tinyAdd(n: number, scoped: boolean): number {
     run(n);
     trials.push(((performance.now() - start) * 1000) / n);
   }
-  return median(trials);
+  return best(trials);
 }
 
 function reference(threads: number): Record<string, number> | null {
@@ -99,12 +100,27 @@ export function runEngineBench(threads: number): BenchLine[] {
       ...(note ? { note } : {}),
     });
   };
-  const g1 = gemm(1024, 1024, 1024, 20);
-  const g2 = gemm(64, 768, 3072, 200);
-  const addScoped = tinyAdd(200_000, true);
-  const addDisposed = tinyAdd(200_000, false);
-  // Measured after ours, so the two never share the cores.
-  const ref = reference(threads);
+  // Ours and the reference alternate, three rounds each, and each side keeps its best round, so a burst
+  // of other work on the machine cannot favour one side.
+  const ours = { g1: 0, g2: 0, g1Cpu: 0, g2Cpu: 0, addScoped: Infinity, addDisposed: Infinity };
+  let ref: Record<string, number> | null = null;
+  for (let round = 0; round < 3; round++) {
+    const g1 = gemm(1024, 1024, 1024, 10);
+    const g2 = gemm(64, 768, 3072, 100);
+    if (g1.gflops > ours.g1) [ours.g1, ours.g1Cpu] = [g1.gflops, g1.cpuPerWall];
+    if (g2.gflops > ours.g2) [ours.g2, ours.g2Cpu] = [g2.gflops, g2.cpuPerWall];
+    ours.addScoped = Math.min(ours.addScoped, tinyAdd(100_000, true));
+    ours.addDisposed = Math.min(ours.addDisposed, tinyAdd(100_000, false));
+    const r = reference(threads);
+    if (r && ref) {
+      for (const k of ['sgemm_1024', 'sgemm_64x768x3072']) ref[k] = Math.max(ref[k]!, r[k]!);
+      ref['tiny_add_us'] = Math.min(ref['tiny_add_us']!, r['tiny_add_us']!);
+    } else ref = r;
+  }
+  const g1 = { gflops: ours.g1, cpuPerWall: ours.g1Cpu };
+  const g2 = { gflops: ours.g2, cpuPerWall: ours.g2Cpu };
+  const addScoped = ours.addScoped;
+  const addDisposed = ours.addDisposed;
   const threadNote = `threads=${getNumThreads()}`;
   line(
     'sgemm 1024x1024x1024',

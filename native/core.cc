@@ -102,7 +102,7 @@ at::Tensor& Args::t(size_t i) {
     fail(arg_name(i) + ": the tensor was already disposed (or belongs to another thread)");
   }
   at::Tensor& ref = tb.slots[id].tensor;
-  inputs.emplace_back(i, &ref);
+  note_input(i, &ref);
   return ref;
 }
 
@@ -201,7 +201,7 @@ std::vector<at::Tensor> Args::tensors(size_t i) {
       fail(arg_name(i) + ": element " + std::to_string(k) + " is not a live tensor");
     }
     out.push_back(tb.slots[id].tensor);
-    inputs.emplace_back(i, &tb.slots[id].tensor);
+    note_input(i, &tb.slots[id].tensor);
   }
   return out;
 }
@@ -283,8 +283,9 @@ napi_value Args::ret_str(const std::string& s) {
 }
 
 void throw_error(napi_env env, const char* op, const std::string& what,
-                 std::vector<std::pair<size_t, const at::Tensor*>> inputs, const char* code) {
+                 const std::pair<size_t, const at::Tensor*>* given, size_t n_inputs, const char* code) {
   // C++ evaluates call arguments in any order; list inputs in argument order.
+  std::vector<std::pair<size_t, const at::Tensor*>> inputs(given, given + n_inputs);
   std::stable_sort(inputs.begin(), inputs.end(), [](auto& x, auto& y) { return x.first < y.first; });
   std::ostringstream os;
   // torch messages can be multi-line; the first line says what went wrong.

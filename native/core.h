@@ -57,7 +57,14 @@ class Args {
   const char* op;
   size_t argc = 0;
   napi_value argv[10];
-  std::vector<std::pair<size_t, const at::Tensor*>> inputs;  // (argument index, tensor) read so far, for errors
+  // (argument index, tensor) read so far, for error messages; a fixed array, since a heap-allocated vector
+  // costs a malloc/free per op on the hot path.
+  static constexpr size_t kMaxInputs = 16;
+  std::pair<size_t, const at::Tensor*> inputs[kMaxInputs];
+  size_t n_inputs = 0;
+  void note_input(size_t i, const at::Tensor* t) {
+    if (n_inputs < kMaxInputs) inputs[n_inputs++] = {i, t};
+  }
 
   at::Tensor& t(size_t i);
   c10::optional<at::Tensor> opt_t(size_t i);  // 0 / undefined / null -> none
@@ -89,7 +96,7 @@ class Args {
 };
 
 void throw_error(napi_env env, const char* op, const std::string& what,
-                 std::vector<std::pair<size_t, const at::Tensor*>> inputs,
+                 const std::pair<size_t, const at::Tensor*>* inputs, size_t n_inputs,
                  const char* code);
 
 // Wraps an op body: torch's c10::Error (shape/dtype/device mismatches) and argument errors become JS Errors
@@ -100,11 +107,12 @@ void throw_error(napi_env env, const char* op, const std::string& what,
     try {                                                                                         \
       __VA_ARGS__                                                                                 \
     } catch (const ::hhkit::ArgError& e) {                                                        \
-      ::hhkit::throw_error(env, #NAME, e.message, a.inputs, "HHKIT_ARGUMENT");                    \
+      ::hhkit::throw_error(env, #NAME, e.message, a.inputs, a.n_inputs, "HHKIT_ARGUMENT");        \
     } catch (const c10::Error& e) {                                                               \
-      ::hhkit::throw_error(env, #NAME, e.what_without_backtrace(), a.inputs, "HHKIT_TORCH");      \
+      ::hhkit::throw_error(env, #NAME, e.what_without_backtrace(), a.inputs, a.n_inputs,          \
+                           "HHKIT_TORCH");                                                        \
     } catch (const std::exception& e) {                                                           \
-      ::hhkit::throw_error(env, #NAME, e.what(), a.inputs, "HHKIT_TORCH");                        \
+      ::hhkit::throw_error(env, #NAME, e.what(), a.inputs, a.n_inputs, "HHKIT_TORCH");            \
     }                                                                                             \
     return nullptr;                                                                               \
   }

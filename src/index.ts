@@ -1,2 +1,7 @@
 // The hhkit library: `import { … } from 'hhkit'`.
+export * from './data/index.ts';
 export * from './engine/index.ts';
+export * from './store/index.ts';
+export * from './tokenizer/index.ts';
+export * from './world/index.ts';
+export * from './nn/index.ts';
