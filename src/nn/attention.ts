@@ -1,0 +1,92 @@
+// Causal multi-head self-attention as in GPT-2: one combined projection c_attn (C → 3C) for q, k, v,
+// softmax(q·kᵀ/√D) over the allowed keys, and the output projection c_proj (C → C).
+import { arange, type Tensor } from '../engine/index.ts';
+import type { KVCache } from './kvcache.ts';
+import { Conv1D, Dropout } from './layers.ts';
+import { Module } from './module.ts';
+
+/** The most negative finite value of a float dtype: blocked scores get it instead of −∞, so a fully blocked
+ * row (a padding query) softmaxes to a uniform row rather than NaN (as Hugging Face does). */
+export function maskValue(dtype: string): number {
+  if (dtype === 'float16') return -65504;
+  if (dtype === 'float64') return -Number.MAX_VALUE;
+  return -3.4028234663852886e38; // float32 and bfloat16
+}
+
+/**
+ * Which (query, key) pairs are blocked, as a bool tensor broadcastable to the scores (B, H, T, S):
+ * key j is blocked for query i when it lies in the future (j > past + i) or is padding
+ * (attentionMask[b, j] false/0). Returns null when nothing is blocked (one new token, no padding).
+ *
+ * @example attentionBlocked(0, 4, null, 'cpu') // (4, 4) true above the diagonal
+ */
+export function attentionBlocked(
+  past: number,
+  t: number,
+  attentionMask: Tensor | null | undefined,
+  device: string,
+): Tensor | null {
+  const s = past + t;
+  // causal: (T, S), true where key position > query position
+  const causal =
+    t === 1 ? null : arange(s, undefined, 1, { device }).gt(arange(past, s, 1, { device }).unsqueeze(1));
+  if (!attentionMask) return causal;
+  const b = attentionMask.size(0);
+  // padding: (B, 1, 1, S)
+  const padding = attentionMask.eq(0).view(b, 1, 1, s);
+  return causal ? padding.logicalOr(causal) : padding;
+}
+
+export interface AttentionOptions {
+  /** Blocked (query, key) pairs, from attentionBlocked(); null = attend to every key. */
+  blocked: Tensor | null;
+  cache?: KVCache;
+  /** This block's index in the cache. */
+  layer: number;
+}
+
+/**
+ * @example new CausalSelfAttention(16, 2, 0).forward(x, { blocked: attentionBlocked(0, T, null, 'cpu'), layer: 0 })
+ */
+export class CausalSelfAttention extends Module {
+  readonly c_attn: Conv1D;
+  readonly c_proj: Conv1D;
+  readonly attnDropout: Dropout;
+  readonly residDropout: Dropout;
+  readonly headDim: number;
+
+  constructor(
+    readonly nEmbd: number,
+    readonly nHead: number,
+    dropoutP: number,
+    opts: { projStd?: number } = {},
+  ) {
+    super();
+    if (nEmbd % nHead !== 0) throw new RangeError(`nEmbd ${nEmbd} is not divisible by nHead ${nHead}`);
+    this.headDim = nEmbd / nHead;
+    this.c_attn = this.module('c_attn', new Conv1D(nEmbd, 3 * nEmbd));
+    this.c_proj = this.module('c_proj', new Conv1D(nEmbd, nEmbd, { std: opts.projStd }));
+    this.attnDropout = this.module('attn_dropout', new Dropout(dropoutP));
+    this.residDropout = this.module('resid_dropout', new Dropout(dropoutP));
+  }
+
+  forward(x: Tensor, opts: AttentionOptions): Tensor {
+    const [b, t, c] = x.shape as [number, number, number];
+    const h = this.nHead;
+    const d = this.headDim;
+    // (B, T, 3C) → q, k, v: (B, H, T, D)
+    const [q, kNew, vNew] = this.c_attn
+      .forward(x)
+      .split(c, 2)
+      .map((z) => z.view(b, t, h, d).transpose(1, 2)) as [Tensor, Tensor, Tensor];
+    // With a cache, keys/values cover every position so far: (B, H, S, D)
+    const [k, v] = opts.cache ? opts.cache.update(opts.layer, kNew, vNew) : [kNew, vNew];
+    // scores: (B, H, T, S)
+    let att = q.matmul(k.transpose(2, 3)).mul(1 / Math.sqrt(d));
+    if (opts.blocked) att = att.maskedFill(opts.blocked, maskValue(att.dtype));
+    att = this.attnDropout.forward(att.softmax(-1));
+    // (B, H, T, D) → (B, T, C)
+    const y = att.matmul(v).transpose(1, 2).reshape(b, t, c);
+    return this.residDropout.forward(this.c_proj.forward(y));
+  }
+}

@@ -1,0 +1,293 @@
+// GPT-2 (Radford et al. 2019): learned positions, pre-LN blocks, final LayerNorm, LM head tied to the token
+// embedding. Module names and parameter layouts are GPT-2's (transformer.h.0.attn.c_attn.weight, Conv1D
+// (in, out)), so stateDict() is a GPT-2 state dict and Hugging Face checkpoints load as they are.
+import {
+  arange,
+  getRngState,
+  linear,
+  manualSeed,
+  noGrad,
+  setRngState,
+  tidy,
+  type DType,
+  type Tensor,
+} from '../engine/index.ts';
+import { attentionBlocked, CausalSelfAttention } from './attention.ts';
+import type { KVCache } from './kvcache.ts';
+import { Embedding, Dropout, LayerNorm, MLP, ModuleList } from './layers.ts';
+import { Module, type LoadStateDictOptions, type LoadStateDictResult, StateDictError } from './module.ts';
+
+export interface GPTConfig {
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  /** Context length (number of learned positions). */
+  nPositions: number;
+  vocabSize: number;
+  /** Dropout on embeddings, attention probabilities and residual branches (GPT-2's *_pdrop). */
+  dropout: number;
+  /** Default 1e-5, as GPT-2. */
+  layerNormEps?: number;
+}
+
+/** GPT-2 small (124M). */
+export const defaultGPTConfig: GPTConfig = {
+  nLayer: 12,
+  nHead: 12,
+  nEmbd: 768,
+  nPositions: 1024,
+  vocabSize: 50257,
+  dropout: 0.1,
+  layerNormEps: 1e-5,
+};
+
+/** Sizes for tests, demos and benchmarks; override vocabSize to match the tokenizer. */
+export const gptPresets = {
+  /** For unit tests: runs in milliseconds. */
+  tiny: { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 32, vocabSize: 50, dropout: 0, layerNormEps: 1e-5 },
+  /** For the laptop demo on the assistant world. */
+  small: {
+    nLayer: 4,
+    nHead: 4,
+    nEmbd: 128,
+    nPositions: 256,
+    vocabSize: 4096,
+    dropout: 0.1,
+    layerNormEps: 1e-5,
+  },
+  /** The benchmark model of issue 3. */
+  bench: {
+    nLayer: 6,
+    nHead: 8,
+    nEmbd: 512,
+    nPositions: 256,
+    vocabSize: 8192,
+    dropout: 0,
+    layerNormEps: 1e-5,
+  },
+  gpt2: defaultGPTConfig,
+} satisfies Record<string, GPTConfig>;
+
+export class GPTConfigError extends Error {
+  override name = 'GPTConfigError';
+}
+
+/** Throws a GPTConfigError naming the first bad field. */
+export function validateGPTConfig(c: GPTConfig): void {
+  for (const key of ['nLayer', 'nHead', 'nEmbd', 'nPositions', 'vocabSize'] as const) {
+    if (!Number.isInteger(c[key]) || c[key] < 1) {
+      throw new GPTConfigError(`GPTConfig.${key} must be a positive integer, got ${c[key]}`);
+    }
+  }
+  if (c.nEmbd % c.nHead !== 0) {
+    throw new GPTConfigError(`GPTConfig.nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead})`);
+  }
+  if (!(c.dropout >= 0 && c.dropout < 1)) {
+    throw new GPTConfigError(`GPTConfig.dropout must be in [0, 1), got ${c.dropout}`);
+  }
+}
+
+export interface ForwardOptions {
+  /** (B, T_total) bool or 0/1, false/0 = padding; combined with the causal mask. T_total = cache.length + T. */
+  attentionMask?: Tensor;
+  /**
+   * (B, T) int64 positions. Default: from attentionMask when given (cumsum − 1, so left-padded rows start at
+   * position 0 at their first real token), else cache.length + arange(T).
+   */
+  positionIds?: Tensor;
+  /** Append this forward's keys/values to the cache and attend over everything cached (advances cache.length). */
+  cache?: KVCache;
+  /** Also return the residual stream before and after every block. */
+  outputHiddenStates?: boolean;
+  /** 'last' computes logits only for the last position: (B, 1, V). Default 'all'. */
+  logits?: 'all' | 'last';
+}
+
+export interface GPTHidden {
+  /** (B, T, C), after the final LayerNorm. */
+  hidden: Tensor;
+  /**
+   * With outputHiddenStates: L + 1 tensors (B, T, C), the embeddings then each block's output (the residual
+   * stream). Unlike Hugging Face, the last entry is the raw last block output; `hidden` is it after ln_f.
+   */
+  hiddenStates?: Tensor[];
+}
+
+export interface GPTOutput extends GPTHidden {
+  /** (B, T, V), or (B, 1, V) with logits: 'last'. */
+  logits: Tensor;
+}
+
+/** One pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
+export class Block extends Module {
+  readonly ln_1: LayerNorm;
+  readonly attn: CausalSelfAttention;
+  readonly ln_2: LayerNorm;
+  readonly mlp: MLP;
+  constructor(config: GPTConfig) {
+    super();
+    const eps = config.layerNormEps ?? 1e-5;
+    // GPT-2 scales the init of residual projections by 1/√(2·nLayer) (two per block).
+    const projStd = 0.02 / Math.sqrt(2 * config.nLayer);
+    this.ln_1 = this.module('ln_1', new LayerNorm(config.nEmbd, eps));
+    this.attn = this.module(
+      'attn',
+      new CausalSelfAttention(config.nEmbd, config.nHead, config.dropout, { projStd }),
+    );
+    this.ln_2 = this.module('ln_2', new LayerNorm(config.nEmbd, eps));
+    this.mlp = this.module('mlp', new MLP(config.nEmbd, config.dropout, { projStd }));
+  }
+  forward(x: Tensor, opts: { blocked: Tensor | null; cache?: KVCache; layer: number }): Tensor {
+    const y = x.add(this.attn.forward(this.ln_1.forward(x), opts));
+    return y.add(this.mlp.forward(this.ln_2.forward(y)));
+  }
+}
+
+/** GPT-2's `transformer` (GPT2Model): embeddings, blocks, final LayerNorm. */
+export class GPTTransformer extends Module {
+  readonly wte: Embedding;
+  readonly wpe: Embedding;
+  readonly drop: Dropout;
+  readonly h: ModuleList<Block>;
+  readonly ln_f: LayerNorm;
+  constructor(config: GPTConfig) {
+    super();
+    this.wte = this.module('wte', new Embedding(config.vocabSize, config.nEmbd));
+    this.wpe = this.module('wpe', new Embedding(config.nPositions, config.nEmbd));
+    this.drop = this.module('drop', new Dropout(config.dropout));
+    this.h = this.module('h', new ModuleList(Array.from({ length: config.nLayer }, () => new Block(config))));
+    this.ln_f = this.module('ln_f', new LayerNorm(config.nEmbd, config.layerNormEps ?? 1e-5));
+  }
+}
+
+export interface GPTOptions {
+  /** Seeds the initialisation (the global generator's state is restored afterwards). */
+  seed?: number;
+  /** Device of the parameters (default 'cpu'); initialisation happens on CPU, so it is device-independent. */
+  device?: string;
+  dtype?: DType;
+}
+
+/**
+ * GPT-2 language model.
+ *
+ * @example
+ * const model = new GPT(gptPresets.tiny, { seed: 1 }).eval();
+ * const { logits } = noGrad(() => model.forward(tensor([[1, 2, 3]], { dtype: 'int64' }))); // (1, 3, 50)
+ */
+export class GPT extends Module {
+  readonly config: GPTConfig;
+  readonly transformer: GPTTransformer;
+
+  constructor(config: GPTConfig, opts: GPTOptions = {}) {
+    super();
+    validateGPTConfig(config);
+    this.config = { ...config, layerNormEps: config.layerNormEps ?? 1e-5 };
+    const saved = opts.seed === undefined ? null : getRngState();
+    try {
+      if (opts.seed !== undefined) manualSeed(opts.seed);
+      this.transformer = this.module('transformer', new GPTTransformer(this.config));
+    } finally {
+      if (saved) {
+        setRngState(saved);
+        saved.dispose();
+      }
+    }
+    if (opts.device || opts.dtype) this.to({ device: opts.device, dtype: opts.dtype });
+  }
+
+  /** The token embedding, also the LM head's weight (tied). */
+  get wte(): Tensor {
+    return this.transformer.wte.weight;
+  }
+
+  /**
+   * Embeddings and blocks without the LM head: what preference models and value heads read.
+   *
+   * @example const { hidden } = model.forwardHidden(ids, { attentionMask }); // (B, T, C)
+   */
+  forwardHidden(ids: Tensor, opts: ForwardOptions = {}): GPTHidden {
+    if (ids.ndim !== 2)
+      throw new RangeError(`GPT.forward: ids must be (B, T), got (${ids.shape.join(', ')})`);
+    const [b, t] = ids.shape as [number, number];
+    const cache = opts.cache;
+    const past = cache ? cache.length : 0;
+    cache?.reserve(b, t);
+    const tr = this.transformer;
+    const device = ids.device;
+    const mask = opts.attentionMask;
+    if (mask && (mask.ndim !== 2 || mask.size(0) !== b || mask.size(1) !== past + t)) {
+      throw new RangeError(
+        `GPT.forward: attentionMask must be (B, cache.length + T) = (${b}, ${past + t}), got (${mask.shape.join(', ')})`,
+      );
+    }
+    let positions = opts.positionIds;
+    if (!positions) {
+      if (mask) {
+        // Left padding: a row's first real token gets position 0.
+        positions = mask.long().cumsum(1).sub(1).clamp(0).narrow(1, past, t);
+      } else {
+        if (past + t > this.config.nPositions) {
+          throw new RangeError(
+            `GPT.forward: positions up to ${past + t} exceed nPositions ${this.config.nPositions}`,
+          );
+        }
+        positions = arange(past, past + t, 1, { device }); // (T), broadcast over B
+      }
+    }
+    // x: (B, T, C)
+    let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(positions)));
+    const blocked = attentionBlocked(past, t, mask, device);
+    const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
+    let layer = 0;
+    for (const block of tr.h) {
+      x = block.forward(x, { blocked, cache, layer: layer++ });
+      hiddenStates?.push(x);
+    }
+    cache?.advance(t);
+    const hidden = tr.ln_f.forward(x);
+    return hiddenStates ? { hidden, hiddenStates } : { hidden };
+  }
+
+  /**
+   * Logits for every position (lm_head = wteᵀ), plus the final hidden states.
+   *
+   * @example const { logits } = model.forward(ids); // (B, T, V)
+   */
+  forward(ids: Tensor, opts: ForwardOptions = {}): GPTOutput {
+    const out = this.forwardHidden(ids, opts);
+    const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
+    return { ...out, logits: linear(h, this.wte) };
+  }
+
+  /**
+   * Loads a GPT-2 state dict: keys with or without the `transformer.` prefix; the `attn.bias` /
+   * `attn.masked_bias` mask buffers of older checkpoints are ignored; `lm_head.weight` is accepted when it
+   * equals the (tied) token embedding.
+   */
+  override loadStateDict(sd: Record<string, Tensor>, opts: LoadStateDictOptions = {}): LoadStateDictResult {
+    const normalized: Record<string, Tensor> = {};
+    let lmHead: Tensor | undefined;
+    for (const [key, value] of Object.entries(sd)) {
+      if (/(^|\.)attn\.(bias|masked_bias)$/.test(key)) continue;
+      if (key === 'lm_head.weight') {
+        lmHead = value;
+        continue;
+      }
+      normalized[/^(wte|wpe|h|ln_f)\./.test(key) ? `transformer.${key}` : key] = value;
+    }
+    if (lmHead) {
+      const wte = normalized['transformer.wte.weight'];
+      const tied =
+        wte !== undefined &&
+        lmHead.shape.join() === wte.shape.join() &&
+        noGrad(() => tidy(() => lmHead.to('float32').sub(wte.to('float32')).abs().max().item())) === 0;
+      if (!tied) {
+        throw new StateDictError(
+          'loadStateDict into GPT: lm_head.weight differs from transformer.wte.weight; hhkit GPTs tie them (untied heads are not supported)',
+        );
+      }
+    }
+    return super.loadStateDict(normalized, opts);
+  }
+}
