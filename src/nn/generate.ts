@@ -20,15 +20,13 @@ import {
   tidy,
   zeros,
 } from '../engine/index.ts';
-import { type GPTConfig, KVCache } from '/tmp/hh/stub-gpt.ts';
+import type { ForwardOptions, GPTConfig } from './gpt.ts';
+import { KVCache } from './kvcache.ts';
 
 /** What sampling needs of a model; `GPT` satisfies it. */
 export interface CausalLM {
   readonly config: GPTConfig;
-  forward(
-    ids: Tensor,
-    opts: { attentionMask?: Tensor; positionIds?: Tensor; cache?: KVCache },
-  ): { logits: Tensor };
+  forward(ids: Tensor, opts: ForwardOptions): { logits: Tensor };
 }
 
 export interface GenerateOptions {
@@ -267,7 +265,9 @@ function sample(
     // their queries still see earlier real tokens, so nothing becomes NaN.
     logits = tidy(() => {
       const attentionMask = mask.narrow(1, 0, P + steps).contiguous(); // (B, P + steps)
-      return model.forward(next, { attentionMask, positionIds: nextPosition, cache }).logits.select(1, 0);
+      return model
+        .forward(next, { attentionMask, positionIds: nextPosition, cache, logits: 'last' })
+        .logits.select(1, 0);
     });
     next.dispose();
     nextPosition.add_(1);
