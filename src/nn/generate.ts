@@ -197,6 +197,9 @@ export function generateBatch(
   }
   return noGrad(() =>
     tidy(() => {
+      if (promptMask.long().sum(1).min().item() < 1) {
+        throw new RangeError('generate: every prompt needs at least one real token (a row is all padding)');
+      }
       const saved = opts.seed === undefined ? null : getRngState();
       if (opts.seed !== undefined) manualSeed(opts.seed);
       const cache = new KVCache(model.config, B, P + maxNewTokens);
