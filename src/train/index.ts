@@ -1,0 +1,16 @@
+/** LM training: pretraining and SFT on transcripts (`trainLM`), its config, data pipeline and checkpoints. */
+export { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
+export {
+  camelKey,
+  ConfigError,
+  defaultLMTrainConfig,
+  type LMTrainConfig,
+  type LossOn,
+  lmTrainConfigDocs,
+  resolveLMTrainConfig,
+} from './config.ts';
+export { type CorpusDocument, type CorpusReport, readCorpusDocuments } from './corpus.ts';
+export { assistantMask, type PreparedCorpus, prepareCorpus, type TokenStream } from './dataset.ts';
+export { type TrainEvent, type TrainLMOptions, type TrainLMResult, trainLM } from './loop.ts';
+export { learningRate, type ScheduleConfig } from './schedule.ts';
+export { latestCheckpointDir, readTrainingCheckpoint, type TrainerState } from './state.ts';

@@ -1,0 +1,348 @@
+// The LM training loop (pretraining, or SFT with loss on the Assistant's replies), nanoGPT-style: a
+// typed config, the data, the model and optimiser, then one visible loop. Resumable bit for bit: a
+// checkpoint holds the weights, AdamW's moments, the RNG state and the data position (see state.ts).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  AdamW,
+  clipGradNorm,
+  crossEntropy,
+  getRngState,
+  manualSeed,
+  noGrad,
+  setRngState,
+  type Tensor,
+  tidy,
+} from '../engine/index.ts';
+import { loadCheckpoint } from '../nn/checkpoint.ts';
+import { GPT, type GPTConfig } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { writeFileAtomicSync } from '../util/atomic.ts';
+import { Progress } from '../util/progress.ts';
+import { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
+import { ConfigError, type LMTrainConfig } from './config.ts';
+import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
+import { learningRate } from './schedule.ts';
+import { readTrainingCheckpoint, type TrainerState, writeTrainingCheckpoint } from './state.ts';
+import { saveLMCheckpoint } from './save.ts';
+
+export type TrainEvent =
+  | { type: 'data'; data: PreparedCorpus; trainExamples: number; evalExamples: number }
+  | { type: 'resume'; step: number; dir: string }
+  | { type: 'step'; step: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number }
+  | { type: 'eval'; step: number; loss: number }
+  | { type: 'checkpoint'; step: number; dir: string };
+
+export interface TrainLMOptions {
+  tokenizer: Tokenizer;
+  /** Continue from OUT/checkpoint when there is one (else start fresh). Without it, an existing checkpoint is an error. */
+  resume?: boolean;
+  /** Draw a progress bar on stderr. */
+  progress?: boolean;
+  /** Progress bar label. */
+  label?: string;
+  onEvent?: (event: TrainEvent) => void;
+}
+
+export interface TrainLMResult {
+  /** The latest checkpoint folder (loadCheckpoint reads it; OUT/checkpoint points at it). */
+  checkpoint: string;
+  steps: number;
+  /** The step this run started from (0 for a fresh run). */
+  resumedFrom: number;
+  firstLoss: number;
+  lastLoss: number;
+  evalLoss: number | null;
+  /** Training tokens per second in this run (NaN if it did no step). */
+  tokensPerSec: number;
+  seconds: number;
+  parameters: number;
+}
+
+/** Config keys that must not change across a resume (the rest — steps, eval/checkpoint cadence — may). */
+const FIXED_ON_RESUME = [
+  'data',
+  'lossOn',
+  'blockSize',
+  'evalFraction',
+  'nLayer',
+  'nHead',
+  'nEmbd',
+  'dropout',
+  'init',
+  'batchSize',
+  'gradAccum',
+  'seed',
+] as const;
+
+/**
+ * Trains a GPT on a corpus with AdamW, warmup + cosine decay, gradient accumulation and clipping,
+ * evaluating and checkpointing to `config.out` as it goes.
+ *
+ * @example
+ * const tokenizer = Tokenizer.fromFile('runs/lm/tokenizer.json');
+ * const config = resolveLMTrainConfig({ data: 'world/pretrain.jsonl', out: 'runs/lm', steps: 500 });
+ * const result = await trainLM(config, { tokenizer, progress: true });
+ * result.lastLoss < result.firstLoss; // true
+ */
+export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): Promise<TrainLMResult> {
+  const c = config;
+  const started = performance.now();
+  const out = resolve(c.out);
+  mkdirSync(out, { recursive: true });
+  const emit = options.onEvent ?? (() => {});
+  const tokenizerPath = join(out, 'tokenizer.json');
+  if (!existsSync(tokenizerPath)) options.tokenizer.save(tokenizerPath);
+  const metricsPath = join(out, 'metrics.jsonl');
+
+  // ---- data: tokenised once, cached in OUT/data ----
+  const data = await prepareCorpus({
+    data: c.data,
+    cacheDir: join(out, 'data'),
+    tokenizer: options.tokenizer,
+    lossOn: c.lossOn,
+    evalFraction: c.evalFraction,
+  });
+  const T = c.blockSize;
+  const trainExamples = exampleCount(data.train, T);
+  const evalExamples = exampleCount(data.eval, T);
+  if (trainExamples === 0) {
+    throw new ConfigError(
+      `${c.data}: ${data.train.tokens.length} training tokens; blockSize ${T} needs at least ${T + 1}`,
+    );
+  }
+  emit({ type: 'data', data, trainExamples, evalExamples });
+
+  // ---- model and optimiser (nanoGPT: weight decay only on ≥2-D tensors: matmul weights, embeddings) ----
+  const model = createModel(c, options.tokenizer.vocabSize);
+  const params = model.parameters();
+  const V = model.config.vocabSize;
+  const decay = params.filter((p) => p.ndim >= 2);
+  const noDecay = params.filter((p) => p.ndim < 2);
+  const optimizer = new AdamW(
+    [
+      { params: decay, lr: c.lr, weightDecay: c.weightDecay },
+      { params: noDecay, lr: c.lr, weightDecay: 0 },
+    ],
+    { betas: [c.beta1, c.beta2], eps: 1e-8 },
+  );
+  const order = new ExampleOrder(trainExamples, c.seed);
+  let state: TrainerState = {
+    step: 0,
+    examplesSeen: 0,
+    tokensSeen: 0,
+    firstLoss: Number.NaN,
+    lastLoss: Number.NaN,
+    lastEvalLoss: null,
+    config: c,
+  };
+
+  // ---- resume: weights, AdamW moments, RNG and data position from OUT/checkpoint ----
+  const ckpt = readTrainingCheckpoint(out);
+  let checkpointDir = ckpt?.dir ?? '';
+  if (ckpt && !options.resume) {
+    throw new ConfigError(`${out} already has a checkpoint (${ckpt.dir}); resume it or choose another out`);
+  }
+  if (ckpt) {
+    checkResumable(ckpt.trainer.config, c);
+    const saved = loadCheckpoint(ckpt.dir);
+    model.loadStateDict(saved.model.stateDict());
+    for (const p of saved.model.parameters()) p.dispose();
+    optimizer.loadState(ckpt.optimizer);
+    setRngState(ckpt.rng);
+    for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+    state = { ...ckpt.trainer, config: c };
+    order.position = state.examplesSeen;
+    truncateMetrics(metricsPath, state.step);
+    emit({ type: 'resume', step: state.step, dir: ckpt.dir });
+  } else {
+    manualSeed(c.seed); // dropout's generator; GPT's init used its own seed and restored the global one
+    writeFileSync(metricsPath, '');
+  }
+  const resumedFrom = state.step;
+
+  const evaluate = (): number | null => {
+    const n = Math.min(evalExamples, c.evalBatches * c.batchSize);
+    if (n === 0) return null;
+    model.eval();
+    let lossSum = 0;
+    let targets = 0;
+    for (let at = 0; at < n; at += c.batchSize) {
+      const indices = Array.from({ length: Math.min(c.batchSize, n - at) }, (_, i) => at + i);
+      lossSum += noGrad(() =>
+        tidy(() => {
+          const batch = makeBatch(data.eval, indices, T);
+          targets += batch.targets;
+          const { logits } = model.forward(batch.ids); // (B, T, V)
+          return tokenLoss(logits, batch.labels, V).item();
+        }),
+      );
+    }
+    model.train();
+    return targets > 0 ? lossSum / targets : null;
+  };
+
+  // ---- the loop ----
+  const bar = options.progress
+    ? new Progress({ total: c.steps, label: options.label ?? 'lm', unit: 'step' })
+    : null;
+  bar?.resumeAt(state.step);
+  const schedule = { ...c, decaySteps: c.decaySteps || c.steps };
+  const tokensPerStep = c.batchSize * T * c.gradAccum;
+  let runTokens = 0;
+  let runSeconds = 0;
+  model.train();
+  for (let step = state.step; step < c.steps; step++) {
+    const t0 = performance.now();
+    // 1. learning rate for this step
+    const lr = learningRate(step, schedule);
+    for (const group of optimizer.groups) group.lr = lr;
+    // 2. the step's examples: gradAccum micro-batches of batchSize
+    const micro = Array.from({ length: c.gradAccum }, () => order.take(c.batchSize));
+    // 3. forward/backward per micro-batch. The loss is summed over target tokens and divided by the
+    //    step's total, so the accumulated gradient equals one batch of batchSize·gradAccum.
+    const stepTargets = Math.max(
+      1,
+      micro.reduce((n, indices) => n + countTargets(data, indices, T), 0),
+    );
+    let loss = 0;
+    for (const indices of micro) {
+      loss += tidy(() => {
+        const batch = makeBatch(data.train, indices, T);
+        const { logits } = model.forward(batch.ids); // (B, T, V)
+        const l = tokenLoss(logits, batch.labels, V).div(stepTargets);
+        l.backward();
+        return l.item();
+      });
+    }
+    // 4. clip, update, clear
+    const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
+    optimizer.step();
+    optimizer.zeroGrad();
+    const seconds = (performance.now() - t0) / 1000;
+    runTokens += tokensPerStep;
+    runSeconds += seconds;
+    state = {
+      ...state,
+      step: step + 1,
+      examplesSeen: order.position,
+      tokensSeen: state.tokensSeen + tokensPerStep,
+      firstLoss: step === 0 ? loss : state.firstLoss,
+      lastLoss: loss,
+    };
+    const tokensPerSec = runTokens / runSeconds;
+    emit({ type: 'step', step: step + 1, loss, lr, gradNorm, tokensPerSec });
+    // 5. periodic eval, metrics line, checkpoint
+    const last = step + 1 === c.steps;
+    let evalLoss: number | null = null;
+    if (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0)) {
+      evalLoss = evaluate();
+      if (evalLoss !== null) {
+        state.lastEvalLoss = evalLoss;
+        emit({ type: 'eval', step: step + 1, loss: evalLoss });
+      }
+    }
+    const metrics = { step: step + 1, loss, lr, gradNorm, tokens: state.tokensSeen, tokensPerSec, seconds };
+    appendFileSync(
+      metricsPath,
+      `${JSON.stringify(evalLoss === null ? metrics : { ...metrics, evalLoss })}\n`,
+    );
+    if (last || (step + 1) % c.checkpointEvery === 0) {
+      const trainer = state;
+      checkpointDir = tidy(() =>
+        writeTrainingCheckpoint(
+          out,
+          trainer,
+          optimizer.state(),
+          getRngState(),
+          (dir, files) => saveLMCheckpoint(dir, model, trainer, tokenizerPath, files),
+          c.keepCheckpoints,
+        ),
+      );
+      emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
+    }
+    bar?.tick(1, { loss, 'tok/s': Math.round(tokensPerSec) });
+    // Yield to the event loop between steps so signals and stream writes are handled.
+    await new Promise<void>((done) => setImmediate(done));
+  }
+  bar?.done();
+  const parameters = params.reduce((n, p) => n + p.numel, 0);
+  for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
+  return {
+    checkpoint: checkpointDir,
+    steps: state.step,
+    resumedFrom,
+    firstLoss: state.firstLoss,
+    lastLoss: state.lastLoss,
+    evalLoss: state.lastEvalLoss,
+    tokensPerSec: runSeconds > 0 ? runTokens / runSeconds : Number.NaN,
+    seconds: (performance.now() - started) / 1000,
+    parameters,
+  };
+}
+
+/** Summed cross-entropy over the labels that are not IGNORE_INDEX; logits: (B, T, V), labels: (B, T). */
+function tokenLoss(logits: Tensor, labels: Tensor, V: number): Tensor {
+  return crossEntropy(logits.view(-1, V), labels.view(-1), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
+}
+
+// Target-token count of a micro-batch, from the mask alone (no tensors).
+function countTargets(data: PreparedCorpus, indices: readonly number[], T: number): number {
+  const mask = data.train.mask;
+  if (mask === null) return indices.length * T;
+  let n = 0;
+  for (const example of indices) for (let t = 1; t <= T; t++) n += mask[example * T + t]!;
+  return n;
+}
+
+function createModel(c: LMTrainConfig, vocabSize: number): GPT {
+  const config: GPTConfig = {
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nEmbd: c.nEmbd,
+    nPositions: c.blockSize,
+    vocabSize,
+    dropout: c.dropout,
+  };
+  if (!c.init) return new GPT(config, { seed: c.seed });
+  const init = loadCheckpoint(c.init);
+  const from = init.model.config;
+  if (from.vocabSize !== vocabSize) {
+    throw new ConfigError(
+      `init ${c.init}: vocabSize ${from.vocabSize} differs from the tokenizer's ${vocabSize}`,
+    );
+  }
+  if (from.nPositions < c.blockSize) {
+    throw new ConfigError(`init ${c.init}: nPositions ${from.nPositions} < blockSize ${c.blockSize}`);
+  }
+  const model = new GPT({ ...from, dropout: c.dropout }, { seed: c.seed });
+  model.loadStateDict(init.model.stateDict());
+  for (const p of init.model.parameters()) p.dispose();
+  return model;
+}
+
+function checkResumable(saved: LMTrainConfig, now: LMTrainConfig): void {
+  const changed = FIXED_ON_RESUME.filter((k) => saved[k] !== now[k]);
+  if (changed.length > 0) {
+    const what = changed
+      .map((k) => `${k}: ${JSON.stringify(saved[k])} → ${JSON.stringify(now[k])}`)
+      .join(', ');
+    throw new ConfigError(`cannot resume with a different ${what}; use the checkpoint's values or a new out`);
+  }
+}
+
+// Drops metric lines past the resumed step (written after the checkpoint by the run that crashed).
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { step?: number }).step! <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileAtomicSync(path, kept.map((l) => `${l}\n`).join(''));
+}
