@@ -1,21 +1,17 @@
 // GPT-2 (Radford et al. 2019): learned positions, pre-LN blocks, final LayerNorm, LM head tied to the token
 // embedding. Module names and parameter layouts are GPT-2's (transformer.h.0.attn.c_attn.weight, Conv1D
 // (in, out)), so stateDict() is a GPT-2 state dict and Hugging Face checkpoints load as they are.
-import {
-  arange,
-  getRngState,
-  linear,
-  manualSeed,
-  noGrad,
-  setRngState,
-  tidy,
-  type DType,
-  type Tensor,
-} from '../engine/index.ts';
+import { arange, linear, noGrad, tidy, type DType, type Tensor } from '../engine/index.ts';
 import { attentionBlocked, CausalSelfAttention } from './attention.ts';
 import type { KVCache } from './kvcache.ts';
 import { Embedding, Dropout, LayerNorm, MLP, ModuleList } from './layers.ts';
-import { Module, type LoadStateDictOptions, type LoadStateDictResult, StateDictError } from './module.ts';
+import {
+  Module,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+  StateDictError,
+  withSeed,
+} from './module.ts';
 
 export interface GPTConfig {
   nLayer: number;
@@ -183,16 +179,11 @@ export class GPT extends Module {
     super();
     validateGPTConfig(config);
     this.config = { ...config, layerNormEps: config.layerNormEps ?? 1e-5 };
-    const saved = opts.seed === undefined ? null : getRngState();
-    try {
-      if (opts.seed !== undefined) manualSeed(opts.seed);
-      this.transformer = this.module('transformer', new GPTTransformer(this.config));
-    } finally {
-      if (saved) {
-        setRngState(saved);
-        saved.dispose();
-      }
-    }
+    // Initialised on CPU from the seed, so the weights do not depend on the device.
+    this.transformer = this.module(
+      'transformer',
+      withSeed(opts.seed, () => new GPTTransformer(this.config)),
+    );
     if (opts.device || opts.dtype) this.to({ device: opts.device, dtype: opts.dtype });
   }
 

@@ -1,16 +1,7 @@
 // Scalar heads on a GPT's hidden states: the preference model's score (read at the end-of-context token,
 // Bai et al. 2022 §2.2) and PPO's value function (one value per token).
-import {
-  arange,
-  empty,
-  getRngState,
-  linear,
-  manualSeed,
-  setRngState,
-  type Tensor,
-  zeros,
-} from '../engine/index.ts';
-import { Module } from './module.ts';
+import { arange, empty, linear, type Tensor, zeros } from '../engine/index.ts';
+import { Module, withSeed } from './module.ts';
 
 export interface ScalarHeadOptions {
   /** Default true. A bias cancels in the pairwise PM loss but is useful for value functions. */
@@ -39,18 +30,12 @@ export class ScalarHead extends Module {
     opts: ScalarHeadOptions = {},
   ) {
     super();
-    const saved = opts.seed === undefined ? null : getRngState();
-    try {
-      if (opts.seed !== undefined) manualSeed(opts.seed);
-      const std = opts.std ?? 1 / Math.sqrt(nEmbd + 1);
-      this.weight = this.param('weight', empty([1, nEmbd]).normal_(0, std));
-      this.bias = opts.bias === false ? null : this.param('bias', zeros([1]));
-    } finally {
-      if (saved) {
-        setRngState(saved);
-        saved.dispose();
-      }
-    }
+    const std = opts.std ?? 1 / Math.sqrt(nEmbd + 1);
+    this.weight = this.param(
+      'weight',
+      withSeed(opts.seed, () => empty([1, nEmbd]).normal_(0, std)),
+    );
+    this.bias = opts.bias === false ? null : this.param('bias', zeros([1]));
   }
 
   /** A score per position: hidden (B, T, C) → (B, T). */

@@ -1,7 +1,17 @@
 // Module: the base of every layer. Parameters, buffers and submodules are registered explicitly, in
 // construction order, so names and order are deterministic (torch.nn.Module without the __setattr__
 // magic): `this.weight = this.param('weight', t)`, `this.attn = this.module('attn', new Attention(…))`.
-import { type DType, keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
+import {
+  cudaAvailable,
+  type DType,
+  getRngState,
+  keep,
+  manualSeed,
+  noGrad,
+  setRngState,
+  type Tensor,
+  tidy,
+} from '../engine/index.ts';
 
 /** A state dict that does not fit the module; the message lists every missing/unexpected/mis-shaped key. */
 export class StateDictError extends Error {
@@ -252,4 +262,26 @@ export function stripPrefix(sd: Record<string, Tensor>, prefix: string): Record<
       .filter(([k]) => k.startsWith(p))
       .map(([k, v]) => [k.slice(p.length), v]),
   );
+}
+
+/**
+ * Runs `fn` (typically parameter initialisation) with the global generators seeded by `seed`, then puts
+ * their previous states back, so seeding a model does not disturb the caller's random stream. Without a
+ * seed, `fn` simply draws from the global generators.
+ *
+ * @example const layer = withSeed(7, () => new Linear(16, 4));
+ */
+export function withSeed<T>(seed: number | undefined, fn: () => T): T {
+  if (seed === undefined) return fn();
+  const devices = cudaAvailable() ? ['cpu', 'cuda'] : ['cpu'];
+  const saved = devices.map((d) => getRngState(d));
+  try {
+    manualSeed(seed);
+    return fn();
+  } finally {
+    devices.forEach((d, i) => {
+      setRngState(saved[i]!, d);
+      saved[i]!.dispose();
+    });
+  }
 }
