@@ -1,0 +1,7 @@
+// hhkit's model-independent analyses (Bai et al. 2022 §3.3, §4.2, §4.5, §5.4): Elo, PM calibration,
+// line fits for reward vs √KL, and OOD detection. They work on numbers and engine tensors only.
+export * from './calibration.ts';
+export * from './elo.ts';
+export * from './fit.ts';
+export * from './ood.ts';
+export { quantile, SeededRandom } from './rng.ts';
