@@ -10,6 +10,7 @@ export interface Command {
 // Commands load lazily so `hhkit --help` stays instant and one command's deps don't slow the others.
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   demo: () => import('./demo.ts'),
+  elo: () => import('./elo.ts'),
   data: () => import('./data.ts'),
   world: () => import('./world.ts'),
 };
