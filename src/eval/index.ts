@@ -2,6 +2,8 @@
 // line fits for reward vs √KL, and OOD detection. They work on numbers and engine tensors only.
 export * from './calibration.ts';
 export * from './elo.ts';
+export * from './elo-data.ts';
 export * from './fit.ts';
 export * from './ood.ts';
+export * from './outlier-exposure.ts';
 export { quantile, SeededRandom } from './rng.ts';

@@ -1,55 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { liveTensors, type Tensor, tensor } from '../engine/index.ts';
+import { liveTensors, tensor } from '../engine/index.ts';
 import {
   auroc,
   diagonalMahalanobis,
-  fewShotOutlierExposure,
   fitGaussian,
   mahalanobis,
+  oodAurocs,
   simplifiedRelativeMahalanobis,
-  trainOutlierProbe,
 } from './ood.ts';
 import { SeededRandom } from './rng.ts';
-
-const INDEPENDENT = 30;
-const WIDTH = INDEPENDENT + 2;
-
-/**
- * Synthetic "activations" for the acceptance test (issue 8). Features 0..29 are independent; each
- * sample's independent features share a random scale in [1, 2) (a heavy-tailed nuisance like the
- * norm of real activations varying from prompt to prompt, present in every set alike). Features 30
- * and 31 are strongly correlated: u = a + e, v = a − e with Var a = 1, Var e = 0.01, so each has
- * variance ≈ 1 but (u − v)/√2 has variance 0.02. Out-of-distribution samples are shifted by `shift`
- * along that low-variance direction only.
- *
- * Why the relative score should win: plain MD² adds up the nuisance-inflated χ²-like term of the 30
- * independent features, whose spread swamps the shift; the diagonal MD² contains that same term
- * (for independent features the diagonal and full covariances agree), so full − diagonal cancels it
- * and keeps mostly the correlation violation, which the diagonal term barely sees (the shift is
- * small per feature: shift/√2 against s.d. ≈ 1).
- */
-function activations(n: number, shift: number, rng: SeededRandom): Tensor {
-  const data = new Float64Array(n * WIDTH);
-  for (let i = 0; i < n; i++) {
-    const scale = 1 + rng.uniform();
-    for (let c = 0; c < INDEPENDENT; c++) data[i * WIDTH + c] = scale * rng.normal();
-    const a = rng.normal();
-    const e = 0.1 * rng.normal();
-    data[i * WIDTH + INDEPENDENT] = a + e + shift / Math.SQRT2;
-    data[i * WIDTH + INDEPENDENT + 1] = a - e - shift / Math.SQRT2;
-  }
-  return tensor(data, { shape: [n, WIDTH], dtype: 'float64' });
-}
-
-/** The reference AUROC: count every (positive, negative) pair, ½ for ties. */
-function bruteForceAuroc(pos: ArrayLike<number>, neg: ArrayLike<number>): number {
-  let wins = 0;
-  for (let i = 0; i < pos.length; i++) {
-    for (let j = 0; j < neg.length; j++) wins += pos[i]! > neg[j]! ? 1 : pos[i]! === neg[j]! ? 0.5 : 0;
-  }
-  return wins / (pos.length * neg.length);
-}
+import { activations, bruteForceAuroc } from './test-fixtures.ts';
 
 test('AUROC equals the brute-force pairwise count, ties included', () => {
   const rng = new SeededRandom(1);
@@ -83,6 +44,15 @@ test('simplified relative Mahalanobis beats plain Mahalanobis on a planted low-v
   assert.ok(relative > 0.9, `relative AUROC ${relative}`);
   assert.ok(relative > plain + 0.15, `relative ${relative} vs plain ${plain}`);
   assert.ok(diagonal < 0.6, `the diagonal distance alone should barely see the shift: ${diagonal}`);
+  assert.deepEqual(oodAurocs(train, testIn, testOut), {
+    mahalanobis: plain,
+    diagonalMahalanobis: diagonal,
+    simplifiedRelativeMahalanobis: relative,
+    shrinkage: 0,
+  });
+  // Ledoit–Wolf over-shrinks these heavy-tailed features and fills in the low-variance direction.
+  const lw = oodAurocs(train, testIn, testOut, { shrinkage: 'ledoit-wolf' });
+  assert.ok(lw.shrinkage > 0.1 && lw.simplifiedRelativeMahalanobis < relative - 0.2, JSON.stringify(lw));
   for (const t of [train, testIn, testOut]) t.dispose();
 });
 
@@ -187,43 +157,4 @@ test('fewer samples than dimensions: Ledoit–Wolf shrinkage keeps the fit finit
   fit.dispose();
   x.dispose();
   assert.equal(liveTensors(), before, 'fit tensors are freed by dispose');
-});
-
-test('few-shot outlier exposure: AUROC rises with the number of outlier examples', () => {
-  const rng = new SeededRandom(5);
-  const inDistribution = activations(600, 0, rng);
-  const outlierPool = activations(50, 0.5, rng);
-  const testIn = activations(300, 0, rng);
-  const testOut = activations(300, 0.5, rng);
-  const before = liveTensors();
-  const results = fewShotOutlierExposure(
-    { inDistribution, outlierPool, testIn, testOut },
-    { seeds: 5, seed: 1 },
-  );
-  assert.equal(liveTensors(), before, 'probes free their tensors');
-  assert.deepEqual(
-    results.map((r) => [r.shots, r.aurocs.length]),
-    [
-      [1, 5],
-      [2, 5],
-      [5, 5],
-      [10, 5],
-    ],
-  );
-  const [one, two, five, ten] = results.map((r) => r.mean) as [number, number, number, number];
-  assert.ok(ten > 0.9, `M=10 AUROC ${ten}`);
-  assert.ok(ten > five && five > two + 0.1 && ten > one + 0.2, JSON.stringify(results.map((r) => r.mean)));
-  for (const t of [inDistribution, outlierPool, testIn, testOut]) t.dispose();
-});
-
-test('the Newton probe converges in a few iterations and separates well-separated classes perfectly', () => {
-  const rng = new SeededRandom(6);
-  const inDistribution = activations(200, 0, rng);
-  const outliers = activations(20, 3, rng);
-  using probe = trainOutlierProbe(inDistribution, outliers, { l2: 1e-2 });
-  assert.ok(probe.converged && probe.iterations < 20, `${probe.iterations} iterations`);
-  const heldOutIn = activations(100, 0, rng);
-  const heldOutOut = activations(100, 3, rng);
-  assert.equal(auroc(probe.score(heldOutOut), probe.score(heldOutIn)), 1);
-  for (const t of [inDistribution, outliers, heldOutIn, heldOutOut]) t.dispose();
 });
