@@ -122,3 +122,13 @@ test('unscoped tensors are reclaimed by the GC once the event loop turns', () =>
   const peakMb = Number(r.stdout.trim());
   assert.ok(peakMb < 1024, `peak RSS ${peakMb} MiB`);
 });
+
+test('`using` frees a tensor at the end of its block', () => {
+  const before = liveTensors();
+  {
+    using t = zeros([3]);
+    assert.equal(liveTensors(), before + 1);
+    assert.deepEqual(t.shape, [3]);
+  }
+  assert.equal(liveTensors(), before);
+});
