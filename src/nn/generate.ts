@@ -173,7 +173,8 @@ function checkOptions(model: CausalLM, B: number, P: number, o: GenerateOptions)
 
 /**
  * Samples continuations of left-padded prompts (B, P) int64 with mask (B, P) bool (see `leftPad`),
- * under noGrad. Every prompt needs at least one real token.
+ * under noGrad. Every prompt needs at least one real token. The model runs in its current mode: call
+ * `model.eval()` first unless dropout during sampling is wanted.
  *
  * @example
  * const { ids, mask } = leftPad(prompts, tok.padId);

@@ -1,0 +1,282 @@
+// Model benchmarks vs PyTorch eager on the same machine and threads: GPT training tokens/s (forward,
+// backward, AdamW) and KV-cache generation tokens/s, for issue 3's GPT (6 layers, 8 heads, 512 wide, T 256,
+// vocab 8192) and a tiny one, plus a profile of one decoding step. PyTorch runs test/fixtures/nn/gpt_ref.py
+// (bench/model_ref.py). Both sides run as child processes with the same environment, alternating rounds;
+// each keeps its best round. Run as a script, this file is hhkit's side (prints one JSON object).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { native } from '../src/engine/native.ts';
+import {
+  AdamW,
+  addmm,
+  crossEntropy,
+  ones,
+  randint,
+  randn,
+  setNumThreads,
+  tidy,
+  zeros,
+} from '../src/engine/index.ts';
+import { GPT, type GPTConfig } from '../src/nn/gpt.ts';
+import { generateBatch } from '../src/nn/generate.ts';
+import type { BenchLine } from './engine.ts';
+
+interface Suite {
+  name: string;
+  config: Omit<GPTConfig, 'dropout'>;
+  train: { batch: number; seq: number; steps: number };
+  gen: { batch: number; prompt: number; newTokens: number; reps: number };
+}
+
+const gen = { batch: 32, prompt: 16, newTokens: 128 };
+const ALL_SUITES: Suite[] = [
+  {
+    name: 'tiny',
+    config: { nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 256, vocabSize: 512 },
+    train: { batch: 8, seq: 64, steps: 10 },
+    gen: { ...gen, reps: 3 },
+  },
+  {
+    name: 'gpt-6x512',
+    config: { nLayer: 6, nHead: 8, nEmbd: 512, nPositions: 256, vocabSize: 8192 },
+    train: { batch: 8, seq: 256, steps: 1 },
+    gen: { ...gen, reps: 1 },
+  },
+];
+// HHKIT_BENCH_ONLY=tiny runs one suite (for profiling sessions).
+const only = process.env.HHKIT_BENCH_ONLY;
+const SUITES = ALL_SUITES.filter((s) => !only || only.split(',').includes(s.name));
+const ROUNDS = 2;
+
+type Figures = Record<string, Record<string, number>>;
+
+// libgomp's default (ACTIVE) makes idle OpenMP threads spin; on a small shared machine they then fight
+// OpenBLAS's own threads for the cores and small matmuls run 10x slower, for torch and hhkit alike (both use
+// the same libtorch and OpenBLAS). Both sides get PASSIVE unless the caller sets OMP_WAIT_POLICY.
+const ompWaitPolicy = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
+
+// ---- hhkit's side (child process) ----
+
+function trainTokS(model: GPT, s: Suite): number {
+  const V = s.config.vocabSize;
+  const { batch, seq, steps } = s.train;
+  model.train();
+  const opt = new AdamW(model.parameters(), { lr: 3e-4, weightDecay: 0.1 });
+  const x = randint(0, V, [batch, seq]);
+  const y = randint(0, V, [batch, seq]);
+  const step = (): void =>
+    tidy(() => {
+      const { logits } = model.forward(x); // (B, T, V)
+      crossEntropy(logits.view(-1, V), y.view(-1)).backward();
+      opt.step();
+      opt.zeroGrad();
+    });
+  step(); // warm-up: allocates optimiser state
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < steps; i++) {
+    const start = performance.now();
+    step();
+    best = Math.min(best, performance.now() - start);
+  }
+  return (batch * seq) / (best / 1000);
+}
+
+function runGeneration(model: GPT, s: Suite, newTokens: number): void {
+  tidy(() => {
+    const prompt = randint(1, s.config.vocabSize, [s.gen.batch, s.gen.prompt]);
+    const mask = ones([s.gen.batch, s.gen.prompt], { dtype: 'bool' });
+    generateBatch(model, prompt, mask, { maxNewTokens: newTokens, padId: 0 });
+  });
+}
+
+function genTokS(model: GPT, s: Suite): number {
+  model.eval();
+  runGeneration(model, s, 8); // warm-up
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < s.gen.reps; i++) {
+    const start = performance.now();
+    runGeneration(model, s, s.gen.newTokens);
+    best = Math.min(best, performance.now() - start);
+  }
+  return (s.gen.batch * s.gen.newTokens) / (best / 1000);
+}
+
+// Counts native calls by wrapping every function of the addon (Tensor methods look them up per call).
+function countNativeCalls(): { calls: () => number } {
+  let calls = 0;
+  const table = native as unknown as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(table)) {
+    if (typeof fn !== 'function') continue;
+    const f = fn as (...args: unknown[]) => unknown;
+    table[name] = (...args: unknown[]) => {
+      calls++;
+      return f(...args);
+    };
+  }
+  return { calls: () => calls };
+}
+
+// Where a decoding step's time goes: the step, the matmuls of the step alone (same shapes, same BLAS), and
+// the cost of the native calls at the measured per-call overhead.
+function profile(model: GPT, s: Suite): Record<string, number> {
+  const { nLayer, nEmbd: C, vocabSize: V } = s.config;
+  const B = s.gen.batch;
+  const short = 16;
+  const time = (fn: () => void, reps: number): number => {
+    fn();
+    let best = Number.POSITIVE_INFINITY;
+    for (let r = 0; r < 3; r++) {
+      const start = performance.now();
+      for (let i = 0; i < reps; i++) fn();
+      best = Math.min(best, (performance.now() - start) / reps);
+    }
+    return best;
+  };
+  const stepMs =
+    (time(() => runGeneration(model, s, short + 1), 1) - time(() => runGeneration(model, s, 1), 1)) / short;
+  // The step's matmuls: per layer c_attn (C→3C), attn c_proj (C→C), c_fc (C→4C), mlp c_proj (4C→C), then
+  // the LM head (C→V), with biases, on (B, C) rows.
+  const matmulMs = tidy(() => {
+    const x = randn([B, C]);
+    const x4 = randn([B, 4 * C]);
+    const w = [randn([C, 3 * C]), randn([C, C]), randn([C, 4 * C]), randn([4 * C, C])];
+    const bias = [zeros([3 * C]), zeros([C]), zeros([4 * C]), zeros([C])];
+    const head = randn([V, C]).transpose(0, 1);
+    return time(
+      () =>
+        tidy(() => {
+          for (let l = 0; l < nLayer; l++) {
+            addmm(bias[0]!, x, w[0]!);
+            addmm(bias[1]!, x, w[1]!);
+            addmm(bias[2]!, x, w[2]!);
+            addmm(bias[3]!, x4, w[3]!);
+          }
+          x.matmul(head);
+        }),
+      5,
+    );
+  });
+  const perCallUs = tidy(() => {
+    const a = zeros([1]);
+    return time(() => tidy(() => a.add(a)), 2000) * 1000;
+  });
+  const counter = countNativeCalls();
+  const c0 = counter.calls();
+  runGeneration(model, s, 1);
+  const c1 = counter.calls();
+  runGeneration(model, s, short + 1);
+  const callsPerStep = (counter.calls() - c1 - (c1 - c0)) / short;
+  return { stepMs, matmulMs, callsPerStep, perCallUs };
+}
+
+function worker(threads: number, suites: Suite[], withProfile: boolean): Figures {
+  setNumThreads(threads);
+  const out: Figures = {};
+  for (const s of suites) {
+    const model = new GPT({ ...s.config, dropout: 0 }, { seed: 0 });
+    out[s.name] = { train_tok_s: trainTokS(model, s), gen_tok_s: genTokS(model, s) };
+    if (withProfile) Object.assign(out[s.name]!, profile(model.eval(), s));
+  }
+  return out;
+}
+
+// ---- the benchmark (parent process) ----
+
+function child(cmd: string, args: string[], threads: number): Figures | null {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads),
+      OMP_WAIT_POLICY: ompWaitPolicy,
+    },
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;
+}
+
+function keepBest(into: Figures, from: Figures | null): void {
+  if (!from) return;
+  for (const [suite, figures] of Object.entries(from)) {
+    if (typeof figures !== 'object') continue;
+    const dst = into[suite] ?? {};
+    into[suite] = dst;
+    for (const [k, v] of Object.entries(figures)) {
+      // rates: higher is better; profile times and call overheads: lower is better
+      const higher = k.endsWith('_tok_s');
+      const cur = dst[k];
+      dst[k] = cur === undefined ? v : higher ? Math.max(cur, v) : Math.min(cur, v);
+    }
+  }
+}
+
+export function runModelBench(threads: number): BenchLine[] {
+  const self = fileURLToPath(import.meta.url);
+  const refScript = fileURLToPath(new URL('./model_ref.py', import.meta.url));
+  const python = '/usr/bin/python3';
+  const ours: Figures = {};
+  const ref: Figures = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    const last = round === ROUNDS - 1 ? ['--profile'] : [];
+    keepBest(ours, child(process.execPath, ['--import', 'tsx', self, String(threads), ...last], threads));
+    if (existsSync(python))
+      keepBest(ref, child(python, [refScript, String(threads), JSON.stringify(SUITES)], threads));
+  }
+  const lines: BenchLine[] = [];
+  const env = `threads=${threads}; OMP_WAIT_POLICY=${ompWaitPolicy}`;
+  for (const s of SUITES) {
+    const o = ours[s.name] ?? {};
+    const r = ref[s.name] ?? {};
+    const c = s.config;
+    const shape = `L${c.nLayer} H${c.nHead} C${c.nEmbd} V${c.vocabSize}`;
+    const add = (bench: string, key: string, note: string): void => {
+      const mine = o[key];
+      if (mine === undefined) return;
+      const theirs = r[key] ?? null;
+      lines.push({
+        bench,
+        ours: Number(mine.toFixed(1)),
+        reference: theirs === null ? null : Number(theirs.toFixed(1)),
+        unit: 'tokens/s',
+        ratio: theirs === null ? null : Number((mine / theirs).toFixed(3)),
+        higherIsBetter: true,
+        note,
+      });
+    };
+    add(
+      `${s.name} train (${shape}, B${s.train.batch} T${s.train.seq})`,
+      'train_tok_s',
+      `forward+backward+AdamW; best of ${s.train.steps} steps x ${ROUNDS} rounds; ${env}`,
+    );
+    const p = o['stepMs'] === undefined ? '' : profileNote(o);
+    add(
+      `${s.name} generate (${shape}, B${s.gen.batch}, prompt ${s.gen.prompt}, ${s.gen.newTokens} new)`,
+      'gen_tok_s',
+      `KV cache, temperature 1; ${env}${p}`,
+    );
+  }
+  return lines;
+}
+
+function profileNote(o: Record<string, number>): string {
+  const step = o['stepMs']!;
+  const mm = o['matmulMs']!;
+  const calls = o['callsPerStep']!;
+  const callMs = (calls * o['perCallUs']!) / 1000;
+  return (
+    `; profile of one decoding step: ${step.toFixed(2)} ms, of which matmuls alone ${mm.toFixed(2)} ms ` +
+    `(${((100 * mm) / step).toFixed(0)}%), ${calls.toFixed(0)} native calls x ${o['perCallUs']!.toFixed(2)} us ` +
+    `= ${callMs.toFixed(2)} ms overhead (${((100 * callMs) / step).toFixed(0)}%), rest (attention, layer ` +
+    `norms, GELU, sampling) ${(step - mm - callMs).toFixed(2)} ms`
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const threads = Number(process.argv[2] ?? 1);
+  console.log(JSON.stringify(worker(threads, SUITES, process.argv.includes('--profile'))));
+}
