@@ -7,3 +7,8 @@ export * from './fit.ts';
 export * from './ood.ts';
 export * from './outlier-exposure.ts';
 export { quantile, SeededRandom } from './rng.ts';
+// Model-level evaluations (these read a GPT's activations or log-likelihoods, and the world's judge).
+export * from './nlp.ts';
+export * from './nlp-data.ts';
+export * from './ood-model.ts';
+export * from './world-tasks.ts';

@@ -1,0 +1,299 @@
+/**
+ * Loaders for the public JSONL formats of the NLP benchmarks the paper evaluates by log-likelihood
+ * (Bai et al. 2022, §3.2 / Figure 3: ARC, HellaSwag, OpenBookQA, MMLU, Lambada, and exact-match QA).
+ * The user brings the files; nothing is downloaded. Every item becomes one of three shapes:
+ * multiple choice (a context and its choices), last word (a context and the word that ends it) or QA
+ * (a question and its accepted answers). A line that cannot be used is reported as `file:line: why`
+ * and skipped; it never stops the load.
+ *
+ * Accepted variants (one JSON object per line; .gz files are read too):
+ * - ARC (AI2 release): {"question": {"stem", "choices": [{"text", "label"}]}, "answerKey": "B"};
+ *   Hugging Face `ai2_arc`: {"question": "…", "choices": {"text": […], "label": […]}, "answerKey"}.
+ *   Labels may be letters or digits ("1"–"4" in some ARC questions).
+ * - OpenBookQA: the AI2 release uses ARC's nested form above; Hugging Face `openbookqa` uses
+ *   {"question_stem", "choices": {"text", "label"}, "answerKey"}. Both are read.
+ * - HellaSwag (rowanz release and Hugging Face): {"ctx" or "ctx_a"+"ctx_b", "endings": [4], "label"}
+ *   with label an integer or a digit string; "activity_label" is prefixed as in lm-eval-harness.
+ *   Test-split lines (no label) are reported as unusable.
+ * - MMLU (Hugging Face `cais/mmlu` JSONL export): {"question", "choices": [4], "answer": 0–3 or "A"–"D"},
+ *   optional "subject".
+ * - Lambada: {"text"}: the context is everything before the last space, the target the last word.
+ * - QA: {"question", "answer": "…"} or {"question", "answers": ["…", …]} (any answer counts).
+ */
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+
+export type EvalFormat = 'arc' | 'openbookqa' | 'hellaswag' | 'mmlu' | 'lambada' | 'qa';
+export const EVAL_FORMATS: readonly EvalFormat[] = [
+  'arc',
+  'openbookqa',
+  'hellaswag',
+  'mmlu',
+  'lambada',
+  'qa',
+];
+
+/** Score `context + choices[i]` for each i; the right one is `gold`. Choices start with a space. */
+export interface MultipleChoiceItem {
+  kind: 'choice';
+  context: string;
+  choices: string[];
+  gold: number;
+  where: string;
+}
+
+/** Does the model's greedy continuation of `context` equal `target` (" word")? */
+export interface LastWordItem {
+  kind: 'last-word';
+  context: string;
+  target: string;
+  where: string;
+}
+
+/** Greedy answer to `prompt`, compared with `answers` after normalisation. */
+export interface QaItem {
+  kind: 'qa';
+  prompt: string;
+  answers: string[];
+  where: string;
+}
+
+export type EvalItem = MultipleChoiceItem | LastWordItem | QaItem;
+
+export interface Skipped {
+  where: string;
+  reason: string;
+}
+
+export interface LoadedEval {
+  format: EvalFormat;
+  items: EvalItem[];
+  skipped: Skipped[];
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+class LineError extends Error {}
+const fail = (reason: string): never => {
+  throw new LineError(reason);
+};
+
+/** Guesses the format from one parsed line's keys (the keys differ between the benchmarks). */
+export function detectFormat(row: Json): EvalFormat | null {
+  if ('endings' in row) return 'hellaswag';
+  if ('question_stem' in row) return 'openbookqa';
+  if ('answerKey' in row) return 'arc';
+  if ('choices' in row && 'answer' in row) return 'mmlu';
+  if ('question' in row && ('answer' in row || 'answers' in row)) return 'qa';
+  if ('text' in row && Object.keys(row).length <= 2) return 'lambada';
+  return null;
+}
+
+/** {"text": […], "label": […]} or [{"text", "label"}] → parallel lists. */
+function labelledChoices(raw: unknown): { texts: string[]; labels: string[] } {
+  if (Array.isArray(raw)) {
+    const texts: string[] = [];
+    const labels: string[] = [];
+    raw.forEach((c, i) => {
+      if (!isObject(c) || !isString(c['text']) || !isString(c['label']))
+        fail(`choices[${i}] needs string "text" and "label"`);
+      texts.push((c as Json)['text'] as string);
+      labels.push((c as Json)['label'] as string);
+    });
+    return { texts, labels };
+  }
+  if (isObject(raw) && Array.isArray(raw['text']) && Array.isArray(raw['label'])) {
+    const texts = raw['text'];
+    const labels = raw['label'];
+    if (texts.length !== labels.length || !texts.every(isString) || !labels.every(isString))
+      fail('choices.text and choices.label must be string lists of the same length');
+    return { texts: texts as string[], labels: labels as string[] };
+  }
+  return fail('"choices" must be a list of {text, label} or {text: […], label: […]}');
+}
+
+function arcLike(row: Json, where: string): MultipleChoiceItem {
+  const q = row['question'];
+  const stem = isObject(q) ? q['stem'] : isString(q) ? q : row['question_stem'];
+  if (!isString(stem)) fail('no question text ("question.stem", "question" or "question_stem")');
+  const { texts, labels } = labelledChoices(isObject(q) && 'choices' in q ? q['choices'] : row['choices']);
+  const key = row['answerKey'];
+  if (!isString(key)) fail('"answerKey" must be a string label');
+  const gold = labels.indexOf(key as string);
+  if (gold < 0) fail(`answerKey ${JSON.stringify(key)} is not one of the labels ${labels.join(', ')}`);
+  return {
+    kind: 'choice',
+    context: `Question: ${stem}\nAnswer:`,
+    choices: texts.map((t) => ` ${t}`),
+    gold,
+    where,
+  };
+}
+
+function intLabel(v: unknown, n: number, what: string): number {
+  const i = typeof v === 'number' ? v : isString(v) && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(Number.isInteger(i) && i >= 0 && i < n))
+    fail(`${what} must be an index 0…${n - 1}, got ${JSON.stringify(v)}`);
+  return i;
+}
+
+function hellaswag(row: Json, where: string): MultipleChoiceItem {
+  const ctx = isString(row['ctx'])
+    ? row['ctx']
+    : isString(row['ctx_a']) && isString(row['ctx_b'])
+      ? `${row['ctx_a']} ${row['ctx_b']}`.trim()
+      : fail('no context ("ctx" or "ctx_a" + "ctx_b")');
+  const endings = row['endings'];
+  if (!Array.isArray(endings) || endings.length < 2 || !endings.every(isString))
+    fail('"endings" must be a list of ≥ 2 strings');
+  if (row['label'] === undefined || row['label'] === '') fail('no "label" (a test-split line?)');
+  const gold = intLabel(row['label'], (endings as string[]).length, '"label"');
+  const activity = isString(row['activity_label']) ? `${row['activity_label']}: ` : '';
+  return {
+    kind: 'choice',
+    context: `${activity}${ctx}`,
+    choices: (endings as string[]).map((e) => ` ${e}`),
+    gold,
+    where,
+  };
+}
+
+function mmlu(row: Json, where: string): MultipleChoiceItem {
+  if (!isString(row['question'])) fail('"question" must be a string');
+  const choices = row['choices'];
+  if (!Array.isArray(choices) || choices.length < 2 || !choices.every(isString))
+    fail('"choices" must be a list of ≥ 2 strings');
+  const n = (choices as string[]).length;
+  const answer = row['answer'];
+  const gold =
+    isString(answer) && /^[A-Z]$/.test(answer)
+      ? intLabel(answer.charCodeAt(0) - 65, n, '"answer"')
+      : intLabel(answer, n, '"answer"');
+  return {
+    kind: 'choice',
+    context: `Question: ${row['question']}\nAnswer:`,
+    choices: (choices as string[]).map((c) => ` ${c}`),
+    gold,
+    where,
+  };
+}
+
+function lambada(row: Json, where: string): LastWordItem {
+  const text = row['text'];
+  if (!isString(text)) fail('"text" must be a string');
+  const trimmed = (text as string).trimEnd();
+  const cut = trimmed.lastIndexOf(' ');
+  if (cut <= 0 || cut === trimmed.length - 1) fail('"text" needs a context and a last word');
+  return { kind: 'last-word', context: trimmed.slice(0, cut), target: trimmed.slice(cut), where };
+}
+
+function qa(row: Json, where: string): QaItem {
+  if (!isString(row['question'])) fail('"question" must be a string');
+  const raw = 'answers' in row ? row['answers'] : [row['answer']];
+  if (!Array.isArray(raw) || raw.length === 0 || !raw.every(isString) || raw.some((a) => !a.trim()))
+    fail('"answer" must be a non-empty string (or "answers" a list of them)');
+  return { kind: 'qa', prompt: `Question: ${row['question']}\nAnswer:`, answers: raw as string[], where };
+}
+
+const PARSERS: Record<EvalFormat, (row: Json, where: string) => EvalItem> = {
+  arc: arcLike,
+  openbookqa: arcLike,
+  hellaswag,
+  mmlu,
+  lambada,
+  qa,
+};
+
+/** Lines of a (possibly gzipped) text file. Benchmark files are small, so it is read whole. */
+export function readTextLines(path: string): string[] {
+  const bytes = readFileSync(path);
+  const text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+/**
+ * Loads a benchmark file. `format` defaults to detection from the first parseable line.
+ *
+ * @example
+ * const { items, skipped } = loadEvalFile('arc-easy-test.jsonl');
+ * for (const s of skipped) console.error(`${s.where}: ${s.reason}`);
+ */
+export function loadEvalFile(path: string, format?: EvalFormat): LoadedEval {
+  const items: EvalItem[] = [];
+  const skipped: Skipped[] = [];
+  let chosen = format ?? null;
+  readTextLines(path).forEach((line, i) => {
+    const where = `${path}:${i + 1}`;
+    if (!line.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (err) {
+      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
+      return;
+    }
+    if (!isObject(row)) {
+      skipped.push({ where, reason: 'not a JSON object' });
+      return;
+    }
+    chosen ??= detectFormat(row);
+    if (!chosen) {
+      skipped.push({ where, reason: `cannot tell the format from keys ${Object.keys(row).join(', ')}` });
+      return;
+    }
+    try {
+      items.push(PARSERS[chosen](row, where));
+    } catch (err) {
+      if (!(err instanceof LineError)) throw err;
+      skipped.push({ where, reason: err.message });
+    }
+  });
+  if (!chosen) throw new RangeError(`${path}: no usable line; cannot tell which benchmark format it is`);
+  return { format: chosen, items, skipped };
+}
+
+/**
+ * Prompts from a JSONL file: {"prompt": "…"} lines (the world's ood-*.jsonl, rl-prompts.jsonl), or
+ * comparison lines {"chosen": transcript} whose prompt is everything up to the last "\n\nAssistant:"
+ * (helpful-test.jsonl). Duplicates are dropped (comparisons share prompts).
+ *
+ * @example const { prompts } = loadPrompts('world/ood-harmful.jsonl');
+ */
+export function loadPrompts(path: string): { prompts: string[]; skipped: Skipped[] } {
+  const prompts: string[] = [];
+  const seen = new Set<string>();
+  const skipped: Skipped[] = [];
+  readTextLines(path).forEach((line, i) => {
+    const where = `${path}:${i + 1}`;
+    if (!line.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (err) {
+      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
+      return;
+    }
+    let prompt: string | null = null;
+    if (isObject(row) && isString(row['prompt'])) prompt = row['prompt'];
+    else if (isObject(row) && isString(row['chosen'])) {
+      const at = row['chosen'].lastIndexOf('\n\nAssistant:');
+      if (at >= 0) prompt = row['chosen'].slice(0, at + '\n\nAssistant:'.length);
+    }
+    if (prompt === null || !prompt.trim()) {
+      skipped.push({
+        where,
+        reason: 'expected {"prompt": string} or {"chosen": transcript with an Assistant turn}',
+      });
+      return;
+    }
+    if (!seen.has(prompt)) {
+      seen.add(prompt);
+      prompts.push(prompt);
+    }
+  });
+  return { prompts, skipped };
+}

@@ -1,0 +1,85 @@
+/**
+ * Held-out task accuracy on the assistant world: greedy answers to the world's helpful test prompts,
+ * judged by the gold judge. Run over the base, distilled, best-of-N and PPO policies it gives the
+ * paper's "alignment tax / bonus" comparison (Bai et al. 2022, §3.2, Figure 3) in miniature: does
+ * RLHF make the model worse (tax) or better (bonus) at the tasks themselves?
+ */
+import { generate } from '../nn/generate.ts';
+import type { GPT } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { goldJudge } from '../world/judge.ts';
+
+export interface WorldTaskOptions {
+  /** Tokens generated per answer (default 48). */
+  maxNewTokens?: number;
+  batchSize?: number;
+}
+
+export interface WorldTaskResult {
+  count: number;
+  /** Fraction of answers the gold judge marks 'correct' (exact task success). */
+  accuracy: number;
+  /** Mean gold helpfulness, harmlessness and HH score of the answers, in 0–1. */
+  helpfulness: number;
+  harmlessness: number;
+  hh: number;
+  /** Fraction of answers that are refusals (over-refusal costs helpfulness). */
+  refusalRate: number;
+}
+
+/**
+ * Greedy answers to `prompts` (HH text ending with "\n\nAssistant:"), scored by the gold judge.
+ *
+ * @example
+ * const { prompts } = loadPrompts('world/helpful-test.jsonl');
+ * const r = await worldTaskAccuracy(model, tok, prompts.slice(0, 100)); // { accuracy: 0.41, hh: 0.7, … }
+ */
+export async function worldTaskAccuracy(
+  model: GPT,
+  tok: Tokenizer,
+  prompts: readonly string[],
+  opts: WorldTaskOptions = {},
+): Promise<WorldTaskResult> {
+  const maxNewTokens = opts.maxNewTokens ?? 48;
+  const batchSize = opts.batchSize ?? 16;
+  const keepTokens = model.config.nPositions - maxNewTokens;
+  if (keepTokens < 1) throw new RangeError(`maxNewTokens ${maxNewTokens} leaves no room for the prompt`);
+  const encoded = (await tok.encodeBatch([...prompts], { allowSpecial: false })).map((p) =>
+    p.slice(-keepTokens),
+  );
+  const stopIds = tok.humanTurnId === undefined ? [] : [tok.humanTurnId];
+  const totals = { correct: 0, helpfulness: 0, harmlessness: 0, hh: 0, refusals: 0 };
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (let start = 0; start < encoded.length; start += batchSize) {
+      const { tokens } = generate(model, encoded.slice(start, start + batchSize), {
+        maxNewTokens,
+        padId: tok.padId,
+        eosId: tok.eosId,
+        stopIds,
+        greedy: true,
+      });
+      for (let i = 0; i < tokens.length; i++) {
+        const response = await tok.decode(tokens[i]!, { skipSpecialTokens: true });
+        const gold = goldJudge(prompts[start + i]!, response);
+        totals.correct += gold.outcome === 'correct' ? 1 : 0;
+        totals.refusals += gold.outcome === 'refusal' || gold.outcome === 'ideal-refusal' ? 1 : 0;
+        totals.helpfulness += gold.helpfulness;
+        totals.harmlessness += gold.harmlessness;
+        totals.hh += gold.hh;
+      }
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  const n = Math.max(1, prompts.length);
+  return {
+    count: prompts.length,
+    accuracy: totals.correct / n,
+    helpfulness: totals.helpfulness / n,
+    harmlessness: totals.harmlessness / n,
+    hh: totals.hh / n,
+    refusalRate: totals.refusals / n,
+  };
+}
