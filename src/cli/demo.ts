@@ -1,24 +1,58 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultCharLmConfig, readCorpus, trainCharLm } from '../train/charlm.ts';
+import { noGrad } from '../engine/index.ts';
+import { loadCheckpoint } from '../nn/checkpoint.ts';
+import { generate } from '../nn/generate.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { readCorpusDocuments, resolveLMTrainConfig, trainLM } from '../train/index.ts';
+import type { CorpusReport } from '../train/corpus.ts';
 import { Progress } from '../util/progress.ts';
 import { generateWorld, type WorldManifest, worldSizes, worldWorkUnits } from '../world/index.ts';
-import { numberOption, parseArgs, stringOption } from './args.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { describeEvent } from './pretrain.ts';
+
+/** The demo's LM: small enough that its loss falls clearly within a minute or two on a 2-core laptop. */
+export const demoLM = {
+  vocabSize: 1024,
+  nLayer: 2,
+  nHead: 4,
+  nEmbd: 128,
+  blockSize: 128,
+  batchSize: 16,
+  steps: 300,
+  lr: 2e-3,
+  minLr: 2e-4,
+  warmupSteps: 30,
+  evalEvery: 50,
+  checkpointEvery: 50,
+};
+
+// In the world's families: arithmetic, a word task, a harmful request (the base assistant sometimes
+// complies, sometimes refuses: pretraining imitates that mix; PM and RL stages are what fix it).
+const SAMPLE_PROMPTS = [
+  'What is 6 x 4?',
+  "Spell 'river' backwards.",
+  "What's the best way to slash my boss's tyres?",
+];
 
 const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--json]
 
 Runs the whole pipeline that exists so far on the built-in assistant world, end to end:
-  1. world    generate the small world (dialogues, comparisons, crowd, PMP pairs) into DIR/world
-  2. lm       train a one-block byte-level transformer LM on its pretraining corpus with the libtorch
-              engine, showing the loss falling (the GPT, PM and RL stages replace this as they land)
-Resumable: run it again after a crash or Ctrl-C and it continues from the last checkpoint; a finished
-stage is skipped. Progress bars go to stderr.
+  1. world      generate the small world (dialogues, comparisons, crowd, PMP pairs) into DIR/world
+  2. tokenizer  train a byte-level BPE (vocab ${demoLM.vocabSize}, turn markers as single tokens) on the world's
+                pretraining corpus → DIR/lm/tokenizer.json
+  3. lm         pretrain a GPT-2-architecture LM (${demoLM.nLayer} layers, ${demoLM.nHead} heads, width ${demoLM.nEmbd}, context
+                ${demoLM.blockSize}, batch ${demoLM.batchSize}, AdamW with warmup + cosine decay) on that corpus, as
+                \`hhkit pretrain\` does, into DIR/lm (checkpoint/, metrics.jsonl); then greedy replies of
+                the trained model to a few prompts
+The PM and RL stages join as they land. Resumable: run it again after a crash or Ctrl-C and it continues
+from the last checkpoint (bit-exact); a finished stage is skipped. Progress bars go to stderr.
 
 options:
   --out DIR     run folder (default runs/demo)
   --seed S      world and training seed (default 1)
-  --steps N     LM training steps (default ${defaultCharLmConfig.steps})
+  --steps N     LM training steps (default ${demoLM.steps}; more on a rerun extends the run)
   --json        make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
@@ -28,7 +62,9 @@ export const command: Command = {
     const { options } = parseArgs(argv);
     const out = resolve(stringOption(options, 'out', 'runs/demo'));
     const seed = numberOption(options, 'seed', 1);
-    const steps = numberOption(options, 'steps', defaultCharLmConfig.steps);
+    const steps = numberOption(options, 'steps', demoLM.steps);
+    if (!Number.isInteger(steps) || steps < 1)
+      throw new UsageError(`--steps expects a positive integer, got ${steps}`);
     const started = performance.now();
 
     // 1. world
@@ -37,45 +73,102 @@ export const command: Command = {
     let manifest: WorldManifest;
     if (existsSync(manifestPath)) {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as WorldManifest;
-      console.error(`[1/2] world: already generated in ${worldDir}`);
+      console.error(`[1/3] world: already generated in ${worldDir}`);
     } else {
-      console.error('[1/2] world: generating the small assistant world');
+      console.error('[1/3] world: generating the small assistant world');
       const bar = new Progress({ total: worldWorkUnits(worldSizes.small), label: 'world', unit: 'item' });
       manifest = await generateWorld({ out: worldDir, seed, size: 'small', onProgress: (n) => bar.tick(n) });
       bar.done();
     }
+    const corpus = join(worldDir, 'pretrain.jsonl');
 
-    // 2. byte-level transformer LM on the pretraining corpus
-    console.error('[2/2] lm: training a one-block byte-level transformer on the pretraining corpus');
-    const { text, skipped } = readCorpus(join(worldDir, 'pretrain.jsonl'));
-    for (const s of skipped.slice(0, 5)) console.error(`  skipped ${s}`);
-    const config = { ...defaultCharLmConfig, steps, seed };
-    const bar = new Progress({ total: config.steps, label: 'lm', unit: 'step' });
-    let resumed = false;
-    const result = trainCharLm(text, join(out, 'lm'), config, (s) => {
-      if (!resumed) {
-        bar.resumeAt(s.step - 1);
-        resumed = true;
-      }
-      bar.tick(1, { loss: s.loss, 'tok/s': Math.round(s.tokensPerSec) });
+    // 2. tokenizer
+    const lmDir = join(out, 'lm');
+    const tokenizerPath = join(lmDir, 'tokenizer.json');
+    let tokenizer: Tokenizer;
+    if (existsSync(tokenizerPath)) {
+      tokenizer = Tokenizer.fromFile(tokenizerPath);
+      console.error(`[2/3] tokenizer: already trained (${tokenizerPath})`);
+    } else {
+      console.error(`[2/3] tokenizer: training a byte-level BPE (vocab ${demoLM.vocabSize}) on ${corpus}`);
+      const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
+      const texts: string[] = [];
+      for await (const docs of readCorpusDocuments(corpus, report)) for (const d of docs) texts.push(d.text);
+      tokenizer = Tokenizer.train(texts, { vocabSize: demoLM.vocabSize });
+      // trainLM saves it into DIR/lm; nothing else needs it before then.
+    }
+
+    // 3. GPT pretraining
+    const { vocabSize, ...trainOverrides } = demoLM;
+    const config = resolveLMTrainConfig({ ...trainOverrides, data: corpus, out: lmDir, steps, seed });
+    console.error(
+      `[3/3] lm: pretraining a ${config.nLayer}-layer GPT (width ${config.nEmbd}, context ${config.blockSize}) for ${steps} steps`,
+    );
+    const result = await trainLM(config, {
+      tokenizer,
+      resume: true,
+      progress: true,
+      label: 'lm',
+      onEvent: (e) => {
+        const line = describeEvent(e);
+        if (line) console.error(`  ${line.replaceAll('\n', '\n  ')}`);
+      },
     });
-    bar.done();
+    const samples = await sampleReplies(result.checkpoint, tokenizer);
 
+    const round = (x: number | null): number | null =>
+      x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));
     const summary = {
       out,
       world: { files: Object.keys(manifest.files ?? {}).length },
+      tokenizer: { vocabSize: tokenizer.vocabSize, path: tokenizerPath },
       lm: {
-        firstLoss: Number(result.firstLoss.toFixed(4)),
-        lastLoss: Number(result.lastLoss.toFixed(4)),
+        checkpoint: join(lmDir, 'checkpoint'),
+        parameters: result.parameters,
+        firstLoss: round(result.firstLoss),
+        lastLoss: round(result.lastLoss),
+        evalLoss: round(result.evalLoss),
         steps: result.steps,
         resumedFrom: result.resumedFrom,
+        tokensPerSec: round(result.tokensPerSec),
       },
+      samples,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
     };
     console.log(`world: ${worldDir}`);
-    console.log(`lm: loss ${summary.lm.firstLoss} → ${summary.lm.lastLoss} over ${result.steps} steps`);
-    console.log(`lm sample after "What is 2 + 3?": ${JSON.stringify(result.sample)}`);
+    console.log(
+      `lm: loss ${summary.lm.firstLoss} → ${summary.lm.lastLoss} (eval ${summary.lm.evalLoss}) over ${result.steps} steps` +
+        (result.resumedFrom > 0 ? ` (resumed at ${result.resumedFrom})` : ''),
+    );
+    for (const s of samples)
+      console.log(`lm reply to ${JSON.stringify(s.prompt)}: ${JSON.stringify(s.reply)}`);
     if (options['json']) console.log(JSON.stringify(summary));
     return result.lastLoss < result.firstLoss ? 0 : 1;
   },
 };
+
+/** Greedy replies of the trained LM to SAMPLE_PROMPTS, up to the end of its turn. */
+async function sampleReplies(
+  checkpoint: string,
+  tokenizer: Tokenizer,
+): Promise<{ prompt: string; reply: string }[]> {
+  const { model } = loadCheckpoint(checkpoint);
+  model.eval();
+  const prompts = await tokenizer.encodeBatch(SAMPLE_PROMPTS.map((p) => `\n\nHuman: ${p}\n\nAssistant:`));
+  const stopIds = tokenizer.humanTurnId === undefined ? [] : [tokenizer.humanTurnId];
+  const out = noGrad(() =>
+    generate(model, prompts, {
+      maxNewTokens: 40,
+      padId: tokenizer.padId,
+      eosId: tokenizer.eosId,
+      stopIds,
+      greedy: true,
+    }),
+  );
+  for (const p of model.parameters()) p.dispose();
+  const replies = await tokenizer.decodeBatch(out.tokens, { skipSpecialTokens: true });
+  return SAMPLE_PROMPTS.map((prompt, i) => ({
+    prompt,
+    reply: replies[i]!.replace(/\n\nHuman:$/, '').trim(),
+  }));
+}

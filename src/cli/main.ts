@@ -13,6 +13,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   elo: () => import('./elo.ts'),
   data: () => import('./data.ts'),
   world: () => import('./world.ts'),
+  pretrain: () => import('./pretrain.ts'),
+  serve: () => import('./serve.ts'),
 };
 
 async function usage(): Promise<string> {

@@ -183,9 +183,10 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   };
 
   // ---- the loop ----
-  const bar = options.progress
-    ? new Progress({ total: c.steps, label: options.label ?? 'lm', unit: 'step' })
-    : null;
+  const bar =
+    options.progress && state.step < c.steps
+      ? new Progress({ total: c.steps, label: options.label ?? 'lm', unit: 'step' })
+      : null;
   bar?.resumeAt(state.step);
   const schedule = { ...c, decaySteps: c.decaySteps || c.steps };
   const tokensPerStep = c.batchSize * T * c.gradAccum;

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function demo(args: string[]): {
+  status: number | null;
+  summary: Record<string, Record<string, unknown>>;
+  stderr: string;
+} {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', ...args, '--json'], {
+    cwd: root,
+    env: { ...process.env, HHKIT_NUM_THREADS: '1' },
+    encoding: 'utf8',
+  });
+  const last = run.stdout.trim().split('\n').at(-1) ?? '{}';
+  return {
+    status: run.status,
+    summary: JSON.parse(last) as Record<string, Record<string, unknown>>,
+    stderr: run.stderr,
+  };
+}
+
+test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun resumes and skips finished stages', () => {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-'));
+  const first = demo(['--out', out, '--steps', '16']);
+  assert.equal(first.status, 0, first.stderr);
+  const lm = first.summary['lm']!;
+  assert.equal(lm['steps'], 16);
+  assert.ok((lm['lastLoss'] as number) < (lm['firstLoss'] as number) - 0.5, JSON.stringify(lm));
+  assert.equal(first.summary['tokenizer']!['vocabSize'], 1024);
+  assert.equal((first.summary['samples'] as unknown as unknown[]).length, 3);
+
+  const again = demo(['--out', out, '--steps', '16']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /world: already generated/);
+  assert.match(again.stderr, /tokenizer: already trained/);
+  assert.equal(again.summary['lm']!['resumedFrom'], 16);
+  assert.equal(again.summary['lm']!['lastLoss'], lm['lastLoss']);
+});

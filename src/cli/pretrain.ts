@@ -1,0 +1,223 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Tokenizer } from '../tokenizer/index.ts';
+import {
+  camelKey,
+  ConfigError,
+  defaultLMTrainConfig,
+  type LMTrainConfig,
+  latestCheckpointDir,
+  lmTrainConfigDocs,
+  readCorpusDocuments,
+  resolveLMTrainConfig,
+  type TrainEvent,
+  type TrainLMResult,
+  trainLM,
+} from '../train/index.ts';
+import type { CorpusReport } from '../train/corpus.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const DEFAULT_VOCAB = 2048;
+// Options of the command itself; every other --key is a training-config key.
+const CLI_KEYS = new Set(['tokenizer', 'vocabSize', 'resume', 'json', 'help', 'config']);
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const configHelp = (Object.keys(defaultLMTrainConfig) as (keyof LMTrainConfig)[])
+  .filter((key) => key !== 'data' && key !== 'out')
+  .map((key) => {
+    const flag = `  --${kebab(key)} ${typeof defaultLMTrainConfig[key] === 'number' ? 'N' : 'S'}`;
+    return `${flag.padEnd(28)}${lmTrainConfigDocs[key]} (default ${JSON.stringify(defaultLMTrainConfig[key])})`;
+  })
+  .join('\n');
+
+const help = `usage: hhkit pretrain --data FILE [--out DIR] [--config FILE.json] [--tokenizer PATH]
+                      [--key value …] [--resume] [--json]
+
+Trains a GPT-2-architecture language model on a corpus (the paper's first stage): a byte-level BPE
+tokenizer first (unless --tokenizer is given), then the model with AdamW, linear warmup + cosine decay,
+gradient accumulation and clipping. With --loss-on assistant it is supervised finetuning on transcripts:
+the loss is taken only on the Assistant's replies (add --init CHECKPOINT to start from a pretrained LM).
+
+The corpus is JSON lines with a "text" (or "chosen") transcript per line, gzipped or not, or a .txt file
+whose documents are separated by <|endoftext|>; bad lines are reported with file:line and skipped.
+Documents are joined with <|endoftext|> and packed into blocks of block-size tokens; a hash of each
+document's text puts it in the train or eval split. The tokenised data is cached in DIR/data.
+
+Writes DIR/checkpoint (a link to the latest of DIR/checkpoints/step-N: config.json, model.safetensors,
+tokenizer.json, hhkit.json, plus optimiser and RNG state), DIR/metrics.jsonl (one JSON line per step;
+evalLoss on eval steps) and DIR/tokenizer.json. Checkpoints are atomic: after a crash or kill,
+--resume continues from the last one and ends exactly where an uninterrupted run would.
+
+options:
+  --data FILE               corpus (required)
+  --out DIR                 run folder (default ${defaultLMTrainConfig.out})
+  --config FILE.json        options as a JSON object (camelCase or kebab-case keys); flags override it
+  --tokenizer PATH          use this tokenizer.json instead of training one (also reused from DIR or --init)
+  --vocab-size N            vocabulary of the tokenizer trained on the corpus (default ${DEFAULT_VOCAB})
+  --resume                  continue from DIR/checkpoint (starts fresh when there is none)
+  --json                    make the last stdout line the run summary as one JSON object
+${configHelp}
+
+Every option also reads as camelCase (--batchSize 8). Progress goes to stderr.`;
+
+/** Parses the command line into the training config and the command's own options. */
+function parseCommandLine(argv: string[]): {
+  config: LMTrainConfig;
+  tokenizer: string;
+  vocabSize: number;
+  resume: boolean;
+  json: boolean;
+} {
+  const { options, positionals } = parseArgs(argv, ['resume']);
+  if (positionals.length > 0) throw new UsageError(`pretrain: unexpected argument '${positionals[0]}'`);
+  const overrides: Record<string, unknown> = {};
+  const own: Record<string, string | boolean> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (CLI_KEYS.has(camelKey(key))) own[camelKey(key)] = value;
+    else overrides[key] = value;
+  }
+  let config: LMTrainConfig;
+  try {
+    config = resolveLMTrainConfig(overrides);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new UsageError(`pretrain: ${err.message} (see hhkit pretrain --help)`);
+    throw err;
+  }
+  const vocabSize = numberOption(own, 'vocabSize', DEFAULT_VOCAB);
+  if (!Number.isInteger(vocabSize) || vocabSize < 300) {
+    throw new UsageError(`--vocab-size expects an integer ≥ 300, got ${vocabSize}`);
+  }
+  return {
+    config: { ...config, out: resolve(config.out), data: resolve(config.data) },
+    tokenizer: stringOption(own, 'tokenizer', ''),
+    vocabSize,
+    resume: own['resume'] === true,
+    json: own['json'] === true,
+  };
+}
+
+/**
+ * The tokenizer for a run: --tokenizer, else the run folder's (a resume, or a rerun after an early
+ * crash), else the --init checkpoint's, else one trained on the corpus now.
+ */
+async function obtainTokenizer(
+  config: LMTrainConfig,
+  path: string,
+  vocabSize: number,
+): Promise<{ tokenizer: Tokenizer; source: string }> {
+  const candidates = [
+    path,
+    join(config.out, 'tokenizer.json'),
+    config.init ? join(config.init, 'tokenizer.json') : '',
+  ];
+  for (const candidate of candidates) {
+    if (candidate && existsSync(candidate))
+      return { tokenizer: Tokenizer.fromFile(candidate), source: candidate };
+    if (candidate === path && path) throw new UsageError(`--tokenizer ${path}: file not found`);
+  }
+  const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
+  const texts: string[] = [];
+  for await (const docs of readCorpusDocuments(config.data, report)) for (const d of docs) texts.push(d.text);
+  if (texts.length === 0) throw new UsageError(`${config.data}: no usable documents`);
+  const started = performance.now();
+  const tokenizer = Tokenizer.train(texts, { vocabSize });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  return {
+    tokenizer,
+    source: `trained on ${texts.length} documents (vocab ${tokenizer.vocabSize}, ${seconds}s)`,
+  };
+}
+
+/** Stderr lines for the events a user wants to see between progress-bar redraws. */
+export function describeEvent(e: TrainEvent): string | null {
+  switch (e.type) {
+    case 'data': {
+      const cached = e.data.fromCache ? ' (cached)' : '';
+      const lines = [
+        `data: ${e.data.train.tokens.length} train tokens (${e.trainExamples} blocks), ` +
+          `${e.data.eval.tokens.length} eval tokens (${e.evalExamples} blocks)${cached}`,
+      ];
+      if (e.data.report.skipped > 0) {
+        lines.push(
+          `data: skipped ${e.data.report.skipped} lines:`,
+          ...e.data.report.examples.map((x) => `  ${x}`),
+        );
+      }
+      return lines.join('\n');
+    }
+    case 'resume':
+      return `resuming from step ${e.step} (${e.dir})`;
+    case 'eval':
+      return `eval: step ${e.step} loss ${e.loss.toFixed(4)}`;
+    case 'checkpoint':
+      return `checkpoint: step ${e.step} → ${e.dir}`;
+    default:
+      return null;
+  }
+}
+
+/** The run summary (the --json line). */
+export function summarize(
+  config: LMTrainConfig,
+  result: TrainLMResult,
+  tokenizer: string,
+): Record<string, unknown> {
+  const round = (x: number | null): number | null =>
+    x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));
+  return {
+    out: config.out,
+    checkpoint: join(config.out, 'checkpoint'),
+    tokenizer,
+    steps: result.steps,
+    resumedFrom: result.resumedFrom,
+    parameters: result.parameters,
+    firstLoss: round(result.firstLoss),
+    lastLoss: result.lastLoss,
+    evalLoss: round(result.evalLoss),
+    tokensPerSec: round(result.tokensPerSec),
+    seconds: round(result.seconds),
+  };
+}
+
+export const command: Command = {
+  summary: 'train the GPT language model (pretraining, or SFT on transcripts)',
+  help,
+  async run(argv) {
+    const cli = parseCommandLine(argv);
+    const { config } = cli;
+    if (!existsSync(config.data)) throw new UsageError(`--data ${config.data}: file not found`);
+    if (!cli.resume && latestCheckpointDir(config.out) !== null) {
+      throw new UsageError(
+        `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
+      );
+    }
+    const { tokenizer, source } = await obtainTokenizer(config, cli.tokenizer, cli.vocabSize);
+    console.error(`tokenizer: ${source}`);
+    let result: TrainLMResult;
+    try {
+      result = await trainLM(config, {
+        tokenizer,
+        resume: cli.resume,
+        progress: true,
+        label: config.lossOn === 'assistant' ? 'sft' : 'pretrain',
+        onEvent: (e) => {
+          const line = describeEvent(e);
+          if (line) console.error(line);
+        },
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(`pretrain: ${err.message}`);
+      throw err;
+    }
+    const summary = summarize(config, result, join(config.out, 'tokenizer.json'));
+    console.log(
+      `pretrain: loss ${summary['firstLoss']} → ${summary['lastLoss']} (eval ${summary['evalLoss']}) over ` +
+        `${result.steps} steps, ${summary['tokensPerSec']} tokens/s; checkpoint ${summary['checkpoint']}`,
+    );
+    if (cli.json) console.log(JSON.stringify(summary));
+    return 0;
+  },
+};
