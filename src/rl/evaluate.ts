@@ -1,0 +1,104 @@
+// Evaluation of a policy on held-out prompts: sample, score with the reward (PM) and optionally the gold
+// judge, and measure KL(policy ‖ initial policy) on the samples — one point of the paper's reward-vs-√KL
+// curves (Figure 4). Used by PPO's periodic evals, best-of-N and the robustness study.
+import { noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
+import type { GPT } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { gatherLogprobs, responseLogits } from './policy.ts';
+import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
+
+/** Σ over response tokens of log π − log π_ref, per row (k1: unbiased for the sequence KL). */
+export function sequenceKL(policy: GPT, reference: GPT, r: Rollout): number[] {
+  return noGrad(() =>
+    tidy(() => {
+      const logp = gatherLogprobs(responseLogits(policy, r).logits, r.responses);
+      const refLogp = gatherLogprobs(responseLogits(reference, r).logits, r.responses);
+      return Array.from(logp.sub(refLogp).mul(r.mask).sum(1).toTypedArray() as Float32Array);
+    }),
+  );
+}
+
+export interface PolicyEvaluation {
+  /** Mean reward (e.g. PM score) of the samples, NaN without a reward function. */
+  reward: number;
+  /** Mean gold score, NaN without a gold function. */
+  gold: number;
+  /** Mean sequence KL(policy ‖ reference) in nats (0 without a reference). */
+  kl: number;
+  /** √max(KL, 0). */
+  sqrtKL: number;
+  /** Mean response length in tokens. */
+  responseLength: number;
+  /** Per-sample scores, in prompt order. */
+  rewards: number[];
+  golds: number[];
+  /** The first few (prompt, response) pairs, for eyeballing. */
+  samples: { prompt: string; response: string; reward?: number; gold?: number }[];
+}
+
+const mean = (xs: readonly number[]): number =>
+  xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+
+/**
+ * Samples one response per prompt (seeded, in batches) and scores it.
+ *
+ * @example
+ * const ev = await evaluatePolicy(policy, tok, prompts, { maxNewTokens: 48, seed: 7, gold, reference: ref });
+ * ev.gold; ev.sqrtKL;
+ */
+export async function evaluatePolicy(
+  policy: GPT,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  opts: {
+    maxNewTokens: number;
+    seed: number;
+    batchSize?: number;
+    reward?: RewardFn;
+    gold?: RewardFn;
+    reference?: GPT;
+    keepSamples?: number;
+  },
+): Promise<PolicyEvaluation> {
+  const promptTokens = await tokenizer.encodeBatch(prompts, { allowSpecial: false });
+  const batchSize = opts.batchSize ?? 32;
+  const responses: string[] = [];
+  const kls: number[] = [];
+  let tokens = 0;
+  for (let start = 0; start < prompts.length; start += batchSize) {
+    const r = await sampleRollout(policy, tokenizer, promptTokens.slice(start, start + batchSize), {
+      maxNewTokens: opts.maxNewTokens,
+      seed: opts.seed + start,
+    });
+    try {
+      responses.push(...r.texts);
+      tokens += r.tokens.reduce((a, row) => a + row.length, 0);
+      if (opts.reference) kls.push(...sequenceKL(policy, opts.reference, r));
+    } finally {
+      r.dispose();
+    }
+  }
+  const list = [...prompts];
+  const rewards = opts.reward ? await opts.reward(list, responses) : [];
+  const golds = opts.gold ? await opts.gold(list, responses) : [];
+  const kl = kls.length ? mean(kls) : 0;
+  return {
+    reward: mean(rewards),
+    gold: mean(golds),
+    kl,
+    sqrtKL: Math.sqrt(Math.max(0, kl)),
+    responseLength: tokens / Math.max(1, prompts.length),
+    rewards,
+    golds,
+    samples: responses.slice(0, opts.keepSamples ?? 4).map((response, i) => ({
+      prompt: prompts[i]!,
+      response,
+      ...(rewards[i] === undefined ? {} : { reward: rewards[i] }),
+      ...(golds[i] === undefined ? {} : { gold: golds[i] }),
+    })),
+  };
+}
+
+/** A (B, N) float tensor from row-major numbers. */
+export const matrix = (values: ArrayLike<number>, B: number, N: number): Tensor =>
+  tensor(Float32Array.from(values), { shape: [B, N] });

@@ -1,0 +1,139 @@
+// Stage 1 of PPO (and the sampler of best-of-N and evaluation): sample responses to prompts with the fast
+// KV-cache sampler, decode them, and keep the tensors PPO trains on. RL defaults: temperature 1, no top-k,
+// no minimum length — anything else samples from a distribution other than the policy's and biases the
+// KL estimate (it can go negative).
+import { keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
+import { generateBatch, leftPad } from '../nn/generate.ts';
+import type { GPT } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import type { ResponseWindow } from './policy.ts';
+
+/**
+ * A reward: one number per (prompt, response), e.g. the PM's score of the full transcript prompt + response
+ * read at its end-of-context token, or (on the world) the gold judge's HH score.
+ */
+export type RewardFn = (prompts: string[], responses: string[]) => Promise<number[]> | number[];
+
+export interface SampleOptions {
+  maxNewTokens: number;
+  /** Default 1: the policy's own distribution (what the KL penalty assumes). */
+  temperature?: number;
+  /** Seeds the sampler (the global generator is left untouched). */
+  seed: number;
+}
+
+/** What one batch of sampling leaves: kept tensors (call dispose()) and the decoded responses. */
+export interface Rollout extends ResponseWindow {
+  /** (B, N) int64 sampled tokens (padId after a row stopped). */
+  responses: Tensor;
+  /** (B, N) float32 1/0: response tokens that were sampled (the stop token included). */
+  mask: Tensor;
+  /** Response token ids per row, the stop token included. */
+  tokens: number[][];
+  /** Response texts, stop tokens dropped. */
+  texts: string[];
+  dispose(): void;
+}
+
+/** The ids that end a response: EOS and, with an hhkit tokenizer, the next "\n\nHuman:" turn. */
+export function stopIdsOf(tokenizer: Tokenizer): number[] {
+  const human = tokenizer.humanTurnId;
+  return human === undefined ? [tokenizer.eosId] : [tokenizer.eosId, human];
+}
+
+/**
+ * Response texts from sampled ids: trailing stop tokens dropped, special tokens skipped.
+ *
+ * @example await decodeResponses(tok, [[12, 7, tok.eosId]]) // [' Paris.']
+ */
+export async function decodeResponses(
+  tokenizer: Tokenizer,
+  tokens: readonly (readonly number[])[],
+): Promise<string[]> {
+  const stops = new Set(stopIdsOf(tokenizer));
+  const trimmed = tokens.map((row) => {
+    let end = row.length;
+    while (end > 0 && stops.has(row[end - 1]!)) end--;
+    return row.slice(0, end);
+  });
+  return tokenizer.decodeBatch(trimmed, { skipSpecialTokens: true });
+}
+
+/**
+ * Samples one response per prompt (token ids) and decodes it.
+ *
+ * @example
+ * const r = await sampleRollout(policy, tok, promptIds, { maxNewTokens: 32, seed: 1 });
+ * r.texts[0]; r.dispose();
+ */
+export async function sampleRollout(
+  policy: GPT,
+  tokenizer: Tokenizer,
+  promptTokens: readonly (readonly number[])[],
+  opts: SampleOptions,
+): Promise<Rollout> {
+  const [eosId, ...stopIds] = stopIdsOf(tokenizer);
+  const kept = noGrad(() =>
+    tidy(() => {
+      const { ids, mask } = leftPad(promptTokens, tokenizer.padId);
+      const out = generateBatch(policy, ids, mask, {
+        maxNewTokens: opts.maxNewTokens,
+        padId: tokenizer.padId,
+        eosId: eosId ?? null,
+        stopIds,
+        temperature: opts.temperature ?? 1,
+        seed: opts.seed,
+      });
+      return {
+        sequences: keep(out.sequences),
+        attentionMask: keep(out.attentionMask),
+        responses: keep(out.responses),
+        mask: keep(out.responseMask.float()),
+        promptWidth: ids.size(1),
+        responseWidth: out.responses.size(1),
+      };
+    }),
+  );
+  const B = promptTokens.length;
+  const N = kept.responseWidth;
+  const ids = kept.responses.toTypedArray() as BigInt64Array;
+  const maskValues = kept.mask.toTypedArray() as Float32Array;
+  const tokens: number[][] = [];
+  for (let b = 0; b < B; b++) {
+    const row: number[] = [];
+    for (let t = 0; t < N && maskValues[b * N + t] === 1; t++) row.push(Number(ids[b * N + t]));
+    tokens.push(row);
+  }
+  const texts = await decodeResponses(tokenizer, tokens);
+  return {
+    ...kept,
+    tokens,
+    texts,
+    dispose() {
+      for (const t of [kept.sequences, kept.attentionMask, kept.responses, kept.mask]) t.dispose();
+    },
+  };
+}
+
+/** A seeded 32-bit generator (mulberry32) for minibatch order: deterministic per (seed, step, epoch). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seeded permutation of 0..n−1 (Fisher–Yates). */
+export function permutation(n: number, seed: number): number[] {
+  const random = seededRandom(seed);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
