@@ -253,6 +253,10 @@ function load(): NativeBinding {
         '(it installs libtorch if needed and builds native/).',
     );
   }
+  // OpenMP's idle threads spin by default, fighting OpenBLAS's threads (and every other process) for the
+  // cores: small ops ran ~10-40x slower on a busy 2-core machine. libgomp reads this when the addon loads
+  // libtorch, so it must be set first; an explicit OMP_WAIT_POLICY in the environment wins.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   return createRequire(import.meta.url)(path) as NativeBinding;
 }
 
