@@ -1,0 +1,111 @@
+import { ModelPool } from '../server/models.ts';
+import { buildServer } from '../server/app.ts';
+import { StoreError } from '../store/errors.ts';
+import { newToken, Store } from '../store/store.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] [options]
+
+The human-feedback interface (Bai et al. 2022, §2.2): crowdworkers sign in with an invite token, write
+Human turns, and compare two Assistant responses sampled from the deployed checkpoints; every comparison
+is stored in the SQLite store at once. Admin pages at /admin: invites, rounds, models, counts, Elo, export.
+
+options:
+  --db PATH              the project store (created if missing)
+  --models DIR,DIR…      checkpoint folders to deploy (lm or policy, each with tokenizer.json); with two
+                         or more, each pair of responses comes from two different snapshots
+  --port N               default 8080 (0: any free port)
+  --host H               default 127.0.0.1 (this machine only)
+  --round N              the online round to collect into (default: the open round, else a new one)
+  --max-new-tokens N     response length limit (default 64)
+  --temperature T        default 1
+  --top-p P              default 0.95
+  --timeout-ms N         deadline per sampling job, queueing included (default 30000)
+  --queue N              sampling jobs that may wait per model (default 4; more get 503 "busy")
+  --new-admin NAME       add an admin named NAME and print its token once
+  --log                  log each request
+
+With no admin in the store, one named "admin" is created and its token printed once.`;
+
+function openRound(store: Store): number {
+  const open = store.db
+    .prepare('SELECT max(id) AS id FROM rounds WHERE finished_at IS NULL AND id > 0')
+    .get() as {
+    id: number | null;
+  };
+  if (open.id !== null) return open.id;
+  const last = store.db.prepare('SELECT max(id) AS id FROM rounds').get() as { id: number | null };
+  return (last.id ?? 0) + 1;
+}
+
+function positiveInt(opts: Record<string, string | boolean>, key: string, fallback: number, min = 1): number {
+  const v = numberOption(opts, key, fallback);
+  if (!Number.isInteger(v) || v < min) throw new UsageError(`--${key} must be an integer ≥ ${min}, got ${v}`);
+  return v;
+}
+
+export const command: Command = {
+  summary: 'the human-feedback web interface with model serving',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv, ['log']);
+    const dbPath = stringOption(options, 'db', '');
+    const modelDirs = stringOption(options, 'models', '')
+      .split(',')
+      .map((d) => d.trim())
+      .filter(Boolean);
+    if (!dbPath) throw new UsageError('--db PATH is required');
+    if (modelDirs.length === 0) throw new UsageError('--models DIR[,DIR…] is required');
+    const port = positiveInt(options, 'port', 8080, 0);
+    const host = stringOption(options, 'host', '127.0.0.1');
+    const sampling = {
+      maxNewTokens: positiveInt(options, 'max-new-tokens', 64),
+      temperature: numberOption(options, 'temperature', 1),
+      topP: numberOption(options, 'top-p', 0.95),
+    };
+    if (!(sampling.temperature > 0)) throw new UsageError('--temperature must be > 0');
+    if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new UsageError('--top-p must be in (0, 1]');
+
+    let store: Store;
+    try {
+      store = Store.open(dbPath);
+    } catch (err) {
+      if (err instanceof StoreError) throw new UsageError(err.message);
+      throw err;
+    }
+    const newAdmin = stringOption(options, 'new-admin', '');
+    const hasAdmin = store.db
+      .prepare("SELECT 1 FROM workers WHERE role = 'admin' AND token_hash IS NOT NULL")
+      .get();
+    const adminName = newAdmin || (hasAdmin ? '' : 'admin');
+    if (adminName) {
+      if (store.worker(adminName))
+        throw new UsageError(`a worker named '${adminName}' exists; pick another --new-admin`);
+      const token = newToken();
+      store.addWorker({ name: adminName, role: 'admin', token });
+      console.log(`admin '${adminName}' token (shown once, keep it): ${token}`);
+    }
+    const round = positiveInt(options, 'round', openRound(store), 0);
+    console.error(`loading ${modelDirs.length} model(s)…`);
+    const pool = await ModelPool.start(store, modelDirs, {
+      timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
+      maxWaiting: positiveInt(options, 'queue', 4, 0),
+    });
+    const app = await buildServer({ store, sampler: pool, round, sampling, logger: options['log'] === true });
+    const url = await app.listen({ host, port });
+    console.log(
+      `hhkit serve: ${url}/ (admin: ${url}/admin) · round ${round} · models ${pool.deployed.map((m) => m.name).join(', ')}`,
+    );
+
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await app.close();
+    await pool.close();
+    store.close();
+    return 0;
+  },
+};

@@ -1,0 +1,90 @@
+// Shared by the server tests: a tiny random GPT checkpoint with a tokenizer trained on the spot, and a
+// scripted sampler for the HTTP tests that must not wait on a real model.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GPT, gptPresets } from '../nn/gpt.ts';
+import { saveCheckpoint } from '../nn/checkpoint.ts';
+import { Tokenizer } from '../tokenizer/tokenizer.ts';
+import type { DeployedModel, ModelStatus, Sampler } from './models.ts';
+import type { SamplingParams } from './protocol.ts';
+import { BusyError, JobQueue } from './queue.ts';
+
+/** A temp folder removed by `dispose`. */
+export function tempDir(prefix: string): { path: string; dispose(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, dispose: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Saves a tiny random GPT with a freshly trained tokenizer to `dir`; returns the vocabulary size. */
+export function saveTinyCheckpoint(dir: string, seed: number, name?: string): number {
+  const corpus = Array.from(
+    { length: 20 },
+    (_, i) => `\n\nHuman: what is ${i} plus ${i}?\n\nAssistant: It is ${2 * i}.`,
+  );
+  const tok = Tokenizer.train(corpus, { vocabSize: 300 });
+  const tokPath = `${dir}.tokenizer.json`;
+  tok.save(tokPath);
+  const model = new GPT({ ...gptPresets.tiny, nPositions: 64, vocabSize: tok.vocabSize }, { seed });
+  saveCheckpoint(dir, {
+    model,
+    meta: { kind: 'policy', lineage: [], ...(name ? { name } : {}) },
+    tokenizerPath: tokPath,
+  });
+  rmSync(tokPath);
+  return tok.vocabSize;
+}
+
+/**
+ * A sampler that answers from a script after `delayMs`, behind the same JobQueue as the real pool:
+ * HTTP tests get deterministic texts, and busy/timeout behave as in production.
+ */
+export class ScriptedSampler implements Sampler {
+  readonly deployed: DeployedModel[];
+  readonly calls: { model: string; prompt: string; count: number; sampling: SamplingParams }[] = [];
+  private readonly queues = new Map<string, JobQueue<{ count: number; model: string }, string[]>>();
+  private counter = 0;
+
+  constructor(
+    deployed: DeployedModel[],
+    opts: { delayMs?: number; maxWaiting?: number; timeoutMs?: number } = {},
+  ) {
+    this.deployed = deployed;
+    for (const m of deployed) {
+      const run = async (job: { count: number; model: string }) => {
+        await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+        return Array.from({ length: job.count }, () => ` Reply ${++this.counter} from ${job.model}.`);
+      };
+      this.queues.set(
+        m.name,
+        new JobQueue(run, {
+          concurrency: 1,
+          maxWaiting: opts.maxWaiting ?? 4,
+          timeoutMs: opts.timeoutMs ?? 5000,
+        }),
+      );
+    }
+  }
+
+  free(model: string): number {
+    return this.queues.get(model)?.free ?? 0;
+  }
+
+  sample(model: string, prompt: string, count: number, sampling: SamplingParams): Promise<string[]> {
+    const q = this.queues.get(model);
+    if (!q) return Promise.reject(new BusyError(`no model ${model}`));
+    this.calls.push({ model, prompt, count, sampling });
+    return q.submit({ count, model });
+  }
+
+  status(): ModelStatus[] {
+    return [...this.queues].map(([name, q]) => ({
+      name,
+      running: Math.min(1, q.size),
+      waiting: Math.max(0, q.size - 1),
+      alive: true,
+    }));
+  }
+
+  async close(): Promise<void> {}
+}
