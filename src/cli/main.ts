@@ -15,6 +15,9 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   world: () => import('./world.ts'),
   pretrain: () => import('./pretrain.ts'),
   serve: () => import('./serve.ts'),
+  ood: () => import('./ood.ts'),
+  eval: () => import('./eval.ts'),
+  report: () => import('./report.ts'),
 };
 
 async function usage(): Promise<string> {

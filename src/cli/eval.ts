@@ -1,0 +1,168 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { evaluateNlp, type NlpEvalResult } from '../eval/nlp.ts';
+import {
+  EVAL_FORMATS,
+  type EvalFormat,
+  type LoadedEval,
+  loadEvalFile,
+  loadPrompts,
+} from '../eval/nlp-data.ts';
+import { type WorldTaskResult, worldTaskAccuracy } from '../eval/world-tasks.ts';
+import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const help = `usage: hhkit eval --models CKPT[,CKPT…] [FILE[=FORMAT] …] [--world DIR | --prompts FILE] [options]
+
+Evaluations of one or more checkpoints, printed as one table (a row per model):
+- NLP benchmarks by log-likelihood, from files the user supplies (JSON lines, .gz read too):
+  ARC, OpenBookQA, HellaSwag, MMLU (multiple choice: accuracy and length-normalised accuracy),
+  Lambada (last-word accuracy), QA {"question", "answer"} (exact match of the greedy answer).
+  The format is detected from the keys; force it with FILE=arc|openbookqa|hellaswag|mmlu|lambada|qa.
+  Unusable lines are reported as file:line and skipped.
+- Held-out task accuracy on the assistant world (--world DIR reads DIR/helpful-test.jsonl, or
+  --prompts FILE): greedy answers judged by the gold judge — the paper's alignment tax/bonus table
+  when run over the base, distilled, best-of-N and PPO policies.
+
+options:
+  --models a,b,c      checkpoint folders (names in the table: the folder names)
+  --world DIR         world folder: task accuracy on DIR/helpful-test.jsonl
+  --prompts FILE      task accuracy on these prompts ({"prompt"} or {"chosen"} lines)
+  --limit N           at most N items per task (default 200)
+  --max-new-tokens N  tokens generated per world answer (default 48)
+  --batch-size N      sequences per forward pass (default 16)
+  --out FILE          results as JSON for hhkit report (default eval.json)
+  --json              the last stdout line is the results as one JSON object`;
+
+interface Task {
+  name: string;
+  file: string;
+  loaded?: LoadedEval;
+  prompts?: string[];
+}
+
+type Result = (NlpEvalResult | (WorldTaskResult & { metric: 'accuracy'; value: number })) & { count: number };
+
+function parseFileArg(arg: string): { file: string; format?: EvalFormat } {
+  const eq = arg.lastIndexOf('=');
+  if (eq > 0 && (EVAL_FORMATS as readonly string[]).includes(arg.slice(eq + 1)))
+    return { file: arg.slice(0, eq), format: arg.slice(eq + 1) as EvalFormat };
+  return { file: arg };
+}
+
+export const command: Command = {
+  summary: 'NLP evals by log-likelihood and world task accuracy for a list of checkpoints',
+  help,
+  async run(argv) {
+    const { positionals, options } = parseArgs(argv);
+    const models = stringOption(options, 'models', '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (models.length === 0) throw new UsageError(`eval: --models is required\n\n${help}`);
+    const limit = numberOption(options, 'limit', 200);
+    const batchSize = numberOption(options, 'batch-size', 16);
+    const maxNewTokens = numberOption(options, 'max-new-tokens', 48);
+    const tasks: Task[] = [];
+    for (const arg of positionals) {
+      const { file, format } = parseFileArg(arg);
+      if (!existsSync(file)) throw new UsageError(`eval: ${file} not found`);
+      let loaded: LoadedEval;
+      try {
+        loaded = loadEvalFile(file, format);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      for (const s of loaded.skipped.slice(0, 20)) console.error(`${s.where}: skipped: ${s.reason}`);
+      if (loaded.skipped.length > 20)
+        console.error(`… and ${loaded.skipped.length - 20} more skipped in ${file}`);
+      loaded.items = loaded.items.slice(0, limit);
+      const stem = basename(file).replace(/\.jsonl(\.gz)?$|\.json$/, '');
+      tasks.push({ name: stem === loaded.format ? stem : `${loaded.format}:${stem}`, file, loaded });
+    }
+    const world = stringOption(options, 'world', '');
+    const promptFile = stringOption(options, 'prompts', world ? join(world, 'helpful-test.jsonl') : '');
+    if (promptFile) {
+      if (!existsSync(promptFile)) throw new UsageError(`eval: ${promptFile} not found`);
+      const { prompts, skipped } = loadPrompts(promptFile);
+      for (const s of skipped.slice(0, 20)) console.error(`${s.where}: skipped: ${s.reason}`);
+      tasks.push({ name: 'world', file: promptFile, prompts: prompts.slice(0, limit) });
+    }
+    if (tasks.length === 0) throw new UsageError('eval: give benchmark files, --world DIR or --prompts FILE');
+
+    const rows: { model: string; path: string; results: Record<string, Result> }[] = [];
+    for (const path of models) {
+      let ckpt: ReturnType<typeof loadCheckpoint>;
+      try {
+        ckpt = loadCheckpoint(path);
+      } catch (err) {
+        if (err instanceof CheckpointError) throw new UsageError(err.message);
+        throw err;
+      }
+      const tokPath = stringOption(options, 'tokenizer', ckpt.tokenizerPath ?? '');
+      if (!tokPath) throw new UsageError(`${path} has no tokenizer.json; pass --tokenizer PATH`);
+      const tok = Tokenizer.fromFile(tokPath);
+      const results: Record<string, Result> = {};
+      for (const task of tasks) {
+        const started = Date.now();
+        if (task.loaded) {
+          results[task.name] = await evaluateNlp(ckpt.model, tok, task.loaded.items, { batchSize });
+        } else {
+          const r = await worldTaskAccuracy(ckpt.model, tok, task.prompts!, { batchSize, maxNewTokens });
+          results[task.name] = { metric: 'accuracy', value: r.accuracy, ...r };
+        }
+        console.error(
+          `${basename(path)} ${task.name}: ${results[task.name]!.value.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
+      }
+      rows.push({ model: basename(path.replace(/\/+$/, '')) || path, path, results });
+      // One model at a time in memory: free this one's weights before loading the next.
+      for (const t of [
+        ...ckpt.model.parameters(),
+        ...ckpt.model.namedBuffers().map(([, b]) => b),
+        ...Object.values(ckpt.extra),
+      ])
+        t.dispose();
+    }
+
+    const names = tasks.map((t) => t.name);
+    const width = Math.max(5, ...rows.map((r) => r.model.length));
+    const colWidth = (n: string) => Math.max(n.length, 16);
+    console.log([`${'model'.padEnd(width)}`, ...names.map((n) => n.padStart(colWidth(n)))].join('  '));
+    for (const r of rows) {
+      const cells = names.map((n) => {
+        const x = r.results[n]!;
+        const extra =
+          'accuracyNorm' in x && x.accuracyNorm !== undefined
+            ? ` (n ${x.accuracyNorm.toFixed(3)})`
+            : 'hh' in x
+              ? ` (HH ${x.hh.toFixed(2)})`
+              : '';
+        return `${x.value.toFixed(3)}${extra}`.padStart(colWidth(n));
+      });
+      console.log([r.model.padEnd(width), ...cells].join('  '));
+    }
+    console.log(
+      `metrics: ${tasks.map((t) => `${t.name} = ${t.loaded ? `${rows[0]!.results[t.name]!.metric} (n = ${t.loaded.items.length})` : `gold-judged task accuracy (n = ${t.prompts!.length})`}`).join('; ')}`,
+    );
+    const result = {
+      kind: 'eval',
+      command: `hhkit eval ${argv.join(' ')}`,
+      tasks: tasks.map((t) => ({
+        name: t.name,
+        file: t.file,
+        format: t.loaded?.format ?? 'world',
+        count: t.loaded?.items.length ?? t.prompts!.length,
+        skipped: t.loaded?.skipped.length ?? 0,
+      })),
+      models: rows,
+    };
+    const out = stringOption(options, 'out', 'eval.json');
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${out}`);
+    if (options['json'] === true) console.log(JSON.stringify(result));
+    return 0;
+  },
+};

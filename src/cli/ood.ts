@@ -1,0 +1,133 @@
+import { writeFileSync } from 'node:fs';
+import { type OodReport, evaluateOodDetection, type Pooling } from '../eval/ood-model.ts';
+import { loadPrompts } from '../eval/nlp-data.ts';
+import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const help = `usage: hhkit ood --model CKPT --in BENIGN.jsonl --out-of HARMFUL.jsonl [options]
+
+OOD detection of harmful requests from a model's activations (Bai et al. 2022, §5.4): pool each
+layer's residual stream over the prompt, fit a Gaussian on part of the in-distribution prompts, and
+report per layer the AUROC of Mahalanobis and simplified relative Mahalanobis distances (held-out
+benign vs harmful), then few-shot outlier exposure at the best layer.
+Prompt files: JSON lines {"prompt": "…"} (the world's ood-benign.jsonl / ood-harmful.jsonl) or
+comparison lines {"chosen": transcript} (the prompt is up to the last "\\n\\nAssistant:").
+
+options:
+  --pool mean|last      mean over the prompt's tokens (default) or the last token
+  --layers all|i,j,…    hidden-state indices, 0 = embeddings … L = last block (default all)
+  --shots 1,2,5,10      outlier examples M for few-shot exposure ("" for none)
+  --seeds 5             random draws of the M examples per M
+  --seed 0              seed of the fit/test splits and the draws
+  --fit-fraction 0.5    share of in-distribution prompts used to fit the Gaussian
+  --limit N             use at most N prompts of each file
+  --batch-size 16       prompts per forward pass
+  --tokenizer PATH      tokenizer.json when the checkpoint has none
+  --out FILE            write the result as JSON (what hhkit report reads as ood.json)
+  --json                the last stdout line is the result as one JSON object`;
+
+function intList(v: string, what: string): number[] {
+  if (v.trim() === '') return [];
+  return v.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`--${what} expects integers ≥ 0 separated by commas, got ${JSON.stringify(v)}`);
+    return n;
+  });
+}
+
+function prompts(path: string, limit: number): string[] {
+  let loaded: ReturnType<typeof loadPrompts>;
+  try {
+    loaded = loadPrompts(path);
+  } catch (err) {
+    throw new UsageError(
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  for (const s of loaded.skipped.slice(0, 10)) console.error(`${s.where}: skipped: ${s.reason}`);
+  if (loaded.skipped.length > 10)
+    console.error(`… and ${loaded.skipped.length - 10} more skipped in ${path}`);
+  return loaded.prompts.slice(0, limit);
+}
+
+export const command: Command = {
+  summary: 'OOD detection of harmful requests from activations: AUROC per layer, few-shot exposure',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv);
+    const modelDir = stringOption(options, 'model', '');
+    const inFile = stringOption(options, 'in', '');
+    const outFile = stringOption(options, 'out-of', '');
+    if (!modelDir || !inFile || !outFile)
+      throw new UsageError(`ood: --model, --in and --out-of are required\n\n${help}`);
+    const pool = stringOption(options, 'pool', 'mean');
+    if (pool !== 'mean' && pool !== 'last')
+      throw new UsageError(`--pool expects mean or last, got ${JSON.stringify(pool)}`);
+    const layerArg = stringOption(options, 'layers', 'all');
+    const shots = intList(stringOption(options, 'shots', '1,2,5,10'), 'shots').filter((m) => m > 0);
+    const seeds = numberOption(options, 'seeds', 5);
+    const fitFraction = numberOption(options, 'fit-fraction', 0.5);
+    if (!(fitFraction > 0 && fitFraction < 1))
+      throw new UsageError('--fit-fraction expects a number in (0, 1)');
+    const limit = numberOption(options, 'limit', Number.POSITIVE_INFINITY);
+
+    let ckpt: ReturnType<typeof loadCheckpoint>;
+    try {
+      ckpt = loadCheckpoint(modelDir);
+    } catch (err) {
+      if (err instanceof CheckpointError) throw new UsageError(err.message);
+      throw err;
+    }
+    const tokPath = stringOption(options, 'tokenizer', ckpt.tokenizerPath ?? '');
+    if (!tokPath) throw new UsageError(`${modelDir} has no tokenizer.json; pass --tokenizer PATH`);
+    const tok = Tokenizer.fromFile(tokPath);
+    const layers = layerArg === 'all' ? undefined : intList(layerArg, 'layers');
+    const benign = await tok.encodeBatch(prompts(inFile, limit), { allowSpecial: false });
+    const harmful = await tok.encodeBatch(prompts(outFile, limit), { allowSpecial: false });
+    let report: OodReport;
+    try {
+      report = evaluateOodDetection(ckpt.model, benign, harmful, {
+        pool: pool as Pooling,
+        ...(layers ? { layers } : {}),
+        shots,
+        seeds,
+        seed: numberOption(options, 'seed', 0),
+        fitFraction,
+        batchSize: numberOption(options, 'batch-size', 16),
+      });
+    } catch (err) {
+      if (err instanceof RangeError) throw new UsageError(err.message);
+      throw err;
+    }
+    const c = report.counts;
+    console.log(
+      `${modelDir}: ${pool} pooling; fit on ${c.fit} benign, test ${c.testIn} benign vs ${c.testOut} harmful`,
+    );
+    console.log(
+      `${'layer'.padStart(5)}  ${'Mahalanobis'.padStart(11)}  ${'diagonal'.padStart(8)}  ${'SRM'.padStart(6)}  shrinkage`,
+    );
+    for (const l of report.layers) {
+      const best = l.layer === report.bestLayer ? '  ← best' : '';
+      console.log(
+        `${String(l.layer).padStart(5)}  ${l.mahalanobis.toFixed(3).padStart(11)}  ${l.diagonalMahalanobis.toFixed(3).padStart(8)}  ${l.simplifiedRelativeMahalanobis.toFixed(3).padStart(6)}  ${l.shrinkage.toFixed(3).padStart(9)}${best}`,
+      );
+    }
+    if (report.fewShot.length) {
+      console.log(
+        `few-shot outlier exposure at layer ${report.bestLayer} (AUROC mean ± s.d. over ${seeds} draws):`,
+      );
+      for (const f of report.fewShot)
+        console.log(`  M = ${String(f.shots).padStart(3)}: ${f.mean.toFixed(3)} ± ${f.std.toFixed(3)}`);
+    } else if (shots.length) {
+      console.log(`few-shot outlier exposure skipped: ${harmful.length} harmful prompts are too few`);
+    }
+    const result = { kind: 'ood', command: `hhkit ood ${argv.join(' ')}`, model: modelDir, ...report };
+    const out = stringOption(options, 'out', '');
+    if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    if (options['json'] === true) console.log(JSON.stringify(result));
+    return 0;
+  },
+};
