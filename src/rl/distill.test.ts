@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { noGrad, randn, tidy } from '../engine/index.ts';
+import { loadCheckpoint } from '../nn/checkpoint.ts';
+import { defaultDistillConfig, distill } from './distill.ts';
+import { topKWithRest } from './distill-cache.ts';
+import { bucketKL } from './distill.ts';
+import { letterReward, tinyPolicy } from './test-fixtures.ts';
+
+test('bucket KL: 0 when the student equals the teacher, equals the exact KL when k covers the vocabulary', () => {
+  noGrad(() =>
+    tidy(() => {
+      const teacher = randn([2, 3, 12]);
+      const student = randn([2, 3, 12]);
+      const t = topKWithRest(teacher, 4);
+      const self = bucketKL(teacher, t.ids, t.logprobs, t.rest);
+      assert.ok(self.abs().max().item() < 1e-5);
+      // k = V − 1: the rest bucket is the single remaining token, so the bucket KL is the exact KL.
+      const full = topKWithRest(teacher, 11);
+      const exact = teacher
+        .logSoftmax(-1)
+        .exp()
+        .mul(teacher.logSoftmax(-1).sub(student.logSoftmax(-1)))
+        .sum(-1);
+      const got = bucketKL(student, full.ids, full.logprobs, full.rest);
+      assert.ok(got.sub(exact).abs().max().item() < 1e-4);
+      // Coarser buckets can only lose information: bucket KL ≤ exact KL (data processing inequality).
+      const coarse = bucketKL(student, t.ids, t.logprobs, t.rest);
+      assert.ok(coarse.sub(exact).max().item() <= 1e-5);
+    }),
+  );
+});
+
+test('context distillation reduces KL to the prompted teacher by a margin, caches the teacher, reports gold', async () => {
+  const fx = tinyPolicy(3);
+  const hhh = 'Below are dialogues.\n-----\n\nHuman: Say Q.\n\nAssistant: QQQ QQ Q.\n-----\n';
+  const dialogues = Array.from(
+    { length: 96 },
+    (_, i) => `${fx.prompts[i % fx.prompts.length]} It is ${i % 7}.`,
+  );
+  const out = join(fx.dir, 'distill');
+  const report = await distill({
+    config: {
+      ...defaultDistillConfig,
+      out,
+      steps: 40,
+      batchSize: 8,
+      lr: 3e-3,
+      topK: 8,
+      maxTokens: 24,
+      evalExamples: 16,
+      maxNewTokens: 6,
+      checkpointEvery: 20,
+    },
+    init: fx.init,
+    tokenizer: fx.tokenizer,
+    hhhPrompt: hhh,
+    dialogues,
+    evalPrompts: fx.prompts.slice(0, 8),
+    gold: letterReward('Q'),
+  });
+  assert.ok(report.klAfter < 0.5 * report.klBefore, `KL ${report.klBefore} → ${report.klAfter}`);
+  assert.ok(
+    Number.isFinite(report.goldBefore) &&
+      Number.isFinite(report.goldAfter) &&
+      Number.isFinite(report.goldTeacher),
+  );
+  assert.ok(report.prefixTokens > 0 && report.prefixTokens <= report.prefixTokensTotal);
+  assert.ok(existsSync(join(out, 'teacher-cache', 'ids.bin')));
+  assert.equal(loadCheckpoint(report.checkpoint).meta?.kind, 'policy');
+});

@@ -1,0 +1,348 @@
+// Context distillation (Bai et al. 2022 §3; Askell et al. 2021 §3.3): the teacher is the LM with the HHH
+// prompt in front; the student is the same LM without it, trained to match the teacher's next-token
+// distribution on dialogues: KL(teacher ‖ student) over the teacher's top-k tokens plus one bucket for the
+// rest of the mass. The teacher runs once; its outputs are cached on disk (distill-cache.ts). The result
+// initialises the PPO policy.
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  AdamW,
+  clipGradNorm,
+  decodeSafetensors,
+  encodeSafetensors,
+  noGrad,
+  type Tensor,
+  tensor,
+  tidy,
+} from '../engine/index.ts';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
+import type { GPT } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { Progress } from '../util/progress.ts';
+import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
+import { evaluatePolicy } from './evaluate.ts';
+import { permutation, type RewardFn } from './rollout.ts';
+import { latestRunCheckpoint, readRunState, truncateMetrics, writeRunCheckpoint } from './state.ts';
+
+export interface DistillConfig {
+  out: string;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** Teacher tokens kept per position (50 in the paper), plus one bucket for the rest. */
+  topK: number;
+  /** Dialogues longer than this many tokens are cut (keeps the teacher's prefix + dialogue in context). */
+  maxTokens: number;
+  /** Held-out dialogues for the KL before/after. */
+  evalExamples: number;
+  /** Response length when sampling for the gold score before/after. */
+  maxNewTokens: number;
+  seed: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+}
+
+export const defaultDistillConfig: DistillConfig = {
+  out: 'runs/distill',
+  steps: 200,
+  batchSize: 16,
+  lr: 3e-4,
+  topK: 50,
+  maxTokens: 64,
+  evalExamples: 64,
+  maxNewTokens: 32,
+  seed: 1,
+  checkpointEvery: 50,
+  keepCheckpoints: 2,
+};
+
+export interface DistillOptions {
+  config: DistillConfig;
+  /** The LM checkpoint: teacher (with the prompt) and student init (without). */
+  init: string;
+  tokenizer: Tokenizer;
+  /** The HHH prompt; a dialogue ("\n\nHuman: …") is appended directly after it. */
+  hhhPrompt: string;
+  /** Training dialogues (transcripts). The last `evalExamples` are held out. */
+  dialogues: readonly string[];
+  /** Prompts to sample from before and after, scored by `gold`. */
+  evalPrompts?: readonly string[];
+  gold?: RewardFn;
+  resume?: boolean;
+  progress?: boolean;
+  onEvent?: (
+    e:
+      | { type: 'teacher'; done: number; total: number }
+      | { type: 'step'; step: number; loss: number }
+      | { type: 'checkpoint'; step: number; dir: string },
+  ) => void;
+}
+
+export interface DistillReport {
+  checkpoint: string;
+  /** Mean per-token KL(teacher ‖ student) on held-out dialogues (51-bucket form), before and after. */
+  klBefore: number;
+  klAfter: number;
+  /** Mean gold score of samples on evalPrompts: student before, after, and the teacher (with the prompt). */
+  goldBefore: number;
+  goldAfter: number;
+  goldTeacher: number;
+  /** Tokens of the HHH prompt the teacher saw (cut from the left to fit the context). */
+  prefixTokens: number;
+  prefixTokensTotal: number;
+  steps: number;
+  resumedFrom: number;
+}
+
+/**
+ * The 51-bucket KL(teacher ‖ student) per predicted position: student logits (B, S, V), teacher top-k ids
+ * (B, S, K) int64 and log-probs (B, S, K), teacher rest log-prob (B, S); returns (B, S).
+ *
+ * @example const kl = bucketKL(studentLogits, ids, teacherLogp, teacherRest); // (B, S)
+ */
+export function bucketKL(
+  studentLogits: Tensor,
+  ids: Tensor,
+  teacherLogp: Tensor,
+  teacherRest: Tensor,
+): Tensor {
+  const total = studentLogits.logsumexp(-1, true); // (B, S, 1)
+  const studentTop = studentLogits.gather(-1, ids).sub(total); // (B, S, K)
+  const studentRest = studentLogits.scatter(-1, ids, -1e30).logsumexp(-1).sub(total.squeeze(-1)); // (B, S)
+  const top = teacherLogp.exp().mul(teacherLogp.sub(studentTop)).sum(-1);
+  const rest = teacherRest.exp().mul(teacherRest.sub(studentRest));
+  return top.add(rest);
+}
+
+/** Mean bucket KL of `model` over the examples `rows` of the cache (or the gradient-carrying loss). */
+function batchKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId: number): Tensor {
+  const { k, width } = cache;
+  const S = width - 1;
+  const B = rows.length;
+  // Right-padded student inputs: causal attention never looks right, so the padding changes nothing.
+  const input = new BigInt64Array(B * width).fill(BigInt(padId));
+  const attention = new Uint8Array(B * width);
+  const valid = new Float32Array(B * S);
+  const ids = new BigInt64Array(B * S * k);
+  const logp = new Float32Array(B * S * k);
+  const rest = new Float32Array(B * S);
+  rows.forEach((m, b) => {
+    const ex = cache.examples[m]!;
+    ex.forEach((id, j) => {
+      input[b * width + j] = BigInt(id);
+      attention[b * width + j] = 1;
+    });
+    for (let j = 0; j < ex.length - 1; j++) valid[b * S + j] = 1;
+    for (let i = 0; i < S * k; i++) {
+      ids[b * S * k + i] = BigInt(cache.ids[m * S * k + i]!);
+      logp[b * S * k + i] = cache.logprobs[m * S * k + i]!;
+    }
+    rest.set(cache.rest.subarray(m * S, m * S + S), b * S);
+  });
+  const { logits } = model.forward(tensor(input, { shape: [B, width] }), {
+    attentionMask: tensor(attention, { dtype: 'bool', shape: [B, width] }),
+  }); // (B, width, V)
+  const kl = bucketKL(
+    logits.narrow(1, 0, S),
+    tensor(ids, { shape: [B, S, k] }),
+    tensor(logp, { shape: [B, S, k] }),
+    tensor(rest, { shape: [B, S] }),
+  );
+  const mask = tensor(valid, { shape: [B, S] });
+  return kl.mul(mask).sum().div(mask.sum().clamp(1));
+}
+
+function meanKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId: number): number {
+  let total = 0;
+  for (let i = 0; i < rows.length; i += 16) {
+    const part = rows.slice(i, i + 16);
+    total += noGrad(() => tidy(() => batchKL(model, cache, part, padId).item())) * part.length;
+  }
+  return total / Math.max(1, rows.length);
+}
+
+/**
+ * Context-distils the HHH prompt into the LM at `init`.
+ *
+ * @example
+ * const report = await distill({ config: { ...defaultDistillConfig, out: 'runs/distill' }, init: 'runs/lm/checkpoint',
+ *   tokenizer, hhhPrompt: hhhPrompt(), dialogues, evalPrompts, gold });
+ * report.klBefore; report.klAfter;
+ */
+export async function distill(opts: DistillOptions): Promise<DistillReport> {
+  const c = opts.config;
+  const out = resolve(c.out);
+  mkdirSync(out, { recursive: true });
+  const metricsPath = join(out, 'metrics.jsonl');
+  const emit = opts.onEvent ?? (() => {});
+  const teacherCkpt = loadCheckpoint(opts.init);
+  const teacher = teacherCkpt.model.eval();
+  const padId = opts.tokenizer.padId;
+
+  // Data: dialogues cut to maxTokens; the HHH prompt cut from the left so prefix + dialogue fits the context.
+  const encoded = (await opts.tokenizer.encodeBatch(opts.dialogues, { allowSpecial: false }))
+    .map((ids) => ids.slice(0, c.maxTokens))
+    .filter((ids) => ids.length >= 2);
+  if (encoded.length <= c.evalExamples)
+    throw new RangeError(
+      `distill: ${encoded.length} usable dialogues, need more than evalExamples (${c.evalExamples})`,
+    );
+  const width = Math.max(...encoded.map((e) => e.length));
+  const fullPrefix = await opts.tokenizer.encode(opts.hhhPrompt, { allowSpecial: false });
+  const budget = Math.max(0, teacher.config.nPositions - width);
+  const prefix = fullPrefix.slice(Math.max(0, fullPrefix.length - budget));
+  const key = {
+    teacher: resolve(opts.init),
+    prefixTokens: prefix.length,
+    k: c.topK,
+    width,
+    examples: encoded.length,
+    dataHash: hashTokens([prefix, ...encoded]),
+  };
+  const cache = buildTeacherCache(teacher, prefix, encoded, {
+    dir: join(out, 'teacher-cache'),
+    k: c.topK,
+    width,
+    key,
+    padId,
+    onBatch: (done) => emit({ type: 'teacher', done, total: encoded.length }),
+  });
+  const trainRows = Array.from({ length: encoded.length - c.evalExamples }, (_, i) => i);
+  const evalRows = Array.from({ length: c.evalExamples }, (_, i) => encoded.length - c.evalExamples + i);
+
+  // The student: the LM again (or the latest checkpoint on resume).
+  const existing = latestRunCheckpoint(out);
+  if (existing && !opts.resume)
+    throw new Error(`${out} already holds a distillation run (${existing}); pass resume or pick another out`);
+  const student = loadCheckpoint(existing ?? opts.init).model.eval();
+  const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
+  type State = { step: number; klBefore: number; goldBefore: number; goldTeacher: number };
+  const gold = async (model: GPT, withPrefix: boolean): Promise<number> => {
+    if (!opts.gold || !opts.evalPrompts?.length) return Number.NaN;
+    if (!withPrefix) {
+      return (
+        await evaluatePolicy(model, opts.tokenizer, opts.evalPrompts, {
+          maxNewTokens: c.maxNewTokens,
+          seed: c.seed + 99,
+          gold: opts.gold,
+        })
+      ).gold;
+    }
+    // The teacher samples with the HHH prompt in front, cut to leave room for prompt + response; the gold
+    // judge strips it.
+    const evalPrompts = [...opts.evalPrompts];
+    const longest = Math.max(
+      ...(await opts.tokenizer.encodeBatch(evalPrompts, { allowSpecial: false })).map((p) => p.length),
+    );
+    const room = Math.max(0, model.config.nPositions - longest - c.maxNewTokens - 8);
+    const textPrefix = await opts.tokenizer.decode(fullPrefix.slice(Math.max(0, fullPrefix.length - room)));
+    return (
+      await evaluatePolicy(
+        model,
+        opts.tokenizer,
+        evalPrompts.map((p) => textPrefix + p),
+        { maxNewTokens: c.maxNewTokens, seed: c.seed + 99, gold: opts.gold, batchSize: 8 },
+      )
+    ).gold;
+  };
+  let state: State;
+  if (existing) {
+    state = readRunState<State>(existing);
+    const { tensors, metadata } = decodeSafetensors(
+      new Uint8Array(readFileSync(join(existing, 'optimizer.safetensors'))),
+    );
+    optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
+    for (const t of Object.values(tensors)) t.dispose();
+    truncateMetrics(metricsPath, state.step);
+  } else {
+    state = {
+      step: 0,
+      klBefore: meanKL(student, cache, evalRows, padId),
+      goldBefore: await gold(student, false),
+      goldTeacher: await gold(teacher, true),
+    };
+    writeFileSync(
+      metricsPath,
+      `${JSON.stringify({ type: 'eval', step: 0, kl: state.klBefore, gold: state.goldBefore, goldTeacher: state.goldTeacher })}\n`,
+    );
+  }
+  const resumedFrom = state.step;
+  const bar = opts.progress ? new Progress({ total: c.steps, label: 'distill', unit: 'step' }) : null;
+  bar?.resumeAt(state.step);
+  let checkpoint = existing ?? '';
+  const save = (step: number) =>
+    writeRunCheckpoint(
+      out,
+      step,
+      { ...state, step },
+      {
+        'optimizer.safetensors': tidy(() => {
+          const s = optimizer.state();
+          return encodeSafetensors(s.tensors, { step: String(s.step) });
+        }),
+      },
+      (dir, files) =>
+        saveCheckpoint(dir, {
+          model: student,
+          meta: {
+            kind: 'policy',
+            lineage: [opts.init],
+            training: { algorithm: 'context-distillation', prefixTokens: prefix.length, ...c },
+            metrics: { step },
+          },
+          files,
+          ...(teacherCkpt.tokenizerPath ? { tokenizerPath: teacherCkpt.tokenizerPath } : {}),
+        }),
+      c.keepCheckpoints,
+    );
+
+  for (let step = state.step + 1; step <= c.steps; step++) {
+    // Batches walk seeded permutations of the training dialogues, one permutation per epoch.
+    const epochSize = trainRows.length;
+    const rows = Array.from({ length: c.batchSize }, (_, i) => {
+      const n = (step - 1) * c.batchSize + i;
+      return trainRows[permutation(epochSize, c.seed * 977 + Math.floor(n / epochSize))[n % epochSize]!]!;
+    });
+    const loss = tidy(() => {
+      const l = batchKL(student, cache, rows, padId);
+      const value = l.item();
+      if (!Number.isFinite(value))
+        throw new Error(
+          `distill step ${step}: loss is ${value}; the last good checkpoint is ${checkpoint || opts.init}`,
+        );
+      optimizer.zeroGrad();
+      l.backward();
+      clipGradNorm(student.parameters(), 1);
+      optimizer.step();
+      optimizer.zeroGrad();
+      return value;
+    });
+    appendFileSync(metricsPath, `${JSON.stringify({ type: 'step', step, loss })}\n`);
+    emit({ type: 'step', step, loss });
+    bar?.tick(1, { kl: loss });
+    if (step % c.checkpointEvery === 0 || step === c.steps) {
+      checkpoint = save(step);
+      emit({ type: 'checkpoint', step, dir: checkpoint });
+    }
+  }
+  bar?.done();
+  if (!checkpoint) checkpoint = save(state.step);
+  const klAfter = meanKL(student, cache, evalRows, padId);
+  const goldAfter = await gold(student, false);
+  appendFileSync(
+    metricsPath,
+    `${JSON.stringify({ type: 'eval', step: c.steps, kl: klAfter, gold: goldAfter })}\n`,
+  );
+  return {
+    checkpoint,
+    klBefore: state.klBefore,
+    klAfter,
+    goldBefore: state.goldBefore,
+    goldAfter,
+    goldTeacher: state.goldTeacher,
+    prefixTokens: prefix.length,
+    prefixTokensTotal: fullPrefix.length,
+    steps: c.steps,
+    resumedFrom,
+  };
+}
