@@ -323,7 +323,10 @@ function createModel(c: LMTrainConfig, vocabSize: number): GPT {
 }
 
 function checkResumable(saved: LMTrainConfig, now: LMTrainConfig): void {
-  const changed = FIXED_ON_RESUME.filter((k) => saved[k] !== now[k]);
+  // Paths compare resolved, so a relative and an absolute spelling of the same corpus agree.
+  const value = (c: LMTrainConfig, k: (typeof FIXED_ON_RESUME)[number]): unknown =>
+    (k === 'data' || k === 'init') && c[k] ? resolve(c[k]) : c[k];
+  const changed = FIXED_ON_RESUME.filter((k) => value(saved, k) !== value(now, k));
   if (changed.length > 0) {
     const what = changed
       .map((k) => `${k}: ${JSON.stringify(saved[k])} → ${JSON.stringify(now[k])}`)
