@@ -41,6 +41,8 @@ const DEFAULT_COMMANDS: Record<keyof RunInputs, string> = {
 };
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+// Two decimals without a "-0.00".
+const fix2 = (v: number) => (Math.abs(v) < 0.005 ? 0 : v).toFixed(2);
 
 function pmSizesFigure(points: PmSizePoint[]): string {
   return lineChart({
@@ -116,7 +118,7 @@ function robustnessFigure(r: RobustnessIn): string {
     const x0 = Math.min(0, ...xs);
     const x1 = Math.max(...xs);
     series.push({
-      name: `fit ${fit.intercept.toFixed(2)} + ${fit.slope.toFixed(2)}·√KL`,
+      name: `early fit ${fix2(fit.intercept)} + ${fix2(fit.slope)}·√KL`,
       style: 'line',
       dashed: true,
       color: '#777',

@@ -71,6 +71,18 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
+/**
+ * [lo, hi] widened to the enclosing multiples of the nice tick step, so the ticks span the data.
+ *
+ * @example niceDomain(0.58, 0.69) // [0.58, 0.7]
+ */
+export function niceDomain(lo: number, hi: number, count = 5): [number, number] {
+  const ticks = niceTicks(lo, hi, count);
+  if (ticks.length < 2) return [lo, hi];
+  const step = ticks[1]! - ticks[0]!;
+  return [Math.floor(lo / step + 1e-9) * step, Math.ceil(hi / step - 1e-9) * step];
+}
+
 /** Short tick label: 0.25, 1.5k, 2M, 1e-5. */
 export function formatTick(v: number): string {
   const a = Math.abs(v);
@@ -107,7 +119,21 @@ export function lineChart(o: ChartOptions): string {
   const width = o.width ?? 560;
   const height = o.height ?? 360;
   const margin = { left: 64, right: 16, top: 36, bottom: 52 };
-  const legendHeight = 18 * Math.ceil(o.series.length / 3);
+  // Legend entries flow left to right and wrap; text width estimated at 6.2 px a character (11 px font).
+  const legendWidth = width - margin.left - margin.right;
+  const legendPos: { x: number; row: number }[] = [];
+  let cursor = 0;
+  let row = 0;
+  for (const s of o.series) {
+    const w = 34 + 6.2 * s.name.length;
+    if (cursor > 0 && cursor + w > legendWidth) {
+      cursor = 0;
+      row++;
+    }
+    legendPos.push({ x: margin.left + cursor, row });
+    cursor += w + 12;
+  }
+  const legendHeight = 18 * (row + 1);
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom - legendHeight;
   const series = o.series.map((s) => ({
@@ -122,11 +148,17 @@ export function lineChart(o: ChartOptions): string {
       ...(p.yLow !== undefined && p.yHigh !== undefined ? [p.yLow, p.yHigh] : []),
     ]),
   );
-  const [x0, x1] = o.xDomain ? [tx(o.xDomain[0]), tx(o.xDomain[1])] : extent(xs, [0, 1]);
-  const yTicks = niceTicks(...(o.yDomain ?? extent(ys, [0, 1])));
-  const [y0, y1] = o.yDomain ?? [yTicks[0]!, yTicks.at(-1)!];
+  // Data x range padded by 4% a side, so end points and their error bars are not cut by the frame.
+  const [x0, x1] = o.xDomain
+    ? [tx(o.xDomain[0]), tx(o.xDomain[1])]
+    : ((lo: number, hi: number) => [lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo)])(...extent(xs, [0, 1]));
+  const [y0, y1] = o.yDomain ?? niceDomain(...extent(ys, [0, 1]));
+  const yTicks = niceTicks(y0, y1);
+  // Log axes: 1, 2, 5 × 10^k ticks inside the range (log10 values).
   const xTicks = o.xLog
-    ? Array.from({ length: Math.floor(x1) - Math.ceil(x0) + 1 }, (_, i) => Math.ceil(x0) + i)
+    ? Array.from({ length: Math.floor(x1) - Math.floor(x0) + 1 }, (_, i) => Math.floor(x0) + i)
+        .flatMap((k) => [k, k + Math.log10(2), k + Math.log10(5)])
+        .filter((v) => v >= x0 - 1e-9 && v <= x1 + 1e-9)
     : niceTicks(x0, x1, 6).filter((v) => v >= x0 - 1e-9 && v <= x1 + 1e-9);
   const px = (x: number) => margin.left + ((tx(x) - x0) / (x1 - x0 || 1)) * plotW;
   const pxRaw = (v: number) => margin.left + ((v - x0) / (x1 - x0 || 1)) * plotW;
@@ -187,11 +219,11 @@ export function lineChart(o: ChartOptions): string {
     }
   });
   parts.push('</g>');
-  // Legend below the plot, three entries per row.
+  // Legend below the plot.
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    const x = margin.left + (i % 3) * (plotW / 3);
-    const y = height - legendHeight + 18 * Math.floor(i / 3) + 4;
+    const { x, row: r } = legendPos[i]!;
+    const y = height - legendHeight + 18 * r + 4;
     parts.push(
       `<line x1="${f(x)}" x2="${f(x + 20)}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
       `<circle cx="${f(x + 10)}" cy="${y}" r="3" fill="${color}"/>`,
