@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ModelPool } from '../server/models.ts';
 import { buildServer } from '../server/app.ts';
 import { StoreError } from '../store/errors.ts';
@@ -67,6 +69,10 @@ export const command: Command = {
     if (!(sampling.temperature > 0)) throw new UsageError('--temperature must be > 0');
     if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new UsageError('--top-p must be in (0, 1]');
 
+    for (const dir of modelDirs) {
+      if (!existsSync(join(dir, 'config.json')))
+        throw new UsageError(`--models: ${dir} is not a checkpoint folder (no config.json)`);
+    }
     let store: Store;
     try {
       store = Store.open(dbPath);
@@ -75,25 +81,43 @@ export const command: Command = {
       throw err;
     }
     const newAdmin = stringOption(options, 'new-admin', '');
+    if (newAdmin && store.worker(newAdmin)) {
+      store.close();
+      throw new UsageError(`a worker named '${newAdmin}' exists; pick another --new-admin`);
+    }
+    const round = positiveInt(options, 'round', openRound(store), 0);
+    console.error(`loading ${modelDirs.length} model(s)…`);
+    let pool: ModelPool;
+    try {
+      pool = await ModelPool.start(store, modelDirs, {
+        timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
+        maxWaiting: positiveInt(options, 'queue', 4, 0),
+      });
+    } catch (err) {
+      store.close();
+      console.error(`hhkit serve: ${(err as Error).message}`);
+      return 1;
+    }
     const hasAdmin = store.db
       .prepare("SELECT 1 FROM workers WHERE role = 'admin' AND token_hash IS NOT NULL")
       .get();
-    const adminName = newAdmin || (hasAdmin ? '' : 'admin');
+    let adminName = newAdmin || (hasAdmin ? '' : 'admin');
+    for (let n = 2; !newAdmin && adminName && store.worker(adminName); n++) adminName = `admin-${n}`;
     if (adminName) {
-      if (store.worker(adminName))
-        throw new UsageError(`a worker named '${adminName}' exists; pick another --new-admin`);
       const token = newToken();
       store.addWorker({ name: adminName, role: 'admin', token });
       console.log(`admin '${adminName}' token (shown once, keep it): ${token}`);
     }
-    const round = positiveInt(options, 'round', openRound(store), 0);
-    console.error(`loading ${modelDirs.length} model(s)…`);
-    const pool = await ModelPool.start(store, modelDirs, {
-      timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
-      maxWaiting: positiveInt(options, 'queue', 4, 0),
-    });
     const app = await buildServer({ store, sampler: pool, round, sampling, logger: options['log'] === true });
-    const url = await app.listen({ host, port });
+    let url: string;
+    try {
+      url = await app.listen({ host, port });
+    } catch (err) {
+      await pool.close();
+      store.close();
+      console.error(`hhkit serve: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      return 1;
+    }
     console.log(
       `hhkit serve: ${url}/ (admin: ${url}/admin) · round ${round} · models ${pool.deployed.map((m) => m.name).join(', ')}`,
     );

@@ -2,7 +2,14 @@
 import { $, api, el, say } from './api.js';
 
 const KEY = 'hhkit-token';
-const state = { token: sessionStorage.getItem(KEY), after: null, step: null, choice: null, strength: null };
+const state = {
+  token: sessionStorage.getItem(KEY),
+  after: null,
+  step: null,
+  choice: null,
+  strength: null,
+  edited: false,
+};
 
 function task() {
   return document.querySelector('input[name="task"]:checked').value;
@@ -80,7 +87,10 @@ function choose(side, strength, button) {
   state.choice = side;
   state.strength = strength;
   for (const b of document.querySelectorAll('.strength')) b.classList.toggle('selected', b === button);
+  // Only typing counts as an edit: a textarea normalises some characters (e.g. \r), so comparing texts
+  // would store edits nobody made.
   $('#edit').value = state.step.responses[side === 'a' ? 0 : 1].trim();
+  state.edited = false;
   $('#edit-box').hidden = false;
 }
 
@@ -123,7 +133,7 @@ async function submitChoice() {
   const original = step.responses[choice === 'a' ? 0 : 1];
   const edited = $('#edit').value.trim();
   const body = { conversationId: step.conversationId, choice, strength };
-  if (edited && edited !== original.trim()) body.edit = edited;
+  if (state.edited && edited && edited !== original.trim()) body.edit = edited;
   $('#submit-choice').disabled = true;
   try {
     const { comparisonId } = await api('POST', '/api/comparisons', state.token, body);
@@ -158,4 +168,7 @@ $('#signout').addEventListener('click', signOut);
 $('#compose').addEventListener('submit', send);
 $('#new-conversation').addEventListener('click', newConversation);
 $('#submit-choice').addEventListener('click', submitChoice);
+$('#edit').addEventListener('input', () => {
+  state.edited = true;
+});
 if (state.token) signedIn();
