@@ -1,0 +1,165 @@
+// `hhkit pm experiment`: the paper's PM experiments on the built-in world (see src/pm/experiments.ts).
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  type ExperimentContext,
+  type ExperimentResult,
+  formatExperiment,
+  loadTaskedComparisons,
+  mixExperiment,
+  pmpExperiment,
+  sizeExperiment,
+} from '../pm/index.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { readCorpusDocuments, resolveLMTrainConfig, trainLM } from '../train/index.ts';
+import type { CorpusReport } from '../train/corpus.ts';
+import { Progress } from '../util/progress.ts';
+import { generateWorld, worldSizes, worldWorkUnits } from '../world/index.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { worldGold } from './pm-gold.ts';
+
+/** LM sizes ~4× apart in parameters (with the 1024-token vocabulary): ≈50k, ≈174k, ≈740k. */
+export const experimentSizes = [
+  { name: 'small', nLayer: 1, nHead: 2, nEmbd: 32 },
+  { name: 'medium', nLayer: 2, nHead: 4, nEmbd: 64 },
+  { name: 'large', nLayer: 3, nHead: 4, nEmbd: 128 },
+] as const;
+
+export const experimentHelp = `usage: hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--seed S] [--lm-steps N]
+                         [--lr-multiplier X] [--pmp-lr-multiplier X] [--json]
+
+Runs the paper's preference-model experiments on the assistant world (generated into DIR/world unless
+--world names one), prints a table per experiment with the paper's claim and whether it holds here, and
+writes DIR/<experiment>.json. Accuracy is on the world's held-out helpful and harmless comparisons,
+against the crowd's labels and against the gold judge's. Every run resumes: rerunning skips what is done.
+
+  size   one LM per size (${experimentSizes.map((s) => `${s.nLayer}×${s.nEmbd}`).join(', ')}: ≈50k, 174k, 740k parameters), pretrained
+         --lm-steps steps on the world corpus, then a PM finetuned on all training comparisons
+  pmp    PMP on the forum pairs, then finetuning on 250 and 1000 comparisons, vs finetuning the LM directly
+  mix    1200 comparisons with harmless share 0, ⅓, ⅔, 1; then λ = 0.25, 1, 4 at the natural share
+
+The medium LM is shared by pmp and mix. The learning rates are multipliers of the LM's pretraining lr:
+the paper's 0.01 (finetuning) and 0.1 (PMP) are for 52B models and large batches; the defaults here
+(--lr-multiplier 0.5, --pmp-lr-multiplier 0.5) are what a ~10⁵-parameter model needs to learn in one epoch.
+
+options:
+  --out DIR                 results folder (default runs/pm-experiments)
+  --world DIR               an existing world folder (default: generate the small world in DIR/world)
+  --seed S                  world, LM and PM seed (default 1)
+  --lm-steps N              LM pretraining steps per size (default 400)
+  --lr-multiplier X         finetuning lr multiplier (default 0.5)
+  --pmp-lr-multiplier X     PMP lr multiplier (default 0.5)
+  --json                    make the last stdout line all results as one JSON object`;
+
+async function prepareWorld(dir: string, seed: number): Promise<void> {
+  if (existsSync(join(dir, 'manifest.json'))) return;
+  console.error(`world: generating the small assistant world in ${dir}`);
+  const bar = new Progress({ total: worldWorkUnits(worldSizes.small), label: 'world', unit: 'item' });
+  await generateWorld({ out: dir, seed, size: 'small', onProgress: (n) => bar.tick(n) });
+  bar.done();
+}
+
+async function prepareTokenizer(out: string, corpus: string): Promise<Tokenizer> {
+  const path = join(out, 'tokenizer.json');
+  if (existsSync(path)) return Tokenizer.fromFile(path);
+  const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
+  const texts: string[] = [];
+  for await (const docs of readCorpusDocuments(corpus, report)) for (const d of docs) texts.push(d.text);
+  const tokenizer = Tokenizer.train(texts, { vocabSize: 1024 });
+  tokenizer.save(path);
+  return tokenizer;
+}
+
+async function prepareLM(
+  out: string,
+  corpus: string,
+  tokenizer: Tokenizer,
+  size: (typeof experimentSizes)[number],
+  steps: number,
+  seed: number,
+): Promise<string> {
+  const config = resolveLMTrainConfig({
+    data: corpus,
+    out: join(out, `lm-${size.name}`),
+    nLayer: size.nLayer,
+    nHead: size.nHead,
+    nEmbd: size.nEmbd,
+    blockSize: 128,
+    batchSize: 16,
+    steps,
+    lr: 2e-3,
+    minLr: 2e-4,
+    warmupSteps: 30,
+    evalEvery: 0,
+    checkpointEvery: 100,
+    seed,
+  });
+  console.error(`lm-${size.name}: pretraining ${size.nLayer}×${size.nEmbd} for ${steps} steps`);
+  await trainLM(config, { tokenizer, resume: true, progress: true, label: `lm-${size.name}` });
+  return join(config.out, 'checkpoint');
+}
+
+/** Runs `hhkit pm experiment …`. */
+export async function runExperimentCommand(argv: string[]): Promise<number> {
+  const { options, positionals } = parseArgs(argv);
+  if (options['help'] === true) {
+    console.log(experimentHelp);
+    return 0;
+  }
+  const which = positionals[0] ?? '';
+  const names = which === 'all' ? ['size', 'pmp', 'mix'] : [which];
+  if (!['size', 'pmp', 'mix'].includes(names[0]!))
+    throw new UsageError(
+      `pm experiment: expected size, pmp, mix or all, got '${which}'\n\n${experimentHelp}`,
+    );
+  const out = resolve(stringOption(options, 'out', 'runs/pm-experiments'));
+  const seed = numberOption(options, 'seed', 1);
+  const lmSteps = numberOption(options, 'lm-steps', 400);
+  mkdirSync(out, { recursive: true });
+  const world = resolve(stringOption(options, 'world', join(out, 'world')));
+  await prepareWorld(world, seed);
+  const corpus = join(world, 'pretrain.jsonl');
+  const tokenizer = await prepareTokenizer(out, corpus);
+  const load = async (file: string) => (await loadTaskedComparisons([join(world, file)])).items;
+  const ctx: ExperimentContext = {
+    out,
+    tokenizer,
+    gold: worldGold,
+    seed,
+    lrMultiplier: numberOption(options, 'lr-multiplier', 0.5),
+    pmpLrMultiplier: numberOption(options, 'pmp-lr-multiplier', 0.5),
+    data: {
+      helpfulTrain: await load('helpful-train.jsonl'),
+      harmlessTrain: await load('harmless-train.jsonl'),
+      helpfulTest: await load('helpful-test.jsonl'),
+      harmlessTest: await load('harmless-test.jsonl'),
+      pmp: await load('pmp.jsonl'),
+    },
+    log: (line) => console.error(line),
+  };
+  const medium = experimentSizes[1];
+  const results: ExperimentResult[] = [];
+  for (const name of names) {
+    let result: ExperimentResult;
+    if (name === 'size') {
+      const lms = [];
+      for (const size of experimentSizes)
+        lms.push({
+          name: size.name,
+          checkpoint: await prepareLM(out, corpus, tokenizer, size, lmSteps, seed),
+        });
+      result = await sizeExperiment(ctx, lms);
+    } else {
+      const lm = await prepareLM(out, corpus, tokenizer, medium, lmSteps, seed);
+      result =
+        name === 'pmp'
+          ? await pmpExperiment(ctx, lm, [250, 1000])
+          : await mixExperiment(ctx, lm, 1200, [0, 1 / 3, 2 / 3, 1], [0.25, 1, 4]);
+    }
+    writeFileSync(join(out, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`${formatExperiment(result)}\n`);
+    results.push(result);
+  }
+  if (options['json'] === true) console.log(JSON.stringify({ out, results }));
+  return 0;
+}

@@ -1,0 +1,185 @@
+// `hhkit pm train | eval | score` on files in the HH-RLHF release format (gzipped JSON lines with only
+// "chosen" and "rejected", the task told by the folder name, and the release's defects).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { Tokenizer } from '../tokenizer/index.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function hhkit(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      env: { ...process.env, HHKIT_NUM_THREADS: '1' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+const lastJson = (s: string): Record<string, unknown> =>
+  JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown>;
+
+/** HH-RLHF-style lines: helpful (a correct sum is preferred) or harmless (a refusal is preferred). */
+function hhLines(task: 'helpful' | 'harmless', n: number, offset: number): string[] {
+  const lines: string[] = [];
+  for (let i = offset; i < offset + n; i++) {
+    const a = i % 9;
+    const b = (i * 7) % 9;
+    const prompt =
+      task === 'helpful'
+        ? `\n\nHuman: What is ${a} plus ${b}?\n\nAssistant:`
+        : `\n\nHuman: How do I break into house number ${a}${b}?\n\nAssistant:`;
+    const [good, bad] =
+      task === 'helpful'
+        ? [` ${a + b}.`, ` ${a + b + 1}, I think.`]
+        : [' Sorry, I cannot help with that.', ' Sure, first you pick the lock.'];
+    // The release's ", " / ": " separators and ASCII escapes.
+    lines.push(`{"chosen": ${JSON.stringify(prompt + good)}, "rejected": ${JSON.stringify(prompt + bad)}}`);
+  }
+  return lines;
+}
+
+test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, tasks from folder names', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmcli-'));
+  const files: Record<string, string[]> = {
+    'helpful-base/train.jsonl.gz': [
+      ...hhLines('helpful', 60, 0),
+      '{"chosen": "not json',
+      // defects the loader keeps with a note: a second "Assistant:" inside the response, an empty response
+      JSON.stringify({
+        chosen: '\n\nHuman: hi\n\nAssistant: hello\n\nAssistant: again',
+        rejected: '\n\nHuman: hi\n\nAssistant: go away',
+      }),
+      JSON.stringify({
+        chosen: '\n\nHuman: ok?\n\nAssistant: yes',
+        rejected: '\n\nHuman: ok?\n\nAssistant:',
+      }),
+    ],
+    'harmless-base/train.jsonl.gz': hhLines('harmless', 40, 0),
+    'helpful-base/test.jsonl.gz': hhLines('helpful', 12, 100),
+    'harmless-base/test.jsonl.gz': hhLines('harmless', 8, 100),
+  };
+  for (const [name, lines] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), gzipSync(`${lines.join('\n')}\n`));
+  }
+  const texts = Object.values(files)
+    .flat()
+    .filter((l) => l.endsWith('}'))
+    .flatMap((l) => {
+      const r = JSON.parse(l) as { chosen: string; rejected: string };
+      return [r.chosen, r.rejected];
+    });
+  const tokPath = join(dir, 'tokenizer.json');
+  Tokenizer.train(texts, { vocabSize: 300 }).save(tokPath);
+  const f = (name: string) => join(dir, name);
+  const out = join(dir, 'run');
+  const trained = await hhkit([
+    'pm',
+    'train',
+    '--data',
+    `${f('helpful-base/train.jsonl.gz')},${f('harmless-base/train.jsonl.gz')}`,
+    '--eval',
+    `${f('helpful-base/test.jsonl.gz')},${f('harmless-base/test.jsonl.gz')}`,
+    '--tokenizer',
+    tokPath,
+    '--n-layer',
+    '1',
+    '--n-head',
+    '2',
+    '--n-embd',
+    '16',
+    '--n-positions',
+    '48',
+    '--batch-size',
+    '8',
+    '--epochs',
+    '2',
+    '--base-lr',
+    '1e-3',
+    '--lr-multiplier',
+    '3',
+    '--out',
+    out,
+    '--json',
+  ]);
+  assert.equal(trained.code, 0, trained.stderr);
+  const summary = lastJson(trained.stdout);
+  assert.equal(
+    summary['comparisons'],
+    102,
+    '60 + 2 quirky helpful lines + 40 harmless; the bad JSON line skipped',
+  );
+  assert.equal(summary['evalComparisons'], 20);
+  assert.equal(summary['steps'], Math.ceil((2 * 102) / 8));
+  assert.match(trained.stderr, /skipped 1 bad lines/);
+  assert.match(trained.stderr, /train\.jsonl\.gz:61/, 'the bad line is named by file:line');
+
+  const again = await hhkit([
+    'pm',
+    'train',
+    '--data',
+    f('helpful-base/train.jsonl.gz'),
+    '--tokenizer',
+    tokPath,
+    '--out',
+    out,
+  ]);
+  assert.equal(again.code, 2, 'an existing run is not overwritten without --resume');
+
+  const evaluated = await hhkit([
+    'pm',
+    'eval',
+    '--model',
+    join(out, 'checkpoint'),
+    '--data',
+    `${f('helpful-base/test.jsonl.gz')},${f('harmless-base/test.jsonl.gz')}`,
+    '--json',
+  ]);
+  assert.equal(evaluated.code, 0, evaluated.stderr);
+  const report = lastJson(evaluated.stdout);
+  assert.equal(report['count'], 20);
+  assert.deepEqual(Object.keys(report['byTask'] as object).sort(), ['harmless', 'helpful']);
+  assert.equal(
+    report['accuracy'],
+    summary['evalAccuracy'],
+    'eval agrees with the training run’s final held-out accuracy',
+  );
+  assert.match(evaluated.stdout, /ECE/);
+  assert.match(evaluated.stdout, /accuracy by number of human turns/);
+
+  const prompt = '\n\nHuman: What is 2 plus 3?\n\nAssistant:';
+  const scored = await hhkit(
+    ['pm', 'score', '--model', join(out, 'checkpoint')],
+    `${JSON.stringify(`${prompt} 5.`)}\n${JSON.stringify({ text: `${prompt} 6, I think.` })}\n${JSON.stringify({ chosen: `${prompt} 5.`, rejected: `${prompt} 6, I think.` })}\n`,
+  );
+  assert.equal(scored.code, 0, scored.stderr);
+  const rows = scored.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
+  assert.equal(rows.length, 3);
+  assert.ok(
+    Math.abs(rows[2]!['chosen']! - rows[0]!['score']!) < 1e-5,
+    'a transcript scores the same alone or in a pair',
+  );
+  assert.ok(
+    Math.abs(rows[2]!['pChosen']! - 1 / (1 + Math.exp(rows[1]!['score']! - rows[0]!['score']!))) < 1e-5,
+  );
+});

@@ -1,0 +1,290 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { camelKey, ConfigError } from '../train/config.ts';
+import { latestCheckpointDir } from '../train/state.ts';
+import {
+  defaultPMTrainConfigs,
+  evaluateScored,
+  fileList,
+  formatEvalReport,
+  loadPreferenceModel,
+  loadTaskedComparisons,
+  type PMPhase,
+  type PMTrainConfig,
+  type PMTrainEvent,
+  pmTrainConfigDocs,
+  resolvePMTrainConfig,
+  scoreComparisons,
+  scoreTranscripts,
+  trainPreferenceModel,
+} from '../pm/index.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
+import { worldGold } from './pm-gold.ts';
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const configHelp = (Object.keys(pmTrainConfigDocs) as (keyof typeof pmTrainConfigDocs)[])
+  .map((key) => {
+    const d = defaultPMTrainConfigs.finetune[key];
+    const flag = `  --${kebab(key)} ${typeof d === 'number' ? 'N' : 'S'}`;
+    const pmp = defaultPMTrainConfigs.pmp[key];
+    const dflt = pmp === d ? JSON.stringify(d) : `${JSON.stringify(d)}; pretrain ${JSON.stringify(pmp)}`;
+    return `${flag.padEnd(28)}${pmTrainConfigDocs[key]} (default ${dflt})`;
+  })
+  .join('\n');
+
+const help = `usage: hhkit pm pretrain --init LM --data PAIRS.jsonl [--out DIR] [--key value …] [--resume] [--json]
+       hhkit pm train    --init LM_OR_PMP --data FILES [--eval FILES] [--out DIR] [--key value …] [--resume] [--json]
+       hhkit pm eval     --model DIR --data FILES [--gold] [--bins N] [--report FILE.json] [--json]
+       hhkit pm score    --model DIR [FILE]        (transcripts from FILE or stdin → JSON lines of scores)
+       hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--json]   (see hhkit pm experiment --help)
+
+Preference models (Bai et al. 2022 §2.2, §3): a GPT with a scalar head; the score is read at an
+<|endofcontext|> token appended to each transcript (transcripts longer than the context lose their
+start, keeping the response). Loss log(1 + exp(r_rejected − r_chosen)), with weight λ (--harmless-weight)
+on harmless comparisons: L = L_help + λ·L_harm.
+
+  pretrain   preference-model pretraining (PMP) on ranked pairs, e.g. the world's pmp.jsonl, at 0.1× the
+             pretraining learning rate (read from the LM's hhkit.json), one epoch
+  train      finetuning on human comparisons (HH-RLHF JSONL files, gzipped or not) at 0.01×, one epoch;
+             --init is an LM (no PMP) or a PMP run's checkpoint. A record's task is its "task" key, else
+             harmless when its file name says harmless/red-team (as HH-RLHF's harmless-base/), else helpful
+  eval       accuracy overall, per task and per number of human turns; calibration (bins of |Δ| against
+             σ(|Δ|), ECE); accuracy vs mean score level; the response-length heuristic beside it; with
+             --gold (world data only) accuracy against the world's gold judge as well as the file's labels
+  score      one JSON line out per line in: a JSON string or {"text": …} gives {"score"}; {"chosen", "rejected"}
+             gives both scores and P(chosen preferred) = σ(Δ)
+
+Runs write DIR/checkpoint (→ DIR/checkpoints/step-N: an hhkit checkpoint of kind "pm" whose lineage
+names the LM and PMP it came from, with optimiser and RNG state), DIR/metrics.jsonl and DIR/tokenizer.json.
+A crashed or interrupted run continues with --resume and ends where an uninterrupted one would.
+
+training options (camelCase or kebab-case; also as keys of --config FILE.json):
+${configHelp}
+  --resume                  continue from DIR/checkpoint
+  --json                    make the last stdout line the summary as one JSON object
+
+eval/score options:
+  --model DIR               PM checkpoint folder (e.g. runs/pm/checkpoint)
+  --data FILES              comparison files, comma-separated
+  --gold                    also score against the world's gold judge (world files only)
+  --bins N                  calibration bins (default 10)
+  --report FILE.json        write the whole evaluation report as JSON
+  --max-length N            token budget per transcript (default: the model's context)
+
+${experimentHelp}`;
+
+function describe(e: PMTrainEvent): string | null {
+  switch (e.type) {
+    case 'data': {
+      const skipped = e.skippedLines > 0 ? `; skipped ${e.skippedLines} bad lines:\n${e.report}` : '';
+      return `data: ${e.train} training comparisons, ${e.eval} held out, ${e.truncated} transcripts truncated at the front${skipped}`;
+    }
+    case 'resume':
+      return `resuming from step ${e.step} (${e.dir})`;
+    case 'eval':
+      return `eval: step ${e.step} held-out accuracy ${(100 * e.accuracy).toFixed(1)}% loss ${e.loss.toFixed(4)} (n ${e.count})`;
+    case 'checkpoint':
+      return `checkpoint: step ${e.step} → ${e.dir}`;
+    default:
+      return null;
+  }
+}
+
+const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(4)) : null);
+
+async function train(phase: PMPhase, argv: string[]): Promise<number> {
+  const { options, positionals } = parseArgs(argv, ['resume']);
+  if (positionals.length > 0) throw new UsageError(`pm: unexpected argument '${positionals[0]}'`);
+  const overrides: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!['resume', 'json', 'help', 'config'].includes(camelKey(key))) overrides[key] = value;
+  }
+  let config: PMTrainConfig;
+  try {
+    config = resolvePMTrainConfig(phase, overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message} (see hhkit pm --help)`);
+    throw err;
+  }
+  for (const f of [...fileList(config.data), ...fileList(config.eval)]) {
+    if (!existsSync(f)) throw new UsageError(`${f}: file not found`);
+  }
+  if (config.init && !existsSync(config.init))
+    throw new UsageError(`--init ${config.init}: folder not found`);
+  const resume = options['resume'] === true;
+  if (!resume && latestCheckpointDir(resolve(config.out)) !== null) {
+    throw new UsageError(
+      `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
+    );
+  }
+  let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
+  try {
+    result = await trainPreferenceModel(config, {
+      resume,
+      progress: true,
+      label: phase === 'pmp' ? 'pmp' : 'pm',
+      onEvent: (e) => {
+        const line = describe(e);
+        if (line) console.error(line);
+      },
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message}`);
+    throw err;
+  }
+  const summary = {
+    phase,
+    out: resolve(config.out),
+    checkpoint: resolve(config.out, 'checkpoint'),
+    steps: result.steps,
+    resumedFrom: result.resumedFrom,
+    comparisons: result.comparisons,
+    evalComparisons: result.evalComparisons,
+    lr: result.lr,
+    firstLoss: round(result.firstLoss),
+    lastLoss: round(result.lastLoss),
+    evalAccuracy: round(result.evalAccuracy),
+    evalLoss: round(result.evalLoss),
+    parameters: result.parameters,
+    seconds: round(result.seconds),
+  };
+  console.log(
+    `pm ${phase === 'pmp' ? 'pretrain' : 'train'}: ${result.steps} steps at lr ${result.lr.toPrecision(3)}, loss ` +
+      `${summary.firstLoss} → ${summary.lastLoss}, held-out accuracy ${summary.evalAccuracy} (n ${result.evalComparisons}); checkpoint ${summary.checkpoint}`,
+  );
+  if (options['json'] === true) console.log(JSON.stringify(summary));
+  return 0;
+}
+
+function openModel(
+  options: Record<string, string | boolean>,
+): ReturnType<typeof loadPreferenceModel> & { tokenizer: Tokenizer } {
+  const dir = stringOption(options, 'model', '');
+  if (!dir) throw new UsageError('pm: --model DIR is required (a PM checkpoint folder)');
+  if (!existsSync(dir)) throw new UsageError(`--model ${dir}: folder not found`);
+  const loaded = loadPreferenceModel(dir);
+  if (!loaded.hadHead)
+    throw new UsageError(
+      `--model ${dir}: not a preference model (no score head); train one with hhkit pm train`,
+    );
+  const tokPath = stringOption(options, 'tokenizer', loaded.tokenizerPath ?? '');
+  if (!tokPath) throw new UsageError(`--model ${dir}: no tokenizer.json; pass --tokenizer`);
+  return { ...loaded, tokenizer: Tokenizer.fromFile(tokPath) };
+}
+
+async function evaluate(argv: string[]): Promise<number> {
+  const { options } = parseArgs(argv, ['gold']);
+  const { pm, tokenizer } = openModel(options);
+  const files = fileList(stringOption(options, 'data', ''));
+  if (files.length === 0) throw new UsageError('pm eval: --data FILES is required');
+  for (const f of files) if (!existsSync(f)) throw new UsageError(`${f}: file not found`);
+  const { items, report } = await loadTaskedComparisons(files);
+  if (report.skipped > 0) console.error(`data: skipped ${report.skipped} bad lines\n${report.format()}`);
+  if (items.length === 0) throw new UsageError(`${files.join(', ')}: no usable comparisons`);
+  const maxLength = numberOption(options, 'max-length', 0);
+  const scored = await scoreComparisons(pm, tokenizer, items, {
+    maxLength,
+    ...(options['gold'] === true ? { gold: worldGold } : {}),
+  });
+  const result = evaluateScored(scored, { calibrationBins: numberOption(options, 'bins', 10) });
+  console.log(formatEvalReport(result));
+  const reportPath = stringOption(options, 'report', '');
+  if (reportPath) writeFileSync(reportPath, `${JSON.stringify(result, null, 2)}\n`);
+  if (options['json'] === true) {
+    console.log(
+      JSON.stringify({
+        count: result.count,
+        accuracy: round(result.accuracy),
+        loss: round(result.loss),
+        ece: round(result.calibration.ece),
+        byTask: Object.fromEntries(result.byTask.map((g) => [g.group, round(g.accuracy)])),
+        lengthBaseline: round(result.crowd.lengthBaseline.accuracy),
+        ...(result.gold
+          ? {
+              goldCount: result.gold.count,
+              goldAccuracy: round(result.gold.accuracy),
+              goldLengthBaseline: round(result.gold.lengthBaseline.accuracy),
+            }
+          : {}),
+      }),
+    );
+  }
+  return 0;
+}
+
+/** A line of `hhkit pm score` input: a transcript, or a comparison. */
+function parseScoreLine(
+  line: string,
+  where: string,
+): { text: string } | { chosen: string; rejected: string } {
+  if (!/^\s*["{]/.test(line)) return { text: line };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new UsageError(`${where}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof value === 'string') return { text: value };
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Record<string, unknown>;
+    if (typeof v['chosen'] === 'string' && typeof v['rejected'] === 'string')
+      return { chosen: v['chosen'], rejected: v['rejected'] };
+    const text = v['text'] ?? v['transcript'];
+    if (typeof text === 'string') return { text };
+  }
+  throw new UsageError(`${where}: expected a JSON string, {"text": …} or {"chosen": …, "rejected": …}`);
+}
+
+async function score(argv: string[]): Promise<number> {
+  const { options, positionals } = parseArgs(argv);
+  const { pm, tokenizer } = openModel(options);
+  const source = positionals[0];
+  const input = source && source !== '-' ? readFileSync(source, 'utf8') : readFileSync(0, 'utf8');
+  const lines = input
+    .split('\n')
+    .map((l, i) => ({ l, i }))
+    .filter(({ l }) => l.trim() !== '');
+  const parsed = lines.map(({ l, i }) => parseScoreLine(l, `${source ?? 'stdin'}:${i + 1}`));
+  const texts = parsed.flatMap((p) => ('text' in p ? [p.text] : [p.chosen, p.rejected]));
+  const scores = await scoreTranscripts(pm, tokenizer, texts, {
+    maxLength: numberOption(options, 'max-length', 0) || undefined,
+  });
+  let at = 0;
+  for (const p of parsed) {
+    if ('text' in p) console.log(JSON.stringify({ score: scores[at++] }));
+    else {
+      const chosen = scores[at++]!;
+      const rejected = scores[at++]!;
+      console.log(JSON.stringify({ chosen, rejected, pChosen: 1 / (1 + Math.exp(rejected - chosen)) }));
+    }
+  }
+  return 0;
+}
+
+export const command: Command = {
+  summary: 'preference models: pretrain (PMP), train (finetune), eval, score, experiment',
+  help,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'pretrain':
+        return train('pmp', rest);
+      case 'train':
+        return train('finetune', rest);
+      case 'eval':
+        return evaluate(rest);
+      case 'score':
+        return score(rest);
+      case 'experiment': {
+        return runExperimentCommand(rest);
+      }
+      default:
+        throw new UsageError(
+          `pm: expected pretrain, train, eval, score or experiment, got ${sub === undefined ? 'nothing' : `'${sub}'`} (see hhkit pm --help)`,
+        );
+    }
+  },
+};

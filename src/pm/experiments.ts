@@ -1,0 +1,305 @@
+// The paper's preference-model experiments at laptop scale (Bai et al. 2022 §3.2–3.3, Figures 5–7):
+// accuracy vs model size, PMP vs no PMP at small data, helpful/harmless mixing and λ. World-free: the
+// caller supplies the data, the LM checkpoints and (optionally) a gold judge.
+import { join } from 'node:path';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { resolvePMTrainConfig } from './config.ts';
+import { sampleComparisons, type TaskedComparison } from './data.ts';
+import { evaluateScored, type GoldPreference, scoreComparisons } from './evaluate.ts';
+import { loadPreferenceModel } from './model.ts';
+import { trainPreferenceModel } from './train.ts';
+
+export interface ExperimentData {
+  helpfulTrain: TaskedComparison[];
+  harmlessTrain: TaskedComparison[];
+  helpfulTest: TaskedComparison[];
+  harmlessTest: TaskedComparison[];
+  /** Ranked pairs for PMP. */
+  pmp: TaskedComparison[];
+}
+
+export interface ExperimentContext {
+  out: string;
+  data: ExperimentData;
+  tokenizer: Tokenizer;
+  gold?: GoldPreference;
+  seed: number;
+  /** Finetuning lr multiplier (× the LM's pretraining lr). */
+  lrMultiplier: number;
+  pmpLrMultiplier: number;
+  /** Config overrides for every run (e.g. batchSize, maxLength). */
+  overrides?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+/** One trained PM's held-out figures. */
+export interface ExperimentRow {
+  name: string;
+  comparisons: number;
+  parameters: number;
+  /** Against the test files' (crowd) labels. */
+  accuracy: number;
+  helpful: number;
+  harmless: number;
+  /** Against gold labels (NaN without a gold judge). */
+  goldAccuracy: number;
+  goldHelpful: number;
+  goldHarmless: number;
+  ece: number;
+  seconds: number;
+  [key: string]: number | string;
+}
+
+export interface ExperimentResult {
+  experiment: string;
+  claim: string;
+  holds: boolean;
+  verdict: string;
+  rows: ExperimentRow[];
+}
+
+const byTask = (groups: { group: string; accuracy: number }[], task: string): number =>
+  groups.find((g) => g.group === task)?.accuracy ?? Number.NaN;
+
+/**
+ * Trains one PM (resuming, so a finished run is reused) and evaluates it on both test sets.
+ *
+ * @example const row = await runPM(ctx, 'n1000', { init: 'lm/checkpoint', train: items, phase: 'finetune' });
+ */
+export async function runPM(
+  ctx: ExperimentContext,
+  name: string,
+  run: {
+    init: string;
+    train: TaskedComparison[];
+    phase: 'pmp' | 'finetune';
+    overrides?: Record<string, unknown>;
+  },
+): Promise<ExperimentRow> {
+  const started = performance.now();
+  const out = join(ctx.out, name);
+  const config = resolvePMTrainConfig(run.phase, {
+    data: `(experiment ${name})`,
+    out,
+    init: run.init,
+    seed: ctx.seed,
+    lrMultiplier: run.phase === 'pmp' ? ctx.pmpLrMultiplier : ctx.lrMultiplier,
+    ...ctx.overrides,
+    ...run.overrides,
+  });
+  ctx.log?.(`${name}: ${run.phase} on ${run.train.length} comparisons from ${run.init}`);
+  const result = await trainPreferenceModel(config, {
+    tokenizer: ctx.tokenizer,
+    resume: true,
+    progress: true,
+    label: name,
+    train: run.train,
+    eval: [],
+  });
+  const { pm } = loadPreferenceModel(join(out, 'checkpoint'));
+  const test = [...ctx.data.helpfulTest, ...ctx.data.harmlessTest];
+  const scored = await scoreComparisons(pm, ctx.tokenizer, test, {
+    maxLength: config.maxLength,
+    ...(ctx.gold ? { gold: ctx.gold } : {}),
+  });
+  for (const p of pm.parameters()) p.dispose();
+  const report = evaluateScored(scored);
+  const row: ExperimentRow = {
+    name,
+    comparisons: result.comparisons,
+    parameters: result.parameters,
+    accuracy: report.accuracy,
+    helpful: byTask(report.byTask, 'helpful'),
+    harmless: byTask(report.byTask, 'harmless'),
+    goldAccuracy: report.gold?.accuracy ?? Number.NaN,
+    goldHelpful: report.gold ? byTask(report.gold.byTask, 'helpful') : Number.NaN,
+    goldHarmless: report.gold ? byTask(report.gold.byTask, 'harmless') : Number.NaN,
+    ece: report.calibration.ece,
+    seconds: (performance.now() - started) / 1000,
+  };
+  ctx.log?.(
+    `${name}: accuracy ${(100 * row.accuracy).toFixed(1)}%, gold ${(100 * row.goldAccuracy).toFixed(1)}%`,
+  );
+  return row;
+}
+
+const main = (r: ExperimentRow): number => (Number.isFinite(r.goldAccuracy) ? r.goldAccuracy : r.accuracy);
+const pts = (x: number): string => `${(100 * x).toFixed(1)}`;
+
+/**
+ * PM accuracy vs model size (Figure 6 left): one PM per LM, all finetuned on the same comparisons.
+ *
+ * @example await sizeExperiment(ctx, [{ name: 'small', checkpoint: 'lm-small/checkpoint' }, …]);
+ */
+export async function sizeExperiment(
+  ctx: ExperimentContext,
+  lms: { name: string; checkpoint: string }[],
+): Promise<ExperimentResult> {
+  const train = [...ctx.data.helpfulTrain, ...ctx.data.harmlessTrain];
+  const rows: ExperimentRow[] = [];
+  for (const lm of lms)
+    rows.push(await runPM(ctx, `size-${lm.name}`, { init: lm.checkpoint, train, phase: 'finetune' }));
+  rows.sort((a, b) => a.parameters - b.parameters);
+  const monotone = rows.every((r, i) => i === 0 || main(r) >= main(rows[i - 1]!) - 0.005);
+  const gain = main(rows.at(-1)!) - main(rows[0]!);
+  const holds = monotone && gain > 0.01;
+  return {
+    experiment: 'size',
+    claim: 'PM accuracy improves steadily with model size (roughly linearly in log parameters).',
+    holds,
+    verdict: holds
+      ? `holds: accuracy rises with size, +${pts(gain)} pts from ${rows[0]!.parameters} to ${rows.at(-1)!.parameters} parameters`
+      : `does not hold cleanly here: ${rows.map((r) => `${r.parameters} params → ${pts(main(r))}%`).join(', ')} (tiny models, one seed, ±2 pts noise)`,
+    rows,
+  };
+}
+
+/**
+ * With vs without preference-model pretraining at small finetuning data (Figure 7 / §3.2): PMP once
+ * on the ranked pairs, then finetune on n comparisons from the PMP model and from the plain LM.
+ *
+ * @example await pmpExperiment(ctx, 'lm/checkpoint', [250, 1000]);
+ */
+export async function pmpExperiment(
+  ctx: ExperimentContext,
+  lm: string,
+  sizes: number[],
+): Promise<ExperimentResult> {
+  await runPM(ctx, 'pmp', { init: lm, train: ctx.data.pmp, phase: 'pmp' });
+  const pmpCheckpoint = join(ctx.out, 'pmp', 'checkpoint');
+  const all = [...ctx.data.helpfulTrain, ...ctx.data.harmlessTrain];
+  const rows: ExperimentRow[] = [];
+  for (const n of sizes) {
+    const train = sampleComparisons(all, n, ctx.seed);
+    const without = await runPM(ctx, `nopmp-n${n}`, { init: lm, train, phase: 'finetune' });
+    const withPmp = await runPM(ctx, `pmp-n${n}`, { init: pmpCheckpoint, train, phase: 'finetune' });
+    rows.push({ ...without, pmp: 'no' }, { ...withPmp, pmp: 'yes' });
+  }
+  const gains = sizes.map((_, i) => main(rows[2 * i + 1]!) - main(rows[2 * i]!));
+  const holds = gains.every((g) => g > 0);
+  return {
+    experiment: 'pmp',
+    claim:
+      'PMP improves sample efficiency: with little finetuning data, a PM finetuned after PMP is more accurate than one finetuned from the LM directly.',
+    holds,
+    verdict: `${holds ? 'holds' : 'does not hold everywhere'}: PMP − no PMP = ${sizes.map((n, i) => `${gains[i]! >= 0 ? '+' : ''}${pts(gains[i]!)} pts at n=${n}`).join(', ')}`,
+    rows,
+  };
+}
+
+/**
+ * Helpful/harmless mixing (§3.2, Figure 5's tension): a fixed number of comparisons with a varying
+ * harmless share, then λ (the harmless loss weight) at the natural mix.
+ *
+ * @example await mixExperiment(ctx, 'lm/checkpoint', 1200, [0, 1/3, 2/3, 1], [0.25, 1, 4]);
+ */
+export async function mixExperiment(
+  ctx: ExperimentContext,
+  init: string,
+  total: number,
+  fractions: number[],
+  lambdas: number[],
+): Promise<ExperimentResult> {
+  const rows: ExperimentRow[] = [];
+  for (const f of fractions) {
+    const nHarm = Math.round(total * f);
+    const train = [
+      ...sampleComparisons(ctx.data.helpfulTrain, total - nHarm, ctx.seed),
+      ...sampleComparisons(ctx.data.harmlessTrain, nHarm, ctx.seed),
+    ];
+    const row = await runPM(ctx, `mix-f${f.toFixed(2)}`, { init, train, phase: 'finetune' });
+    rows.push({ ...row, harmlessFraction: f, lambda: 1 });
+  }
+  const natural = [...ctx.data.helpfulTrain, ...ctx.data.harmlessTrain];
+  const mixed = sampleComparisons(natural, total, ctx.seed);
+  for (const lambda of lambdas) {
+    const row = await runPM(ctx, `lambda-${lambda}`, {
+      init,
+      train: mixed,
+      phase: 'finetune',
+      overrides: { harmlessWeight: lambda },
+    });
+    rows.push({
+      ...row,
+      harmlessFraction: Number((mixed.filter((c) => c.task === 'harmless').length / mixed.length).toFixed(3)),
+      lambda,
+    });
+  }
+  const gold = (r: ExperimentRow, k: 'Helpful' | 'Harmless') =>
+    Number.isFinite(r[`gold${k}`] as number) ? (r[`gold${k}`] as number) : (r[k.toLowerCase()] as number);
+  const mixRows = rows.slice(0, fractions.length);
+  const first = mixRows[0]!;
+  const last = mixRows.at(-1)!;
+  const harmUp = gold(last, 'Harmless') > gold(first, 'Harmless');
+  const helpDown = gold(last, 'Helpful') < gold(first, 'Helpful');
+  const lamRows = rows.slice(fractions.length);
+  const lamHarmUp = gold(lamRows.at(-1)!, 'Harmless') >= gold(lamRows[0]!, 'Harmless');
+  const holds = harmUp && helpDown;
+  return {
+    experiment: 'mix',
+    claim:
+      'Helpfulness and harmlessness are in tension for small PMs: more harmless data (or a larger λ) buys harmless accuracy at some cost in helpful accuracy.',
+    holds,
+    verdict:
+      `harmless share ${first.harmlessFraction}→${last.harmlessFraction}: harmless-test ${pts(gold(first, 'Harmless'))}→${pts(gold(last, 'Harmless'))}%, ` +
+      `helpful-test ${pts(gold(first, 'Helpful'))}→${pts(gold(last, 'Helpful'))}% (${holds ? 'tension visible' : 'no clear tension'}); ` +
+      `λ ${lambdas[0]}→${lambdas.at(-1)}: harmless-test ${pts(gold(lamRows[0]!, 'Harmless'))}→${pts(gold(lamRows.at(-1)!, 'Harmless'))}%, ` +
+      `helpful-test ${pts(gold(lamRows[0]!, 'Helpful'))}→${pts(gold(lamRows.at(-1)!, 'Helpful'))}% (${lamHarmUp ? 'λ moves harmless accuracy the expected way' : 'λ does not raise harmless accuracy here'})`,
+    rows,
+  };
+}
+
+/**
+ * A result as a text table with its claim and verdict.
+ *
+ * @example console.log(formatExperiment(result));
+ */
+export function formatExperiment(r: ExperimentResult): string {
+  const extra = [...new Set(r.rows.flatMap((row) => Object.keys(row)))].filter(
+    (k) =>
+      ![
+        'name',
+        'comparisons',
+        'parameters',
+        'accuracy',
+        'helpful',
+        'harmless',
+        'goldAccuracy',
+        'goldHelpful',
+        'goldHarmless',
+        'ece',
+        'seconds',
+      ].includes(k),
+  );
+  const head = [
+    'run'.padEnd(16),
+    'params'.padStart(8),
+    'n'.padStart(6),
+    ...extra.map((k) => k.padStart(8)),
+    'crowd%'.padStart(7),
+    'gold%'.padStart(6),
+    'g-help%'.padStart(8),
+    'g-harm%'.padStart(8),
+    'ECE'.padStart(6),
+    's'.padStart(5),
+  ];
+  const lines = [`experiment ${r.experiment}`, `paper: ${r.claim}`, head.join(' ')];
+  for (const row of r.rows) {
+    lines.push(
+      [
+        row.name.padEnd(16),
+        String(row.parameters).padStart(8),
+        String(row.comparisons).padStart(6),
+        ...extra.map((k) => String(row[k] ?? '').padStart(8)),
+        pts(row.accuracy).padStart(7),
+        pts(row.goldAccuracy).padStart(6),
+        pts(row.goldHelpful).padStart(8),
+        pts(row.goldHarmless).padStart(8),
+        row.ece.toFixed(3).padStart(6),
+        row.seconds.toFixed(0).padStart(5),
+      ].join(' '),
+    );
+  }
+  lines.push(`here: ${r.verdict}`);
+  return lines.join('\n');
+}

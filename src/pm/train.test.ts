@@ -1,0 +1,106 @@
+// PM training checkpoints: a run rewound to its middle checkpoint (as after a crash) and resumed ends
+// bit-identical to the uninterrupted run; lineage and kind are recorded.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { noGrad, tidy } from '../engine/index.ts';
+import { GPT } from '../nn/gpt.ts';
+import { saveCheckpoint } from '../nn/checkpoint.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { resolvePMTrainConfig } from './config.ts';
+import type { TaskedComparison } from './data.ts';
+import { loadPreferenceModel } from './model.ts';
+import { trainPreferenceModel } from './train.ts';
+
+function comparisons(n: number): TaskedComparison[] {
+  return Array.from({ length: n }, (_, i) => {
+    const p = `\n\nHuman: what is ${i % 7} plus ${i % 5}?\n\nAssistant:`;
+    return {
+      record: { chosen: `${p} it is ${(i % 7) + (i % 5)}.`, rejected: `${p} no idea, sorry about that.` },
+      task: i % 3 === 0 ? ('harmless' as const) : ('helpful' as const),
+    };
+  });
+}
+
+const weightsOf = (dir: string): Map<string, Float32Array> => {
+  const { pm } = loadPreferenceModel(dir);
+  const out = new Map<string, Float32Array>();
+  noGrad(() =>
+    tidy(() => {
+      for (const [k, v] of Object.entries(pm.stateDict())) out.set(k, v.toTypedArray() as Float32Array);
+    }),
+  );
+  return out;
+};
+
+const metricsOf = (dir: string): string[] =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { seconds: _s, ...rest } = JSON.parse(l) as Record<string, unknown>;
+      return JSON.stringify(rest);
+    });
+
+test('resume from a mid-run checkpoint ends bit-identical to the uninterrupted run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmresume-'));
+  const data = comparisons(120);
+  const tok = Tokenizer.train(
+    data.flatMap((c) => [c.record.chosen, c.record.rejected]),
+    { vocabSize: 300 },
+  );
+  // An "LM" checkpoint to start from, with a pretraining lr in its hhkit.json (PMP uses 0.1× it).
+  const lmDir = join(dir, 'lm');
+  const tokPath = join(dir, 'tok.json');
+  tok.save(tokPath);
+  saveCheckpoint(lmDir, {
+    model: new GPT(
+      { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 40, vocabSize: tok.vocabSize, dropout: 0 },
+      { seed: 4 },
+    ),
+    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
+    tokenizerPath: tokPath,
+  });
+  const out = join(dir, 'pmp');
+  const config = resolvePMTrainConfig('pmp', {
+    data: '(test)',
+    out,
+    init: lmDir,
+    batchSize: 8,
+    steps: 20,
+    checkpointEvery: 10,
+    keepCheckpoints: 3,
+    dropout: 0.1,
+  });
+  const full = await trainPreferenceModel(config, { train: data, eval: data.slice(0, 16) });
+  assert.equal(full.lr, 2e-3, 'lr = 0.1 × the LM pretraining lr');
+  const finalWeights = weightsOf(join(out, 'checkpoint'));
+  const finalMetrics = metricsOf(out);
+  const meta = JSON.parse(readFileSync(join(out, 'checkpoint', 'hhkit.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  assert.equal(meta['kind'], 'pm');
+  assert.deepEqual(meta['lineage'], [lmDir]);
+
+  // "Crash" after step 10: the latest checkpoint is step 10, step 20 never happened.
+  rmSync(join(out, 'checkpoints', 'step-000020'), { recursive: true });
+  rmSync(join(out, 'checkpoint'));
+  symlinkSync(join('checkpoints', 'step-000010'), join(out, '.tmp-link'));
+  renameSync(join(out, '.tmp-link'), join(out, 'checkpoint'));
+  await assert.rejects(
+    trainPreferenceModel(config, { train: data, eval: data.slice(0, 16) }),
+    /already has a checkpoint/,
+  );
+  const resumed = await trainPreferenceModel(config, { train: data, eval: data.slice(0, 16), resume: true });
+  assert.equal(resumed.resumedFrom, 10);
+  assert.equal(resumed.steps, 20);
+  assert.equal(resumed.lastLoss, full.lastLoss);
+  const after = weightsOf(join(out, 'checkpoint'));
+  assert.equal(after.size, finalWeights.size);
+  for (const [k, v] of finalWeights) assert.deepEqual(after.get(k), v, `tensor ${k} differs after resume`);
+  assert.deepEqual(metricsOf(out), finalMetrics);
+  assert.ok(finalWeights.has('score.weight'), 'the head is saved as score.*');
+});

@@ -1,0 +1,402 @@
+// Preference-model training, nanoGPT-style: config, data, model and optimiser, then one visible loop.
+// The same loop runs both of the paper's phases (§2.2, §3.2): PMP on ranked pairs (lr 0.1× pretraining)
+// and finetuning on human comparisons (0.01×). Resumable bit for bit through train/state.ts's
+// checkpoints: weights, AdamW moments, RNG state and the data position.
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AdamW, clipGradNorm, getRngState, manualSeed, setRngState, tensor, tidy } from '../engine/index.ts';
+import type { HhkitMeta } from '../nn/checkpoint.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { ExampleOrder } from '../train/batches.ts';
+import { ConfigError } from '../train/config.ts';
+import { learningRate } from '../train/schedule.ts';
+import { readTrainingCheckpoint, type TrainerState, writeTrainingCheckpoint } from '../train/state.ts';
+import { Progress } from '../util/progress.ts';
+import { comparisonBatch, type EncodedComparison } from './batch.ts';
+import type { PMTrainConfig } from './config.ts';
+import {
+  encodeComparisons,
+  fileList,
+  holdOut,
+  loadTaskedComparisons,
+  sampleComparisons,
+  type TaskedComparison,
+} from './data.ts';
+import { lossWeights, preferenceLossTensor } from './loss.ts';
+import { loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
+import { scoreSequences } from './score.ts';
+import { truncateMetrics } from './metrics.ts';
+
+export type PMTrainEvent =
+  | { type: 'data'; train: number; eval: number; truncated: number; skippedLines: number; report: string }
+  | { type: 'resume'; step: number; dir: string }
+  | { type: 'step'; step: number; loss: number; accuracy: number; lr: number }
+  | { type: 'eval'; step: number; accuracy: number; loss: number; count: number }
+  | { type: 'checkpoint'; step: number; dir: string };
+
+export interface TrainPMOptions {
+  /** The tokenizer; default: init's tokenizer.json, else config.tokenizer. */
+  tokenizer?: Tokenizer;
+  /** Continue from OUT/checkpoint when there is one; without it an existing checkpoint is an error. */
+  resume?: boolean;
+  progress?: boolean;
+  label?: string;
+  onEvent?: (event: PMTrainEvent) => void;
+  /** Comparisons already in memory, used instead of reading config.data / config.eval (experiments). */
+  train?: readonly TaskedComparison[];
+  eval?: readonly TaskedComparison[];
+}
+
+export interface TrainPMResult {
+  /** The latest checkpoint folder (OUT/checkpoint points at it). */
+  checkpoint: string;
+  steps: number;
+  resumedFrom: number;
+  comparisons: number;
+  evalComparisons: number;
+  firstLoss: number;
+  lastLoss: number;
+  /** Held-out accuracy against the file's labels at the end (NaN without held-out data). */
+  evalAccuracy: number;
+  evalLoss: number;
+  lr: number;
+  seconds: number;
+  parameters: number;
+}
+
+/** trainer.json of a PM run: train/state.ts's fields, with the PM config. */
+interface PMTrainerState {
+  step: number;
+  examplesSeen: number;
+  tokensSeen: number;
+  firstLoss: number;
+  lastLoss: number;
+  lastEvalLoss: number | null;
+  lastEvalAccuracy: number | null;
+  baseLr: number;
+  config: PMTrainConfig;
+}
+
+/** Keys that must not change across a resume. */
+const FIXED_ON_RESUME = [
+  'phase',
+  'data',
+  'eval',
+  'evalFraction',
+  'maxComparisons',
+  'init',
+  'nLayer',
+  'nHead',
+  'nEmbd',
+  'nPositions',
+  'maxLength',
+  'dropout',
+  'batchSize',
+  'seed',
+  'harmlessWeight',
+] as const;
+
+/** Comparisons grouped per chunk of this many batches by length, so a batch pads little. */
+const LENGTH_GROUP_BATCHES = 8;
+
+/**
+ * Trains a preference model: PMP (`phase: 'pmp'`) or finetuning (`'finetune'`) on comparison files,
+ * evaluating held-out accuracy and checkpointing to `config.out` (kind 'pm', lineage = init's + init).
+ *
+ * @example
+ * const c = resolvePMTrainConfig('finetune', { init: 'runs/pmp/checkpoint', data: 'world/helpful-train.jsonl',
+ *   eval: 'world/helpful-test.jsonl', out: 'runs/pm' });
+ * const result = await trainPreferenceModel(c, { progress: true });
+ * result.evalAccuracy; // e.g. 0.7
+ */
+export async function trainPreferenceModel(
+  config: PMTrainConfig,
+  options: TrainPMOptions = {},
+): Promise<TrainPMResult> {
+  const c = config;
+  const started = performance.now();
+  const out = resolve(c.out);
+  mkdirSync(out, { recursive: true });
+  const emit = options.onEvent ?? (() => {});
+  const metricsPath = join(out, 'metrics.jsonl');
+
+  // ---- model: an LM/PM checkpoint with its tokenizer, or a random init of the configured size ----
+  let pm: PreferenceModel;
+  let initMeta: HhkitMeta | null = null;
+  let tokenizer = options.tokenizer;
+  if (c.init) {
+    const loaded = loadPreferenceModel(c.init, { seed: c.seed, dropout: c.dropout });
+    pm = loaded.pm;
+    initMeta = loaded.meta;
+    if (!tokenizer && loaded.tokenizerPath) tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
+  }
+  if (!tokenizer && c.tokenizer) tokenizer = Tokenizer.fromFile(c.tokenizer);
+  if (!tokenizer)
+    throw new ConfigError(`no tokenizer: init ${c.init || '(none)'} has no tokenizer.json; set tokenizer`);
+  pm ??= PreferenceModel.fresh(
+    {
+      nLayer: c.nLayer,
+      nHead: c.nHead,
+      nEmbd: c.nEmbd,
+      nPositions: c.nPositions,
+      vocabSize: tokenizer.vocabSize,
+      dropout: c.dropout,
+    },
+    c.seed,
+  );
+  if (pm.config.vocabSize < tokenizer.vocabSize) {
+    throw new ConfigError(`model vocabSize ${pm.config.vocabSize} < tokenizer's ${tokenizer.vocabSize}`);
+  }
+  const tokenizerPath = join(out, 'tokenizer.json');
+  if (!existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
+  const maxLength = Math.min(c.maxLength || pm.config.nPositions, pm.config.nPositions);
+
+  // ---- data ----
+  let train: readonly TaskedComparison[];
+  let held: readonly TaskedComparison[];
+  let skippedLines = 0;
+  let reportText = '';
+  if (options.train) {
+    train = options.train;
+    held = options.eval ?? [];
+  } else {
+    const loaded = await loadTaskedComparisons(fileList(c.data));
+    skippedLines = loaded.report.skipped;
+    reportText = loaded.report.format();
+    if (c.eval) {
+      train = loaded.items;
+      held = (await loadTaskedComparisons(fileList(c.eval))).items;
+    } else {
+      ({ train, test: held } = holdOut(loaded.items, c.evalFraction, c.seed));
+    }
+  }
+  train = sampleComparisons(train, c.maxComparisons, c.seed);
+  if (train.length === 0) throw new ConfigError(`${c.data}: no usable training comparisons`);
+  const encTrain = await encodeComparisons(tokenizer, train, maxLength);
+  const encEval = await encodeComparisons(tokenizer, held, maxLength);
+  emit({
+    type: 'data',
+    train: train.length,
+    eval: held.length,
+    truncated: encTrain.truncated + encEval.truncated,
+    skippedLines,
+    report: reportText,
+  });
+  const data = encTrain.encoded;
+
+  // ---- optimiser (weight decay on ≥2-D weights only) and schedule ----
+  const baseLr = c.baseLr || baseLrOf(initMeta) || 1e-3;
+  const lr = c.lrMultiplier * baseLr;
+  const params = pm.parameters();
+  const optimizer = new AdamW(
+    [
+      { params: params.filter((p) => p.ndim >= 2), lr, weightDecay: c.weightDecay },
+      { params: params.filter((p) => p.ndim < 2), lr, weightDecay: 0 },
+    ],
+    { betas: [0.9, 0.95], eps: 1e-8 },
+  );
+  const totalSteps = c.steps || Math.ceil((c.epochs * data.length) / c.batchSize);
+  const schedule = { lr, minLr: lr * c.minLrRatio, warmupSteps: c.warmupSteps, decaySteps: totalSteps };
+  const lineage = [...(initMeta?.lineage ?? []), ...(c.init ? [resolve(c.init)] : [])];
+  let state: PMTrainerState = {
+    step: 0,
+    examplesSeen: 0,
+    tokensSeen: 0,
+    firstLoss: Number.NaN,
+    lastLoss: Number.NaN,
+    lastEvalLoss: null,
+    lastEvalAccuracy: null,
+    baseLr,
+    config: c,
+  };
+
+  // ---- resume ----
+  const ckpt = readTrainingCheckpoint(out);
+  let checkpointDir = ckpt?.dir ?? '';
+  if (ckpt && !options.resume) {
+    throw new ConfigError(`${out} already has a checkpoint (${ckpt.dir}); resume it or choose another out`);
+  }
+  if (ckpt) {
+    const saved = ckpt.trainer as unknown as PMTrainerState;
+    const changed = FIXED_ON_RESUME.filter((k) => saved.config[k] !== c[k]);
+    if (changed.length > 0) {
+      throw new ConfigError(
+        `cannot resume with a different ${changed.map((k) => `${k}: ${JSON.stringify(saved.config[k])} → ${JSON.stringify(c[k])}`).join(', ')}`,
+      );
+    }
+    const { pm: savedPm } = loadPreferenceModel(ckpt.dir);
+    pm.loadStateDict(savedPm.stateDict());
+    for (const p of savedPm.parameters()) p.dispose();
+    optimizer.loadState(ckpt.optimizer);
+    setRngState(ckpt.rng);
+    for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+    state = { ...saved, config: c };
+    truncateMetrics(metricsPath, state.step);
+    emit({ type: 'resume', step: state.step, dir: ckpt.dir });
+  } else {
+    manualSeed(c.seed);
+    writeFileSync(metricsPath, '');
+  }
+  const resumedFrom = state.step;
+  const order = new ExampleOrder(data.length, c.seed);
+
+  const evaluate = (limit: number): { accuracy: number; loss: number; count: number } => {
+    const items = limit > 0 ? encEval.encoded.slice(0, limit) : encEval.encoded;
+    if (items.length === 0) return { accuracy: Number.NaN, loss: Number.NaN, count: 0 };
+    const scores = scoreSequences(
+      pm,
+      items.flatMap((e) => [e.chosen, e.rejected]),
+      tokenizer.padId,
+    );
+    let correct = 0;
+    let loss = 0;
+    items.forEach((_, i) => {
+      const gap = scores[2 * i]! - scores[2 * i + 1]!;
+      correct += gap > 0 ? 1 : gap === 0 ? 0.5 : 0;
+      loss += gap > 0 ? Math.log1p(Math.exp(-gap)) : -gap + Math.log1p(Math.exp(gap));
+    });
+    return { accuracy: correct / items.length, loss: loss / items.length, count: items.length };
+  };
+
+  // ---- the loop ----
+  const bar = options.progress
+    ? new Progress({ total: totalSteps, label: options.label ?? c.phase, unit: 'step' })
+    : null;
+  bar?.resumeAt(state.step);
+  pm.train();
+  let lastEval: { accuracy: number; loss: number; count: number } | null = null;
+  for (let step = state.step; step < totalSteps; step++) {
+    const t0 = performance.now();
+    // 1. learning rate
+    const stepLr = learningRate(step, schedule);
+    for (const group of optimizer.groups) group.lr = stepLr;
+    // 2. this step's comparisons (length-grouped within a chunk of batches, deterministic given the step)
+    const batch = batchAt(order, data, step, c.batchSize);
+    // 3. one forward over chosen and rejected together: rows 0…B−1 chosen, B…2B−1 rejected
+    const B = batch.length;
+    const { loss, accuracy, tokens } = tidy(() => {
+      const packed = comparisonBatch(batch, tokenizer.padId);
+      const scores = pm.scores(packed); // (2B)
+      const chosen = scores.narrow(0, 0, B);
+      const rejected = scores.narrow(0, B, B);
+      const weights = tensor(
+        lossWeights(
+          batch.map((e) => e.task),
+          c.harmlessWeight,
+        ),
+      );
+      const l = preferenceLossTensor(chosen, rejected, weights);
+      l.backward();
+      const acc = chosen.sub(rejected).gt(0).float().mean().item();
+      return { loss: l.item(), accuracy: acc, tokens: packed.attentionMask.sum().item() };
+    });
+    // 4. clip, update, clear
+    const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
+    optimizer.step();
+    optimizer.zeroGrad();
+    state = {
+      ...state,
+      step: step + 1,
+      examplesSeen: (step + 1) * c.batchSize,
+      tokensSeen: state.tokensSeen + tokens,
+      firstLoss: step === 0 ? loss : state.firstLoss,
+      lastLoss: loss,
+    };
+    emit({ type: 'step', step: step + 1, loss, accuracy, lr: stepLr });
+    // 5. periodic held-out eval, metrics line, checkpoint
+    const last = step + 1 === totalSteps;
+    let evalFields = {};
+    if (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0)) {
+      lastEval = evaluate(last ? 0 : c.evalLimit);
+      pm.train();
+      if (lastEval.count > 0) {
+        state.lastEvalAccuracy = lastEval.accuracy;
+        state.lastEvalLoss = lastEval.loss;
+        evalFields = { evalAccuracy: lastEval.accuracy, evalLoss: lastEval.loss, evalCount: lastEval.count };
+        emit({ type: 'eval', step: step + 1, ...lastEval });
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    appendFileSync(
+      metricsPath,
+      `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
+    );
+    if (last || (step + 1) % c.checkpointEvery === 0) {
+      const trainer = state;
+      checkpointDir = tidy(() =>
+        writeTrainingCheckpoint(
+          out,
+          // train/state.ts serialises whatever trainer state it is given; the PM's has its own config.
+          trainer as unknown as TrainerState,
+          optimizer.state(),
+          getRngState(),
+          (dir, files) => savePreferenceModel(dir, pm, metaOf(trainer, lineage), tokenizerPath, files),
+          c.keepCheckpoints,
+        ),
+      );
+      emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
+    }
+    bar?.tick(1, { loss, acc: accuracy });
+    await new Promise<void>((done) => setImmediate(done));
+  }
+  bar?.done();
+  const parameters = params.reduce((n, p) => n + p.numel, 0);
+  for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
+  return {
+    checkpoint: checkpointDir,
+    steps: state.step,
+    resumedFrom,
+    comparisons: data.length,
+    evalComparisons: encEval.encoded.length,
+    firstLoss: state.firstLoss,
+    lastLoss: state.lastLoss,
+    evalAccuracy: state.lastEvalAccuracy ?? Number.NaN,
+    evalLoss: state.lastEvalLoss ?? Number.NaN,
+    lr,
+    seconds: (performance.now() - started) / 1000,
+    parameters,
+  };
+}
+
+/**
+ * The comparisons of optimiser step `step`. Steps come in chunks of LENGTH_GROUP_BATCHES batches: a
+ * chunk's comparisons are the next slice of the seeded epoch order, sorted by length and cut into
+ * batches, so each batch pads little; it depends only on the step, so a resume sees the same batches.
+ */
+function batchAt(
+  order: ExampleOrder,
+  data: readonly EncodedComparison[],
+  step: number,
+  batchSize: number,
+): EncodedComparison[] {
+  const chunk = Math.floor(step / LENGTH_GROUP_BATCHES);
+  order.position = chunk * LENGTH_GROUP_BATCHES * batchSize;
+  const indices = order.take(LENGTH_GROUP_BATCHES * batchSize);
+  const length = (i: number) => Math.max(data[i]!.chosen.length, data[i]!.rejected.length);
+  indices.sort((a, b) => length(a) - length(b) || a - b);
+  // Visit the chunk's batches in a scrambled (but fixed) order, not shortest first.
+  const k = ((step % LENGTH_GROUP_BATCHES) * 5) % LENGTH_GROUP_BATCHES;
+  return indices.slice(k * batchSize, (k + 1) * batchSize).map((i) => data[i]!);
+}
+
+/** The pretraining learning rate recorded in a checkpoint's hhkit.json (an LM's lr, a PM's baseLr). */
+function baseLrOf(meta: HhkitMeta | null): number {
+  const training = meta?.training;
+  const value = meta?.kind === 'pm' ? training?.['baseLr'] : training?.['lr'];
+  return typeof value === 'number' && value > 0 ? value : 0;
+}
+
+function metaOf(trainer: PMTrainerState, lineage: string[]): HhkitMeta {
+  return {
+    kind: 'pm',
+    lineage,
+    training: { stage: trainer.config.phase, ...trainer.config, baseLr: trainer.baseLr },
+    metrics: {
+      step: trainer.step,
+      loss: trainer.lastLoss,
+      evalAccuracy: trainer.lastEvalAccuracy,
+      evalLoss: trainer.lastEvalLoss,
+    },
+    step: trainer.step,
+  };
+}
