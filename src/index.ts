@@ -1,7 +1,9 @@
 // The hhkit library: `import { … } from 'hhkit'`.
 export * from './data/index.ts';
 export * from './engine/index.ts';
+export * from './eval/index.ts';
+export * from './nn/index.ts';
 export * from './store/index.ts';
 export * from './tokenizer/index.ts';
+export * from './train/index.ts';
 export * from './world/index.ts';
-export * from './nn/index.ts';
