@@ -7,3 +7,6 @@ export * from './store/index.ts';
 export * from './tokenizer/index.ts';
 export * from './train/index.ts';
 export * from './world/index.ts';
+// Both eval and world name a `humanTurns`: the world's returns the turns, eval's counts them.
+export { humanTurns as countHumanTurns } from './eval/index.ts';
+export { humanTurns } from './world/index.ts';
