@@ -186,7 +186,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       ...(opts.gold ? { gold: opts.gold } : {}),
       reference,
     });
-    log({ type: 'eval', step, ...evaluation, samples: evaluation.samples.slice(0, 2) });
+    const { rewards: _r, golds: _g, ...summary } = evaluation; // per-sample scores stay out of the log
+    log({ type: 'eval', step, ...summary, samples: evaluation.samples.slice(0, 2) });
     emit({ type: 'eval', step, evaluation });
     return evaluation;
   };

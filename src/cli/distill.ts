@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defaultDistillConfig, type DistillConfig, distill } from '../rl/distill.ts';
+import { parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+import {
+  applyOverrides,
+  checkpointTokenizer,
+  fmt,
+  goldReward,
+  readRLPrompts,
+  resolveCheckpoint,
+} from './rl-common.ts';
+
+const OWN = ['init', 'world', 'dialogues', 'evalPrompts', 'resume', 'json', 'help', 'config'];
+
+const help = `usage: hhkit distill --init LM --world DIR [--out DIR] [--key value …] [--resume] [--json]
+
+Context distillation (Bai et al. 2022 §3): the teacher is the LM with the HHH prompt (DIR/hhh-prompt.txt)
+in front, the student the same LM without it, trained on the world's dialogues (DIR/pretrain.jsonl) to
+match the teacher's next-token distribution: KL over the teacher's top-k tokens plus one bucket for the
+rest. The teacher runs once; its top-k ids and log-probs are cached in OUT/teacher-cache. The HHH prompt
+is cut from the left to fit the LM's context. Reports KL(teacher ‖ student) on held-out dialogues and the
+gold HH score of samples on the world's held-out RL prompts, before and after (and the teacher's).
+
+options:
+  --init LM            LM checkpoint (or run folder) to distil
+  --world DIR          the world (hhh-prompt.txt, pretrain.jsonl, rl-prompts.jsonl)
+  --dialogues N        training + held-out dialogues taken from pretrain.jsonl (default 1200)
+  --eval-prompts N     held-out RL prompts sampled for the gold score (default 64)
+  --resume             continue OUT/checkpoint
+  --json               the last stdout line is the report as one JSON object
+${Object.entries(defaultDistillConfig)
+  .map(
+    ([k, v]) =>
+      `  --${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${typeof v === 'number' ? 'N' : 'S'}`.padEnd(
+        23,
+      ) + `(default ${JSON.stringify(v)})`,
+  )
+  .join('\n')}`;
+
+export const command: Command = {
+  summary: 'context-distil the HHH prompt into the LM (the policy init)',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv, ['resume']);
+    const init = stringOption(options, 'init', '');
+    const world = stringOption(options, 'world', '');
+    if (!init || !world) throw new UsageError(`distill: --init and --world are required\n\n${help}`);
+    const config: DistillConfig = applyOverrides(defaultDistillConfig, options, OWN);
+    config.out = resolve(config.out);
+    const ckpt = resolveCheckpoint(init);
+    const tokenizer = checkpointTokenizer(ckpt);
+    const hhhPath = join(world, 'hhh-prompt.txt');
+    if (!existsSync(hhhPath)) throw new UsageError(`${hhhPath}: not found`);
+    const count = Number(options['dialogues'] ?? 1200);
+    const dialogues = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => (JSON.parse(l) as { text: string }).text)
+      .filter((t) => t.startsWith('\n\nHuman:'))
+      .slice(0, count);
+    const evalPrompts = readRLPrompts(world).eval.slice(
+      0,
+      Number(options['evalPrompts'] ?? options['eval-prompts'] ?? 64),
+    );
+    const report = await distill({
+      config,
+      init: ckpt,
+      tokenizer,
+      hhhPrompt: readFileSync(hhhPath, 'utf8'),
+      dialogues,
+      evalPrompts,
+      gold: goldReward,
+      resume: options['resume'] === true,
+      progress: true,
+      onEvent: (e) => {
+        if (e.type === 'teacher' && (e.done === e.total || e.done % 256 === 0))
+          console.error(`teacher: ${e.done}/${e.total} dialogues cached`);
+      },
+    });
+    console.error(
+      [
+        `teacher prefix: ${report.prefixTokens} of the HHH prompt's ${report.prefixTokensTotal} tokens (cut to fit the context)`,
+        `KL(teacher ‖ student) per token on held-out dialogues: ${fmt(report.klBefore, 4)} → ${fmt(report.klAfter, 4)}`,
+        `gold HH of samples: ${fmt(report.goldBefore)} → ${fmt(report.goldAfter)} (teacher with the prompt: ${fmt(report.goldTeacher)})`,
+        `checkpoint: ${report.checkpoint}`,
+      ].join('\n'),
+    );
+    if (options['json'] === true) console.log(JSON.stringify(report));
+    return 0;
+  },
+};

@@ -1,0 +1,160 @@
+import { resolve } from 'node:path';
+import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-config.ts';
+import { PPODivergenceError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
+import type { RewardFn } from '../rl/rollout.ts';
+import { parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+import {
+  applyOverrides,
+  checkpointTokenizer,
+  fmt,
+  goldReward,
+  heldOutTranscripts,
+  pmReward,
+  readRLPrompts,
+  resolveCheckpoint,
+} from './rl-common.ts';
+
+const OWN = ['init', 'world', 'reward', 'normalizeReward', 'evalPrompts', 'resume', 'json', 'help', 'config'];
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out DIR] [--key value …] [--resume] [--json]
+
+RLHF with PPO (Bai et al. 2022 §4.1) in TRL's stages: rollout (KV-cache sampler, temperature 1, no top-k)
+→ reward of the full transcript → per-token KL penalty against the frozen initial policy, r − λ_KL·KL
+(λ_KL = 0.001 as in the paper; --kl-controller adaptive for Ziegler et al.'s controller) → optional reward
+normalisation (--normalize-reward: subtract the PM's mean on the world's held-out comparisons) → whitening
+→ GAE (γ = 1, λ = 0.95) with a value head (--value-model shared|separate) → clipped policy loss (ε = 0.2)
+and clipped value loss, K passes (--ppo-epochs) over minibatches.
+
+Trains on the world's generated RL prompts; evaluates on its fixed static prompts every --eval-every steps
+(reward, gold HH, KL, √KL). Logs per step: reward, KL, √KL, gold HH, entropy, clip fraction, approx-KL,
+value loss, response length, empty-response fraction, the time split. Stops on NaN/Inf with the last
+good checkpoint kept; warns on negative KL estimates and on EOS-only collapse.
+
+Writes OUT/checkpoint (kind 'policy': the policy GPT + value_head.* tensors, optimiser state),
+OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.
+
+options:
+  --init POLICY        initial policy checkpoint or run folder (the context-distilled LM); also the KL reference
+  --world DIR          the world (rl-prompts.jsonl; gold judge)
+  --reward R           'gold' (the world's gold HH score) or a PM checkpoint / run folder
+  --normalize-reward   subtract the PM's mean score on held-out comparisons (sets --reward-offset)
+  --eval-prompts N     held-out prompts per evaluation (default 64)
+  --resume             continue OUT/checkpoint
+  --json               the last stdout line is the summary as one JSON object
+${Object.entries(defaultPPOConfig)
+  .map(
+    ([k, v]) =>
+      `  --${kebab(k)} ${typeof v === 'number' ? 'N' : typeof v === 'boolean' ? '' : 'S'}`.padEnd(23) +
+      `(default ${JSON.stringify(v)})`,
+  )
+  .join('\n')}`;
+
+/** The reward function named by --reward: the gold judge, or a PM checkpoint. */
+export async function rewardOption(
+  spec: string,
+  world: string,
+  normalise: boolean,
+): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
+  if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
+  const pm = await pmReward(spec);
+  const offset = normalise ? await pm.meanOn(heldOutTranscripts(world)) : null;
+  return { reward: pm.reward, offset, label: `pm ${spec}` };
+}
+
+export function describePPOEvent(e: PPOEvent): string | null {
+  switch (e.type) {
+    case 'resume':
+      return `resuming from step ${e.step} (${e.dir})`;
+    case 'eval':
+      return `eval step ${e.step}: reward ${fmt(e.evaluation.reward)} gold ${fmt(e.evaluation.gold)} KL ${fmt(e.evaluation.kl)} √KL ${fmt(e.evaluation.sqrtKL)} length ${fmt(e.evaluation.responseLength, 1)}`;
+    case 'warning':
+      return `warning (step ${e.step}, ${e.kind}): ${e.message}`;
+    default:
+      return null;
+  }
+}
+
+export const command: Command = {
+  summary: 'RLHF: PPO against a preference model (or the gold judge) with a KL penalty',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv, ['resume', 'normalize-reward', 'whiten-rewards']);
+    const init = stringOption(options, 'init', '');
+    const world = stringOption(options, 'world', '');
+    const rewardSpec = stringOption(options, 'reward', '');
+    if (!init || !world || !rewardSpec)
+      throw new UsageError(`ppo: --init, --world and --reward are required\n\n${help}`);
+    const config: PPOConfig = applyOverrides(defaultPPOConfig, options, [
+      ...OWN,
+      'normalize-reward',
+      'eval-prompts',
+    ]);
+    config.out = resolve(config.out);
+    const ckpt = resolveCheckpoint(init);
+    const tokenizer = checkpointTokenizer(ckpt);
+    const { reward, offset, label } = await rewardOption(
+      rewardSpec,
+      world,
+      options['normalize-reward'] === true,
+    );
+    if (offset !== null) {
+      config.rewardOffset = offset;
+      console.error(`reward normalisation: subtracting the PM's held-out mean ${offset.toFixed(4)}`);
+    }
+    const prompts = readRLPrompts(world);
+    const evalCount = Number(options['eval-prompts'] ?? 64);
+    console.error(
+      `ppo: ${prompts.train.length} training prompts, ${Math.min(evalCount, prompts.eval.length)} held-out; reward ${label}`,
+    );
+    try {
+      const result = await trainPPO({
+        config,
+        init: ckpt,
+        tokenizer,
+        prompts: prompts.train,
+        evalPrompts: prompts.eval.slice(0, evalCount),
+        reward,
+        gold: goldReward,
+        resume: options['resume'] === true,
+        progress: true,
+        onEvent: (e) => {
+          const line = describePPOEvent(e);
+          if (line) console.error(line);
+        },
+      });
+      const summary = {
+        out: config.out,
+        checkpoint: result.checkpoint,
+        steps: result.steps,
+        resumedFrom: result.resumedFrom,
+        before: result.firstEval && {
+          reward: result.firstEval.reward,
+          gold: result.firstEval.gold,
+          kl: result.firstEval.kl,
+        },
+        after: result.lastEval && {
+          reward: result.lastEval.reward,
+          gold: result.lastEval.gold,
+          kl: result.lastEval.kl,
+          sqrtKL: result.lastEval.sqrtKL,
+        },
+        lastStep: result.lastStep,
+      };
+      if (result.firstEval && result.lastEval) {
+        console.error(
+          `held-out gold HH ${fmt(result.firstEval.gold)} → ${fmt(result.lastEval.gold)}, reward ${fmt(result.firstEval.reward)} → ${fmt(result.lastEval.reward)}, KL ${fmt(result.lastEval.kl)} nats`,
+        );
+      }
+      if (options['json'] === true) console.log(JSON.stringify(summary));
+      return 0;
+    } catch (err) {
+      if (err instanceof PPODivergenceError || err instanceof PPOConfigError) {
+        console.error(`hhkit ppo: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+  },
+};

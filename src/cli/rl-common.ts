@@ -1,0 +1,160 @@
+// Shared by the RL commands (distill, ppo, best-of-n, robustness): world files, rewards (the gold judge or
+// a preference model), checkpoint and tokenizer lookup, config overrides.
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { RewardFn } from '../rl/rollout.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { goldJudge } from '../world/index.ts';
+import { UsageError } from './args.ts';
+
+/** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest (training). */
+export function readRLPrompts(world: string): { train: string[]; eval: string[] } {
+  const path = join(world, 'rl-prompts.jsonl');
+  if (!existsSync(path))
+    throw new UsageError(`${path}: not found (make a world with hhkit world --out ${world})`);
+  const train: string[] = [];
+  const evalSet: string[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let row: { prompt?: unknown; source?: unknown };
+      try {
+        row = JSON.parse(line) as typeof row;
+      } catch {
+        throw new UsageError(`${path}:${i + 1}: not JSON`);
+      }
+      if (typeof row.prompt !== 'string') throw new UsageError(`${path}:${i + 1}: no "prompt" string`);
+      (row.source === 'static' ? evalSet : train).push(row.prompt);
+    });
+  return { train, eval: evalSet };
+}
+
+/** The gold judge's HH score (0–1) of each response: the world's ground truth, never trained on by PPO unless asked. */
+export const goldReward: RewardFn = (prompts, responses) =>
+  prompts.map((p, i) => goldJudge(p, responses[i] ?? '').hh);
+
+/** What the RL commands use of src/pm (typed here so they build and run with the gold reward without it). */
+export interface PMModule {
+  loadPreferenceModel(dir: string): { pm: { eval(): unknown }; tokenizerPath: string | null };
+  scoreTranscripts(pm: never, tokenizer: Tokenizer, texts: readonly string[]): Promise<number[]>;
+  resolvePMTrainConfig(phase: 'finetune', overrides: Record<string, unknown>): unknown;
+  trainPreferenceModel(
+    config: never,
+    options: { resume?: boolean; progress?: boolean; label?: string },
+  ): Promise<{ checkpoint: string; evalAccuracy: number }>;
+}
+
+/** src/pm, loaded at run time; a clear error when it is not there. */
+export async function loadPMModule(): Promise<PMModule> {
+  const path = '../pm/index.ts';
+  try {
+    return (await import(path)) as PMModule;
+  } catch (err) {
+    throw new UsageError(
+      `the preference-model library (src/pm) could not be loaded: ${(err as Error).message}; use --reward gold`,
+    );
+  }
+}
+
+/**
+ * A preference model as a reward: the PM's score of prompt + response, read at the end-of-context token.
+ * Loaded lazily so the commands run (with the gold reward) without src/pm.
+ */
+export async function pmReward(
+  dir: string,
+): Promise<{ reward: RewardFn; tokenizer: Tokenizer; meanOn: (texts: string[]) => Promise<number> }> {
+  const pmModule = await loadPMModule();
+  const loaded = pmModule.loadPreferenceModel(resolveCheckpoint(dir));
+  const pm = loaded.pm;
+  pm.eval();
+  if (!loaded.tokenizerPath) throw new UsageError(`${dir}: the PM checkpoint has no tokenizer.json`);
+  const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
+  const score = (texts: string[]) => pmModule.scoreTranscripts(pm as never, tokenizer, texts);
+  return {
+    reward: (prompts, responses) => score(prompts.map((p, i) => p + (responses[i] ?? ''))),
+    tokenizer,
+    meanOn: async (texts) => {
+      const s = await score(texts);
+      return s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+    },
+  };
+}
+
+/** Held-out transcripts of a world (chosen and rejected of the test comparisons), for a PM's mean score. */
+export function heldOutTranscripts(world: string, limit = 400): string[] {
+  const out: string[] = [];
+  for (const name of ['helpful-test.jsonl', 'harmless-test.jsonl']) {
+    const path = join(world, name);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      const row = JSON.parse(line) as { chosen?: string; rejected?: string };
+      if (row.chosen) out.push(row.chosen);
+      if (row.rejected) out.push(row.rejected);
+    }
+  }
+  // Every k-th, so both files are represented under the limit.
+  const step = Math.max(1, Math.floor(out.length / limit));
+  return out.filter((_, i) => i % step === 0).slice(0, limit);
+}
+
+/** A run folder (with a `checkpoint` link) or a checkpoint folder → the checkpoint folder. */
+export function resolveCheckpoint(path: string): string {
+  const abs = resolve(path);
+  const link = join(abs, 'checkpoint');
+  if (existsSync(link) && !existsSync(join(abs, 'config.json'))) {
+    try {
+      return join(abs, readlinkSync(link));
+    } catch {
+      return link;
+    }
+  }
+  if (!existsSync(join(abs, 'config.json')))
+    throw new UsageError(
+      `${path}: not a checkpoint folder (no config.json) nor a run folder (no checkpoint link)`,
+    );
+  return abs;
+}
+
+/** The tokenizer.json stored with a checkpoint. */
+export function checkpointTokenizer(dir: string): Tokenizer {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) throw new UsageError(`${dir}: no tokenizer.json in the checkpoint`);
+  return Tokenizer.fromFile(path);
+}
+
+const camel = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Applies `--key value` options to a typed config: keys in kebab or camel case, values coerced to the
+ * default's type; unknown keys are usage errors unless listed in `own`.
+ */
+export function applyOverrides<T extends object>(
+  defaults: T,
+  options: Record<string, string | boolean>,
+  own: readonly string[],
+): T {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [rawKey, value] of Object.entries(options)) {
+    const key = camel(rawKey);
+    if (own.includes(key)) continue;
+    if (!(key in out)) throw new UsageError(`unknown option --${rawKey}`);
+    const current = out[key];
+    if (typeof current === 'number') {
+      const n = Number(value);
+      if (typeof value !== 'string' || !Number.isFinite(n))
+        throw new UsageError(`--${rawKey} expects a number, got ${JSON.stringify(value)}`);
+      out[key] = n;
+    } else if (typeof current === 'boolean') {
+      out[key] = value === true || value === 'true';
+    } else {
+      if (typeof value !== 'string') throw new UsageError(`--${rawKey} expects a value`);
+      out[key] = value;
+    }
+  }
+  return out as T;
+}
+
+/** Fixed-width table rows for stderr/stdout. */
+export const fmt = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { saveCheckpoint } from '../nn/checkpoint.ts';
+import { GPT } from '../nn/gpt.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { generateWorld } from '../world/index.ts';
+import { command as bestOfN } from './best-of-n.ts';
+import { command as distill } from './distill.ts';
+import { command as ppo } from './ppo.ts';
+import { command as robustness } from './robustness.ts';
+
+test('hhkit distill → ppo → best-of-n → robustness run end to end on a tiny world and LM', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-rlcli-'));
+  const world = join(dir, 'world');
+  await generateWorld({
+    out: world,
+    seed: 3,
+    size: 'small',
+    counts: {
+      pretrainDialogues: 300,
+      pretrainForum: 20,
+      forumThreads: 20,
+      helpfulTrain: 40,
+      helpfulTest: 20,
+      harmlessTrain: 20,
+      harmlessTest: 10,
+      rlPrompts: 100,
+      oodHarmful: 5,
+      oodBenign: 5,
+      calibrationPairs: 40,
+    },
+  });
+  const texts = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { text: string }).text);
+  const tokenizer = Tokenizer.train(texts, { vocabSize: 400 });
+  tokenizer.save(join(dir, 'tokenizer.json'));
+  const lm = join(dir, 'lm');
+  const model = new GPT(
+    { nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 160, vocabSize: tokenizer.vocabSize, dropout: 0 },
+    { seed: 1 },
+  );
+  saveCheckpoint(lm, {
+    model,
+    meta: { kind: 'lm', lineage: [] },
+    tokenizerPath: join(dir, 'tokenizer.json'),
+  });
+
+  const quiet = console.error;
+  console.error = () => {};
+  try {
+    const d = join(dir, 'distill');
+    assert.equal(
+      await distill.run([
+        '--init',
+        lm,
+        '--world',
+        world,
+        '--out',
+        d,
+        '--steps',
+        '4',
+        '--dialogues',
+        '80',
+        '--eval-examples',
+        '16',
+        '--eval-prompts',
+        '4',
+        '--max-new-tokens',
+        '8',
+        '--top-k',
+        '10',
+        '--checkpoint-every',
+        '2',
+      ]),
+      0,
+    );
+    assert.ok(existsSync(join(d, 'checkpoint', 'hhkit.json')));
+    const p = join(dir, 'ppo');
+    const ppoArgs = [
+      '--init',
+      d,
+      '--world',
+      world,
+      '--reward',
+      'gold',
+      '--out',
+      p,
+      '--steps',
+      '2',
+      '--batch-size',
+      '8',
+      '--mini-batch-size',
+      '4',
+      '--max-new-tokens',
+      '8',
+      '--eval-every',
+      '2',
+      '--eval-prompts',
+      '4',
+    ];
+    assert.equal(await ppo.run(ppoArgs), 0);
+    const metrics = readFileSync(join(p, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      metrics.map((m) => m['type']),
+      ['eval', 'step', 'step', 'eval'],
+    );
+    for (const key of [
+      'reward',
+      'kl',
+      'sqrtKL',
+      'gold',
+      'entropy',
+      'clipFraction',
+      'approxKL',
+      'valueLoss',
+      'responseLength',
+    ])
+      assert.ok(key in metrics[1]!, key);
+    await assert.rejects(ppo.run(ppoArgs), /already holds/);
+    assert.equal(
+      await ppo.run([...ppoArgs.map((a, i) => (ppoArgs[i - 1] === '--steps' ? '3' : a)), '--resume']),
+      0,
+    );
+    const resumed = readFileSync(join(p, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(resumed.filter((l) => l.includes('"type":"step"')).length, 3);
+    const out = join(dir, 'bon.json');
+    assert.equal(
+      await bestOfN.run([
+        '--policy',
+        p,
+        '--world',
+        world,
+        '--reward',
+        'gold',
+        '--prompts',
+        '3',
+        '--ns',
+        '1,4',
+        '--max-new-tokens',
+        '8',
+        '--out',
+        out,
+      ]),
+      0,
+    );
+    const bon = JSON.parse(readFileSync(out, 'utf8')) as { rows: { n: number; gold: number }[] };
+    assert.ok(bon.rows[1]!.gold >= bon.rows[0]!.gold);
+    const r = join(dir, 'robust');
+    assert.equal(
+      await robustness.run([
+        '--policy',
+        d,
+        '--world',
+        world,
+        '--out',
+        r,
+        '--pm-train',
+        'gold',
+        '--pm-test',
+        'gold',
+        '--steps',
+        '2',
+        '--snapshot-every',
+        '1',
+        '--batch-size',
+        '8',
+        '--mini-batch-size',
+        '8',
+        '--max-new-tokens',
+        '8',
+        '--eval-prompts',
+        '4',
+      ]),
+      0,
+    );
+    const report = JSON.parse(readFileSync(join(r, 'robustness.json'), 'utf8')) as { points: unknown[] };
+    assert.equal(report.points.length, 3);
+    assert.ok(existsSync(join(r, 'robustness.svg')));
+  } finally {
+    console.error = quiet;
+  }
+});

@@ -1,0 +1,273 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
+import { trainPPO } from '../rl/ppo.ts';
+import { permutation } from '../rl/rollout.ts';
+import { analyseRobustness, evaluateSnapshots, type RobustnessAnalysis } from '../rl/robustness.ts';
+import { parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+import { describePPOEvent } from './ppo.ts';
+import {
+  applyOverrides,
+  checkpointTokenizer,
+  fmt,
+  goldReward,
+  heldOutTranscripts,
+  loadPMModule,
+  pmReward,
+  readRLPrompts,
+  resolveCheckpoint,
+} from './rl-common.ts';
+
+const OWN = [
+  'policy',
+  'world',
+  'pmTrain',
+  'pmTest',
+  'pmInit',
+  'pmSteps',
+  'earlyFraction',
+  'threshold',
+  'evalPrompts',
+  'resume',
+  'json',
+  'help',
+  'config',
+];
+
+const help = `usage: hhkit robustness --policy INIT --world DIR [--out DIR] [--pm-train PM --pm-test PM | --pm-init LM]
+                        [--steps N --snapshot-every K …PPO options] [--json]
+
+The robustness study (Bai et al. 2022 §4.2, Figure 4). Without --pm-train/--pm-test: splits the world's
+training comparisons 50/50 (seeded), trains a "train PM" and a "test PM" from --pm-init (default: the
+policy's checkpoint) with src/pm. Runs PPO against the train PM, keeping a snapshot every --snapshot-every
+steps, then evaluates the initial policy and every snapshot on held-out prompts with both PMs (each centred
+by its mean on the world's held-out comparisons) and the gold judge, against √KL(policy ‖ initial policy).
+Fits a line to the early part of each curve (slope, intercept, R², the √KL range used) and reports where
+the train PM's gain outruns the test PM's by more than --threshold.
+
+Writes OUT/robustness.json (points, fits, divergence), OUT/robustness.svg (the plot), OUT/ppo (the run).
+
+options:
+  --policy INIT          initial policy checkpoint (the distilled LM)
+  --world DIR            the world
+  --pm-train PM, --pm-test PM   trained PMs to use ('gold' stands in for a PM, for smoke tests)
+  --pm-init LM           what the two PMs are finetuned from (default: --policy)
+  --pm-steps N           optimiser steps per PM (default: one epoch)
+  --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
+  --threshold T          divergence gap in PM units (default 0.25)
+  --eval-prompts N       held-out prompts per snapshot (default 64)
+  PPO options as hhkit ppo (defaults here: --steps 60 --snapshot-every 10 --checkpoint-every 10)`;
+
+async function trainSplitPMs(
+  world: string,
+  out: string,
+  init: string,
+  steps: number,
+): Promise<{ a: string; b: string }> {
+  const pmModule = await loadPMModule();
+  const rows: string[] = [];
+  for (const name of ['helpful-train.jsonl', 'harmless-train.jsonl']) {
+    const path = join(world, name);
+    if (existsSync(path))
+      rows.push(
+        ...readFileSync(path, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim()),
+      );
+  }
+  if (rows.length < 20)
+    throw new UsageError(`${world}: too few training comparisons to split (${rows.length})`);
+  const order = permutation(rows.length, 20220412);
+  const half = Math.floor(rows.length / 2);
+  const files = { a: join(out, 'split-a.jsonl'), b: join(out, 'split-b.jsonl') };
+  writeFileSync(
+    files.a,
+    order
+      .slice(0, half)
+      .map((i) => `${rows[i]}\n`)
+      .join(''),
+  );
+  writeFileSync(
+    files.b,
+    order
+      .slice(half)
+      .map((i) => `${rows[i]}\n`)
+      .join(''),
+  );
+  const evalFiles = ['helpful-test.jsonl', 'harmless-test.jsonl']
+    .map((n) => join(world, n))
+    .filter(existsSync)
+    .join(',');
+  const dirs: Record<'a' | 'b', string> = { a: '', b: '' };
+  for (const which of ['a', 'b'] as const) {
+    const config = pmModule.resolvePMTrainConfig('finetune', {
+      data: files[which],
+      eval: evalFiles,
+      init,
+      out: join(out, `pm-${which}`),
+      ...(steps > 0 ? { steps } : {}),
+      seed: which === 'a' ? 1 : 2,
+    });
+    console.error(`training the ${which === 'a' ? 'train' : 'test'} PM on ${files[which]}`);
+    const result = await pmModule.trainPreferenceModel(config as never, {
+      resume: true,
+      progress: true,
+      label: `pm-${which}`,
+    });
+    console.error(`  held-out accuracy ${fmt(result.evalAccuracy)} → ${result.checkpoint}`);
+    dirs[which] = result.checkpoint;
+  }
+  return dirs;
+}
+
+/** A small SVG: train PM, test PM and gold vs √KL, with the early fits dashed. */
+export function robustnessSvg(a: RobustnessAnalysis): string {
+  const W = 640;
+  const H = 400;
+  const pad = 50;
+  const pts = a.points;
+  const xs = pts.map((p) => p.sqrtKL);
+  const series = [
+    { key: 'trainPM' as const, colour: '#d62728', label: 'train PM (centred)' },
+    { key: 'testPM' as const, colour: '#1f77b4', label: 'test PM (centred)' },
+    { key: 'gold' as const, colour: '#2ca02c', label: 'gold HH − start' },
+  ];
+  const start = [...pts].sort((p, q) => p.step - q.step)[0];
+  const y = (p: (typeof pts)[number], k: 'trainPM' | 'testPM' | 'gold') =>
+    k === 'gold' ? p.gold - (start?.gold ?? 0) : p[k];
+  const ys = pts.flatMap((p) => series.map((s) => y(p, s.key))).filter(Number.isFinite);
+  const [x0, x1] = [Math.min(0, ...xs), Math.max(1e-6, ...xs)];
+  const [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1e-6)];
+  const sx = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (W - 2 * pad);
+  const sy = (v: number) => H - pad - ((v - y0) / (y1 - y0 || 1)) * (H - 2 * pad);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="black"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="black"/>`,
+    `<text x="${W / 2}" y="${H - 12}" text-anchor="middle">√KL(policy ‖ initial policy)</text>`,
+    `<text x="${pad}" y="${pad - 10}">score (${fmt(y0, 2)} … ${fmt(y1, 2)}); √KL 0 … ${fmt(x1, 2)}</text>`,
+  ];
+  const sorted = [...pts].sort((p, q) => p.sqrtKL - q.sqrtKL);
+  series.forEach((s, i) => {
+    const line = sorted
+      .filter((p) => Number.isFinite(y(p, s.key)))
+      .map((p) => `${sx(p.sqrtKL).toFixed(1)},${sy(y(p, s.key)).toFixed(1)}`);
+    if (line.length)
+      parts.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${line.join(' ')}"/>`);
+    const fit = a.fits[s.key];
+    if (fit && s.key !== 'gold') {
+      const f = (x: number) => fit.intercept + fit.slope * x;
+      parts.push(
+        `<line x1="${sx(fit.xMin)}" y1="${sy(f(fit.xMin))}" x2="${sx(fit.xMax)}" y2="${sy(f(fit.xMax))}" stroke="${s.colour}" stroke-dasharray="5,4"/>`,
+      );
+    }
+    parts.push(`<text x="${W - pad - 150}" y="${pad + 16 * i}" fill="${s.colour}">${s.label}</text>`);
+  });
+  if (a.divergence)
+    parts.push(
+      `<line x1="${sx(a.divergence.sqrtKL)}" y1="${pad}" x2="${sx(a.divergence.sqrtKL)}" y2="${H - pad}" stroke="gray" stroke-dasharray="2,3"/>`,
+    );
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+export const command: Command = {
+  summary: 'robustness study: PPO against a train PM, scored by a test PM and gold vs √KL',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv, ['resume']);
+    const policyPath = stringOption(options, 'policy', '');
+    const world = stringOption(options, 'world', '');
+    if (!policyPath || !world)
+      throw new UsageError(`robustness: --policy and --world are required\n\n${help}`);
+    const out = resolve(stringOption(options, 'out', 'runs/robustness'));
+    mkdirSync(out, { recursive: true });
+    const init = resolveCheckpoint(policyPath);
+    const tokenizer = checkpointTokenizer(init);
+    let trainSpec = stringOption(options, 'pm-train', '');
+    let testSpec = stringOption(options, 'pm-test', '');
+    if (!trainSpec || !testSpec) {
+      const pms = await trainSplitPMs(
+        world,
+        out,
+        resolveCheckpoint(stringOption(options, 'pm-init', policyPath)),
+        Number(options['pm-steps'] ?? 0),
+      );
+      trainSpec = pms.a;
+      testSpec = pms.b;
+    }
+    const held = heldOutTranscripts(world);
+    const scorer = async (spec: string) => {
+      if (spec === 'gold') return { reward: goldReward, centre: 0 };
+      const pm = await pmReward(spec);
+      return { reward: pm.reward, centre: await pm.meanOn(held) };
+    };
+    const trainPM = await scorer(trainSpec);
+    const testPM = await scorer(testSpec);
+    console.error(
+      `PM held-out means (the centres): train ${fmt(trainPM.centre)}, test ${fmt(testPM.centre)}`,
+    );
+    const config: PPOConfig = applyOverrides(
+      { ...defaultPPOConfig, steps: 60, snapshotEvery: 10, checkpointEvery: 10, evalEvery: 0 },
+      options,
+      [...OWN, 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'early-fraction', 'eval-prompts', 'out'],
+    );
+    config.out = join(out, 'ppo');
+    config.rewardOffset = trainPM.centre;
+    const prompts = readRLPrompts(world);
+    await trainPPO({
+      config,
+      init,
+      tokenizer,
+      prompts: prompts.train,
+      reward: trainPM.reward,
+      gold: goldReward,
+      resume: true,
+      progress: true,
+      onEvent: (e) => {
+        const line = describePPOEvent(e);
+        if (line) console.error(line);
+      },
+    });
+    const evalPrompts = prompts.eval.slice(0, Number(options['eval-prompts'] ?? 64));
+    const points = await evaluateSnapshots(config.out, init, tokenizer, evalPrompts, {
+      trainPM: trainPM.reward,
+      testPM: testPM.reward,
+      gold: goldReward,
+      centres: { train: trainPM.centre, test: testPM.centre },
+      maxNewTokens: config.maxNewTokens,
+      seed: 4242,
+      onPoint: (p) =>
+        console.error(
+          `snapshot step ${p.step}: √KL ${fmt(p.sqrtKL)} train PM ${fmt(p.trainPM)} test PM ${fmt(p.testPM)} gold ${fmt(p.gold)}`,
+        ),
+    });
+    const analysis = analyseRobustness(points, {
+      earlyFraction: Number(options['early-fraction'] ?? 0.5),
+      threshold: Number(options['threshold'] ?? 0.25),
+    });
+    const report = {
+      trainPM: trainSpec,
+      testPM: testSpec,
+      centres: { train: trainPM.centre, test: testPM.centre },
+      ...analysis,
+    };
+    writeFileSync(join(out, 'robustness.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(out, 'robustness.svg'), robustnessSvg(analysis));
+    for (const [name, fit] of Object.entries(analysis.fits)) {
+      if (fit)
+        console.error(
+          `${name}: ${fmt(fit.intercept)} + ${fmt(fit.slope)}·√KL, R² ${fmt(fit.r2)}, fitted on √KL ∈ [${fmt(fit.xMin)}, ${fmt(fit.xMax)}] (${fit.n} points)`,
+        );
+    }
+    console.error(
+      analysis.divergence
+        ? `the PMs diverge at step ${analysis.divergence.step} (√KL ${fmt(analysis.divergence.sqrtKL)}, gap ${fmt(analysis.divergence.gap)})`
+        : 'the PMs do not diverge by more than the threshold',
+    );
+    console.error(`wrote ${join(out, 'robustness.json')} and robustness.svg`);
+    if (options['json'] === true) console.log(JSON.stringify(report));
+    return 0;
+  },
+};

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { analyseRobustness, type RobustnessPoint } from './robustness.ts';
+
+test('robustness analysis: early line fits with R², and the step where the PMs diverge', () => {
+  // Train PM keeps rising linearly in √KL; the test PM follows it until √KL = 2, then falls.
+  const points: RobustnessPoint[] = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4].map((s, i) => ({
+    step: i * 10,
+    kl: s * s,
+    sqrtKL: s,
+    trainPM: 0.5 * s,
+    testPM: s <= 2 ? 0.5 * s : 1 - 0.3 * (s - 2),
+    gold: s <= 1.5 ? 0.1 * s : 0.15 - 0.05 * (s - 1.5),
+  }));
+  const a = analyseRobustness(points, { earlyFraction: 0.5, threshold: 0.25 });
+  assert.ok(a.fits.trainPM && Math.abs(a.fits.trainPM.slope - 0.5) < 1e-9 && a.fits.trainPM.r2 > 0.999);
+  assert.ok(a.fits.testPM && Math.abs(a.fits.testPM.slope - 0.5) < 1e-9);
+  assert.equal(a.fits.trainPM.xMax, 2);
+  // gap at √KL = 2.5: 1.25 − 0.85 = 0.4 > 0.25 (at 2 it is 0)
+  assert.deepEqual(a.divergence && { step: a.divergence.step, sqrtKL: a.divergence.sqrtKL }, {
+    step: 50,
+    sqrtKL: 2.5,
+  });
+  const none = analyseRobustness(points.map((p) => ({ ...p, testPM: p.trainPM })));
+  assert.equal(none.divergence, null);
+});

@@ -1,0 +1,184 @@
+// The robustness study (Bai et al. 2022 §4.2, Figure 4): split the comparisons 50/50, train a "train PM"
+// and a "test PM", run PPO against the train PM, then score every policy snapshot with both PMs (each
+// centred by its mean on held-out data) and, on the world, with the gold judge — all against √KL(policy ‖
+// initial policy). Early in training the train-PM score grows ~linearly in √KL; where the test PM (and
+// gold) stop following it, the policy is exploiting the train PM.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type LineFit, fitEarlyLine } from '../eval/fit.ts';
+import { loadCheckpoint } from '../nn/checkpoint.ts';
+import type { GPT } from '../nn/gpt.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { evaluatePolicy } from './evaluate.ts';
+import type { RewardFn } from './rollout.ts';
+
+export interface RobustnessPoint {
+  step: number;
+  kl: number;
+  sqrtKL: number;
+  /** Mean scores, each PM's centred by its held-out mean. */
+  trainPM: number;
+  testPM: number;
+  /** Mean gold score (NaN without gold). */
+  gold: number;
+}
+
+export interface RobustnessAnalysis {
+  points: RobustnessPoint[];
+  /** Lines fitted to the early part (√KL up to `earlyFraction` of the range) of each curve. */
+  fits: { trainPM: LineFit | null; testPM: LineFit | null; gold: LineFit | null };
+  earlyFraction: number;
+  /**
+   * The first snapshot where the train PM's gain over the start exceeds the test PM's by more than
+   * `threshold` (in PM units), or null if they never diverge.
+   */
+  divergence: { step: number; sqrtKL: number; gap: number } | null;
+  threshold: number;
+}
+
+/** Policy snapshots of a PPO run folder (OUT/snapshots/step-N), in step order. */
+export function listSnapshots(runDir: string): { step: number; dir: string }[] {
+  const dir = join(runDir, 'snapshots');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => /^step-\d+$/.test(n))
+    .map((n) => ({ step: Number(n.slice(5)), dir: join(dir, n) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/**
+ * Scores one policy on held-out prompts with both PMs and gold, and measures its KL from the reference.
+ *
+ * @example const point = await robustnessPoint(policy, init, tok, prompts, { step: 40, trainPM, testPM, gold, centres });
+ */
+export async function robustnessPoint(
+  policy: GPT,
+  reference: GPT,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  o: {
+    step: number;
+    trainPM: RewardFn;
+    testPM: RewardFn;
+    gold?: RewardFn;
+    centres: { train: number; test: number };
+    maxNewTokens: number;
+    seed: number;
+  },
+): Promise<RobustnessPoint> {
+  let responses: string[] = [];
+  // One sampling: capture the responses through the reward hook, then score them with the test PM.
+  const captureTrain: RewardFn = async (p, r) => {
+    responses = r;
+    return o.trainPM(p, r);
+  };
+  const ev = await evaluatePolicy(policy, tokenizer, prompts, {
+    maxNewTokens: o.maxNewTokens,
+    seed: o.seed,
+    reward: captureTrain,
+    ...(o.gold ? { gold: o.gold } : {}),
+    reference,
+  });
+  const test = await o.testPM([...prompts], responses);
+  const testMean = test.reduce((a, b) => a + b, 0) / Math.max(1, test.length);
+  return {
+    step: o.step,
+    kl: ev.kl,
+    sqrtKL: ev.sqrtKL,
+    trainPM: ev.reward - o.centres.train,
+    testPM: testMean - o.centres.test,
+    gold: ev.gold,
+  };
+}
+
+/**
+ * Evaluates the initial policy (step 0) and every snapshot of a PPO run.
+ *
+ * @example const points = await evaluateSnapshots('runs/robust/ppo', 'runs/distill/checkpoint', tok, prompts, scorers);
+ */
+export async function evaluateSnapshots(
+  runDir: string,
+  init: string,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  o: {
+    trainPM: RewardFn;
+    testPM: RewardFn;
+    gold?: RewardFn;
+    centres: { train: number; test: number };
+    maxNewTokens: number;
+    seed: number;
+    onPoint?: (p: RobustnessPoint) => void;
+  },
+): Promise<RobustnessPoint[]> {
+  const reference = loadCheckpoint(init).model.eval();
+  const points: RobustnessPoint[] = [];
+  for (const snap of [{ step: 0, dir: init }, ...listSnapshots(runDir)]) {
+    const { model } = loadCheckpoint(snap.dir);
+    model.eval();
+    const point = await robustnessPoint(model, reference, tokenizer, prompts, { ...o, step: snap.step });
+    for (const p of model.parameters()) p.dispose();
+    points.push(point);
+    o.onPoint?.(point);
+  }
+  for (const p of reference.parameters()) p.dispose();
+  return points;
+}
+
+const safeFit = (x: number[], y: number[], fraction: number): LineFit | null => {
+  const ok = x.map((_, i) => i).filter((i) => Number.isFinite(x[i]!) && Number.isFinite(y[i]!));
+  try {
+    return fitEarlyLine(
+      ok.map((i) => x[i]!),
+      ok.map((i) => y[i]!),
+      { fraction },
+    );
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Line fits on the early part of each curve and the divergence point of the two PMs.
+ *
+ * @example const a = analyseRobustness(points, { earlyFraction: 0.5, threshold: 0.25 }); a.fits.trainPM?.r2
+ */
+export function analyseRobustness(
+  points: readonly RobustnessPoint[],
+  opts: { earlyFraction?: number; threshold?: number } = {},
+): RobustnessAnalysis {
+  const earlyFraction = opts.earlyFraction ?? 0.5;
+  const threshold = opts.threshold ?? 0.25;
+  const sorted = [...points].sort((a, b) => a.sqrtKL - b.sqrtKL || a.step - b.step);
+  const x = sorted.map((p) => p.sqrtKL);
+  const fits = {
+    trainPM: safeFit(
+      x,
+      sorted.map((p) => p.trainPM),
+      earlyFraction,
+    ),
+    testPM: safeFit(
+      x,
+      sorted.map((p) => p.testPM),
+      earlyFraction,
+    ),
+    gold: safeFit(
+      x,
+      sorted.map((p) => p.gold),
+      earlyFraction,
+    ),
+  };
+  const byStep = [...points].sort((a, b) => a.step - b.step);
+  const start = byStep[0];
+  let divergence: RobustnessAnalysis['divergence'] = null;
+  if (start) {
+    for (const p of byStep.slice(1)) {
+      const gap = p.trainPM - start.trainPM - (p.testPM - start.testPM);
+      if (gap > threshold) {
+        divergence = { step: p.step, sqrtKL: p.sqrtKL, gap };
+        break;
+      }
+    }
+  }
+  return { points: [...points], fits, earlyFraction, divergence, threshold };
+}
