@@ -2,7 +2,7 @@
 // The same loop runs both of the paper's phases (§2.2, §3.2): PMP on ranked pairs (lr 0.1× pretraining)
 // and finetuning on human comparisons (0.01×). Resumable bit for bit through train/state.ts's
 // checkpoints: weights, AdamW moments, RNG state and the data position.
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AdamW, clipGradNorm, getRngState, manualSeed, setRngState, tensor, tidy } from '../engine/index.ts';
 import type { HhkitMeta } from '../nn/checkpoint.ts';
@@ -197,7 +197,8 @@ export async function trainPreferenceModel(
   );
   const totalSteps = c.steps || Math.ceil((c.epochs * data.length) / c.batchSize);
   const schedule = { lr, minLr: lr * c.minLrRatio, warmupSteps: c.warmupSteps, decaySteps: totalSteps };
-  const lineage = [...(initMeta?.lineage ?? []), ...(c.init ? [resolve(c.init)] : [])];
+  // The init's real folder (OUT/checkpoint is a link that moves on as that run goes on).
+  const lineage = [...(initMeta?.lineage ?? []), ...(c.init ? [realpathSync(c.init)] : [])];
   let state: PMTrainerState = {
     step: 0,
     examplesSeen: 0,
