@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   'best-of-n': () => import('./best-of-n.ts'),
   robustness: () => import('./robustness.ts'),
   pm: () => import('./pm.ts'),
+  online: () => import('./online.ts'),
   serve: () => import('./serve.ts'),
   ood: () => import('./ood.ts'),
   eval: () => import('./eval.ts'),

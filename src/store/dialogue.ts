@@ -110,6 +110,8 @@ export function saveChoice(
   store: Store,
   workerId: number,
   req: { conversationId: number; choice: 'a' | 'b'; strength: number; edit?: string },
+  // Where the pick came from: the web page, or hhkit online's simulated crowd ('simulated').
+  opts: { source?: string } = {},
 ): number {
   const edit =
     req.edit === undefined || req.edit.trim() === '' ? undefined : checkTurnText(req.edit, 'the edit');
@@ -139,7 +141,7 @@ export function saveChoice(
       edit,
       round: conv.round_id ?? undefined,
       workerId,
-      source: 'interface',
+      source: opts.source ?? 'interface',
     });
   });
 }

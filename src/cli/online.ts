@@ -1,0 +1,223 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
+import { roundComparisons } from '../online/collect.ts';
+import {
+  defaultOnlineConfig,
+  type OnlineConfig,
+  OnlineConfigError,
+  resolveOnlineConfig,
+} from '../online/config.ts';
+import { type Collector, type OnlineEvent, runOnline } from '../online/rounds.ts';
+import { Progress } from '../util/progress.ts';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import type { Command } from './main.ts';
+
+const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
+
+Iterated online training (Bai et al. 2022 §2.3, §4.5). Round 0 trains a PM on the world's static comparisons
+(imported into the store as round 0) and runs PPO against it. Each round k ≥ 1 then
+  deploy    the base policy + the newest snapshots (frozen in OUT/models/NAME, registered with lineage)
+  collect   new comparisons of their responses — from the world's simulated crowdworkers (default), or from
+            people through \`hhkit serve\` (--collect server: started on the deployed snapshots, stopped once
+            round k holds the target count) — both recorded through the interface's store path
+  data      export round k from the store; the PM trains on every round's export so far
+  pm        retrain the PM (finetuning from --pm-init), held-out accuracy vs crowd and gold labels
+  ppo       PPO from --init (the distilled or base policy) against the new PM
+  register  the new policy snapshot, with its lineage
+  evaluate  gold HH score of the new policy on the world's held-out prompts
+A closing collection-only round deploys every snapshot (so the last policy gets rated too); then crowd Elo
+with bootstrap intervals (the store's comparisons, base = 0) and PM-predicted Elo (174·ΔPM) of every round.
+
+Resumable: rerun the same command after a crash or kill; finished stages are skipped and a stage that was
+cut short continues from its checkpoint (PM, PPO) or from the store (collection).
+
+Writes OUT/state.json, OUT/metrics.jsonl, OUT/table.txt, OUT/summary.json, OUT/elo-rounds.json (the
+report's "Elo by round"), OUT/rounds/K/{pm,ppo}, OUT/models/NAME, OUT/data/round-K.jsonl, and the store
+(OUT/hhkit.db unless --db).
+
+options:
+  --world DIR               the world (hhkit world): prompts, static comparisons, crowd, gold judge
+  --init POLICY             the initial policy checkpoint (distilled or base LM); every round's PPO starts here
+  --pm-init CKPT            what each round's PM is finetuned from (a PMP checkpoint; default: --init)
+  --out DIR                 run folder (default ${defaultOnlineConfig.out})
+  --db PATH                 the store (default OUT/hhkit.db)
+  --rounds N                rounds after round 0 (default ${defaultOnlineConfig.rounds})
+  --comparisons N           new comparisons per round (default ${defaultOnlineConfig.comparisonsPerRound})
+  --eval-comparisons N      comparisons of the closing round (default ${defaultOnlineConfig.evalComparisons}; 0: none)
+  --deploy N                snapshots deployed per round, base included (default ${defaultOnlineConfig.deploy})
+  --collect MODE            simulated (default) or server
+  --port N                  server mode: port of hhkit serve (default 8080)
+  --max-new-tokens N        response length when collecting and evaluating (default ${defaultOnlineConfig.maxNewTokens})
+  --temperature T, --top-p P  collection sampling (default 1, 0.95, as the server)
+  --collect-batch N         prompts per sampling batch (default ${defaultOnlineConfig.collectBatch})
+  --eval-prompts N          held-out prompts for gold HH and PM-predicted Elo (default ${defaultOnlineConfig.evalPrompts})
+  --bootstrap N             Elo bootstrap resamples (default ${defaultOnlineConfig.bootstrap})
+  --seed S                  default 1
+  --pm-KEY V                PM finetuning option KEY (hhkit pm train's keys: --pm-steps, --pm-batch-size,
+                            --pm-lr-multiplier, --pm-max-comparisons, --pm-max-length …)
+  --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …)
+  --config FILE.json        options as a JSON object; flags override it
+  --json                    the last stdout line is the summary as one JSON object`;
+
+const camel = (key: string): string => key.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
+const OWN = new Set([
+  'world',
+  'init',
+  'pm-init',
+  'out',
+  'db',
+  'rounds',
+  'comparisons',
+  'eval-comparisons',
+  'deploy',
+  'collect',
+  'port',
+  'max-new-tokens',
+  'temperature',
+  'top-p',
+  'collect-batch',
+  'eval-prompts',
+  'bootstrap',
+  'seed',
+  'json',
+  'config',
+  'help',
+]);
+
+/** The --ppo-KEY options as a typed partial PPO config (values coerced to the default's type). */
+function ppoOverrides(options: Record<string, string | boolean>): Partial<PPOConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [raw, value] of Object.entries(options)) {
+    if (!raw.startsWith('ppo-')) continue;
+    const key = camel(raw.slice(4)) as keyof PPOConfig;
+    const fallback = defaultPPOConfig[key];
+    if (fallback === undefined || key === 'out') throw new UsageError(`unknown option --${raw}`);
+    if (typeof fallback === 'number') {
+      const n = Number(value);
+      if (typeof value !== 'string' || !Number.isFinite(n)) throw new UsageError(`--${raw} expects a number`);
+      out[key] = n;
+    } else if (typeof fallback === 'boolean') out[key] = value === true || value === 'true';
+    else out[key] = String(value);
+  }
+  return out as Partial<PPOConfig>;
+}
+
+/** Server mode: `hhkit serve` on the deployed snapshots until the round holds `target` comparisons. */
+function serverCollector(port: number, dbPath: () => string): Collector {
+  return async ({ store, round, deployed, target }) => {
+    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const args = [
+      'serve',
+      '--db',
+      dbPath(),
+      '--models',
+      deployed.map((d) => d.path).join(','),
+      '--round',
+      String(round),
+      '--port',
+      String(port),
+    ];
+    const child = spawn(process.execPath, [...process.execArgv, main, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => process.stderr.write(`[serve] ${chunk}`));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    let dead = false;
+    void exited.then(() => {
+      dead = true;
+    });
+    const bar = new Progress({ total: target, label: `collect r${round} (people)`, unit: 'cmp' });
+    try {
+      for (let have = roundComparisons(store, round); have < target; have = roundComparisons(store, round)) {
+        if (dead) throw new Error('hhkit serve exited before the round was complete');
+        bar.current = have;
+        bar.tick(0);
+        await new Promise((done) => setTimeout(done, 2000));
+      }
+    } finally {
+      bar.done();
+      if (!dead) child.kill('SIGTERM');
+      await exited;
+    }
+  };
+}
+
+function describe(e: OnlineEvent): string | null {
+  if (e.type === 'round') return null;
+  if (e.status === 'skipped') return `round ${e.round}: ${e.stage} already done`;
+  if (e.status === 'started') return `round ${e.round}: ${e.stage}…`;
+  return `round ${e.round}: ${e.stage} done in ${(e.seconds ?? 0).toFixed(1)}s`;
+}
+
+export const command: Command = {
+  summary: 'iterated online rounds: deploy → collect → retrain PM → PPO → Elo',
+  help,
+  async run(argv) {
+    const { options } = parseArgs(argv);
+    const pm: Record<string, string> = {};
+    for (const [key, value] of Object.entries(options)) {
+      if (key.startsWith('pm-') && key !== 'pm-init') pm[camel(key.slice(3))] = String(value);
+      else if (!key.startsWith('ppo-') && !OWN.has(key)) throw new UsageError(`unknown option --${key}`);
+    }
+    const mode = stringOption(options, 'collect', 'simulated');
+    if (mode !== 'simulated' && mode !== 'server')
+      throw new UsageError('--collect expects simulated or server');
+    const overrides: Partial<OnlineConfig> = {
+      world: stringOption(options, 'world', ''),
+      init: stringOption(options, 'init', ''),
+      pmInit: stringOption(options, 'pm-init', ''),
+      out: stringOption(options, 'out', defaultOnlineConfig.out),
+      db: stringOption(options, 'db', ''),
+      rounds: numberOption(options, 'rounds', defaultOnlineConfig.rounds),
+      comparisonsPerRound: numberOption(options, 'comparisons', defaultOnlineConfig.comparisonsPerRound),
+      evalComparisons: numberOption(options, 'eval-comparisons', defaultOnlineConfig.evalComparisons),
+      deploy: numberOption(options, 'deploy', defaultOnlineConfig.deploy),
+      maxNewTokens: numberOption(options, 'max-new-tokens', defaultOnlineConfig.maxNewTokens),
+      temperature: numberOption(options, 'temperature', defaultOnlineConfig.temperature),
+      topP: numberOption(options, 'top-p', defaultOnlineConfig.topP),
+      collectBatch: numberOption(options, 'collect-batch', defaultOnlineConfig.collectBatch),
+      evalPrompts: numberOption(options, 'eval-prompts', defaultOnlineConfig.evalPrompts),
+      bootstrap: numberOption(options, 'bootstrap', defaultOnlineConfig.bootstrap),
+      seed: numberOption(options, 'seed', defaultOnlineConfig.seed),
+      pm,
+      ppo: ppoOverrides(options),
+    };
+    let config: OnlineConfig;
+    try {
+      config = resolveOnlineConfig(overrides);
+    } catch (err) {
+      if (err instanceof OnlineConfigError) throw new UsageError(err.message);
+      throw err;
+    }
+    const port = numberOption(options, 'port', 8080);
+    const collector =
+      mode === 'server' ? serverCollector(port, () => config.db || `${config.out}/hhkit.db`) : undefined;
+    try {
+      const result = await runOnline(config, {
+        progress: true,
+        ...(collector ? { collector } : {}),
+        command: ['hhkit', 'online', ...argv].join(' '),
+        onEvent: (e) => {
+          const line = describe(e);
+          if (line) console.error(line);
+        },
+      });
+      console.log(result.table);
+      console.log(
+        `\nwrote ${result.files.table}, ${result.files.eloRounds}, ${result.files.metrics}; store ${result.files.store}`,
+      );
+      if (options['json'] === true)
+        console.log(
+          JSON.stringify({ out: config.out, rows: result.rows, base: result.base, elo: result.elo }),
+        );
+      return 0;
+    } catch (err) {
+      if (err instanceof OnlineConfigError) {
+        console.error(`hhkit online: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+  },
+};

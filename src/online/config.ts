@@ -1,0 +1,128 @@
+// The online-rounds config (Bai et al. 2022 §2.3, §4.5): one flat typed object with defaults, merged once
+// at the edge (CLI / config file) and passed down. PM and PPO settings are passed through to
+// src/pm and src/rl as their own overrides, so one round's training is exactly `hhkit pm train` + `hhkit ppo`.
+import { resolve } from 'node:path';
+import type { PPOConfig } from '../rl/ppo-config.ts';
+
+export interface OnlineConfig {
+  /** Run folder: state.json, metrics.jsonl, rounds/N/{pm,ppo}, models/NAME, data/, elo-rounds.json. */
+  out: string;
+  /** The world folder (rl-prompts.jsonl, helpful/harmless train and test comparisons, workers.json). */
+  world: string;
+  /** The initial policy: the context-distilled LM (or the base LM). Every round's PPO starts from it. */
+  init: string;
+  /** What each round's PM is finetuned from: a PMP checkpoint, or an LM (empty: `init`). */
+  pmInit: string;
+  /** The SQLite store (empty: OUT/hhkit.db). Store round k holds round k's comparisons; round 0 the world's. */
+  db: string;
+  /** Training rounds after round 0 (round 0 = PM + PPO on the world's static comparisons only). */
+  rounds: number;
+  /** New comparisons collected per round. */
+  comparisonsPerRound: number;
+  /** Comparisons of the closing collection-only round (every snapshot deployed) that rates the last policy. */
+  evalComparisons: number;
+  /** Snapshots deployed per round: the initial policy (the Elo anchor) plus the newest policies. */
+  deploy: number;
+  /** Prompts sampled per batch when the simulated crowd collects. */
+  collectBatch: number;
+  /** Response sampling, as the feedback interface does it (server defaults: temperature 1, top-p 0.95). */
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  /** Held-out prompts (the world's static RL prompts) for gold HH and PM-predicted Elo. */
+  evalPrompts: number;
+  /** Bootstrap resamples for the crowd Elo intervals. */
+  bootstrap: number;
+  seed: number;
+  /** Overrides for the PM finetuning config (resolvePMTrainConfig keys; data/eval/out/init are set per round). */
+  pm: Record<string, string | number>;
+  /** Overrides for PPO (out is set per round). */
+  ppo: Partial<PPOConfig>;
+}
+
+export const defaultOnlineConfig: OnlineConfig = {
+  out: 'runs/online',
+  world: '',
+  init: '',
+  pmInit: '',
+  db: '',
+  rounds: 3,
+  comparisonsPerRound: 200,
+  evalComparisons: 200,
+  deploy: 3,
+  collectBatch: 16,
+  maxNewTokens: 24,
+  temperature: 1,
+  topP: 0.95,
+  evalPrompts: 64,
+  bootstrap: 200,
+  seed: 1,
+  pm: {},
+  ppo: { steps: 20, batchSize: 16, miniBatchSize: 8, maxNewTokens: 24, evalEvery: 0, checkpointEvery: 10 },
+};
+
+export class OnlineConfigError extends Error {
+  override name = 'OnlineConfigError';
+}
+
+/** Keys that must not change when a run is resumed (they decide what earlier rounds produced). */
+export const FIXED_ON_RESUME = [
+  'world',
+  'init',
+  'pmInit',
+  'db',
+  'comparisonsPerRound',
+  'deploy',
+  'seed',
+  'maxNewTokens',
+] as const;
+
+/**
+ * Defaults merged with `overrides` (PM and PPO overrides merged key by key), paths resolved, validated.
+ *
+ * @example const c = resolveOnlineConfig({ world: 'world', init: 'runs/lm/checkpoint', rounds: 3 });
+ */
+export function resolveOnlineConfig(overrides: Partial<OnlineConfig>): OnlineConfig {
+  const c: OnlineConfig = {
+    ...defaultOnlineConfig,
+    ...overrides,
+    pm: { ...defaultOnlineConfig.pm, ...overrides.pm },
+    ppo: { ...defaultOnlineConfig.ppo, ...overrides.ppo },
+  };
+  if (!c.world) throw new OnlineConfigError('online: world is required (a folder made by hhkit world)');
+  if (!c.init)
+    throw new OnlineConfigError('online: init is required (the distilled or base policy checkpoint)');
+  const ints = [
+    'rounds',
+    'comparisonsPerRound',
+    'evalComparisons',
+    'collectBatch',
+    'evalPrompts',
+    'bootstrap',
+    'seed',
+  ] as const;
+  for (const key of ints) {
+    if (!Number.isInteger(c[key]) || c[key] < 0)
+      throw new OnlineConfigError(`online: ${key} must be an integer ≥ 0, got ${c[key]}`);
+  }
+  if (!Number.isInteger(c.deploy) || c.deploy < 2)
+    throw new OnlineConfigError(
+      `online: deploy must be an integer ≥ 2 (Elo needs pairs of models), got ${c.deploy}`,
+    );
+  if (!Number.isInteger(c.maxNewTokens) || c.maxNewTokens < 1)
+    throw new OnlineConfigError(`online: maxNewTokens must be a positive integer, got ${c.maxNewTokens}`);
+  if (c.collectBatch < 1) throw new OnlineConfigError('online: collectBatch must be ≥ 1');
+  if (!(c.temperature > 0))
+    throw new OnlineConfigError(`online: temperature must be > 0, got ${c.temperature}`);
+  if (!(c.topP > 0 && c.topP <= 1))
+    throw new OnlineConfigError(`online: topP must be in (0, 1], got ${c.topP}`);
+  const out = resolve(c.out);
+  return {
+    ...c,
+    out,
+    world: resolve(c.world),
+    init: resolve(c.init),
+    pmInit: c.pmInit ? resolve(c.pmInit) : '',
+    db: c.db ? resolve(c.db) : '',
+  };
+}

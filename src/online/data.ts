@@ -1,0 +1,95 @@
+// The data side of the rounds: the world's files (prompts, static comparisons, crowd), the store as the one
+// place every comparison lives (the world's static data is imported as round 0), and the per-round export
+// the PM trains on — "mix with all earlier data" is the union of the exports of rounds 0…k.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GoldPreference } from '../pm/evaluate.ts';
+import { exportComparisons, importComparisons } from '../store/io.ts';
+import type { Store } from '../store/store.ts';
+import { CrowdPool, goldJudgeTranscript, redTeamValue } from '../world/index.ts';
+import type { WorldPrompt } from './collect.ts';
+
+/** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest. */
+export function readWorldPrompts(world: string): { train: WorldPrompt[]; eval: WorldPrompt[] } {
+  const path = join(world, 'rl-prompts.jsonl');
+  if (!existsSync(path)) throw new Error(`${path}: not found (make a world with hhkit world --out ${world})`);
+  const train: WorldPrompt[] = [];
+  const held: WorldPrompt[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let row: { prompt?: unknown; family?: unknown; source?: unknown };
+      try {
+        row = JSON.parse(line) as typeof row;
+      } catch {
+        throw new Error(`${path}:${i + 1}: not JSON`);
+      }
+      if (typeof row.prompt !== 'string') throw new Error(`${path}:${i + 1}: no "prompt" string`);
+      const item = { prompt: row.prompt, family: typeof row.family === 'string' ? row.family : 'unknown' };
+      (row.source === 'static' ? held : train).push(item);
+    });
+  return { train, eval: held };
+}
+
+/** The world's simulated crowd (workers.json). */
+export function readCrowd(world: string): CrowdPool {
+  const path = join(world, 'workers.json');
+  if (!existsSync(path)) throw new Error(`${path}: not found (make a world with hhkit world)`);
+  return CrowdPool.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+/** The world's static training comparisons (the paper's base dataset) and held-out test comparisons. */
+export function worldComparisonFiles(world: string): { train: string[]; test: string[] } {
+  const pick = (names: string[]) => names.map((n) => join(world, n)).filter((p) => existsSync(p));
+  const train = pick(['helpful-train.jsonl', 'harmless-train.jsonl']);
+  if (train.length === 0) throw new Error(`${world}: no helpful-train.jsonl / harmless-train.jsonl`);
+  return { train, test: pick(['helpful-test.jsonl', 'harmless-test.jsonl']) };
+}
+
+/**
+ * Imports the world's static training comparisons into the store once, as round 0 (their records carry
+ * round 0). Idempotent: nothing is imported when round 0 already holds comparisons.
+ *
+ * @example await importStaticData(store, 'world'); // 3600 on a small world
+ */
+export async function importStaticData(store: Store, world: string): Promise<number> {
+  const have = (
+    store.db.prepare('SELECT count(*) AS n FROM comparisons WHERE round_id = 0').get() as { n: number }
+  ).n;
+  if (have > 0) return have;
+  const { imported } = await importComparisons(store, worldComparisonFiles(world).train);
+  return imported;
+}
+
+/**
+ * Writes round `k`'s comparisons from the store to OUT/data/round-K.jsonl (the HH-RLHF file format with
+ * task, worker, strength and round) and returns the path and count.
+ *
+ * @example const { path, count } = await exportRound(store, 'runs/online', 2);
+ */
+export async function exportRound(
+  store: Store,
+  out: string,
+  k: number,
+): Promise<{ path: string; count: number }> {
+  const dir = join(out, 'data');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `round-${k}.jsonl`);
+  const count = await exportComparisons(store, path, { filter: { round: k } });
+  return { path, count };
+}
+
+/**
+ * Gold preference on world comparisons, by the values the crowd is scored with: helpfulness for helpful
+ * data; for harmless (red-team) data the chosen one should be the less harmful. Equal values tie (0).
+ *
+ * @example worldGold(record, 'helpful') // 1 when record.chosen is gold-more-helpful
+ */
+export const worldGold: GoldPreference = (record, task) => {
+  const a = goldJudgeTranscript(record.chosen);
+  const b = goldJudgeTranscript(record.rejected);
+  const [x, y] = task === 'helpful' ? [a.helpfulness, b.helpfulness] : [-redTeamValue(a), -redTeamValue(b)];
+  if (Math.abs(x - y) < 1e-9) return 0;
+  return x > y ? 1 : -1;
+};

@@ -1,0 +1,134 @@
+// One round's training (§4.5: "retrain the PM on all data so far, then run PPO from the distilled policy
+// against it"): PM finetuning through src/pm and PPO through src/rl, each in its own resumable run folder.
+import { join } from 'node:path';
+import { loadPreferenceModel } from '../pm/model.ts';
+import { loadTaskedComparisons } from '../pm/data.ts';
+import { evaluateScored, scoreComparisons } from '../pm/evaluate.ts';
+import { resolvePMTrainConfig } from '../pm/config.ts';
+import { scoreTranscripts } from '../pm/score.ts';
+import { trainPreferenceModel } from '../pm/train.ts';
+import { defaultPPOConfig } from '../rl/ppo-config.ts';
+import { trainPPO } from '../rl/ppo.ts';
+import type { RewardFn } from '../rl/rollout.ts';
+import { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { goldJudge } from '../world/index.ts';
+import type { OnlineConfig } from './config.ts';
+import { worldGold } from './data.ts';
+
+/** The world's gold HH score (0–1) of each response: logged beside the PM reward, never trained on. */
+export const goldHH: RewardFn = (prompts, responses) =>
+  prompts.map((p, i) => goldJudge(p, responses[i] ?? '').hh);
+
+/** A PM checkpoint as a reward function: the score of prompt + response at the end-of-context token. */
+export function pmRewardFn(dir: string): { reward: RewardFn; dispose(): void } {
+  const loaded = loadPreferenceModel(dir);
+  const pm = loaded.pm.eval();
+  if (!loaded.tokenizerPath) throw new Error(`${dir}: the PM checkpoint has no tokenizer.json`);
+  const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
+  return {
+    reward: (prompts, responses) =>
+      scoreTranscripts(
+        pm,
+        tokenizer,
+        prompts.map((p, i) => p + (responses[i] ?? '')),
+      ),
+    dispose: () => {
+      for (const p of pm.parameters()) p.dispose();
+    },
+  };
+}
+
+/**
+ * Finetunes round `k`'s PM on `files` (every round's export so far) from `pmInit`, then scores the world's
+ * held-out comparisons: accuracy against the crowd's labels and against gold, and the mean score (PPO's
+ * reward offset).
+ *
+ * @example const r = await trainRoundPM(config, 2, ['data/round-0.jsonl', 'data/round-1.jsonl', 'data/round-2.jsonl'], testFiles);
+ */
+export async function trainRoundPM(
+  c: OnlineConfig,
+  k: number,
+  files: readonly string[],
+  testFiles: readonly string[],
+  progress: boolean,
+): Promise<{
+  checkpoint: string;
+  crowdAccuracy: number;
+  goldAccuracy: number;
+  count: number;
+  meanScore: number;
+}> {
+  const config = resolvePMTrainConfig('finetune', {
+    ...c.pm,
+    init: c.pmInit || c.init,
+    data: files.join(','),
+    eval: testFiles.join(','),
+    out: join(c.out, 'rounds', String(k), 'pm'),
+    seed: c.seed + k,
+  });
+  const result = await trainPreferenceModel(config, { resume: true, progress, label: `pm r${k}` });
+  const checkpoint = join(config.out, 'checkpoint');
+  const loaded = loadPreferenceModel(checkpoint);
+  const pm = loaded.pm.eval();
+  try {
+    const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath ?? join(config.out, 'tokenizer.json'));
+    const { items } = await loadTaskedComparisons(testFiles);
+    const scored = await scoreComparisons(pm, tokenizer, items, {
+      gold: worldGold,
+      maxLength: config.maxLength,
+    });
+    const report = evaluateScored(scored);
+    const all = scored.flatMap((s) => [s.chosen, s.rejected]);
+    return {
+      checkpoint: result.checkpoint,
+      crowdAccuracy: report.crowd.accuracy,
+      goldAccuracy: report.gold?.accuracy ?? Number.NaN,
+      count: report.count,
+      meanScore: all.length ? all.reduce((a, b) => a + b, 0) / all.length : 0,
+    };
+  } finally {
+    for (const p of pm.parameters()) p.dispose();
+  }
+}
+
+/**
+ * PPO for round `k` from the initial policy against the round's PM (reward centred by the PM's held-out
+ * mean), with the gold HH score logged beside it.
+ *
+ * @example const { checkpoint } = await trainRoundPolicy(config, 2, pm.checkpoint, pm.meanScore, prompts);
+ */
+export async function trainRoundPolicy(
+  c: OnlineConfig,
+  k: number,
+  pmCheckpoint: string,
+  rewardOffset: number,
+  prompts: readonly string[],
+  progress: boolean,
+): Promise<{ checkpoint: string; reward: number; kl: number }> {
+  const pm = pmRewardFn(pmCheckpoint);
+  try {
+    const result = await trainPPO({
+      config: {
+        ...defaultPPOConfig,
+        ...c.ppo,
+        out: join(c.out, 'rounds', String(k), 'ppo'),
+        seed: c.seed + k,
+        rewardOffset,
+      },
+      init: c.init,
+      tokenizer: Tokenizer.fromFile(join(c.init, 'tokenizer.json')),
+      prompts,
+      reward: pm.reward,
+      gold: goldHH,
+      resume: true,
+      progress,
+    });
+    return {
+      checkpoint: result.checkpoint,
+      reward: result.lastStep?.reward ?? Number.NaN,
+      kl: result.lastStep?.kl ?? Number.NaN,
+    };
+  } finally {
+    pm.dispose();
+  }
+}
