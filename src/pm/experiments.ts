@@ -79,7 +79,8 @@ export async function runPM(
   const started = performance.now();
   const out = join(ctx.out, name);
   const config = resolvePMTrainConfig(run.phase, {
-    data: `(experiment ${name})`,
+    // Names the data, so a rerun only reuses a finished run trained on the same comparisons.
+    data: `(experiment ${name}: ${run.train.length} comparisons)`,
     out,
     init: run.init,
     seed: ctx.seed,
@@ -182,7 +183,7 @@ export async function pmpExperiment(
     claim:
       'PMP improves sample efficiency: with little finetuning data, a PM finetuned after PMP is more accurate than one finetuned from the LM directly.',
     holds,
-    verdict: `${holds ? 'holds' : 'does not hold everywhere'}: PMP − no PMP = ${sizes.map((n, i) => `${gains[i]! >= 0 ? '+' : ''}${pts(gains[i]!)} pts at n=${n}`).join(', ')}`,
+    verdict: `${holds ? 'holds' : gains.some((g) => g > 0) ? 'holds only in part' : 'does not hold here'}: PMP − no PMP = ${sizes.map((n, i) => `${gains[i]! >= 0 ? '+' : ''}${pts(gains[i]!)} pts at n=${n}`).join(', ')}`,
     rows,
   };
 }
@@ -203,10 +204,10 @@ export async function mixExperiment(
   const rows: ExperimentRow[] = [];
   for (const f of fractions) {
     const nHarm = Math.round(total * f);
-    const train = [
-      ...sampleComparisons(ctx.data.helpfulTrain, total - nHarm, ctx.seed),
-      ...sampleComparisons(ctx.data.harmlessTrain, nHarm, ctx.seed),
-    ];
+    // (sampleComparisons reads 0 as "all", so an empty share is taken explicitly)
+    const take = (items: TaskedComparison[], n: number) =>
+      n === 0 ? [] : sampleComparisons(items, n, ctx.seed);
+    const train = [...take(ctx.data.helpfulTrain, total - nHarm), ...take(ctx.data.harmlessTrain, nHarm)];
     const row = await runPM(ctx, `mix-f${f.toFixed(2)}`, { init, train, phase: 'finetune' });
     rows.push({ ...row, harmlessFraction: f, lambda: 1 });
   }
