@@ -133,39 +133,40 @@ export async function collectSimulated(o: CollectOptions): Promise<number> {
   try {
     for (let b = Math.floor(have / o.batch); b * o.batch < o.target; b++) {
       const rng = new Rng(o.seed).fork(`collect/${o.round}/${b}`);
-      // Pairs in turn, so every pair of deployed snapshots gets comparisons (each its own batch).
-      const [i, j] = pairs[(b + o.round) % pairs.length]!;
-      const [ma, mb] = [loaded[i]!, loaded[j]!];
       const count = Math.min(o.batch, o.target - b * o.batch);
       const items = Array.from({ length: count }, () => rng.pick(o.prompts));
       const seed = rng.nextU32() % 2 ** 31;
-      const textsA = await sample(
-        ma,
-        items.map((p) => p.prompt),
-        o.sampling,
-        seed,
-      );
-      const textsB = await sample(
-        mb,
-        items.map((p) => p.prompt),
-        o.sampling,
-        seed + 1,
-      );
+      // Every deployed snapshot answers the batch's prompts; each comparison then takes the next pair in
+      // turn, so all pairs get comparisons evenly (the Elo graph stays connected) even in a short round.
+      const texts: string[][] = [];
+      for (const [m, model] of loaded.entries())
+        texts.push(
+          await sample(
+            model,
+            items.map((p) => p.prompt),
+            o.sampling,
+            seed + m,
+          ),
+        );
       for (let k = 0; k < count; k++) {
+        const index = b * o.batch + k;
+        // One generator per comparison: a resumed batch labels its remaining items as the first run would.
+        const itemRng = rng.fork(String(k));
         // Which snapshot is shown first is random per comparison (workers have position biases).
-        const swap = rng.next() < 0.5;
-        if (b * o.batch + k < have) continue; // stored before a kill
+        const [i, j] =
+          itemRng.next() < 0.5 ? pairs[index % pairs.length]! : [...pairs[index % pairs.length]!].reverse();
+        if (index < have) continue; // stored before a kill
         const { prompt, family } = items[k]!;
         const task: StoreTask = family === 'harmful' ? 'red-team' : 'helpful';
-        const first = { text: swap ? textsB[k]! : textsA[k]!, model: swap ? mb : ma, row: swap ? 1 : 0 };
-        const second = { text: swap ? textsA[k]! : textsB[k]!, model: swap ? ma : mb, row: swap ? 0 : 1 };
-        const { record } = labelResponses(rng, o.crowd, task, prompt, first.text, second.text, {
+        const first = { text: texts[i!]![k]!, model: loaded[i!]!, index: i! };
+        const second = { text: texts[j!]![k]!, model: loaded[j!]!, index: j! };
+        const { record } = labelResponses(itemRng, o.crowd, task, prompt, first.text, second.text, {
           round: o.round,
         });
         // labelResponses stores red-team data HH-style (less harmful = chosen); the store wants the pick.
         const chosenIsFirst = record.chosen === prompt + first.text;
         const picksFirst = task === 'helpful' ? chosenIsFirst : !chosenIsFirst;
-        const sampling = (row: number) => ({ ...o.sampling, seed: seed + row, row: k });
+        const sampling = (m: number) => ({ ...o.sampling, seed: seed + m, row: k });
         o.store.transaction(() => {
           const workerId = o.store.workerId(record.worker ?? 'simulated');
           const { conversationId } = saveStep(o.store, {
@@ -174,8 +175,8 @@ export async function collectSimulated(o: CollectOptions): Promise<number> {
             round: o.round,
             prompt,
             candidates: [
-              { text: first.text, modelId: first.model.snapshot.id, sampling: sampling(first.row) },
-              { text: second.text, modelId: second.model.snapshot.id, sampling: sampling(second.row) },
+              { text: first.text, modelId: first.model.snapshot.id, sampling: sampling(first.index) },
+              { text: second.text, modelId: second.model.snapshot.id, sampling: sampling(second.index) },
             ],
           });
           saveChoice(
@@ -186,7 +187,7 @@ export async function collectSimulated(o: CollectOptions): Promise<number> {
           );
         });
         added++;
-        bar?.tick(1, { pair: `${ma.snapshot.name}|${mb.snapshot.name}` });
+        bar?.tick(1, { pair: `${first.model.snapshot.name}|${second.model.snapshot.name}` });
       }
     }
   } finally {
