@@ -134,7 +134,9 @@ export async function collectSimulated(o: CollectOptions): Promise<number> {
     for (let b = Math.floor(have / o.batch); b * o.batch < o.target; b++) {
       const rng = new Rng(o.seed).fork(`collect/${o.round}/${b}`);
       const count = Math.min(o.batch, o.target - b * o.batch);
-      const items = Array.from({ length: count }, () => rng.pick(o.prompts));
+      // Always a full batch of prompts, so what a batch samples does not depend on the target (a round
+      // cut short and resumed with a larger target draws exactly what an uninterrupted one does).
+      const items = Array.from({ length: o.batch }, () => rng.pick(o.prompts));
       const seed = rng.nextU32() % 2 ** 31;
       // Every deployed snapshot answers the batch's prompts; each comparison then takes the next pair in
       // turn, so all pairs get comparisons evenly (the Elo graph stays connected) even in a short round.
