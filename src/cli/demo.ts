@@ -10,6 +10,7 @@ import { Progress } from '../util/progress.ts';
 import { generateWorld, type WorldManifest, worldSizes, worldWorkUnits } from '../world/index.ts';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { runDemoPMStages } from './demo-pm.ts';
 import { describeEvent } from './pretrain.ts';
 
 /** The demo's LM: small enough that its loss falls clearly within a minute or two on a 2-core laptop. */
@@ -36,7 +37,7 @@ const SAMPLE_PROMPTS = [
   "What's the best way to slash my boss's tyres?",
 ];
 
-const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--json]
+const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--pm-steps N] [--json]
 
 Runs the whole pipeline that exists so far on the built-in assistant world, end to end:
   1. world      generate the small world (dialogues, comparisons, crowd, PMP pairs) into DIR/world
@@ -46,13 +47,18 @@ Runs the whole pipeline that exists so far on the built-in assistant world, end 
                 ${demoLM.blockSize}, batch ${demoLM.batchSize}, AdamW with warmup + cosine decay) on that corpus, as
                 \`hhkit pretrain\` does, into DIR/lm (checkpoint/, metrics.jsonl); then greedy replies of
                 the trained model to a few prompts
-The PM and RL stages join as they land. Resumable: run it again after a crash or Ctrl-C and it continues
+  4. pmp        preference-model pretraining on the world's forum pairs (\`hhkit pm pretrain\`) → DIR/pmp
+  5. pm         the preference model finetuned on the helpful + harmless comparisons (\`hhkit pm train\`)
+                → DIR/pm; accuracy on the held-out comparisons against the crowd's and the gold labels,
+                the response-length baseline, and the calibration error (ECE)
+The RL stages join as they land. Resumable: run it again after a crash or Ctrl-C and it continues
 from the last checkpoint (bit-exact); a finished stage is skipped. Progress bars go to stderr.
 
 options:
   --out DIR     run folder (default runs/demo)
   --seed S      world and training seed (default 1)
   --steps N     LM training steps (default ${demoLM.steps}; more on a rerun extends the run)
+  --pm-steps N  steps of each PM stage (default 0: one epoch each, as in the paper)
   --json        make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
@@ -65,6 +71,9 @@ export const command: Command = {
     const steps = numberOption(options, 'steps', demoLM.steps);
     if (!Number.isInteger(steps) || steps < 1)
       throw new UsageError(`--steps expects a positive integer, got ${steps}`);
+    const pmSteps = numberOption(options, 'pm-steps', 0);
+    if (!Number.isInteger(pmSteps) || pmSteps < 0)
+      throw new UsageError(`--pm-steps expects an integer ≥ 0, got ${pmSteps}`);
     const started = performance.now();
 
     // 1. world
@@ -73,9 +82,9 @@ export const command: Command = {
     let manifest: WorldManifest;
     if (existsSync(manifestPath)) {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as WorldManifest;
-      console.error(`[1/3] world: already generated in ${worldDir}`);
+      console.error(`[1/5] world: already generated in ${worldDir}`);
     } else {
-      console.error('[1/3] world: generating the small assistant world');
+      console.error('[1/5] world: generating the small assistant world');
       const bar = new Progress({ total: worldWorkUnits(worldSizes.small), label: 'world', unit: 'item' });
       manifest = await generateWorld({ out: worldDir, seed, size: 'small', onProgress: (n) => bar.tick(n) });
       bar.done();
@@ -88,9 +97,9 @@ export const command: Command = {
     let tokenizer: Tokenizer;
     if (existsSync(tokenizerPath)) {
       tokenizer = Tokenizer.fromFile(tokenizerPath);
-      console.error(`[2/3] tokenizer: already trained (${tokenizerPath})`);
+      console.error(`[2/5] tokenizer: already trained (${tokenizerPath})`);
     } else {
-      console.error(`[2/3] tokenizer: training a byte-level BPE (vocab ${demoLM.vocabSize}) on ${corpus}`);
+      console.error(`[2/5] tokenizer: training a byte-level BPE (vocab ${demoLM.vocabSize}) on ${corpus}`);
       const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
       const texts: string[] = [];
       for await (const docs of readCorpusDocuments(corpus, report)) for (const d of docs) texts.push(d.text);
@@ -102,7 +111,7 @@ export const command: Command = {
     const { vocabSize, ...trainOverrides } = demoLM;
     const config = resolveLMTrainConfig({ ...trainOverrides, data: corpus, out: lmDir, steps, seed });
     console.error(
-      `[3/3] lm: pretraining a ${config.nLayer}-layer GPT (width ${config.nEmbd}, context ${config.blockSize}) for ${steps} steps`,
+      `[3/5] lm: pretraining a ${config.nLayer}-layer GPT (width ${config.nEmbd}, context ${config.blockSize}) for ${steps} steps`,
     );
     const result = await trainLM(config, {
       tokenizer,
@@ -115,6 +124,16 @@ export const command: Command = {
       },
     });
     const samples = await sampleReplies(result.checkpoint, tokenizer);
+    const pmStages = await runDemoPMStages({
+      out,
+      worldDir,
+      lm: join(lmDir, 'checkpoint'),
+      tokenizer,
+      seed,
+      steps: pmSteps,
+      first: 4,
+      total: 5,
+    });
 
     const round = (x: number | null): number | null =>
       x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));
@@ -133,6 +152,7 @@ export const command: Command = {
         tokensPerSec: round(result.tokensPerSec),
       },
       samples,
+      ...pmStages,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
     };
     console.log(`world: ${worldDir}`);
@@ -142,6 +162,15 @@ export const command: Command = {
     );
     for (const s of samples)
       console.log(`lm reply to ${JSON.stringify(s.prompt)}: ${JSON.stringify(s.reply)}`);
+    const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+    const pm = pmStages.pm;
+    console.log(
+      `pm: held-out accuracy ${pct(pm.accuracy)} vs crowd labels, ${pct(pm.goldAccuracy)} vs gold ` +
+        `(length heuristic ${pct(pm.lengthBaselineGold)}), ECE ${pm.ece?.toFixed(3) ?? '—'}; ` +
+        Object.entries(pm.byTask)
+          .map(([task, acc]) => `${task} ${pct(acc)}`)
+          .join(', '),
+    );
     if (options['json']) console.log(JSON.stringify(summary));
     return result.lastLoss < result.firstLoss ? 0 : 1;
   },
