@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { noGrad, randn, tidy } from '../engine/index.ts';
+import { liveTensors, noGrad, randn, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { defaultDistillConfig, distill } from './distill.ts';
 import { topKWithRest } from './distill-cache.ts';
@@ -41,6 +41,7 @@ test('context distillation reduces KL to the prompted teacher by a margin, cache
     (_, i) => `${fx.prompts[i % fx.prompts.length]} It is ${i % 7}.`,
   );
   const out = join(fx.dir, 'distill');
+  const before = liveTensors();
   const report = await distill({
     config: {
       ...defaultDistillConfig,
@@ -61,6 +62,7 @@ test('context distillation reduces KL to the prompted teacher by a margin, cache
     evalPrompts: fx.prompts.slice(0, 8),
     gold: letterReward('Q'),
   });
+  assert.equal(liveTensors(), before, 'teacher, student and optimiser state are freed');
   assert.ok(report.klAfter < 0.5 * report.klBefore, `KL ${report.klBefore} → ${report.klAfter}`);
   assert.ok(
     Number.isFinite(report.goldBefore) &&

@@ -216,133 +216,141 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     throw new Error(`${out} already holds a distillation run (${existing}); pass resume or pick another out`);
   const student = loadCheckpoint(existing ?? opts.init).model.eval();
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
-  type State = { step: number; klBefore: number; goldBefore: number; goldTeacher: number };
-  const gold = async (model: GPT, withPrefix: boolean): Promise<number> => {
-    if (!opts.gold || !opts.evalPrompts?.length) return Number.NaN;
-    if (!withPrefix) {
+  const free = (): void => {
+    for (const t of Object.values(optimizer.state().tensors)) t.dispose();
+    for (const p of [...student.parameters(), ...teacher.parameters()]) p.dispose();
+  };
+  try {
+    type State = { step: number; klBefore: number; goldBefore: number; goldTeacher: number };
+    const gold = async (model: GPT, withPrefix: boolean): Promise<number> => {
+      if (!opts.gold || !opts.evalPrompts?.length) return Number.NaN;
+      if (!withPrefix) {
+        return (
+          await evaluatePolicy(model, opts.tokenizer, opts.evalPrompts, {
+            maxNewTokens: c.maxNewTokens,
+            seed: c.seed + 99,
+            gold: opts.gold,
+          })
+        ).gold;
+      }
+      // The teacher samples with the HHH prompt in front, cut to leave room for prompt + response; the gold
+      // judge strips it.
+      const evalPrompts = [...opts.evalPrompts];
+      const longest = Math.max(
+        ...(await opts.tokenizer.encodeBatch(evalPrompts, { allowSpecial: false })).map((p) => p.length),
+      );
+      const room = Math.max(0, model.config.nPositions - longest - c.maxNewTokens - 8);
+      const textPrefix = await opts.tokenizer.decode(fullPrefix.slice(Math.max(0, fullPrefix.length - room)));
       return (
-        await evaluatePolicy(model, opts.tokenizer, opts.evalPrompts, {
-          maxNewTokens: c.maxNewTokens,
-          seed: c.seed + 99,
-          gold: opts.gold,
-        })
+        await evaluatePolicy(
+          model,
+          opts.tokenizer,
+          evalPrompts.map((p) => textPrefix + p),
+          { maxNewTokens: c.maxNewTokens, seed: c.seed + 99, gold: opts.gold, batchSize: 8 },
+        )
       ).gold;
-    }
-    // The teacher samples with the HHH prompt in front, cut to leave room for prompt + response; the gold
-    // judge strips it.
-    const evalPrompts = [...opts.evalPrompts];
-    const longest = Math.max(
-      ...(await opts.tokenizer.encodeBatch(evalPrompts, { allowSpecial: false })).map((p) => p.length),
-    );
-    const room = Math.max(0, model.config.nPositions - longest - c.maxNewTokens - 8);
-    const textPrefix = await opts.tokenizer.decode(fullPrefix.slice(Math.max(0, fullPrefix.length - room)));
-    return (
-      await evaluatePolicy(
-        model,
-        opts.tokenizer,
-        evalPrompts.map((p) => textPrefix + p),
-        { maxNewTokens: c.maxNewTokens, seed: c.seed + 99, gold: opts.gold, batchSize: 8 },
-      )
-    ).gold;
-  };
-  let state: State;
-  if (existing) {
-    state = readRunState<State>(existing);
-    const { tensors, metadata } = decodeSafetensors(
-      new Uint8Array(readFileSync(join(existing, 'optimizer.safetensors'))),
-    );
-    optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
-    for (const t of Object.values(tensors)) t.dispose();
-    truncateMetrics(metricsPath, state.step);
-  } else {
-    state = {
-      step: 0,
-      klBefore: meanKL(student, cache, evalRows, padId),
-      goldBefore: await gold(student, false),
-      goldTeacher: await gold(teacher, true),
     };
-    writeFileSync(
-      metricsPath,
-      `${JSON.stringify({ type: 'eval', step: 0, kl: state.klBefore, gold: state.goldBefore, goldTeacher: state.goldTeacher })}\n`,
-    );
-  }
-  const resumedFrom = state.step;
-  const bar = opts.progress ? new Progress({ total: c.steps, label: 'distill', unit: 'step' }) : null;
-  bar?.resumeAt(state.step);
-  let checkpoint = existing ?? '';
-  const save = (step: number) =>
-    writeRunCheckpoint(
-      out,
-      step,
-      { ...state, step },
-      {
-        'optimizer.safetensors': tidy(() => {
-          const s = optimizer.state();
-          return encodeSafetensors(s.tensors, { step: String(s.step) });
-        }),
-      },
-      (dir, files) =>
-        saveCheckpoint(dir, {
-          model: student,
-          meta: {
-            kind: 'policy',
-            lineage: [opts.init],
-            training: { algorithm: 'context-distillation', prefixTokens: prefix.length, ...c },
-            metrics: { step },
-          },
-          files,
-          ...(teacherCkpt.tokenizerPath ? { tokenizerPath: teacherCkpt.tokenizerPath } : {}),
-        }),
-      c.keepCheckpoints,
-    );
-
-  for (let step = state.step + 1; step <= c.steps; step++) {
-    // Batches walk seeded permutations of the training dialogues, one permutation per epoch.
-    const epochSize = trainRows.length;
-    const rows = Array.from({ length: c.batchSize }, (_, i) => {
-      const n = (step - 1) * c.batchSize + i;
-      return trainRows[permutation(epochSize, c.seed * 977 + Math.floor(n / epochSize))[n % epochSize]!]!;
-    });
-    const loss = tidy(() => {
-      const l = batchKL(student, cache, rows, padId);
-      const value = l.item();
-      if (!Number.isFinite(value))
-        throw new Error(
-          `distill step ${step}: loss is ${value}; the last good checkpoint is ${checkpoint || opts.init}`,
-        );
-      optimizer.zeroGrad();
-      l.backward();
-      clipGradNorm(student.parameters(), 1);
-      optimizer.step();
-      optimizer.zeroGrad();
-      return value;
-    });
-    appendFileSync(metricsPath, `${JSON.stringify({ type: 'step', step, loss })}\n`);
-    emit({ type: 'step', step, loss });
-    bar?.tick(1, { kl: loss });
-    if (step % c.checkpointEvery === 0 || step === c.steps) {
-      checkpoint = save(step);
-      emit({ type: 'checkpoint', step, dir: checkpoint });
+    let state: State;
+    if (existing) {
+      state = readRunState<State>(existing);
+      const { tensors, metadata } = decodeSafetensors(
+        new Uint8Array(readFileSync(join(existing, 'optimizer.safetensors'))),
+      );
+      optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
+      for (const t of Object.values(tensors)) t.dispose();
+      truncateMetrics(metricsPath, state.step);
+    } else {
+      state = {
+        step: 0,
+        klBefore: meanKL(student, cache, evalRows, padId),
+        goldBefore: await gold(student, false),
+        goldTeacher: await gold(teacher, true),
+      };
+      writeFileSync(
+        metricsPath,
+        `${JSON.stringify({ type: 'eval', step: 0, kl: state.klBefore, gold: state.goldBefore, goldTeacher: state.goldTeacher })}\n`,
+      );
     }
+    const resumedFrom = state.step;
+    const bar = opts.progress ? new Progress({ total: c.steps, label: 'distill', unit: 'step' }) : null;
+    bar?.resumeAt(state.step);
+    let checkpoint = existing ?? '';
+    const save = (step: number) =>
+      writeRunCheckpoint(
+        out,
+        step,
+        { ...state, step },
+        {
+          'optimizer.safetensors': tidy(() => {
+            const s = optimizer.state();
+            return encodeSafetensors(s.tensors, { step: String(s.step) });
+          }),
+        },
+        (dir, files) =>
+          saveCheckpoint(dir, {
+            model: student,
+            meta: {
+              kind: 'policy',
+              lineage: [opts.init],
+              training: { algorithm: 'context-distillation', prefixTokens: prefix.length, ...c },
+              metrics: { step },
+            },
+            files,
+            ...(teacherCkpt.tokenizerPath ? { tokenizerPath: teacherCkpt.tokenizerPath } : {}),
+          }),
+        c.keepCheckpoints,
+      );
+
+    for (let step = state.step + 1; step <= c.steps; step++) {
+      // Batches walk seeded permutations of the training dialogues, one permutation per epoch.
+      const epochSize = trainRows.length;
+      const rows = Array.from({ length: c.batchSize }, (_, i) => {
+        const n = (step - 1) * c.batchSize + i;
+        return trainRows[permutation(epochSize, c.seed * 977 + Math.floor(n / epochSize))[n % epochSize]!]!;
+      });
+      const loss = tidy(() => {
+        const l = batchKL(student, cache, rows, padId);
+        const value = l.item();
+        if (!Number.isFinite(value))
+          throw new Error(
+            `distill step ${step}: loss is ${value}; the last good checkpoint is ${checkpoint || opts.init}`,
+          );
+        optimizer.zeroGrad();
+        l.backward();
+        clipGradNorm(student.parameters(), 1);
+        optimizer.step();
+        optimizer.zeroGrad();
+        return value;
+      });
+      appendFileSync(metricsPath, `${JSON.stringify({ type: 'step', step, loss })}\n`);
+      emit({ type: 'step', step, loss });
+      bar?.tick(1, { kl: loss });
+      if (step % c.checkpointEvery === 0 || step === c.steps) {
+        checkpoint = save(step);
+        emit({ type: 'checkpoint', step, dir: checkpoint });
+      }
+    }
+    bar?.done();
+    if (!checkpoint) checkpoint = save(state.step);
+    const klAfter = meanKL(student, cache, evalRows, padId);
+    const goldAfter = await gold(student, false);
+    appendFileSync(
+      metricsPath,
+      `${JSON.stringify({ type: 'eval', step: c.steps, kl: klAfter, gold: goldAfter })}\n`,
+    );
+    return {
+      checkpoint,
+      klBefore: state.klBefore,
+      klAfter,
+      goldBefore: state.goldBefore,
+      goldAfter,
+      goldTeacher: state.goldTeacher,
+      prefixTokens: prefix.length,
+      prefixTokensTotal: fullPrefix.length,
+      steps: c.steps,
+      resumedFrom,
+    };
+  } finally {
+    free();
   }
-  bar?.done();
-  if (!checkpoint) checkpoint = save(state.step);
-  const klAfter = meanKL(student, cache, evalRows, padId);
-  const goldAfter = await gold(student, false);
-  appendFileSync(
-    metricsPath,
-    `${JSON.stringify({ type: 'eval', step: c.steps, kl: klAfter, gold: goldAfter })}\n`,
-  );
-  return {
-    checkpoint,
-    klBefore: state.klBefore,
-    klAfter,
-    goldBefore: state.goldBefore,
-    goldAfter,
-    goldTeacher: state.goldTeacher,
-    prefixTokens: prefix.length,
-    prefixTokensTotal: fullPrefix.length,
-    steps: c.steps,
-    resumedFrom,
-  };
 }

@@ -1,0 +1,45 @@
+/**
+ * Policy training (Bai et al. 2022 §3–4): context distillation, PPO against a reward (the PM) with a KL
+ * penalty, best-of-N, and the robustness study. Rewards are plain functions of (prompts, responses), so
+ * the PM, the world's gold judge or a test's toy reward plug in alike.
+ */
+export { gae, type GAEResult, type Masked2D, penalisedRewards, whiten } from './advantages.ts';
+export { type BestOfNReport, type BestOfNRow, bestOfN } from './best-of-n.ts';
+export {
+  bucketKL,
+  type DistillConfig,
+  type DistillOptions,
+  type DistillReport,
+  defaultDistillConfig,
+  distill,
+} from './distill.ts';
+export { buildTeacherCache, type TeacherCache, topKWithRest } from './distill-cache.ts';
+export { evaluatePolicy, type PolicyEvaluation, sequenceKL } from './evaluate.ts';
+export {
+  AdaptiveKLController,
+  bestOfNKL,
+  FixedKLController,
+  type KLController,
+  type KLEstimator,
+  klEstimate,
+  klPerToken,
+} from './kl.ts';
+export { clippedPolicyLoss, clippedValueLoss, maskedMean, tokenEntropy } from './losses.ts';
+export { ActorCritic, gatherLogprobs, responseLogits, type ValueModelKind } from './policy.ts';
+export {
+  PPODivergenceError,
+  type PPOEvent,
+  type PPOOptions,
+  type PPOResult,
+  type PPOStepMetrics,
+  trainPPO,
+} from './ppo.ts';
+export { defaultPPOConfig, type PPOConfig, PPOConfigError, validatePPOConfig } from './ppo-config.ts';
+export {
+  analyseRobustness,
+  evaluateSnapshots,
+  listSnapshots,
+  type RobustnessAnalysis,
+  type RobustnessPoint,
+} from './robustness.ts';
+export { decodeResponses, type RewardFn, type Rollout, sampleRollout, stopIdsOf } from './rollout.ts';
