@@ -86,3 +86,25 @@ test('PPO resumes bit for bit: 4 steps, kill, resume to 8 = 8 steps straight', a
     /already holds a PPO run/,
   );
 });
+
+test('PPO stops on a non-finite reward with a clear error, keeping the last good checkpoint', async () => {
+  const fx = tinyPolicy(5);
+  let calls = 0;
+  const reward = (p: string[], r: string[]) => {
+    calls++;
+    return calls === 3 ? p.map(() => Number.NaN) : letterReward('Q')(p, r);
+  };
+  const out = join(fx.dir, 'nan');
+  await assert.rejects(
+    trainPPO({
+      config: config(out, { steps: 6, checkpointEvery: 2 }),
+      init: fx.init,
+      tokenizer: fx.tokenizer,
+      prompts: fx.prompts,
+      reward,
+    }),
+    (err: Error) =>
+      err.name === 'PPODivergenceError' && /step 3/.test(err.message) && /step-000002/.test(err.message),
+  );
+  assert.equal(loadCheckpoint(join(out, 'checkpoint')).meta?.metrics?.['step'], 2);
+});
