@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { liveTensors, tidy } from '../engine/index.ts';
@@ -107,4 +107,28 @@ test('PPO stops on a non-finite reward with a clear error, keeping the last good
       err.name === 'PPODivergenceError' && /step 3/.test(err.message) && /step-000002/.test(err.message),
   );
   assert.equal(loadCheckpoint(join(out, 'checkpoint')).meta?.metrics?.['step'], 2);
+});
+
+test('PPO with a separate value trunk (and adaptive KL, k3) resumes bit for bit too', async () => {
+  const fx = tinyPolicy(6);
+  const common = { init: fx.init, tokenizer: fx.tokenizer, prompts: fx.prompts, reward: letterReward('Q') };
+  const extra: Partial<PPOConfig> = {
+    valueModel: 'separate',
+    klController: 'adaptive',
+    klEstimator: 'k3',
+    klTarget: 1,
+    klHorizon: 100,
+    checkpointEvery: 2,
+  };
+  const straight = await trainPPO({ ...common, config: config(join(fx.dir, 'a'), { ...extra, steps: 4 }) });
+  await trainPPO({ ...common, config: config(join(fx.dir, 'b'), { ...extra, steps: 2 }) });
+  const resumed = await trainPPO({
+    ...common,
+    config: config(join(fx.dir, 'b'), { ...extra, steps: 4 }),
+    resume: true,
+  });
+  assert.equal(straight.lastStep?.reward, resumed.lastStep?.reward);
+  assert.equal(straight.lastStep?.klCoef, resumed.lastStep?.klCoef);
+  assert.notEqual(straight.lastStep?.klCoef, 0.02, 'the adaptive controller moved λ');
+  assert.ok(existsSync(join(straight.checkpoint, 'value-trunk.safetensors')));
 });
