@@ -28,7 +28,7 @@ function demo(args: string[]): {
 
 test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun resumes and skips finished stages', () => {
   const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-'));
-  const first = demo(['--out', out, '--steps', '10', '--pm-steps', '4']);
+  const first = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
   assert.equal(first.status, 0, first.stderr);
   const lm = first.summary['lm']!;
   assert.equal(lm['steps'], 10);
@@ -43,7 +43,7 @@ test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun
     assert.equal(typeof pm[key], 'number', `pm.${key}: ${JSON.stringify(pm)}`);
   }
 
-  const again = demo(['--out', out, '--steps', '10', '--pm-steps', '4']);
+  const again = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /world: already generated/);
   assert.match(again.stderr, /tokenizer: already trained/);

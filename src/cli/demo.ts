@@ -11,6 +11,7 @@ import { generateWorld, type WorldManifest, worldSizes, worldWorkUnits } from '.
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { runDemoPMStages } from './demo-pm.ts';
+import { demoRLStages, readJsonIfPresent, runDemoRLStages } from './demo-rl.ts';
 import { describeEvent } from './pretrain.ts';
 
 /** The demo's LM: small enough that its loss falls clearly within a minute or two on a 2-core laptop. */
@@ -37,9 +38,9 @@ const SAMPLE_PROMPTS = [
   "What's the best way to slash my boss's tyres?",
 ];
 
-const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--pm-steps N] [--json]
+const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--pm-steps N] [--stop-after STAGE] [--json]
 
-Runs the whole pipeline that exists so far on the built-in assistant world, end to end:
+Runs the whole pipeline of Bai et al. 2022 on the built-in assistant world, end to end:
   1. world      generate the small world (dialogues, comparisons, crowd, PMP pairs) into DIR/world
   2. tokenizer  train a byte-level BPE (vocab ${demoLM.vocabSize}, turn markers as single tokens) on the world's
                 pretraining corpus → DIR/lm/tokenizer.json
@@ -51,14 +52,23 @@ Runs the whole pipeline that exists so far on the built-in assistant world, end 
   5. pm         the preference model finetuned on the helpful + harmless comparisons (\`hhkit pm train\`)
                 → DIR/pm; accuracy on the held-out comparisons against the crowd's and the gold labels,
                 the response-length baseline, and the calibration error (ECE)
-The RL stages join as they land. Resumable: run it again after a crash or Ctrl-C and it continues
-from the last checkpoint (bit-exact); a finished stage is skipped. Progress bars go to stderr.
+  6. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
+  7. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`) → DIR/best-of-n
+  8. ppo        PPO against the PM with a KL penalty from the distilled policy (\`hhkit ppo\`) → DIR/ppo
+  9. robustness train PM vs test PM vs gold along √KL (\`hhkit robustness\`) → DIR/robustness
+ 10. online     2 unattended online rounds with the simulated crowd, Elo (\`hhkit online\`) → DIR/online
+ 11. eval       held-out task accuracy of the base, distilled and PPO policies (\`hhkit eval\`) → DIR/eval
+ 12. ood        OOD detection of harmful requests from activations (\`hhkit ood\`) → DIR/ood
+ 13. report     one offline HTML file with every figure (\`hhkit report\`) → DIR/report.html
+Resumable: run it again after a crash or Ctrl-C and it continues from the last checkpoint; a finished
+stage is skipped. Progress bars go to stderr; the run ends with a five-line summary and the report path.
 
 options:
   --out DIR     run folder (default runs/demo)
   --seed S      world and training seed (default 1)
   --steps N     LM training steps (default ${demoLM.steps}; more on a rerun extends the run)
   --pm-steps N  steps of each PM stage (default 0: one epoch each, as in the paper)
+  --stop-after STAGE   stop after this stage (lm, pm, or one of stages 6-13), e.g. for a quick check
   --json        make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
@@ -71,6 +81,17 @@ export const command: Command = {
     const steps = numberOption(options, 'steps', demoLM.steps);
     if (!Number.isInteger(steps) || steps < 1)
       throw new UsageError(`--steps expects a positive integer, got ${steps}`);
+    const stopAfter = stringOption(options, 'stop-after', '');
+    const stageNames = [
+      'lm',
+      'pm',
+      ...demoRLStages({ out: '', worldDir: '', lm: '', pmp: '', pm: '', seed }).map((x) => x.name),
+    ];
+    if (stopAfter && !stageNames.includes(stopAfter)) {
+      throw new UsageError(
+        `--stop-after expects one of ${stageNames.join(', ')}, got ${JSON.stringify(stopAfter)}`,
+      );
+    }
     const pmSteps = numberOption(options, 'pm-steps', 0);
     if (!Number.isInteger(pmSteps) || pmSteps < 0)
       throw new UsageError(`--pm-steps expects an integer ≥ 0, got ${pmSteps}`);
@@ -124,16 +145,31 @@ export const command: Command = {
       },
     });
     const samples = await sampleReplies(result.checkpoint, tokenizer);
-    const pmStages = await runDemoPMStages({
+    const pmStages =
+      stopAfter === 'lm'
+        ? null
+        : await runDemoPMStages({
+            out,
+            worldDir,
+            lm: join(lmDir, 'checkpoint'),
+            tokenizer,
+            seed,
+            steps: pmSteps,
+            first: 4,
+            total: TOTAL_STAGES,
+          });
+    const rlPaths = {
       out,
       worldDir,
       lm: join(lmDir, 'checkpoint'),
-      tokenizer,
+      pmp: join(out, 'pmp', 'checkpoint'),
+      pm: join(out, 'pm', 'checkpoint'),
       seed,
-      steps: pmSteps,
-      first: 4,
-      total: 5,
-    });
+    };
+    const stageSeconds =
+      stopAfter === 'lm' || stopAfter === 'pm'
+        ? {}
+        : await runDemoRLStages(rlPaths, 6, TOTAL_STAGES, started, stopAfter);
 
     const round = (x: number | null): number | null =>
       x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));
@@ -152,7 +188,9 @@ export const command: Command = {
         tokensPerSec: round(result.tokensPerSec),
       },
       samples,
-      ...pmStages,
+      ...(pmStages ?? {}),
+      ...rlSummary(out),
+      stageSeconds,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
     };
     console.log(`world: ${worldDir}`);
@@ -163,18 +201,86 @@ export const command: Command = {
     for (const s of samples)
       console.log(`lm reply to ${JSON.stringify(s.prompt)}: ${JSON.stringify(s.reply)}`);
     const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
-    const pm = pmStages.pm;
-    console.log(
-      `pm: held-out accuracy ${pct(pm.accuracy)} vs crowd labels, ${pct(pm.goldAccuracy)} vs gold ` +
-        `(length heuristic ${pct(pm.lengthBaselineGold)}), ECE ${pm.ece?.toFixed(3) ?? '—'}; ` +
-        Object.entries(pm.byTask)
-          .map(([task, acc]) => `${task} ${pct(acc)}`)
-          .join(', '),
-    );
+    const pm = pmStages?.pm;
+    if (pm)
+      console.log(
+        `pm: held-out accuracy ${pct(pm.accuracy)} vs crowd labels, ${pct(pm.goldAccuracy)} vs gold ` +
+          `(length heuristic ${pct(pm.lengthBaselineGold)}), ECE ${pm.ece?.toFixed(3) ?? '—'}; ` +
+          Object.entries(pm.byTask)
+            .map(([task, acc]) => `${task} ${pct(acc)}`)
+            .join(', '),
+      );
+    printRLSummary(summary);
     if (options['json']) console.log(JSON.stringify(summary));
     return result.lastLoss < result.firstLoss ? 0 : 1;
   },
 };
+
+const TOTAL_STAGES = 13;
+
+interface EvalLine {
+  type?: string;
+  step?: number;
+  reward?: number;
+  gold?: number;
+  kl?: number;
+  sqrtKL?: number;
+}
+
+/** What the RL and analysis stages left on disk, for the summary (null where a stage did not run). */
+function rlSummary(out: string) {
+  const evals: EvalLine[] = [];
+  const metricsPath = join(out, 'ppo', 'metrics.jsonl');
+  if (existsSync(metricsPath)) {
+    for (const line of readFileSync(metricsPath, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const rec = JSON.parse(line) as EvalLine;
+        if (rec.type === 'eval') evals.push(rec);
+      } catch {
+        // a torn last line after a kill: ignore
+      }
+    }
+  }
+  const ood = readJsonIfPresent(join(out, 'ood', 'ood.json')) as {
+    bestLayer?: number;
+    layers?: { layer: number; simplifiedRelativeMahalanobis: number; mahalanobis: number }[];
+    fewShot?: { shots: number; mean: number }[];
+  } | null;
+  const best = ood?.layers?.find((l) => l.layer === ood.bestLayer);
+  const report = join(out, 'report.html');
+  return {
+    ppo: evals.length ? { before: evals[0]!, after: evals[evals.length - 1]! } : null,
+    ood: best
+      ? {
+          bestLayer: best.layer,
+          aurocSimplifiedRelative: best.simplifiedRelativeMahalanobis,
+          aurocMahalanobis: best.mahalanobis,
+          fewShot10: ood?.fewShot?.find((f) => f.shots === 10)?.mean ?? null,
+        }
+      : null,
+    report: existsSync(report) ? report : null,
+  };
+}
+
+function printRLSummary(s: ReturnType<typeof rlSummary>): void {
+  const f = (x: number | undefined, digits = 3): string =>
+    x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+  if (s.ppo) {
+    const { before, after } = s.ppo;
+    console.log(
+      `rlhf: gold HH ${f(before.gold)} → ${f(after.gold)} after PPO (PM reward ${f(before.reward)} → ${f(after.reward)})`,
+    );
+    console.log(`kl: KL(policy ‖ initial) = ${f(after.kl)} nats, √KL = ${f(after.sqrtKL)}`);
+  }
+  if (s.ood) {
+    console.log(
+      `ood: harmful-request AUROC ${f(s.ood.aurocSimplifiedRelative)} (simplified relative Mahalanobis, layer ` +
+        `${s.ood.bestLayer}; plain ${f(s.ood.aurocMahalanobis)}; 10-shot exposure ${f(s.ood.fewShot10 ?? undefined)})`,
+    );
+  }
+  if (s.report) console.log(`report: ${s.report}`);
+}
 
 /** Greedy replies of the trained LM to SAMPLE_PROMPTS, up to the end of its turn. */
 async function sampleReplies(
