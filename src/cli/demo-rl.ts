@@ -2,7 +2,7 @@
 // online rounds → evals → OOD → report. Each stage runs the same command a user would (`hhkit distill`, …)
 // with small settings, into OUT/<stage>; a finished stage leaves OUT/.stages/<stage>.done and is skipped
 // on a rerun, and a stage cut short resumes from its own checkpoint.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatDuration } from '../util/progress.ts';
 import type { Command } from './main.ts';
@@ -27,6 +27,17 @@ interface Stage {
   args: () => string[];
   /** The folder (or file) whose presence means the stage started. */
   output: string;
+  /** Runs before the command (e.g. names the checkpoints the eval table shows). */
+  prepare?: () => void;
+}
+
+/** Links `name` → `target` in `dir`, so a command that names models by folder shows `name`. */
+function link(dir: string, name: string, target: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  rmSync(path, { force: true });
+  symlinkSync(target, path);
+  return path;
 }
 
 /** The demo's small settings, chosen to keep the whole pipeline to minutes on a 2-core laptop. */
@@ -34,7 +45,21 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
   const o = (name: string) => join(p.out, name);
   const seed = String(p.seed);
   const distilled = join(o('distill'), 'checkpoint');
+  const models = join(o('eval'), 'models');
   return [
+    {
+      name: 'pm-eval',
+      what: 'the PM on held-out comparisons: accuracy vs crowd and gold labels, calibration',
+      command: () => import('./pm.ts'),
+      args: () => [
+        ...['eval', '--model', p.pm, '--gold', '--report', join(o('pm-eval'), 'pm-eval.json')],
+        ...[
+          '--data',
+          ['helpful-test.jsonl', 'harmless-test.jsonl'].map((f) => join(p.worldDir, f)).join(','),
+        ],
+      ],
+      output: o('pm-eval'),
+    },
     {
       name: 'distill',
       what: 'context distillation of the HHH prompt into the LM',
@@ -75,7 +100,7 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
       command: () => import('./robustness.ts'),
       args: () => [
         ...['--policy', distilled, '--world', p.worldDir, '--pm-init', p.pmp, '--out', o('robustness')],
-        ...['--steps', '24', '--snapshot-every', '6', '--checkpoint-every', '6', '--batch-size', '16'],
+        ...['--steps', '24', '--snapshot-every', '4', '--checkpoint-every', '4', '--batch-size', '16'],
         ...['--mini-batch-size', '8', '--max-new-tokens', '24', '--eval-prompts', '32', '--seed', seed],
       ],
       output: o('robustness'),
@@ -95,8 +120,18 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
       name: 'eval',
       what: 'held-out task accuracy of the base, distilled and PPO policies',
       command: () => import('./eval.ts'),
+      prepare: () => {
+        link(models, 'base', p.lm);
+        link(models, 'distilled', distilled);
+        link(models, 'ppo', join(o('ppo'), 'checkpoint'));
+      },
       args: () => [
-        ...['--models', [p.lm, distilled, join(o('ppo'), 'checkpoint')].join(','), '--world', p.worldDir],
+        ...[
+          '--models',
+          ['base', 'distilled', 'ppo'].map((m) => join(models, m)).join(','),
+          '--world',
+          p.worldDir,
+        ],
         ...['--limit', '64', '--max-new-tokens', '32', '--out', join(o('eval'), 'eval.json')],
       ],
       output: o('eval'),
@@ -153,6 +188,7 @@ export async function runDemoRLStages(
     const argv = stage.args();
     // Stages that write one file (best-of-N, eval, OOD) need their folder.
     if (!stage.output.endsWith('.html')) mkdirSync(stage.output, { recursive: true });
+    stage.prepare?.();
     const t0 = performance.now();
     const { command } = await stage.command();
     const status = await command.run(argv);

@@ -52,14 +52,15 @@ Runs the whole pipeline of Bai et al. 2022 on the built-in assistant world, end 
   5. pm         the preference model finetuned on the helpful + harmless comparisons (\`hhkit pm train\`)
                 → DIR/pm; accuracy on the held-out comparisons against the crowd's and the gold labels,
                 the response-length baseline, and the calibration error (ECE)
-  6. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
-  7. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`) → DIR/best-of-n
-  8. ppo        PPO against the PM with a KL penalty from the distilled policy (\`hhkit ppo\`) → DIR/ppo
-  9. robustness train PM vs test PM vs gold along √KL (\`hhkit robustness\`) → DIR/robustness
- 10. online     2 unattended online rounds with the simulated crowd, Elo (\`hhkit online\`) → DIR/online
- 11. eval       held-out task accuracy of the base, distilled and PPO policies (\`hhkit eval\`) → DIR/eval
- 12. ood        OOD detection of harmful requests from activations (\`hhkit ood\`) → DIR/ood
- 13. report     one offline HTML file with every figure (\`hhkit report\`) → DIR/report.html
+  6. pm-eval    the PM's calibration and accuracy on held-out comparisons (\`hhkit pm eval\`) → DIR/pm-eval
+  7. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
+  8. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`) → DIR/best-of-n
+  9. ppo        PPO against the PM with a KL penalty from the distilled policy (\`hhkit ppo\`) → DIR/ppo
+ 10. robustness train PM vs test PM vs gold along √KL (\`hhkit robustness\`) → DIR/robustness
+ 11. online     2 unattended online rounds with the simulated crowd, Elo (\`hhkit online\`) → DIR/online
+ 12. eval       held-out task accuracy of the base, distilled and PPO policies (\`hhkit eval\`) → DIR/eval
+ 13. ood        OOD detection of harmful requests from activations (\`hhkit ood\`) → DIR/ood
+ 14. report     one offline HTML file with every figure (\`hhkit report\`) → DIR/report.html
 Resumable: run it again after a crash or Ctrl-C and it continues from the last checkpoint; a finished
 stage is skipped. Progress bars go to stderr; the run ends with a five-line summary and the report path.
 
@@ -68,7 +69,7 @@ options:
   --seed S      world and training seed (default 1)
   --steps N     LM training steps (default ${demoLM.steps}; more on a rerun extends the run)
   --pm-steps N  steps of each PM stage (default 0: one epoch each, as in the paper)
-  --stop-after STAGE   stop after this stage (lm, pm, or one of stages 6-13), e.g. for a quick check
+  --stop-after STAGE   stop after this stage (lm, pm, or one of stages 6-14), e.g. for a quick check
   --json        make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
@@ -103,9 +104,9 @@ export const command: Command = {
     let manifest: WorldManifest;
     if (existsSync(manifestPath)) {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as WorldManifest;
-      console.error(`[1/5] world: already generated in ${worldDir}`);
+      console.error(`[1/${TOTAL_STAGES}] world: already generated in ${worldDir}`);
     } else {
-      console.error('[1/5] world: generating the small assistant world');
+      console.error(`[1/${TOTAL_STAGES}] world: generating the small assistant world`);
       const bar = new Progress({ total: worldWorkUnits(worldSizes.small), label: 'world', unit: 'item' });
       manifest = await generateWorld({ out: worldDir, seed, size: 'small', onProgress: (n) => bar.tick(n) });
       bar.done();
@@ -118,9 +119,11 @@ export const command: Command = {
     let tokenizer: Tokenizer;
     if (existsSync(tokenizerPath)) {
       tokenizer = Tokenizer.fromFile(tokenizerPath);
-      console.error(`[2/5] tokenizer: already trained (${tokenizerPath})`);
+      console.error(`[2/${TOTAL_STAGES}] tokenizer: already trained (${tokenizerPath})`);
     } else {
-      console.error(`[2/5] tokenizer: training a byte-level BPE (vocab ${demoLM.vocabSize}) on ${corpus}`);
+      console.error(
+        `[2/${TOTAL_STAGES}] tokenizer: training a byte-level BPE (vocab ${demoLM.vocabSize}) on ${corpus}`,
+      );
       const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
       const texts: string[] = [];
       for await (const docs of readCorpusDocuments(corpus, report)) for (const d of docs) texts.push(d.text);
@@ -132,7 +135,7 @@ export const command: Command = {
     const { vocabSize, ...trainOverrides } = demoLM;
     const config = resolveLMTrainConfig({ ...trainOverrides, data: corpus, out: lmDir, steps, seed });
     console.error(
-      `[3/5] lm: pretraining a ${config.nLayer}-layer GPT (width ${config.nEmbd}, context ${config.blockSize}) for ${steps} steps`,
+      `[3/${TOTAL_STAGES}] lm: pretraining a ${config.nLayer}-layer GPT (width ${config.nEmbd}, context ${config.blockSize}) for ${steps} steps`,
     );
     const result = await trainLM(config, {
       tokenizer,
@@ -216,7 +219,7 @@ export const command: Command = {
   },
 };
 
-const TOTAL_STAGES = 13;
+const TOTAL_STAGES = 14;
 
 interface EvalLine {
   type?: string;

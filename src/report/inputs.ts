@@ -5,7 +5,8 @@
  * a malformed one gives a note naming the file and what is wrong — never a crash.
  *
  * Files (every object may also carry "command": the command line that produced it):
- * - pm-sizes.json     {"points": [{"params": 1.2e5, "accuracy": 0.61, "name"?: "small"}]}
+ * - pm-sizes.json     {"points": [{"params": 1.2e5, "accuracy": 0.61, "name"?: "small"}]}, or size.json,
+ *   `hhkit pm experiment size`'s {"rows": [{"parameters", "accuracy", "goldAccuracy"?, "name"}]}
  * - pm-eval.json      `hhkit pm eval`'s report (PMEvalReport: "calibration": {"bins": […]}, "accuracy"),
  *   or calibration.json, a bare Calibration {"bins": [{"meanGap", "predicted", "accuracy",
  *   "count", "standardError"?}], "ece"?}
@@ -13,7 +14,7 @@
  *   on the early half of the train-PM curve (or given as "fit": {"slope", "intercept", "xMin"?, "xMax"?})
  * - metrics.jsonl     PPO's log: lines {"type": "eval", "sqrtKL", "reward", "gold"?} are plotted when
  *   robustness.json is absent (reward vs √KL of one policy)
- * - best-of-n.json    {"points": [{"n": 4, "reward"?, "gold"?, "sqrtKL"?}]}
+ * - best-of-n.json    {"points" | "rows": [{"n": 4, "reward"?, "gold"?, "sqrtKL"?}]} (`hhkit best-of-n --out`)
  * - elo-rounds.json   {"rounds": [{"round": 1, "models": [{"model", "elo", "lower"?, "upper"?}]}]}, or
  *   elo.json, `hhkit elo --json`'s summary {"models": [{"model", "elo", "lower", "upper"}]}
  * - ood.json          `hhkit ood --out`: OodReport (layers[], bestLayer, fewShot[])
@@ -138,12 +139,14 @@ export interface EvalFile {
 const parsers = {
   pmSizes(j: Json): PmSizePoint[] {
     return nonEmpty(
-      list(j['points'], 'points').map((p, i) => {
+      // `hhkit pm experiment size` writes "rows" of {"parameters", "accuracy", "goldAccuracy"?}.
+      list(j['points'] ?? j['rows'], 'points').map((p, i) => {
         const o = obj(p, `points[${i}]`);
         const name = o['name'] === undefined ? undefined : str(o['name'], `points[${i}].name`);
         return {
-          params: num(o['params'], `points[${i}].params`),
-          accuracy: num(o['accuracy'], `points[${i}].accuracy`),
+          params: num(o['params'] ?? o['parameters'], `points[${i}].params`),
+          // on the world, accuracy against the gold labels is the meaningful one when present
+          accuracy: num(o['goldAccuracy'] ?? o['accuracy'], `points[${i}].accuracy`),
           ...(name === undefined ? {} : { name }),
         };
       }),
@@ -175,11 +178,12 @@ const parsers = {
     const points = nonEmpty(
       list(j['points'], 'points').map((p, i) => {
         const o = obj(p, `points[${i}]`);
-        const testPm = optNum(o['testPm'], `points[${i}].testPm`);
+        // `hhkit robustness` writes trainPM/testPM; trainPm/testPm are accepted too.
+        const testPm = optNum(o['testPm'] ?? o['testPM'], `points[${i}].testPm`);
         const gold = optNum(o['gold'], `points[${i}].gold`);
         return {
           sqrtKL: num(o['sqrtKL'] ?? o['sqrtKl'], `points[${i}].sqrtKL`),
-          trainPm: num(o['trainPm'], `points[${i}].trainPm`),
+          trainPm: num(o['trainPm'] ?? o['trainPM'], `points[${i}].trainPm`),
           ...(testPm === undefined ? {} : { testPm }),
           ...(gold === undefined ? {} : { gold }),
         };
@@ -200,7 +204,8 @@ const parsers = {
   },
   bestOfN(j: Json): BestOfNPoint[] {
     return nonEmpty(
-      list(j['points'], 'points').map((p, i) => {
+      // `hhkit best-of-n --out` writes its table as "rows"; "points" is accepted too.
+      list(j['points'] ?? j['rows'], 'points').map((p, i) => {
         const o = obj(p, `points[${i}]`);
         const out: BestOfNPoint = { n: num(o['n'], `points[${i}].n`) };
         for (const k of ['reward', 'gold', 'sqrtKL'] as const) {
@@ -424,7 +429,7 @@ export function readRunInputs(dir: string): RunInputs {
     }
   }
   return {
-    pmSizes: find(['pm-sizes.json'], parsers.pmSizes),
+    pmSizes: find(['pm-sizes.json', 'size.json'], parsers.pmSizes),
     calibration: find(['pm-eval.json', 'calibration.json'], parsers.calibration),
     robustness,
     bestOfN: find(['best-of-n.json'], parsers.bestOfN),
