@@ -1,9 +1,10 @@
-// npm run bench -- [engine|model|all] [--threads N]
+// npm run bench -- [engine|model|ppo|all] [--threads N]
 // Prints JSON lines {"bench", "ours", "reference", "unit", "ratio", …}: our figure, PyTorch's figure for
 // the same work on the same machine and threads, and ours/reference, all measured in this one run.
 import { availableParallelism } from 'node:os';
 import { runEngineBench } from './engine.ts';
 import { runModelBench } from './model.ts';
+import { runPPOBench } from './ppo.ts';
 
 const args = process.argv.slice(2);
 const threadsAt = args.indexOf('--threads');
@@ -12,6 +13,7 @@ const which = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--th
 const suites: Record<string, (threads: number) => object[]> = {
   engine: runEngineBench,
   model: runModelBench,
+  ppo: runPPOBench,
 };
 const selected = which.length === 0 || which.includes('all') ? Object.keys(suites) : which;
 for (const name of selected) {
