@@ -2,7 +2,7 @@
 // the edge (`resolvePMTrainConfig`), then only read. The phases are the paper's (§2.2, §3.2): PMP on
 // ranked pairs at 0.1× the pretraining learning rate, then finetuning on human comparisons at 0.01×,
 // one epoch each.
-import { camelKey, ConfigError } from '../train/config.ts';
+import { applyOverrides, ConfigError } from '../train/config.ts';
 
 export type PMPhase = 'pmp' | 'finetune';
 
@@ -132,29 +132,7 @@ export const pmTrainConfigDocs: Record<Exclude<keyof PMTrainConfig, 'phase'>, st
  */
 export function resolvePMTrainConfig(phase: PMPhase, overrides: Record<string, unknown>): PMTrainConfig {
   const defaults = defaultPMTrainConfigs[phase];
-  const config: PMTrainConfig = { ...defaults };
-  const target = config as unknown as Record<string, unknown>;
-  for (const [rawKey, value] of Object.entries(overrides)) {
-    if (value === undefined) continue;
-    const key = camelKey(rawKey);
-    if (!(key in defaults) || key === 'phase') {
-      throw new ConfigError(
-        `unknown option '${rawKey}'; known: ${Object.keys(pmTrainConfigDocs).join(', ')}`,
-      );
-    }
-    const fallback = target[key];
-    if (typeof fallback === 'number') {
-      const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
-      if ((typeof value === 'string' && value.trim() === '') || !Number.isFinite(n)) {
-        throw new ConfigError(`${key} expects a number, got ${JSON.stringify(value)}`);
-      }
-      target[key] = n;
-    } else {
-      if (typeof value !== 'string')
-        throw new ConfigError(`${key} expects a string, got ${JSON.stringify(value)}`);
-      target[key] = value;
-    }
-  }
+  const config = applyOverrides(defaults, overrides, Object.keys(pmTrainConfigDocs), ['phase']);
   validate(config);
   return config;
 }

@@ -127,15 +127,31 @@ export const camelKey = (key: string): string => key.replace(/-([a-z])/g, (_, c:
  * @example resolveLMTrainConfig({ data: 'corpus.jsonl', 'batch-size': '8', steps: 100 }).batchSize // 8
  */
 export function resolveLMTrainConfig(overrides: Record<string, unknown>): LMTrainConfig {
-  const config: LMTrainConfig = { ...defaultLMTrainConfig };
+  const config = applyOverrides({ ...defaultLMTrainConfig }, overrides, Object.keys(defaultLMTrainConfig));
+  validate(config);
+  return config;
+}
+
+/**
+ * Merges `--key value` overrides (kebab- or camelCase; strings from the command line or typed values from
+ * a config file) into a copy of `defaults`, coercing each to its default's type. Unknown keys and keys in
+ * `fixed` throw a ConfigError listing `known`, so a typo never silently trains with a default.
+ *
+ * @example applyOverrides({ steps: 10, data: '' }, { steps: '20' }, ['steps', 'data']).steps // 20
+ */
+export function applyOverrides<T extends object>(
+  defaults: T,
+  overrides: Record<string, unknown>,
+  known: string[],
+  fixed: string[] = [],
+): T {
+  const config = { ...defaults };
   const target = config as unknown as Record<string, unknown>;
   for (const [rawKey, value] of Object.entries(overrides)) {
     if (value === undefined) continue;
     const key = camelKey(rawKey);
-    if (!(key in defaultLMTrainConfig)) {
-      throw new ConfigError(
-        `unknown option '${rawKey}'; known: ${Object.keys(defaultLMTrainConfig).join(', ')}`,
-      );
+    if (!(key in defaults) || fixed.includes(key)) {
+      throw new ConfigError(`unknown option '${rawKey}'; known: ${known.join(', ')}`);
     }
     const fallback = target[key];
     if (typeof fallback === 'number') {
@@ -150,7 +166,6 @@ export function resolveLMTrainConfig(overrides: Record<string, unknown>): LMTrai
       target[key] = value;
     }
   }
-  validate(config);
   return config;
 }
 
