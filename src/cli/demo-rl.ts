@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatDuration } from '../util/progress.ts';
+import { demoPM } from './demo-pm.ts';
 import type { Command } from './main.ts';
 
 export interface DemoRLPaths {
@@ -100,6 +101,8 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
       command: () => import('./robustness.ts'),
       args: () => [
         ...['--policy', distilled, '--world', p.worldDir, '--pm-init', p.pmp, '--out', o('robustness')],
+        // the demo PM's rate (src/cli/demo-pm.ts): the paper's 0.01× barely moves a model this small
+        ...['--pm-lr-multiplier', String(demoPM.lrMultiplier)],
         ...['--steps', '24', '--snapshot-every', '4', '--checkpoint-every', '4', '--batch-size', '16'],
         ...['--mini-batch-size', '8', '--max-new-tokens', '24', '--eval-prompts', '32', '--seed', seed],
       ],
@@ -113,6 +116,7 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
         ...['--world', p.worldDir, '--init', distilled, '--pm-init', p.pmp, '--out', o('online')],
         ...['--rounds', '2', '--comparisons', '96', '--eval-comparisons', '96', '--deploy', '2'],
         ...['--eval-prompts', '32', '--bootstrap', '100', '--ppo-steps', '12', '--seed', seed],
+        ...['--pm-lr-multiplier', String(demoPM.lrMultiplier)],
       ],
       output: o('online'),
     },

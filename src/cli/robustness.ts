@@ -26,6 +26,7 @@ const OWN = [
   'pmTest',
   'pmInit',
   'pmSteps',
+  'pmLrMultiplier',
   'earlyFraction',
   'threshold',
   'evalPrompts',
@@ -54,6 +55,7 @@ options:
   --pm-train PM, --pm-test PM   trained PMs to use ('gold' stands in for a PM, for smoke tests)
   --pm-init LM           what the two PMs are finetuned from (default: --policy)
   --pm-steps N           optimiser steps per PM (default: one epoch)
+  --pm-lr-multiplier M   PM learning rate × the LM's pretraining rate (default: hhkit pm train's 0.01)
   --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
   --threshold T          divergence gap in PM units (default 0.25)
   --eval-prompts N       held-out prompts per snapshot (default 64)
@@ -64,6 +66,7 @@ async function trainSplitPMs(
   out: string,
   init: string,
   steps: number,
+  lrMultiplier: number,
 ): Promise<{ a: string; b: string }> {
   const pmModule = await loadPMModule();
   const rows: string[] = [];
@@ -107,6 +110,7 @@ async function trainSplitPMs(
       init,
       out: join(out, `pm-${which}`),
       ...(steps > 0 ? { steps } : {}),
+      ...(lrMultiplier > 0 ? { lrMultiplier } : {}),
       seed: which === 'a' ? 1 : 2,
     });
     console.error(`training the ${which === 'a' ? 'train' : 'test'} PM on ${files[which]}`);
@@ -193,6 +197,7 @@ export const command: Command = {
         out,
         resolveCheckpoint(stringOption(options, 'pm-init', policyPath)),
         Number(options['pm-steps'] ?? 0),
+        Number(options['pm-lr-multiplier'] ?? 0),
       );
       trainSpec = pms.a;
       testSpec = pms.b;
@@ -211,7 +216,17 @@ export const command: Command = {
     const config: PPOConfig = applyOverrides(
       { ...defaultPPOConfig, steps: 60, snapshotEvery: 10, checkpointEvery: 10, evalEvery: 0 },
       options,
-      [...OWN, 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'early-fraction', 'eval-prompts', 'out'],
+      [
+        ...OWN,
+        'pm-train',
+        'pm-test',
+        'pm-init',
+        'pm-steps',
+        'pm-lr-multiplier',
+        'early-fraction',
+        'eval-prompts',
+        'out',
+      ],
     );
     config.out = join(out, 'ppo');
     config.rewardOffset = trainPM.centre;
