@@ -74,11 +74,11 @@ export function demoRLStages(p: DemoRLPaths): Stage[] {
     },
     {
       name: 'best-of-n',
-      what: 'rejection sampling against the PM (N = 1, 4, 16)',
+      what: 'rejection sampling against the PM (N = 1, 4, 16, 64)',
       command: () => import('./best-of-n.ts'),
       args: () => [
         ...['--policy', distilled, '--world', p.worldDir, '--reward', p.pm, '--seed', seed],
-        ...['--ns', '1,4,16', '--prompts', '16', '--max-new-tokens', '24'],
+        ...['--ns', '1,4,16,64', '--prompts', '64', '--max-new-tokens', '24'],
         ...['--out', join(o('best-of-n'), 'best-of-n.json')],
       ],
       output: o('best-of-n'),

@@ -54,7 +54,7 @@ Runs the whole pipeline of Bai et al. 2022 on the built-in assistant world, end 
                 the response-length baseline, and the calibration error (ECE)
   6. pm-eval    the PM's calibration and accuracy on held-out comparisons (\`hhkit pm eval\`) → DIR/pm-eval
   7. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
-  8. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`) → DIR/best-of-n
+  8. best-of-n  rejection sampling against the PM, N = 1, 4, 16, 64 (\`hhkit best-of-n\`) → DIR/best-of-n
   9. ppo        PPO against the PM with a KL penalty from the distilled policy (\`hhkit ppo\`) → DIR/ppo
  10. robustness train PM vs test PM vs gold along √KL (\`hhkit robustness\`) → DIR/robustness
  11. online     2 unattended online rounds with the simulated crowd, Elo (\`hhkit online\`) → DIR/online
