@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelPool } from '../server/models.ts';
 import { buildServer } from '../server/app.ts';
+import { DEFAULT_RATE_LIMITS } from '../server/ratelimit.ts';
 import { StoreError } from '../store/errors.ts';
 import { newToken, Store } from '../store/store.ts';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
@@ -25,6 +26,10 @@ options:
   --top-p P              default 0.95
   --timeout-ms N         deadline per sampling job, queueing included (default 30000)
   --queue N              sampling jobs that may wait per model (default 4; more get 503 "busy")
+  --rate-limit N[/min]   turn and choice submissions per minute per worker (default 60; 0: off); more
+                         get 429 with Retry-After and nothing is stored
+  --rate-burst N         submissions a worker may make at once before the rate applies (default 20)
+  --signin-limit N[/min] sign-in attempts per minute per client IP (default 10; 0: off)
   --new-admin NAME       add an admin named NAME and print its token once
   --log                  log each request
 
@@ -45,6 +50,14 @@ function positiveInt(opts: Record<string, string | boolean>, key: string, fallba
   const v = numberOption(opts, key, fallback);
   if (!Number.isInteger(v) || v < min) throw new UsageError(`--${key} must be an integer ≥ ${min}, got ${v}`);
   return v;
+}
+
+/** A per-minute rate: 'N' or 'N/min', a whole number ≥ 0 (0 turns the limit off). */
+function perMinute(opts: Record<string, string | boolean>, key: string, fallback: number): number {
+  const raw = stringOption(opts, key, String(fallback)).trim();
+  const m = /^(\d+)(?:\s*\/\s*min)?$/.exec(raw);
+  if (!m) throw new UsageError(`--${key} must be N or N/min (a whole number, 0: off), got '${raw}'`);
+  return Number(m[1]);
 }
 
 export const command: Command = {
@@ -68,6 +81,12 @@ export const command: Command = {
     };
     if (!(sampling.temperature > 0)) throw new UsageError('--temperature must be > 0');
     if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new UsageError('--top-p must be in (0, 1]');
+
+    const rateLimit = {
+      writesPerMinute: perMinute(options, 'rate-limit', DEFAULT_RATE_LIMITS.writesPerMinute),
+      writeBurst: positiveInt(options, 'rate-burst', DEFAULT_RATE_LIMITS.writeBurst),
+      signinPerMinute: perMinute(options, 'signin-limit', DEFAULT_RATE_LIMITS.signinPerMinute),
+    };
 
     for (const dir of modelDirs) {
       if (!existsSync(join(dir, 'config.json')))
@@ -108,7 +127,14 @@ export const command: Command = {
       store.addWorker({ name: adminName, role: 'admin', token });
       console.log(`admin '${adminName}' token (shown once, keep it): ${token}`);
     }
-    const app = await buildServer({ store, sampler: pool, round, sampling, logger: options['log'] === true });
+    const app = await buildServer({
+      store,
+      sampler: pool,
+      round,
+      sampling,
+      rateLimit,
+      logger: options['log'] === true,
+    });
     let url: string;
     try {
       url = await app.listen({ host, port });

@@ -12,6 +12,7 @@ import { type Candidate, DialogueError, nextPrompt, saveChoice, saveStep } from 
 import type { DeployedModel, Sampler } from './models.ts';
 import type { SamplingParams } from './protocol.ts';
 import { BusyError, TimeoutError } from './queue.ts';
+import { type RateLimitOptions, rateLimitHooks } from './ratelimit.ts';
 
 export interface ServerOptions {
   store: Store;
@@ -19,6 +20,8 @@ export interface ServerOptions {
   /** The online round new comparisons belong to (§4.5); admins can move to the next one. Default 1. */
   round?: number;
   sampling?: Partial<Omit<SamplingParams, 'seed'>>;
+  /** Sign-in and write rate limits (defaults: 10 sign-ins/min per IP, 60 writes/min per worker, burst 20). */
+  rateLimit?: RateLimitOptions;
   /** Log requests (fastify's pino logger). Default false. */
   logger?: boolean;
 }
@@ -160,9 +163,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/' });
   app.get('/admin', async (_req, reply) => reply.sendFile('admin.html'));
 
+  const limits = rateLimitHooks(opts.rateLimit);
   app.post(
     '/api/signin',
     {
+      // Counted before the token is looked up, so guesses are limited whether they hit or miss.
+      preHandler: limits.signin,
       schema: {
         body: {
           type: 'object',
@@ -180,6 +186,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   );
 
   const signedIn = requireWorker(store);
+  // Limited after sign-in (keyed by worker) and before the handler: a refused write stores nothing.
+  const signedInWrite = [signedIn, limits.writes];
   app.get('/api/me', { preHandler: signedIn }, async (req) => {
     const who = req.principal!;
     const { n } = store.db
@@ -190,7 +198,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return { name: who.name, role: who.role, round: state.round, comparisons: n };
   });
 
-  app.post('/api/turns', { preHandler: signedIn, schema: turnSchema }, async (req) => {
+  app.post('/api/turns', { preHandler: signedInWrite, schema: turnSchema }, async (req) => {
     const body = req.body as { task?: StoreTask; text: string; after?: number };
     const workerId = req.principal!.id;
     const { prompt, task } = nextPrompt(store, workerId, {
@@ -204,7 +212,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return { conversationId, task, responses: candidates.map((c) => c.text) };
   });
 
-  app.post('/api/comparisons', { preHandler: signedIn, schema: choiceSchema }, async (req) => {
+  app.post('/api/comparisons', { preHandler: signedInWrite, schema: choiceSchema }, async (req) => {
     const body = req.body as { conversationId: number; choice: 'a' | 'b'; strength: number; edit?: string };
     return { comparisonId: saveChoice(store, req.principal!.id, body) };
   });
