@@ -2,7 +2,6 @@
 // chromium driven by playwright-core signs in, runs a two-step helpful dialogue, and the store then
 // holds exactly those two comparisons. Needs /usr/bin/chromium (apt-get install chromium).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,38 +9,10 @@ import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { loadComparisons } from '../data/comparisons.ts';
 import { newToken, Store } from '../store/store.ts';
-import { saveTinyCheckpoint, tempDir } from './test-fixtures.ts';
+import { saveTinyCheckpoint, startServer, tempDir } from './test-fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ROOT = new URL('../../', import.meta.url).pathname;
 export const SCREENSHOT = join(tmpdir(), 'hhkit-serve-screenshot.png');
-
-/** Starts `hhkit serve` and resolves with its URL and the admin token it printed (60 s at most). */
-function startServer(args: string[]): Promise<{ child: ChildProcess; url: string; adminToken: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/hhkit.js'), 'serve', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(
-      () => reject(new Error(`hhkit serve did not start in 60 s:\n${out}\n${err}`)),
-      60_000,
-    );
-    child.stderr!.on('data', (d) => (err += d));
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const url = /hhkit serve: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
-      const adminToken = /token \(shown once, keep it\): (\S+)/.exec(out)?.[1];
-      if (url && adminToken) {
-        clearTimeout(timer);
-        resolve({ child, url, adminToken });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`hhkit serve exited (${code}):\n${out}\n${err}`)));
-  });
-}
 
 test('browser: sign in, two helpful steps with an edit, both comparisons stored and exportable', {
   timeout: 120_000,

@@ -1,5 +1,6 @@
 // Shared by the server tests: a tiny random GPT checkpoint with a tokenizer trained on the spot, and a
 // scripted sampler for the HTTP tests that must not wait on a real model.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,4 +88,35 @@ export class ScriptedSampler implements Sampler {
   }
 
   async close(): Promise<void> {}
+}
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Starts `hhkit serve` and resolves with its URL and the admin token it printed (60 s at most). */
+export function startServer(
+  args: string[],
+): Promise<{ child: ChildProcess; url: string; adminToken: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/hhkit.js'), 'serve', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(
+      () => reject(new Error(`hhkit serve did not start in 60 s:\n${out}\n${err}`)),
+      60_000,
+    );
+    child.stderr!.on('data', (d) => (err += d));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const url = /hhkit serve: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
+      const adminToken = /token \(shown once, keep it\): (\S+)/.exec(out)?.[1];
+      if (url && adminToken) {
+        clearTimeout(timer);
+        resolve({ child, url, adminToken });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`hhkit serve exited (${code}):\n${out}\n${err}`)));
+  });
 }
