@@ -1,27 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { lastJson, runHhkitSync } from './test-cli.ts';
 
 function demo(args: string[]): {
-  status: number | null;
+  code: number | null;
   summary: Record<string, Record<string, unknown>>;
   stderr: string;
 } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', ...args, '--json'], {
-    cwd: root,
-    env: { ...process.env, HHKIT_NUM_THREADS: '1' },
-    encoding: 'utf8',
-  });
-  const last = run.stdout.trim().split('\n').at(-1) ?? '{}';
+  const run = runHhkitSync(['demo', ...args, '--json']);
   return {
-    status: run.status,
-    summary: JSON.parse(last) as Record<string, Record<string, unknown>>,
+    code: run.code,
+    summary: lastJson(run.stdout) as Record<string, Record<string, unknown>>,
     stderr: run.stderr,
   };
 }
@@ -29,7 +21,7 @@ function demo(args: string[]): {
 test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun resumes and skips finished stages', () => {
   const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-'));
   const first = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
-  assert.equal(first.status, 0, first.stderr);
+  assert.equal(first.code, 0, first.stderr);
   const lm = first.summary['lm']!;
   assert.equal(lm['steps'], 10);
   assert.ok((lm['lastLoss'] as number) < (lm['firstLoss'] as number) - 0.3, JSON.stringify(lm));
@@ -44,7 +36,7 @@ test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun
   }
 
   const again = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
-  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /world: already generated/);
   assert.match(again.stderr, /tokenizer: already trained/);
   assert.equal(again.summary['lm']!['resumedFrom'], 10);

@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { lastJson, runHhkitSync } from './test-cli.ts';
 import { eloWinProbability } from '../eval/elo.ts';
 import { SeededRandom } from '../eval/rng.ts';
 import { Store } from '../store/store.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-cli-elo-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function hhkit(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'hhkit.js'), 'elo', ...args], {
-    encoding: 'utf8',
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+const hhkit = (...args: string[]) => runHhkitSync(['elo', ...args]);
 
 interface JsonRow {
   model: string;
@@ -55,7 +47,7 @@ test('--file: recovers planted Elo, reports bad lines with file:line, prints PM 
   writeFileSync(pm, JSON.stringify({ base: 0.5, rlhf: 1.5, rude: -0.5 }));
 
   const r = hhkit('--file', file, '--anchor', 'base', '--bootstrap', '200', '--pm-scores', pm, '--json');
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`${file}:6: skipped: not JSON`));
   assert.match(r.stderr, new RegExp(`${file}:7: skipped: no outcome`));
   const summary = lastJson(r.stdout);
@@ -92,7 +84,7 @@ test('--db: reads the store, red-team picks count for the other model, unmodelle
     add('helpful', 'a', 1, false);
   }
   const helpful = hhkit('--db', db, '--anchor', 'base', '--bootstrap', '50', '--json');
-  assert.equal(helpful.status, 0, helpful.stderr);
+  assert.equal(helpful.code, 0, helpful.stderr);
   const h = lastJson(helpful.stdout);
   assert.equal(h.total, 8);
   assert.equal(h.skipped, 1);
@@ -115,9 +107,9 @@ test('--db: reads the store, red-team picks count for the other model, unmodelle
 });
 
 test('usage errors exit 2 with a message', () => {
-  assert.equal(hhkit().status, 2);
+  assert.equal(hhkit().code, 2);
   const badTask = hhkit('--db', 'x.db', '--task', 'nope');
-  assert.equal(badTask.status, 2);
+  assert.equal(badTask.code, 2);
   assert.match(badTask.stderr, /--task expects/);
-  assert.equal(hhkit('--db', join(dir, 'missing.db')).status, 2);
+  assert.equal(hhkit('--db', join(dir, 'missing.db')).code, 2);
 });

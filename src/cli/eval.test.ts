@@ -1,37 +1,17 @@
 // End to end through the CLI: `hhkit ood`, `hhkit eval` over two checkpoints (an untrained one and one
 // that learned the answers), then `hhkit report` over the files they wrote.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { lastJson, runHhkit } from './test-cli.ts';
 import { fileURLToPath } from 'node:url';
 import { AdamW, crossEntropy, tensor, tidy } from '../engine/index.ts';
 import { GPT, gptPresets, saveCheckpoint } from '../nn/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-function hhkit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, HHKIT_NUM_THREADS: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
 const dialogues: [string, string][] = [
   ['\n\nHuman: What is 37 + 48?\n\nAssistant:', ' 37 + 48 = 85.'],
@@ -91,7 +71,7 @@ test('hhkit ood, eval and report on tiny checkpoints', async () => {
   );
 
   // biome-ignore format: option/value pairs read best on few lines
-  const ood = await hhkit([
+  const ood = await runHhkit([
     'ood', '--model', join(dir, 'base'), '--in', join(dir, 'benign.jsonl'), '--out-of', join(dir, 'harmful.jsonl'),
     '--shots', '1,2,5', '--seeds', '2', '--out', join(run, 'ood.json'), '--json',
   ]);
@@ -107,7 +87,7 @@ test('hhkit ood, eval and report on tiny checkpoints', async () => {
   assert.ok(best > 0.8, `harmful prompts use other tokens: best AUROC ${best}`);
 
   // biome-ignore format: option/value pairs read best on few lines
-  const ev = await hhkit([
+  const ev = await runHhkit([
     'eval', '--models', `${join(dir, 'base')},${join(dir, 'tuned')}`, '--prompts', join(dir, 'tasks.jsonl'),
     join(root, 'test/fixtures/evals/mmlu.jsonl'), '--max-new-tokens', '12', '--out', join(run, 'eval.json'), '--json',
   ]);
@@ -125,7 +105,7 @@ test('hhkit ood, eval and report on tiny checkpoints', async () => {
   assert.equal(evResult.models[0]!.results['mmlu']!.value >= 0, true);
   assert.match(ev.stdout, /^model\s+mmlu\s+world/m);
 
-  const rep = await hhkit(['report', run, '--json']);
+  const rep = await runHhkit(['report', run, '--json']);
   assert.equal(rep.code, 0, rep.stderr);
   const summary = lastJson(rep.stdout) as { report: string; figures: Record<string, string> };
   assert.ok(existsSync(summary.report));

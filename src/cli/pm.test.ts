@@ -1,39 +1,13 @@
 // `hhkit pm train | eval | score` on files in the HH-RLHF release format (gzipped JSON lines with only
 // "chosen" and "rejected", the task told by the folder name, and the release's defects).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { lastJson, runHhkit } from './test-cli.ts';
 import { gzipSync } from 'node:zlib';
 import { Tokenizer } from '../tokenizer/index.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-function hhkit(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, HHKIT_NUM_THREADS: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
-
-const lastJson = (s: string): Record<string, unknown> =>
-  JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
 /** HH-RLHF-style lines: helpful (a correct sum is preferred) or harmless (a refusal is preferred). */
 function hhLines(task: 'helpful' | 'harmless', n: number, offset: number): string[] {
@@ -90,7 +64,7 @@ test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, 
   Tokenizer.train(texts, { vocabSize: 300 }).save(tokPath);
   const f = (name: string) => join(dir, name);
   const out = join(dir, 'run');
-  const trained = await hhkit([
+  const trained = await runHhkit([
     'pm',
     'train',
     '--data',
@@ -131,7 +105,7 @@ test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, 
   assert.match(trained.stderr, /skipped 1 bad lines/);
   assert.match(trained.stderr, /train\.jsonl\.gz:61/, 'the bad line is named by file:line');
 
-  const again = await hhkit([
+  const again = await runHhkit([
     'pm',
     'train',
     '--data',
@@ -143,7 +117,7 @@ test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, 
   ]);
   assert.equal(again.code, 2, 'an existing run is not overwritten without --resume');
 
-  const evaluated = await hhkit([
+  const evaluated = await runHhkit([
     'pm',
     'eval',
     '--model',
@@ -165,10 +139,9 @@ test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, 
   assert.match(evaluated.stdout, /accuracy by number of human turns/);
 
   const prompt = '\n\nHuman: What is 2 plus 3?\n\nAssistant:';
-  const scored = await hhkit(
-    ['pm', 'score', '--model', join(out, 'checkpoint')],
-    `${JSON.stringify(`${prompt} 5.`)}\n${JSON.stringify({ text: `${prompt} 6, I think.` })}\n${JSON.stringify({ chosen: `${prompt} 5.`, rejected: `${prompt} 6, I think.` })}\n`,
-  );
+  const scored = await runHhkit(['pm', 'score', '--model', join(out, 'checkpoint')], {
+    stdin: `${JSON.stringify(`${prompt} 5.`)}\n${JSON.stringify({ text: `${prompt} 6, I think.` })}\n${JSON.stringify({ chosen: `${prompt} 5.`, rejected: `${prompt} 6, I think.` })}\n`,
+  });
   assert.equal(scored.code, 0, scored.stderr);
   const rows = scored.stdout
     .trim()

@@ -1,50 +1,12 @@
 // Acceptance test of issue 3: a kill -9 during `hhkit pretrain` followed by `--resume` ends at the same
 // loss and the same weights, bit for bit, as an uninterrupted run with the same seed.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { lastJson, runHhkit } from './test-cli.ts';
 import { readTrainingCheckpoint } from '../train/state.ts';
 import { tinyCorpus } from '../train/test-fixtures.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `hhkit <args>`; `onStderrLine` may kill the child. */
-function hhkit(args: string[], onStderrLine?: (line: string, child: ChildProcess) => void): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, HHKIT_NUM_THREADS: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      partial += chunk.toString();
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) onStderrLine?.(line, child);
-    });
-    child.on('error', fail);
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-}
-
-const lastJson = (run: Run): Record<string, unknown> =>
-  JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
 test('kill -9 mid-training, then --resume: same final loss and bit-identical weights as an uninterrupted run', async () => {
   const corpus = tinyCorpus();
@@ -57,22 +19,24 @@ test('kill -9 mid-training, then --resume: same final loss and bit-identical wei
   const outWhole = join(corpus.dir, 'whole');
   const outKilled = join(corpus.dir, 'killed');
 
-  const whole = await hhkit([...common, '--out', outWhole]);
+  const whole = await runHhkit([...common, '--out', outWhole]);
   assert.equal(whole.code, 0, whole.stderr);
 
   // Kill as soon as the first checkpoint is reported: 140 steps are still to go.
-  const killed = await hhkit([...common, '--out', outKilled], (line, child) => {
-    if (line.startsWith('checkpoint: step 10 ')) child.kill('SIGKILL');
+  const killed = await runHhkit([...common, '--out', outKilled], {
+    onStderrLine: (line, child) => {
+      if (line.startsWith('checkpoint: step 10 ')) child.kill('SIGKILL');
+    },
   });
   assert.equal(killed.signal, 'SIGKILL', `the run finished before the kill:\n${killed.stderr}`);
   const atKill = readTrainingCheckpoint(outKilled);
   assert.ok(atKill !== null && atKill.trainer.step >= 10 && atKill.trainer.step < 150);
 
-  const resumed = await hhkit([...common, '--out', outKilled, '--resume']);
+  const resumed = await runHhkit([...common, '--out', outKilled, '--resume']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, new RegExp(`resuming from step ${atKill.trainer.step} `));
-  const a = lastJson(whole);
-  const b = lastJson(resumed);
+  const a = lastJson(whole.stdout);
+  const b = lastJson(resumed.stdout);
   assert.equal(b['resumedFrom'], atKill.trainer.step);
   assert.equal(b['steps'], 150);
   assert.equal(b['lastLoss'], a['lastLoss']);
@@ -91,10 +55,10 @@ test('kill -9 mid-training, then --resume: same final loss and bit-identical wei
 
 test('usage errors: a mistyped option or a missing --data exits 2 with a message', async () => {
   const corpus = tinyCorpus(20);
-  const typo = await hhkit(['pretrain', '--data', corpus.path, '--batchsize', '4']);
+  const typo = await runHhkit(['pretrain', '--data', corpus.path, '--batchsize', '4']);
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /unknown option 'batchsize'/);
-  const missing = await hhkit(['pretrain', '--steps', '3']);
+  const missing = await runHhkit(['pretrain', '--steps', '3']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /data is required/);
 });
@@ -113,7 +77,7 @@ test('--config FILE.json supplies options (either key style); flags override it;
   };
   writeFileSync(configPath, JSON.stringify(tiny));
   const out = join(corpus.dir, 'sft');
-  const run = await hhkit([
+  const run = await runHhkit([
     'pretrain',
     '--data',
     corpus.path,
@@ -128,7 +92,7 @@ test('--config FILE.json supplies options (either key style); flags override it;
     '--json',
   ]);
   assert.equal(run.code, 0, run.stderr);
-  assert.equal(lastJson(run)['steps'], 3);
+  assert.equal(lastJson(run.stdout)['steps'], 3);
   const hhkitJson = JSON.parse(readFileSync(join(out, 'checkpoint', 'hhkit.json'), 'utf8')) as {
     kind: string;
     training: Record<string, unknown>;
