@@ -25,7 +25,7 @@ import {
 import { lossWeights, preferenceLossTensor } from './loss.ts';
 import { loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { scoreSequences } from './score.ts';
-import { truncateMetrics } from './metrics.ts';
+import { truncateMetrics } from '../util/metrics.ts';
 
 export type PMTrainEvent =
   | { type: 'data'; train: number; eval: number; truncated: number; skippedLines: number; report: string }

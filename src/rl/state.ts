@@ -3,6 +3,7 @@
 //   OUT/checkpoint -> checkpoints/step-000040   the latest complete one (symlink, replaced by rename)
 //   OUT/metrics.jsonl              one JSON line per step / eval
 // A kill at any instant leaves the previous checkpoint or the new one; `--resume` continues from it.
+import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
 import {
   existsSync,
   mkdirSync,
@@ -12,7 +13,6 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
-  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 
@@ -71,21 +71,9 @@ export function writeRunCheckpoint(
 }
 
 /**
- * Keeps the lines of OUT/metrics.jsonl whose `step` is ≤ `step` (a resume drops what the killed run logged
- * after its last checkpoint, so the file reads as one uninterrupted run).
+ * Keeps the lines of OUT/metrics.jsonl whose `step` is ≤ `step`, and those without a step (a resume drops
+ * what the killed run logged after its last checkpoint, so the file reads as one uninterrupted run).
  */
 export function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        const s = (JSON.parse(line) as { step?: number }).step;
-        return s === undefined || s <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
+  truncateMetricsLines(path, step, { keepUnstepped: true });
 }

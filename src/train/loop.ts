@@ -1,7 +1,7 @@
 // The LM training loop (pretraining, or SFT with loss on the Assistant's replies), nanoGPT-style: a
 // typed config, the data, the model and optimiser, then one visible loop. Resumable bit for bit: a
 // checkpoint holds the weights, AdamW's moments, the RNG state and the data position (see state.ts).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
@@ -17,7 +17,7 @@ import {
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { GPT, type GPTConfig } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { writeFileAtomicSync } from '../util/atomic.ts';
+import { truncateMetrics } from '../util/metrics.ts';
 import { Progress } from '../util/progress.ts';
 import { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
 import { ConfigError, type LMTrainConfig } from './config.ts';
@@ -333,20 +333,4 @@ function checkResumable(saved: LMTrainConfig, now: LMTrainConfig): void {
       .join(', ');
     throw new ConfigError(`cannot resume with a different ${what}; use the checkpoint's values or a new out`);
   }
-}
-
-// Drops metric lines past the resumed step (written after the checkpoint by the run that crashed).
-function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        return (JSON.parse(line) as { step?: number }).step! <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileAtomicSync(path, kept.map((l) => `${l}\n`).join(''));
 }
