@@ -4,13 +4,18 @@
 // checkpoints: weights, AdamW moments, RNG state and the data position.
 import { appendFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AdamW, clipGradNorm, getRngState, manualSeed, setRngState, tensor, tidy } from '../engine/index.ts';
+import { AdamW, clipGradNorm, getRngState, manualSeed, tensor, tidy } from '../engine/index.ts';
 import type { HhkitMeta } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ExampleOrder } from '../train/batches.ts';
 import { ConfigError } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
-import { readTrainingCheckpoint, type TrainerState, writeTrainingCheckpoint } from '../train/state.ts';
+import {
+  readTrainingCheckpoint,
+  restoreTrainingState,
+  type TrainerState,
+  writeTrainingCheckpoint,
+} from '../train/state.ts';
 import { Progress } from '../util/progress.ts';
 import { comparisonBatch, type EncodedComparison } from './batch.ts';
 import type { PMTrainConfig } from './config.ts';
@@ -25,7 +30,6 @@ import {
 import { lossWeights, preferenceLossTensor } from './loss.ts';
 import { loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { scoreSequences } from './score.ts';
-import { truncateMetrics } from '../util/metrics.ts';
 
 export type PMTrainEvent =
   | { type: 'data'; train: number; eval: number; truncated: number; skippedLines: number; report: string }
@@ -228,11 +232,8 @@ export async function trainPreferenceModel(
     const { pm: savedPm } = loadPreferenceModel(ckpt.dir);
     pm.loadStateDict(savedPm.stateDict());
     for (const p of savedPm.parameters()) p.dispose();
-    optimizer.loadState(ckpt.optimizer);
-    setRngState(ckpt.rng);
-    for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+    restoreTrainingState(ckpt, optimizer, metricsPath);
     state = { ...saved, config: c };
-    truncateMetrics(metricsPath, state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   } else {
     manualSeed(c.seed);

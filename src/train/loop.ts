@@ -10,20 +10,23 @@ import {
   getRngState,
   manualSeed,
   noGrad,
-  setRngState,
   type Tensor,
   tidy,
 } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { GPT, type GPTConfig } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { truncateMetrics } from '../util/metrics.ts';
 import { Progress } from '../util/progress.ts';
 import { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
 import { ConfigError, type LMTrainConfig } from './config.ts';
 import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
-import { readTrainingCheckpoint, type TrainerState, writeTrainingCheckpoint } from './state.ts';
+import {
+  readTrainingCheckpoint,
+  restoreTrainingState,
+  type TrainerState,
+  writeTrainingCheckpoint,
+} from './state.ts';
 import { saveLMCheckpoint } from './save.ts';
 
 export type TrainEvent =
@@ -148,12 +151,9 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     const saved = loadCheckpoint(ckpt.dir);
     model.loadStateDict(saved.model.stateDict());
     for (const p of saved.model.parameters()) p.dispose();
-    optimizer.loadState(ckpt.optimizer);
-    setRngState(ckpt.rng);
-    for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+    restoreTrainingState(ckpt, optimizer, metricsPath);
     state = { ...ckpt.trainer, config: c };
     order.position = state.examplesSeen;
-    truncateMetrics(metricsPath, state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   } else {
     manualSeed(c.seed); // dropout's generator; GPT's init used its own seed and restored the global one

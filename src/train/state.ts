@@ -20,7 +20,15 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { encodeSafetensors, loadSafetensors, type OptimizerState, type Tensor } from '../engine/index.ts';
+import {
+  type AdamW,
+  encodeSafetensors,
+  loadSafetensors,
+  type OptimizerState,
+  setRngState,
+  type Tensor,
+} from '../engine/index.ts';
+import { truncateMetrics } from '../util/metrics.ts';
 import type { LMTrainConfig } from './config.ts';
 
 /** What, besides the model and the optimiser, a resume needs (trainer.json). */
@@ -145,4 +153,22 @@ export function readTrainingCheckpoint(out: string): LoadedTrainingCheckpoint | 
     tensors: moments,
   };
   return { dir, trainer, optimizer, rng };
+}
+
+/**
+ * Restores what a training checkpoint holds besides the weights (the caller loads those): the AdamW
+ * moments, the RNG state, and metrics.jsonl cut back to the checkpoint's step. Frees the checkpoint's
+ * tensors.
+ *
+ * @example restoreTrainingState(ckpt, optimizer, 'runs/lm/metrics.jsonl');
+ */
+export function restoreTrainingState(
+  ckpt: LoadedTrainingCheckpoint,
+  optimizer: AdamW,
+  metricsPath: string,
+): void {
+  optimizer.loadState(ckpt.optimizer);
+  setRngState(ckpt.rng);
+  for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+  truncateMetrics(metricsPath, ckpt.trainer.step);
 }
