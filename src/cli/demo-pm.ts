@@ -13,7 +13,7 @@ import {
   trainPreferenceModel,
 } from '../pm/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { worldGold } from './pm-gold.ts';
+import { worldGold } from '../world/index.ts';
 
 /**
  * Learning-rate multipliers of the demo's PM stages (× the LM's pretraining lr). The paper's 0.1 (PMP)

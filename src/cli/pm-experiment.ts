@@ -14,9 +14,8 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { readCorpusDocuments, resolveLMTrainConfig, trainLM } from '../train/index.ts';
 import type { CorpusReport } from '../train/corpus.ts';
 import { Progress } from '../util/progress.ts';
-import { generateWorld, worldSizes, worldWorkUnits } from '../world/index.ts';
+import { generateWorld, worldGold, worldSizes, worldWorkUnits } from '../world/index.ts';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
-import { worldGold } from './pm-gold.ts';
 
 /** LM sizes ~4× apart in parameters (with the 1024-token vocabulary): ≈50k, ≈174k, ≈740k. */
 export const experimentSizes = [

@@ -22,7 +22,7 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
-import { worldGold } from './pm-gold.ts';
+import { worldGold } from '../world/index.ts';
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const configHelp = (Object.keys(pmTrainConfigDocs) as (keyof typeof pmTrainConfigDocs)[])

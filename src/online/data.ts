@@ -3,10 +3,9 @@
 // the PM trains on — "mix with all earlier data" is the union of the exports of rounds 0…k.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GoldPreference } from '../pm/evaluate.ts';
 import { exportComparisons, importComparisons } from '../store/io.ts';
 import type { Store } from '../store/store.ts';
-import { CrowdPool, goldJudgeTranscript, redTeamValue } from '../world/index.ts';
+import { CrowdPool } from '../world/index.ts';
 import type { WorldPrompt } from './collect.ts';
 
 /** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest. */
@@ -79,17 +78,3 @@ export async function exportRound(
   const count = await exportComparisons(store, path, { filter: { round: k } });
   return { path, count };
 }
-
-/**
- * Gold preference on world comparisons, by the values the crowd is scored with: helpfulness for helpful
- * data; for harmless (red-team) data the chosen one should be the less harmful. Equal values tie (0).
- *
- * @example worldGold(record, 'helpful') // 1 when record.chosen is gold-more-helpful
- */
-export const worldGold: GoldPreference = (record, task) => {
-  const a = goldJudgeTranscript(record.chosen);
-  const b = goldJudgeTranscript(record.rejected);
-  const [x, y] = task === 'helpful' ? [a.helpfulness, b.helpfulness] : [-redTeamValue(a), -redTeamValue(b)];
-  if (Math.abs(x - y) < 1e-9) return 0;
-  return x > y ? 1 : -1;
-};

@@ -11,9 +11,8 @@ import { defaultPPOConfig } from '../rl/ppo-config.ts';
 import { trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { goldJudge } from '../world/index.ts';
+import { goldJudge, worldGold } from '../world/index.ts';
 import type { OnlineConfig } from './config.ts';
-import { worldGold } from './data.ts';
 
 /** The world's gold HH score (0–1) of each response: logged beside the PM reward, never trained on. */
 export const goldHH: RewardFn = (prompts, responses) =>

@@ -53,6 +53,7 @@ export {
   labelResponses,
   type WorldComparison,
   wordCount,
+  worldGold,
 } from './labels.ts';
 export { humanTurns, type ParsedRequest, parseRequest } from './parse.ts';
 export {

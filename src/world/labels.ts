@@ -1,7 +1,7 @@
-import type { ComparisonRecord } from '../data/types.ts';
+import type { ComparisonRecord, ComparisonTask } from '../data/types.ts';
 import { defaultMix, type ResponseKind, type ResponseMix, sampleResponse } from './assistant.ts';
 import { type CrowdMode, type CrowdPool, type JudgedResponse, redTeamValue } from './crowd.ts';
-import { goldJudge } from './judge.ts';
+import { goldJudge, goldJudgeTranscript } from './judge.ts';
 import { formatPrompt, type Request } from './requests.ts';
 import type { Rng } from './rng.ts';
 
@@ -134,4 +134,19 @@ export function labelComparison(
   );
   const chosenIsA = record.chosen === prompt + ` ${a.text}`;
   return { record, agreesWithGold, kinds: chosenIsA ? [a.kind, b.kind] : [b.kind, a.kind] };
+}
+
+/**
+ * Gold preference on a world comparison, by the values the crowd is scored with: helpfulness for helpful
+ * data; for harmless (red-team) data the chosen one should be the less harmful, i.e. lower red-team
+ * value. 1 when `chosen` is gold-preferred, −1 when `rejected` is, 0 for a tie.
+ *
+ * @example worldGold(record, 'helpful') // 1 when record.chosen is gold-more-helpful
+ */
+export function worldGold(record: ComparisonRecord, task: ComparisonTask): -1 | 0 | 1 {
+  const a = goldJudgeTranscript(record.chosen);
+  const b = goldJudgeTranscript(record.rejected);
+  const [x, y] = task === 'helpful' ? [a.helpfulness, b.helpfulness] : [-redTeamValue(a), -redTeamValue(b)];
+  if (Math.abs(x - y) < 1e-9) return 0;
+  return x > y ? 1 : -1;
 }
