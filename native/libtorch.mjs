@@ -10,14 +10,37 @@ function fromRoot(root, source, abi) {
   const libdir = join(root, 'lib');
   if (!existsSync(join(include, 'ATen', 'ATen.h')) || !existsSync(join(libdir, 'libtorch.so'))) return null;
   const cuda = existsSync(join(libdir, 'libtorch_cuda.so'));
-  return {
+  return withDistributed({
     source,
     include: [include, join(include, 'torch', 'csrc', 'api', 'include')],
     libdir,
     libs: ['c10', 'torch', 'torch_cpu', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])],
     cuda,
     cxx11abi: abi,
-  };
+  });
+}
+
+// c10d (issue #9): built in when the libtorch has the c10d headers and gloo's headers are found (a pip
+// torch ships them under include/gloo; Debian in libgloo-dev, whose library is linked too). NCCL comes with
+// CUDA builds that ship ProcessGroupNCCL.hpp.
+function withDistributed(found) {
+  const c10d = (dir) => join(dir, 'torch', 'csrc', 'distributed', 'c10d');
+  const include = found.include[0];
+  const glooDirs = [include, '/usr/include', '/usr/local/include'];
+  const glooDir = glooDirs.find((d) => existsSync(join(d, 'gloo', 'algorithm.h')));
+  found.distributed = existsSync(join(c10d(include), 'ProcessGroupGloo.hpp')) && glooDir !== undefined;
+  found.nccl = found.distributed && found.cuda && existsSync(join(c10d(include), 'ProcessGroupNCCL.hpp'));
+  if (found.distributed && glooDir !== include) {
+    found.include.push(glooDir);
+    const lib = [
+      '/usr/lib/x86_64-linux-gnu',
+      '/usr/lib/aarch64-linux-gnu',
+      '/usr/lib',
+      '/usr/local/lib',
+    ].find((d) => existsSync(join(d, 'libgloo.so')));
+    if (lib) found.libs.push(join(lib, 'libgloo.so'));
+  }
+  return found;
 }
 
 function fromPython(python) {
@@ -41,14 +64,14 @@ function fromDebian() {
   if (!existsSync('/usr/include/ATen/ATen.h')) return null;
   const libdir = multiarch.find((d) => existsSync(join(d, 'libtorch.so')));
   if (!libdir) return null;
-  return {
+  return withDistributed({
     source: 'system libtorch (Debian libtorch-dev)',
     include: ['/usr/include', '/usr/include/torch/csrc/api/include'],
     libdir,
     libs: ['c10', 'torch', 'torch_cpu'],
     cuda: false,
     cxx11abi: true,
-  };
+  });
 }
 
 export function findLibtorch() {
@@ -78,8 +101,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     json: () => JSON.stringify(found),
     include: () => found.include.join(' '),
     libdir: () => found.libdir,
-    libs: () => found.libs.map((l) => `-l${l}`).join(' '),
-    defines: () => `_GLIBCXX_USE_CXX11_ABI=${found.cxx11abi ? 1 : 0}${found.cuda ? ' HHKIT_CUDA=1' : ''}`,
+    libs: () => found.libs.map((l) => (l.startsWith('/') ? l : `-l${l}`)).join(' '),
+    defines: () =>
+      [
+        `_GLIBCXX_USE_CXX11_ABI=${found.cxx11abi ? 1 : 0}`,
+        ...(found.cuda ? ['HHKIT_CUDA=1'] : []),
+        ...(found.distributed ? ['HHKIT_DIST=1', 'USE_C10D_GLOO=1'] : []),
+        ...(found.nccl ? ['HHKIT_NCCL=1', 'USE_C10D_NCCL=1'] : []),
+      ].join(' '),
   }[what];
   console.log(print ? print() : '');
 }

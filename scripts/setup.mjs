@@ -79,6 +79,14 @@ if (torch.source.includes('Debian') || torch.libdir.startsWith('/usr/lib/python3
     say('         fix: sudo apt-get install libopenblas0-pthread');
   }
 }
+if (!torch.distributed && (torch.source.includes('Debian') || torch.libdir.startsWith('/usr/lib/python3'))) {
+  // Debian's libtorch has c10d but ships gloo's headers separately; without them `hhkit launch` can't train.
+  if (aptInstall(['libgloo-dev'], 'gloo headers for data-parallel training')) torch = findLibtorch();
+  if (!torch.distributed) {
+    say('WARNING: libgloo-dev is not installed; multi-process training (`hhkit launch`) is disabled.');
+    say('         fix: sudo apt-get install libgloo-dev');
+  }
+}
 if (args.has('--bench')) {
   if (!aptInstall(['python3-torch'], 'PyTorch reference for benchmarks')) {
     say('WARNING: python3-torch is missing; benchmarks will print no reference figure.');

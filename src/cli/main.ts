@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   data: () => import('./data.ts'),
   world: () => import('./world.ts'),
   pretrain: () => import('./pretrain.ts'),
+  launch: () => import('./launch.ts'),
   distill: () => import('./distill.ts'),
   ppo: () => import('./ppo.ts'),
   'best-of-n': () => import('./best-of-n.ts'),
@@ -51,7 +52,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { command } = await load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Options after `--` belong to an inner command (hhkit launch -- pretrain --help).
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     console.log(command.help);
     return 0;
   }

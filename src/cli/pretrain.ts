@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { barrier, initProcessGroup } from '../engine/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import {
   camelKey,
@@ -60,7 +61,10 @@ options:
   --json                    make the last stdout line the run summary as one JSON object
 ${configHelp}
 
-Every option also reads as camelCase (--batchSize 8). Progress goes to stderr.`;
+Every option also reads as camelCase (--batchSize 8). Progress goes to stderr.
+
+Data-parallel: \`hhkit launch --nproc N -- pretrain …\` trains on N processes (c10d gloo); --batch-size is
+per process, so the step equals one process with N × batch-size. Rank 0 writes checkpoints and metrics.`;
 
 /** Parses the command line into the training config and the command's own options. */
 function parseCommandLine(argv: string[]): {
@@ -179,6 +183,7 @@ export function summarize(
     evalLoss: round(result.evalLoss),
     tokensPerSec: round(result.tokensPerSec),
     seconds: round(result.seconds),
+    worldSize: result.worldSize,
   };
 }
 
@@ -194,8 +199,26 @@ export const command: Command = {
         `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
       );
     }
-    const { tokenizer, source } = await obtainTokenizer(config, cli.tokenizer, cli.vocabSize);
-    console.error(`tokenizer: ${source}`);
+    // Under `hhkit launch`, rank 0 makes (or finds) the tokenizer and the other ranks read its copy.
+    const { rank, worldSize } = initProcessGroup();
+    let tokenizer: Tokenizer;
+    if (rank === 0) {
+      const obtained = await obtainTokenizer(config, cli.tokenizer, cli.vocabSize);
+      tokenizer = obtained.tokenizer;
+      console.error(`tokenizer: ${obtained.source}`);
+      if (worldSize > 1) {
+        console.error(
+          `data-parallel: ${worldSize} processes, ${config.batchSize} sequences each per micro-batch`,
+        );
+        mkdirSync(config.out, { recursive: true });
+        if (!existsSync(join(config.out, 'tokenizer.json')))
+          tokenizer.save(join(config.out, 'tokenizer.json'));
+      }
+      barrier();
+    } else {
+      barrier();
+      tokenizer = Tokenizer.fromFile(join(config.out, 'tokenizer.json'));
+    }
     let result: TrainLMResult;
     try {
       result = await trainLM(config, {
@@ -212,6 +235,7 @@ export const command: Command = {
       if (err instanceof ConfigError) throw new UsageError(`pretrain: ${err.message}`);
       throw err;
     }
+    if (rank !== 0) return 0;
     const summary = summarize(config, result, join(config.out, 'tokenizer.json'));
     console.log(
       `pretrain: loss ${summary['firstLoss']} → ${summary['lastLoss']} (eval ${summary['evalLoss']}) over ` +

@@ -1,4 +1,5 @@
 // hhkit's engine: tensors, autograd, optimisers and safetensors over libtorch (native/).
+export * from './distributed.ts';
 export * from './dtype.ts';
 export { NativeBuildError } from './native.ts';
 export * from './ops.ts';

@@ -68,6 +68,14 @@ export interface NativeBinding {
   cuda_synchronize(): void;
   torch_version(): string;
   built_with_cuda(): boolean;
+  // distributed (native/dist.cc): one c10d process group per process
+  dist_init(backend: string, rank: number, size: number, addr: string, port: number, timeoutMs: number): void;
+  dist_destroy(): void;
+  dist_available(): boolean;
+  dist_nccl_available(): boolean;
+  dist_all_reduce(tensors: readonly H[], op: string, bucketBytes: number): number;
+  dist_broadcast(tensors: readonly H[], root: number): void;
+  dist_barrier(): void;
   // shape ops
   reshape(x: H, shape: Shape): H;
   view(x: H, shape: Shape): H;

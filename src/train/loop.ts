@@ -1,15 +1,25 @@
 // The LM training loop (pretraining, or SFT with loss on the Assistant's replies), nanoGPT-style: a
 // typed config, the data, the model and optimiser, then one visible loop. Resumable bit for bit: a
 // checkpoint holds the weights, AdamW's moments, the RNG state and the data position (see state.ts).
+// Data-parallel under `hhkit launch` (c10d, see engine/distributed.ts): every rank draws the same global
+// micro-batch of batchSize × worldSize examples and trains on its slice; gradients are summed across
+// ranks with the loss normalised by the global target count, so N processes with batchSize B take the
+// same step as one process with batchSize N·B. Rank 0 evaluates, logs and writes checkpoints.
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
+  allReduceNumbers,
+  barrier,
+  broadcast,
   clipGradNorm,
   crossEntropy,
+  getLocalRank,
   getRngState,
+  initProcessGroup,
   manualSeed,
   noGrad,
+  syncGradients,
   type Tensor,
   tidy,
 } from '../engine/index.ts';
@@ -56,8 +66,10 @@ export interface TrainLMResult {
   firstLoss: number;
   lastLoss: number;
   evalLoss: number | null;
-  /** Training tokens per second in this run (NaN if it did no step). */
+  /** Training tokens per second in this run, over all ranks (NaN if it did no step). */
   tokensPerSec: number;
+  /** Processes that trained together (1 unless run under `hhkit launch`). */
+  worldSize: number;
   seconds: number;
   parameters: number;
 }
@@ -92,20 +104,28 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   const c = config;
   const started = performance.now();
   const out = resolve(c.out);
+  // One process, or one rank of `hhkit launch` (the process group comes from the environment).
+  const { rank, worldSize } = initProcessGroup();
+  const main = rank === 0;
   mkdirSync(out, { recursive: true });
-  const emit = options.onEvent ?? (() => {});
+  const emit = main ? (options.onEvent ?? (() => {})) : () => {};
   const tokenizerPath = join(out, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) options.tokenizer.save(tokenizerPath);
+  if (main && !existsSync(tokenizerPath)) options.tokenizer.save(tokenizerPath);
   const metricsPath = join(out, 'metrics.jsonl');
 
-  // ---- data: tokenised once, cached in OUT/data ----
-  const data = await prepareCorpus({
-    data: c.data,
-    cacheDir: join(out, 'data'),
-    tokenizer: options.tokenizer,
-    lossOn: c.lossOn,
-    evalFraction: c.evalFraction,
-  });
+  // ---- data: tokenised once, cached in OUT/data (by the first rank of each machine; the others wait) ----
+  const prepare = () =>
+    prepareCorpus({
+      data: c.data,
+      cacheDir: join(out, 'data'),
+      tokenizer: options.tokenizer,
+      lossOn: c.lossOn,
+      evalFraction: c.evalFraction,
+    });
+  const first = getLocalRank() === 0;
+  const prepared = first ? await prepare() : undefined;
+  barrier();
+  const data = prepared ?? (await prepare());
   const T = c.blockSize;
   const trainExamples = exampleCount(data.train, T);
   const evalExamples = exampleCount(data.eval, T);
@@ -151,14 +171,19 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     const saved = loadCheckpoint(ckpt.dir);
     model.loadStateDict(saved.model.stateDict());
     for (const p of saved.model.parameters()) p.dispose();
-    restoreTrainingState(ckpt, optimizer, metricsPath);
+    restoreTrainingState(ckpt, optimizer, main ? metricsPath : null);
     state = { ...ckpt.trainer, config: c };
     order.position = state.examplesSeen;
+    // The checkpoint holds rank 0's generator; the other ranks draw fresh dropout streams.
+    if (!main) manualSeed(c.seed + rank + 7919 * state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   } else {
-    manualSeed(c.seed); // dropout's generator; GPT's init used its own seed and restored the global one
-    writeFileSync(metricsPath, '');
+    // dropout's generator (GPT's init used its own seed and restored the global one); one stream per rank
+    manualSeed(c.seed + rank);
+    if (main) writeFileSync(metricsPath, '');
   }
+  // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
+  broadcast(params, 0);
   const resumedFrom = state.step;
 
   const evaluate = (): number | null => {
@@ -184,12 +209,12 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
 
   // ---- the loop ----
   const bar =
-    options.progress && state.step < c.steps
+    options.progress && main && state.step < c.steps
       ? new Progress({ total: c.steps, label: options.label ?? 'lm', unit: 'step' })
       : null;
   bar?.resumeAt(state.step);
   const schedule = { ...c, decaySteps: c.decaySteps || c.steps };
-  const tokensPerStep = c.batchSize * T * c.gradAccum;
+  const tokensPerStep = c.batchSize * worldSize * T * c.gradAccum;
   let runTokens = 0;
   let runSeconds = 0;
   model.train();
@@ -198,13 +223,15 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     // 1. learning rate for this step
     const lr = learningRate(step, schedule);
     for (const group of optimizer.groups) group.lr = lr;
-    // 2. the step's examples: gradAccum micro-batches of batchSize
-    const micro = Array.from({ length: c.gradAccum }, () => order.take(c.batchSize));
+    // 2. the step's examples: gradAccum global micro-batches of batchSize × worldSize; this rank's slice
+    const global = Array.from({ length: c.gradAccum }, () => order.take(c.batchSize * worldSize));
+    const micro = global.map((indices) => indices.slice(rank * c.batchSize, (rank + 1) * c.batchSize));
     // 3. forward/backward per micro-batch. The loss is summed over target tokens and divided by the
-    //    step's total, so the accumulated gradient equals one batch of batchSize·gradAccum.
+    //    step's total over all ranks, so the accumulated (and all-rank summed) gradient equals one batch
+    //    of batchSize·gradAccum·worldSize.
     const stepTargets = Math.max(
       1,
-      micro.reduce((n, indices) => n + countTargets(data, indices, T), 0),
+      global.reduce((n, indices) => n + countTargets(data, indices, T), 0),
     );
     let loss = 0;
     for (const indices of micro) {
@@ -216,7 +243,11 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
         return l.item();
       });
     }
-    // 4. clip, update, clear
+    // 4. sum gradients (and the loss) over ranks, then clip, update, clear
+    if (worldSize > 1) {
+      syncGradients(params);
+      loss = allReduceNumbers([loss])[0]!;
+    }
     const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
     optimizer.step();
     optimizer.zeroGrad();
@@ -236,7 +267,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     // 5. periodic eval, metrics line, checkpoint
     const last = step + 1 === c.steps;
     let evalLoss: number | null = null;
-    if (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0)) {
+    if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
       evalLoss = evaluate();
       if (evalLoss !== null) {
         state.lastEvalLoss = evalLoss;
@@ -244,11 +275,13 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
       }
     }
     const metrics = { step: step + 1, loss, lr, gradNorm, tokens: state.tokensSeen, tokensPerSec, seconds };
-    appendFileSync(
-      metricsPath,
-      `${JSON.stringify(evalLoss === null ? metrics : { ...metrics, evalLoss })}\n`,
-    );
-    if (last || (step + 1) % c.checkpointEvery === 0) {
+    if (main) {
+      appendFileSync(
+        metricsPath,
+        `${JSON.stringify(evalLoss === null ? metrics : { ...metrics, evalLoss })}\n`,
+      );
+    }
+    if (main && (last || (step + 1) % c.checkpointEvery === 0)) {
       const trainer = state;
       checkpointDir = tidy(() =>
         writeTrainingCheckpoint(
@@ -279,6 +312,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     tokensPerSec: runSeconds > 0 ? runTokens / runSeconds : Number.NaN,
     seconds: (performance.now() - started) / 1000,
     parameters,
+    worldSize,
   };
 }
 

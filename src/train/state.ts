@@ -165,10 +165,10 @@ export function readTrainingCheckpoint(out: string): LoadedTrainingCheckpoint | 
 export function restoreTrainingState(
   ckpt: LoadedTrainingCheckpoint,
   optimizer: AdamW,
-  metricsPath: string,
+  metricsPath: string | null,
 ): void {
   optimizer.loadState(ckpt.optimizer);
   setRngState(ckpt.rng);
   for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
-  truncateMetrics(metricsPath, ckpt.trainer.step);
+  if (metricsPath !== null) truncateMetrics(metricsPath, ckpt.trainer.step);
 }

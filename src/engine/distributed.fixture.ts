@@ -1,0 +1,51 @@
+// Child process for distributed.test.ts: one rank of a gloo process group opened from the environment
+// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT). SCENARIO=collectives prints each collective's result as
+// JSON lines; SCENARIO=die has rank 1 exit after the first barrier, and rank 0 report how its next
+// all-reduce ended.
+import {
+  allReduce,
+  allReduceNumbers,
+  barrier,
+  broadcast,
+  destroyProcessGroup,
+  initProcessGroup,
+  tensor,
+} from '../index.ts';
+
+const { rank, worldSize } = initProcessGroup();
+const print = (what: string, value: unknown): void => console.log(JSON.stringify({ what, value }));
+
+if (process.env.SCENARIO === 'collectives') {
+  // Three tensors of two dtypes; a 16-byte bucket limit forces several buckets.
+  const a = tensor([1 + rank, 2 + rank, 3 + rank]);
+  const b = tensor([
+    [10 * (rank + 1), 0],
+    [0, 1],
+  ]);
+  const c = tensor([rank + 1], { dtype: 'float64' });
+  const buckets = allReduce([a, b, c], 'sum', { bucketBytes: 16 });
+  print('sum', [a.toArray(), b.toArray(), c.toArray(), buckets]);
+  const m = tensor([rank, -rank]);
+  allReduce([m], 'max');
+  print('max', m.toArray());
+  const v = tensor([2 * rank]);
+  allReduce([v], 'avg');
+  print('avg', v.toArray());
+  print('numbers', allReduceNumbers([rank, 0.5], 'sum'));
+  const w = tensor([rank, rank, rank]).requiresGrad_();
+  broadcast([w], 1);
+  print('broadcast', w.toArray());
+  barrier();
+  print('world', [rank, worldSize]);
+} else if (process.env.SCENARIO === 'die') {
+  barrier();
+  if (rank === 1) process.exit(7);
+  const t0 = Date.now();
+  try {
+    allReduce([tensor([1, 2])]);
+    print('error', null);
+  } catch (e) {
+    print('error', { message: (e as Error).message, seconds: (Date.now() - t0) / 1000 });
+  }
+}
+destroyProcessGroup();

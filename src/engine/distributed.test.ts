@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DistributedError, distEnv } from './distributed.ts';
+
+const script = fileURLToPath(new URL('./distributed.fixture.ts', import.meta.url));
+
+/** A TCP port nobody is listening on now. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+interface RankRun {
+  code: number | null;
+  lines: { what: string; value: unknown }[];
+  stderr: string;
+}
+
+async function runRanks(scenario: string, n: number): Promise<RankRun[]> {
+  const port = await freePort();
+  const runs = Array.from({ length: n }, (_, rank) => {
+    return new Promise<RankRun>((done) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {
+        env: {
+          ...process.env,
+          SCENARIO: scenario,
+          RANK: String(rank),
+          WORLD_SIZE: String(n),
+          MASTER_ADDR: '127.0.0.1',
+          MASTER_PORT: String(port),
+          HHKIT_NUM_THREADS: '1',
+          HHKIT_DIST_TIMEOUT: '60',
+        },
+      });
+      let out = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c;
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c;
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        const lines = out
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l));
+        done({ code, lines, stderr });
+      });
+    });
+  });
+  return Promise.all(runs);
+}
+
+const value = (run: RankRun, what: string): unknown => run.lines.find((l) => l.what === what)?.value;
+
+test('distEnv reads torchrun variables and rejects malformed ones', () => {
+  assert.equal(distEnv({}), null);
+  assert.deepEqual(distEnv({ RANK: '1', WORLD_SIZE: '2', MASTER_PORT: '1234' }), {
+    rank: 1,
+    worldSize: 2,
+    localRank: 1,
+    masterAddr: '127.0.0.1',
+    masterPort: 1234,
+  });
+  assert.throws(() => distEnv({ RANK: '2', WORLD_SIZE: '2' }), /RANK=2 is not below WORLD_SIZE=2/);
+  assert.throws(() => distEnv({ WORLD_SIZE: 'two' }), DistributedError);
+});
+
+test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcast', async () => {
+  const [r0, r1] = await runRanks('collectives', 2);
+  for (const r of [r0!, r1!]) {
+    assert.equal(r.code, 0, r.stderr);
+    // a = [1,2,3] + [2,3,4]; b = [[10,0],[0,1]] + [[20,0],[0,1]]; c = 1 + 2 (float64); 16-byte buckets
+    const [a, b, c, buckets] = value(r, 'sum') as [number[], number[][], number[], number];
+    assert.deepEqual(a, [3, 5, 7]);
+    assert.deepEqual(b, [
+      [30, 0],
+      [0, 2],
+    ]);
+    assert.deepEqual(c, [3]);
+    assert.equal(buckets, 3, 'a (12 B) alone, b (16 B) alone, c (float64) in its own bucket');
+    assert.deepEqual(value(r, 'max'), [1, 0]);
+    assert.deepEqual(value(r, 'avg'), [1]);
+    assert.deepEqual(value(r, 'numbers'), [1, 1]);
+    assert.deepEqual(value(r, 'broadcast'), [1, 1, 1]);
+  }
+  assert.deepEqual(value(r0!, 'world'), [0, 2]);
+  assert.deepEqual(value(r1!, 'world'), [1, 2]);
+});
+
+test('a rank dying makes the survivor fail with a clear error instead of hanging', async () => {
+  const [r0, r1] = await runRanks('die', 2);
+  assert.equal(r1!.code, 7);
+  assert.equal(r0!.code, 0, r0!.stderr);
+  const err = value(r0!, 'error') as { message: string; seconds: number } | null;
+  assert.ok(err, 'the all-reduce after the peer died must throw');
+  assert.match(err.message, /all_reduce failed on rank 0 of 2 \(a peer process exited/);
+  assert.ok(err.seconds < 30, `noticed after ${err.seconds} s (timeout is 60 s)`);
+});

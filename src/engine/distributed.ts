@@ -1,0 +1,198 @@
+// Data-parallel training over torch's c10d process groups (native/dist.cc): gloo on CPU, NCCL on CUDA
+// builds. The rendezvous is env:// as torchrun sets it up — RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+// (LOCAL_RANK picks the GPU) — so `hhkit launch` on one machine and a hand-started process per machine
+// both work. Without WORLD_SIZE (or with WORLD_SIZE=1) everything here is a no-op on one process, so
+// trainers call it unconditionally.
+import { dtypeCode } from './dtype.ts';
+import { native as N } from './native.ts';
+import { zerosLike } from './ops.ts';
+import type { Tensor } from './tensor.ts';
+
+export type Backend = 'gloo' | 'nccl';
+export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
+
+export interface DistEnv {
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+export interface ProcessGroupOptions extends Partial<DistEnv> {
+  /** 'gloo' (CPU, default) or 'nccl' (CUDA builds). */
+  backend?: Backend;
+  /** How long a collective waits for its peers before failing (default HHKIT_DIST_TIMEOUT seconds, or 30 min). */
+  timeoutMs?: number;
+}
+
+/** Thrown for a malformed rendezvous environment (names the variable and what was expected). */
+export class DistributedError extends Error {
+  override name = 'DistributedError';
+}
+
+let current: { rank: number; worldSize: number; localRank: number; backend: Backend } | null = null;
+
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) {
+    throw new DistributedError(`${name}=${raw}: expected an integer ≥ ${min}`);
+  }
+  return v;
+}
+
+/**
+ * The rendezvous read from the environment (torchrun's variables), or null when WORLD_SIZE is unset.
+ *
+ * @example distEnv({ RANK: '1', WORLD_SIZE: '2', MASTER_PORT: '29500' }) // {rank: 1, worldSize: 2, …}
+ */
+export function distEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | null {
+  if (env.WORLD_SIZE === undefined || env.WORLD_SIZE === '') return null;
+  const worldSize = intVar(env, 'WORLD_SIZE', 1, 1);
+  const rank = intVar(env, 'RANK', 0, 0);
+  if (rank >= worldSize) throw new DistributedError(`RANK=${rank} is not below WORLD_SIZE=${worldSize}`);
+  return {
+    rank,
+    worldSize,
+    localRank: intVar(env, 'LOCAL_RANK', rank, 0),
+    masterAddr: env.MASTER_ADDR || '127.0.0.1',
+    masterPort: intVar(env, 'MASTER_PORT', 29500, 1),
+  };
+}
+
+/** Whether this addon was built with c10d (gloo), i.e. whether multi-process training can run. */
+export const distributedAvailable = (): boolean => N.dist_available();
+/** Whether this addon was built with NCCL (CUDA builds against a pip torch). */
+export const ncclAvailable = (): boolean => N.dist_nccl_available();
+
+/**
+ * Opens this process's process group (once). Options default to the environment (`distEnv()`); with a
+ * world size of 1 nothing is opened and every collective is the identity. Returns the rank and size.
+ *
+ * @example
+ * const { rank, worldSize } = initProcessGroup(); // under `hhkit launch --nproc 2 -- …`
+ */
+export function initProcessGroup(options: ProcessGroupOptions = {}): { rank: number; worldSize: number } {
+  if (current) return { rank: current.rank, worldSize: current.worldSize };
+  const env = distEnv();
+  const rank = options.rank ?? env?.rank ?? 0;
+  const worldSize = options.worldSize ?? env?.worldSize ?? 1;
+  const localRank = options.localRank ?? env?.localRank ?? rank;
+  const envBackend = process.env.HHKIT_DIST_BACKEND;
+  if (envBackend && envBackend !== 'gloo' && envBackend !== 'nccl') {
+    throw new DistributedError(`HHKIT_DIST_BACKEND=${envBackend}: expected gloo or nccl`);
+  }
+  const backend = options.backend ?? (envBackend as Backend | undefined) ?? 'gloo';
+  if (worldSize > 1) {
+    if (!N.dist_available()) {
+      throw new DistributedError(
+        'this hhkit addon was built without c10d/gloo, so it cannot train on several processes; ' +
+          'on Debian install libgloo-dev and run `node scripts/setup.mjs` to rebuild',
+      );
+    }
+    const timeoutEnv = Number(process.env.HHKIT_DIST_TIMEOUT);
+    const timeoutMs = options.timeoutMs ?? (timeoutEnv > 0 ? Math.round(timeoutEnv * 1000) : 30 * 60 * 1000);
+    N.dist_init(
+      backend,
+      rank,
+      worldSize,
+      options.masterAddr ?? env?.masterAddr ?? '127.0.0.1',
+      options.masterPort ?? env?.masterPort ?? 29500,
+      timeoutMs,
+    );
+  }
+  current = { rank, worldSize, localRank, backend };
+  return { rank, worldSize };
+}
+
+/** Closes the process group (a later initProcessGroup may open another). */
+export function destroyProcessGroup(): void {
+  if (current && current.worldSize > 1) N.dist_destroy();
+  current = null;
+}
+
+/** This process's rank (0 without a process group). */
+export const getRank = (): number => current?.rank ?? 0;
+/** The number of processes (1 without a process group). */
+export const getWorldSize = (): number => current?.worldSize ?? 1;
+/** The rank on this machine (picks `cuda:LOCAL_RANK`). */
+export const getLocalRank = (): number => current?.localRank ?? 0;
+/** True on rank 0 — the process that logs, writes checkpoints and metrics. */
+export const isMainProcess = (): boolean => getRank() === 0;
+
+const multi = (): boolean => current !== null && current.worldSize > 1;
+
+/**
+ * Reduces `tensors` in place across every process: 'sum', 'avg', 'max' or 'min'. Tensors are packed into
+ * buckets of at most `bucketBytes` (25 MiB, DDP's default), one flat all-reduce per bucket, all in flight
+ * at once. Returns the number of buckets (0 on one process).
+ */
+export function allReduce(
+  tensors: readonly Tensor[],
+  op: ReduceOp = 'sum',
+  options: { bucketBytes?: number } = {},
+): number {
+  if (!multi() || tensors.length === 0) return 0;
+  return N.dist_all_reduce(
+    tensors.map((t) => t.handle),
+    op,
+    options.bucketBytes ?? 25 * 1024 * 1024,
+  );
+}
+
+/**
+ * All-reduces plain numbers (losses, counts) through a float64 tensor; returns the reduced values.
+ * On one process, returns a copy of `values`.
+ */
+export function allReduceNumbers(values: readonly number[], op: ReduceOp = 'sum'): number[] {
+  if (!multi() || values.length === 0) return [...values];
+  const h = N.from_buffer(new Float64Array(values), dtypeCode('float64'), [values.length]);
+  try {
+    N.dist_all_reduce([h], op, 1 << 20);
+    return Array.from(new Float64Array(N.to_buffer(h)));
+  } finally {
+    N.free(h);
+  }
+}
+
+/** Every process's tensors take rank `root`'s values, in place (e.g. parameters after init). */
+export function broadcast(tensors: readonly Tensor[], root = 0): void {
+  if (!multi() || tensors.length === 0) return;
+  N.dist_broadcast(
+    tensors.map((t) => t.handle),
+    root,
+  );
+}
+
+/** Waits until every process reaches this point. */
+export function barrier(): void {
+  if (multi()) N.dist_barrier();
+}
+
+/**
+ * Sums the gradients of `params` over every process (in buckets), so that each holds the gradient of the
+ * loss summed over all processes' batches. Trainers scale their per-process loss by the global
+ * normaliser (e.g. the target tokens of the whole step), so the sum is exactly the 1-process gradient.
+ * Parameters without a gradient get zeros first, so every process sends the same buckets.
+ */
+export function syncGradients(params: readonly Tensor[], options: { bucketBytes?: number } = {}): number {
+  if (!multi()) return 0;
+  const grads: Tensor[] = [];
+  for (const p of params) {
+    let g = p.grad;
+    if (g === null) {
+      const zeros = zerosLike(p);
+      p.grad = zeros;
+      zeros.dispose();
+      g = p.grad;
+    }
+    if (g) grads.push(g);
+  }
+  try {
+    return allReduce(grads, 'sum', options);
+  } finally {
+    for (const g of grads) g.dispose();
+  }
+}
