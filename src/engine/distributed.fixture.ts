@@ -9,6 +9,7 @@ import {
   broadcast,
   destroyProcessGroup,
   initProcessGroup,
+  parameterDrift,
   tensor,
 } from '../index.ts';
 
@@ -37,6 +38,9 @@ if (process.env.SCENARIO === 'collectives') {
   print('broadcast', w.toArray());
   barrier();
   print('world', [rank, worldSize]);
+  const same = tensor([1, 2, 3]);
+  const differs = tensor([rank, 0]);
+  print('drift', [parameterDrift([same]), parameterDrift([same, differs])]);
 } else if (process.env.SCENARIO === 'die') {
   barrier();
   if (rank === 1) process.exit(7);

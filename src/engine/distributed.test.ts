@@ -96,6 +96,7 @@ test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcas
     assert.deepEqual(value(r, 'avg'), [1]);
     assert.deepEqual(value(r, 'numbers'), [1, 1]);
     assert.deepEqual(value(r, 'broadcast'), [1, 1, 1]);
+    assert.deepEqual(value(r, 'drift'), [0, 1]);
   }
   assert.deepEqual(value(r0!, 'world'), [0, 2]);
   assert.deepEqual(value(r1!, 'world'), [1, 2]);

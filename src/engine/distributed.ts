@@ -196,3 +196,25 @@ export function syncGradients(params: readonly Tensor[], options: { bucketBytes?
     for (const g of grads) g.dispose();
   }
 }
+
+/**
+ * How far the ranks' copies of `params` have drifted apart: the largest difference, over tensors, between
+ * the ranks' max and min of each tensor's sum of values (0 when all ranks hold the same weights, and on
+ * one process). One small all-reduce pair; trainers may call it at checkpoints as a cheap sanity check.
+ */
+export function parameterDrift(params: readonly Tensor[]): number {
+  if (!multi() || params.length === 0) return 0;
+  const sums = params.map((p) => noGradSum(p));
+  const hi = allReduceNumbers(sums, 'max');
+  const lo = allReduceNumbers(sums, 'min');
+  return hi.reduce((worst, h, i) => Math.max(worst, Math.abs(h - lo[i]!)), 0);
+}
+
+function noGradSum(p: Tensor): number {
+  const d = p.detach();
+  const s = d.sum();
+  const v = s.item();
+  d.dispose();
+  s.dispose();
+  return v;
+}
