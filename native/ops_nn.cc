@@ -1,8 +1,13 @@
 // Neural-network functions, autograd and the in-place ops that optimisers use.
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/version.h>
 
 #include "core.h"
+
+#define HHKIT_TORCH_AT_LEAST(MAJOR, MINOR) \
+  (TORCH_VERSION_MAJOR > (MAJOR) || (TORCH_VERSION_MAJOR == (MAJOR) && TORCH_VERSION_MINOR >= (MINOR)))
 
 namespace hhkit {
 
@@ -138,7 +143,61 @@ HHKIT_OP(normal_, {
   return a.ret_undefined();
 })
 
+// ---- mixed precision and fast paths (issue #9) ----
+// Autocast as torch.autocast does it: a thread-local switch of the Autocast dispatch keys, so matmuls and
+// their kin run in `dtype` (bf16/fp16) while reductions and losses stay float32. set_autocast(device, on, dtype)
+HHKIT_OP(set_autocast, {
+  const std::string device = a.str(0);
+  const bool on = a.b(1);
+  const at::ScalarType dtype = a.dtype(2);
+  if (device != "cpu" && device != "cuda") a.fail("autocast device: expected 'cpu' or 'cuda', got '" + device + "'");
+#if HHKIT_TORCH_AT_LEAST(2, 4)
+  const at::DeviceType type = device == "cpu" ? at::kCPU : at::kCUDA;
+  at::autocast::set_autocast_dtype(type, dtype);
+  at::autocast::set_autocast_enabled(type, on);
+#else
+  if (device == "cpu") {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(on);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(on);
+  }
+#endif
+  if (!on) at::autocast::clear_cache();
+  return a.ret_undefined();
+})
+HHKIT_OP(autocast_enabled, {
+  const std::string device = a.str(0);
+#if HHKIT_TORCH_AT_LEAST(2, 4)
+  return a.ret_bool(at::autocast::is_autocast_enabled(device == "cpu" ? at::kCPU : at::kCUDA));
+#else
+  return a.ret_bool(device == "cpu" ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled());
+#endif
+})
+// TF32 for float32 matmuls/convolutions on Ampere+ GPUs (torch.backends.cuda.matmul.allow_tf32 and
+// torch.backends.cudnn.allow_tf32); a no-op on CPU.
+HHKIT_OP(set_allow_tf32, {
+  at::globalContext().setAllowTF32CuBLAS(a.b(0));
+  at::globalContext().setAllowTF32CuDNN(a.b(0));
+  return a.ret_undefined();
+})
+HHKIT_OP(allow_tf32, { return a.ret_bool(at::globalContext().allowTF32CuBLAS()); })
+// Fused attention (flash / memory-efficient kernels on GPU) where torch provides it (2.0+):
+// sdpa(q, k, v, mask, dropoutP, isCausal); mask is additive (float) or boolean (true = may attend).
+HHKIT_OP(sdpa_available, { return a.ret_bool(TORCH_VERSION_MAJOR >= 2); })
+HHKIT_OP(sdpa, {
+#if TORCH_VERSION_MAJOR >= 2
+  return a.ret(at::scaled_dot_product_attention(a.t(0), a.t(1), a.t(2), a.opt_t(3), a.f(4), a.b(5)));
+#else
+  a.fail("scaled_dot_product_attention needs libtorch 2.0 or newer (this is " TORCH_VERSION ")");
+#endif
+})
+
 static const OpEntry kOps[] = {
+    {"set_autocast", op_set_autocast}, {"autocast_enabled", op_autocast_enabled},
+    {"set_allow_tf32", op_set_allow_tf32}, {"allow_tf32", op_allow_tf32}, {"sdpa_available", op_sdpa_available},
+    {"sdpa", op_sdpa},
     {"softmax", op_softmax}, {"log_softmax", op_log_softmax}, {"layer_norm", op_layer_norm},
     {"dropout", op_dropout}, {"embedding", op_embedding}, {"cross_entropy", op_cross_entropy},
     {"mse_loss", op_mse_loss}, {"bce_with_logits", op_bce_with_logits}, {"requires_grad", op_requires_grad},

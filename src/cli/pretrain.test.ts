@@ -102,3 +102,29 @@ test('--config FILE.json supplies options (either key style); flags override it;
   assert.equal(hhkitJson.training['nLayer'], 1);
   assert.equal(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 3);
 });
+
+test('--precision bf16 trains with bfloat16 autocast (the loss falls, weights stay float32); --device cuda on a CPU build says how to get CUDA', async () => {
+  const corpus = tinyCorpus();
+  // biome-ignore format: option/value pairs read best on few lines
+  const args = [
+    'pretrain', '--data', corpus.path, '--vocab-size', '300', '--steps', '40', '--block-size', '32',
+    '--n-layer', '1', '--n-head', '2', '--n-embd', '32', '--batch-size', '8', '--lr', '3e-3',
+    '--warmup-steps', '2', '--eval-every', '0', '--json',
+  ];
+  const bf16 = await runHhkit([...args, '--out', join(corpus.dir, 'bf16'), '--precision', 'bf16']);
+  assert.equal(bf16.code, 0, bf16.stderr);
+  const s = lastJson(bf16.stdout);
+  assert.ok((s['lastLoss'] as number) < (s['firstLoss'] as number) - 1.5, JSON.stringify(s));
+  const header = readFileSync(join(corpus.dir, 'bf16', 'checkpoint', 'model.safetensors'));
+  assert.match(header.subarray(0, 4096).toString(), /"dtype":"F32"/);
+  assert.doesNotMatch(header.subarray(0, 4096).toString(), /"dtype":"BF16"/);
+  const bad = await runHhkit([...args, '--out', join(corpus.dir, 'bad'), '--precision', 'fp8']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /precision expects 'fp32' or 'bf16'/);
+  const builtWithCuda = (await import('../engine/index.ts')).builtWithCuda();
+  if (!builtWithCuda) {
+    const cuda = await runHhkit([...args, '--out', join(corpus.dir, 'cuda'), '--device', 'cuda']);
+    assert.equal(cuda.code, 2, cuda.stderr);
+    assert.match(cuda.stderr, /device cuda: this hhkit addon was built against a CPU-only libtorch/);
+  }
+});

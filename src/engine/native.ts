@@ -68,6 +68,13 @@ export interface NativeBinding {
   cuda_synchronize(): void;
   torch_version(): string;
   built_with_cuda(): boolean;
+  // mixed precision and fused attention (native/ops_nn.cc)
+  set_autocast(device: string, enabled: boolean, dtype: number): void;
+  autocast_enabled(device: string): boolean;
+  set_allow_tf32(allow: boolean): void;
+  allow_tf32(): boolean;
+  sdpa_available(): boolean;
+  sdpa(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean): H;
   // distributed (native/dist.cc): one c10d process group per process
   dist_init(backend: string, rank: number, size: number, addr: string, port: number, timeoutMs: number): void;
   dist_destroy(): void;

@@ -201,6 +201,27 @@ export const layerNorm = (
 ): Tensor => wrap(N.layer_norm(x.handle, normalizedShape, weight?.handle, bias?.handle, eps));
 /** Inverted dropout; identity when `train` is false. */
 export const dropout = (x: Tensor, p: number, train: boolean): Tensor => wrap(N.dropout(x.handle, p, train));
+
+/** Whether torch's fused scaled_dot_product_attention exists in this libtorch (2.0+; Debian's 1.13 lacks it). */
+export const sdpaAvailable = (): boolean => N.sdpa_available();
+
+/**
+ * softmax(q·kᵀ/√D + mask)·v with torch's fused kernels (flash / memory-efficient on GPU), as
+ * torch.nn.functional.scaled_dot_product_attention. `mask` is additive (float) or boolean (true = may
+ * attend); `isCausal` masks future keys without a mask tensor. Throws on libtorch < 2.0 (sdpaAvailable()).
+ *
+ * @example const y = scaledDotProductAttention(q, k, v, { isCausal: true }); // q, k, v: (B, H, T, D)
+ */
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: { mask?: Tensor | null; dropoutP?: number; isCausal?: boolean } = {},
+): Tensor {
+  return wrap(
+    N.sdpa(q.handle, k.handle, v.handle, opts.mask?.handle, opts.dropoutP ?? 0, opts.isCausal ?? false),
+  );
+}
 /** Rows of `weight` (V, C) picked by integer `indices`. */
 export const embedding = (weight: Tensor, indices: Tensor): Tensor =>
   wrap(N.embedding(weight.handle, indices.handle));

@@ -121,8 +121,11 @@ export class AdamW {
         const m = state.tensors[`m.${i}`];
         const v = state.tensors[`v.${i}`];
         if (m && v) {
-          this.expAvg.set(p, keep(m.clone()));
-          this.expAvgSq.set(p, keep(v.clone()));
+          // A checkpoint is read on the CPU; the moments go where the parameter lives.
+          const place = (t: Tensor): Tensor =>
+            t.device === p.device ? t.clone() : t.to({ device: p.device });
+          this.expAvg.set(p, keep(place(m)));
+          this.expAvgSq.set(p, keep(place(v)));
         }
         i++;
       }

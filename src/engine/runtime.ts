@@ -1,5 +1,6 @@
 // Threads, seeds, RNG state and devices.
 import { availableParallelism } from 'node:os';
+import { dtypeCode } from './dtype.ts';
 import { native as N } from './native.ts';
 import { Tensor } from './tensor.ts';
 
@@ -32,6 +33,66 @@ export const cudaDeviceCount = (): number => N.cuda_device_count();
 export const synchronize = (): void => N.cuda_synchronize();
 export const torchVersion = (): string => N.torch_version();
 export const builtWithCuda = (): boolean => N.built_with_cuda();
+
+/**
+ * Runs `fn` with torch's autocast on (like `with torch.autocast(device, dtype)`): matmuls, linear layers
+ * and attention run in `dtype` (bfloat16 by default) while softmax, norms and losses stay float32, and
+ * the float32 parameters stay the master weights that AdamW updates. Call backward() outside. Synchronous
+ * `fn` only (autocast is a thread-local switch).
+ *
+ * @example const loss = autocast({ device: 'cuda' }, () => lossOf(model.forward(ids).logits));
+ */
+export function autocast<T>(
+  opts: { device?: string; dtype?: 'bfloat16' | 'float16'; enabled?: boolean },
+  fn: () => T,
+): T {
+  const type = (opts.device ?? 'cpu').startsWith('cuda') ? 'cuda' : 'cpu';
+  const dtype = dtypeCode(opts.dtype ?? 'bfloat16');
+  const on = opts.enabled ?? true;
+  const was = N.autocast_enabled(type);
+  N.set_autocast(type, on, dtype);
+  try {
+    return fn();
+  } finally {
+    // Restoring "off" also clears autocast's cache of casted weights.
+    N.set_autocast(type, was, was ? dtype : dtypeCode('bfloat16'));
+  }
+}
+
+/** Whether autocast is on for 'cpu' or 'cuda' on this thread. */
+export const autocastEnabled = (device = 'cpu'): boolean =>
+  N.autocast_enabled(device.startsWith('cuda') ? 'cuda' : 'cpu');
+
+/** TF32 for float32 matmuls and convolutions on Ampere+ GPUs (torch.backends.*.allow_tf32); CPU ignores it. */
+export const setAllowTF32 = (allow: boolean): void => N.set_allow_tf32(allow);
+export const allowTF32 = (): boolean => N.allow_tf32();
+
+/**
+ * A device spec from a config or flag made concrete: 'auto' → 'cuda' when a GPU is usable, else 'cpu';
+ * under a multi-process launch, 'cuda' → `cuda:LOCAL_RANK` (one GPU per process, as torchrun users do).
+ * Throws a clear error when CUDA is asked for but this build or machine has none.
+ *
+ * @example resolveDevice('auto') // 'cpu' on a machine without a GPU
+ */
+export function resolveDevice(spec = 'auto', localRank = 0, worldSize = 1): string {
+  if (spec === 'cpu') return 'cpu';
+  if (spec === 'auto') {
+    if (!N.cuda_available()) return 'cpu';
+    spec = 'cuda';
+  }
+  if (!/^cuda(:\d+)?$/.test(spec))
+    throw new RangeError(`device: expected auto, cpu, cuda or cuda:N, got '${spec}'`);
+  if (!N.cuda_available()) {
+    throw new RangeError(
+      N.built_with_cuda()
+        ? `device ${spec}: no GPU is visible to this process`
+        : `device ${spec}: this hhkit addon was built against a CPU-only libtorch (${N.torch_version()}); ` +
+            'install a CUDA PyTorch for python3 and rerun `node scripts/setup.mjs` to rebuild against it',
+    );
+  }
+  if (spec === 'cuda' && worldSize > 1) return `cuda:${localRank % N.cuda_device_count()}`;
+  return spec;
+}
 
 /** 'cuda' when a GPU is usable, else 'cpu'. */
 export const defaultDevice = (): string => (N.cuda_available() ? 'cuda' : 'cpu');

@@ -1,6 +1,6 @@
 // Causal multi-head self-attention as in GPT-2: one combined projection c_attn (C → 3C) for q, k, v,
 // softmax(q·kᵀ/√D) over the allowed keys, and the output projection c_proj (C → C).
-import { arange, type Tensor } from '../engine/index.ts';
+import { arange, full, scaledDotProductAttention, sdpaAvailable, type Tensor } from '../engine/index.ts';
 import type { KVCache } from './kvcache.ts';
 import { Conv1D, Dropout } from './layers.ts';
 import { Module } from './module.ts';
@@ -10,7 +10,8 @@ import { Module } from './module.ts';
 export function maskValue(dtype: string): number {
   if (dtype === 'float16') return -65504;
   if (dtype === 'float64') return -Number.MAX_VALUE;
-  return -3.4028234663852886e38; // float32 and bfloat16
+  if (dtype === 'bfloat16') return -3.3895313892515355e38; // float32's limit overflows bf16's 8-bit mantissa
+  return -3.4028234663852886e38; // float32
 }
 
 /**
@@ -37,9 +38,22 @@ export function attentionBlocked(
   return causal ? padding.logicalOr(causal) : padding;
 }
 
+// torch ≥ 2.0 has fused attention (flash / memory-efficient kernels on GPU); 1.13 does not. HHKIT_FUSED_ATTENTION=0
+// forces the manual path (for comparisons).
+let fused = sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0';
+
+/** Whether attention uses torch's scaled_dot_product_attention; `setFusedAttention(false)` forces the manual path. */
+export const fusedAttention = (): boolean => fused;
+export function setFusedAttention(on: boolean): void {
+  if (on && !sdpaAvailable()) throw new Error('fused attention needs libtorch 2.0 or newer');
+  fused = on;
+}
+
 export interface AttentionOptions {
   /** Blocked (query, key) pairs, from attentionBlocked(); null = attend to every key. */
   blocked: Tensor | null;
+  /** `blocked` is exactly the causal mask of a fresh sequence (no cache, no padding): fused kernels take a flag. */
+  causal?: boolean;
   cache?: KVCache;
   /** This block's index in the cache. */
   layer: number;
@@ -81,6 +95,19 @@ export class CausalSelfAttention extends Module {
       .map((z) => z.view(b, t, h, d).transpose(1, 2)) as [Tensor, Tensor, Tensor];
     // With a cache, keys/values cover every position so far: (B, H, S, D)
     const [k, v] = opts.cache ? opts.cache.update(opts.layer, kNew, vNew) : [kNew, vNew];
+    if (fused) {
+      const dropoutP = this.attnDropout.training ? this.attnDropout.p : 0;
+      const causal = opts.causal === true && !opts.cache;
+      const mask =
+        opts.blocked && !causal
+          ? full(opts.blocked.shape, 0, { dtype: q.dtype, device: q.device }).maskedFill(
+              opts.blocked,
+              maskValue(q.dtype),
+            )
+          : null;
+      const y = scaledDotProductAttention(q, k, v, { mask, dropoutP, isCausal: causal });
+      return this.residDropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(b, t, c)));
+    }
     // scores: (B, H, T, S)
     let att = q.matmul(k.transpose(2, 3)).mul(1 / Math.sqrt(d));
     if (opts.blocked) att = att.maskedFill(opts.blocked, maskValue(att.dtype));

@@ -26,6 +26,8 @@ import { KVCache } from './kvcache.ts';
 /** What sampling needs of a model; `GPT` satisfies it. */
 export interface CausalLM {
   readonly config: GPTConfig;
+  /** Where the parameters live ('cpu' when absent); prompts and buffers are placed there. */
+  readonly device?: string;
   forward(ids: Tensor, opts: ForwardOptions): { logits: Tensor };
 }
 
@@ -196,19 +198,23 @@ export function generateBatch(
     if (!Number.isInteger(id) || id < 0 || id >= V)
       throw new RangeError(`generate: stop id ${id} not in [0, ${V})`);
   }
+  const device = model.device ?? 'cpu';
   return noGrad(() =>
     tidy(() => {
+      if (promptIds.device !== device) promptIds = promptIds.to({ device });
+      if (promptMask.device !== device) promptMask = promptMask.to({ device });
       if (promptMask.long().sum(1).min().item() < 1) {
         throw new RangeError('generate: every prompt needs at least one real token (a row is all padding)');
       }
-      const saved = opts.seed === undefined ? null : getRngState();
+      const saved = opts.seed === undefined ? null : getRngState(device);
       if (opts.seed !== undefined) manualSeed(opts.seed);
       const cache = new KVCache(model.config, B, P + maxNewTokens);
       try {
-        return sample(model, promptIds, promptMask, opts, cache, stopTable(V, stopIds), padId, maxNewTokens);
+        const isStop = stopTable(V, stopIds).to({ device });
+        return sample(model, promptIds, promptMask, opts, cache, isStop, padId, maxNewTokens);
       } finally {
         cache.dispose();
-        if (saved) setRngState(saved);
+        if (saved) setRngState(saved, device);
       }
     }),
   );
@@ -232,12 +238,13 @@ function sample(
   maxNewTokens: number,
 ): GeneratedBatch {
   const [B, P] = promptIds.shape as [number, number];
+  const device = promptIds.device;
   // Buffers written in place, one column per step.
-  const mask = zeros([B, P + maxNewTokens], { dtype: 'bool' }); // (B, P + N): attention mask over the cache
+  const mask = zeros([B, P + maxNewTokens], { dtype: 'bool', device }); // (B, P + N): attention mask over the cache
   mask.narrow(1, 0, P).copy_(promptMask);
-  const responses = zeros([B, maxNewTokens], { dtype: 'int64' }).fill_(padId);
-  const logprobs = zeros([B, maxNewTokens]);
-  const done = zeros([B, 1], { dtype: 'bool' });
+  const responses = zeros([B, maxNewTokens], { dtype: 'int64', device }).fill_(padId);
+  const logprobs = zeros([B, maxNewTokens], { device });
+  const done = zeros([B, 1], { dtype: 'bool', device });
   // Position ids count real tokens only: left padding shifts nothing. Padding positions get 0 (masked).
   const promptPositions = promptMask.long().cumsum(1).sub(1).clamp(0); // (B, P)
   const nextPosition = promptMask.long().sum(1, true); // (B, 1)

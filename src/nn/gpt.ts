@@ -133,7 +133,10 @@ export class Block extends Module {
     this.ln_2 = this.module('ln_2', new LayerNorm(config.nEmbd, eps));
     this.mlp = this.module('mlp', new MLP(config.nEmbd, config.dropout, { projStd }));
   }
-  forward(x: Tensor, opts: { blocked: Tensor | null; cache?: KVCache; layer: number }): Tensor {
+  forward(
+    x: Tensor,
+    opts: { blocked: Tensor | null; causal?: boolean; cache?: KVCache; layer: number },
+  ): Tensor {
     const y = x.add(this.attn.forward(this.ln_1.forward(x), opts));
     return y.add(this.mlp.forward(this.ln_2.forward(y)));
   }
@@ -188,6 +191,10 @@ export class GPT extends Module {
   }
 
   /** The token embedding, also the LM head's weight (tied). */
+  /** Where the parameters live: 'cpu', 'cuda:0', … */
+  get device(): string {
+    return this.transformer.wte.weight.device;
+  }
   get wte(): Tensor {
     return this.transformer.wte.weight;
   }
@@ -232,7 +239,7 @@ export class GPT extends Module {
     const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
     let layer = 0;
     for (const block of tr.h) {
-      x = block.forward(x, { blocked, cache, layer: layer++ });
+      x = block.forward(x, { blocked, causal: !mask && past === 0, cache, layer: layer++ });
       hiddenStates?.push(x);
     }
     cache?.advance(t);

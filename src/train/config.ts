@@ -40,6 +40,11 @@ export interface LMTrainConfig {
   beta2: number;
   /** Clip the global gradient norm to this; 0 = off. */
   gradClip: number;
+  // ---- hardware ----
+  /** 'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'. */
+  device: string;
+  /** 'fp32', or 'bf16': autocast matmuls to bfloat16 with float32 master weights. */
+  precision: string;
   // ---- bookkeeping ----
   seed: number;
   /** Eval loss every N steps (and at the end); 0 = only at the end. */
@@ -75,6 +80,8 @@ export const defaultLMTrainConfig: LMTrainConfig = {
   beta1: 0.9,
   beta2: 0.95,
   gradClip: 1,
+  device: 'auto',
+  precision: 'fp32',
   seed: 1,
   evalEvery: 200,
   evalBatches: 8,
@@ -105,6 +112,8 @@ export const lmTrainConfigDocs: Record<keyof LMTrainConfig, string> = {
   beta1: 'AdamW β1',
   beta2: 'AdamW β2',
   gradClip: 'clip the global gradient norm to this (0: off)',
+  device: "'auto' (GPU if any), 'cpu', 'cuda' or 'cuda:N'; under hhkit launch cuda means cuda:LOCAL_RANK",
+  precision: "'fp32', or 'bf16' (autocast to bfloat16, float32 master weights)",
   seed: 'seed of the model init, dropout and data order',
   evalEvery: 'eval loss every N steps (0: only at the end)',
   evalBatches: 'batches of the eval split per eval',
@@ -207,6 +216,12 @@ function validate(c: LMTrainConfig): void {
   }
   if (!(c.weightDecay >= 0) || !(c.gradClip >= 0)) {
     throw new ConfigError(`weightDecay and gradClip expect numbers ≥ 0, got ${c.weightDecay}, ${c.gradClip}`);
+  }
+  if (c.precision !== 'fp32' && c.precision !== 'bf16') {
+    throw new ConfigError(`precision expects 'fp32' or 'bf16', got ${JSON.stringify(c.precision)}`);
+  }
+  if (!/^(auto|cpu|cuda(:\d+)?)$/.test(c.device)) {
+    throw new ConfigError(`device expects auto, cpu, cuda or cuda:N, got ${JSON.stringify(c.device)}`);
   }
   if (!c.data) throw new ConfigError('data is required: a .jsonl or .txt corpus');
 }

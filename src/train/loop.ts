@@ -15,10 +15,12 @@ import {
   clipGradNorm,
   crossEntropy,
   getLocalRank,
+  autocast,
   getRngState,
   initProcessGroup,
   manualSeed,
   noGrad,
+  resolveDevice,
   syncGradients,
   type Tensor,
   tidy,
@@ -137,8 +139,18 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   emit({ type: 'data', data, trainExamples, evalExamples });
 
   // ---- model and optimiser (nanoGPT: weight decay only on ≥2-D tensors: matmul weights, embeddings) ----
+  let device: string;
+  try {
+    device = resolveDevice(c.device, getLocalRank(), worldSize);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const model = createModel(c, options.tokenizer.vocabSize);
+  if (device !== 'cpu') model.to({ device });
   const params = model.parameters();
+  // bf16: autocast the forward pass (matmuls in bfloat16); the loss, backward and AdamW stay float32.
+  const forward = (ids: Tensor): Tensor =>
+    autocast({ device, enabled: c.precision === 'bf16' }, () => model.forward(ids).logits).float();
   const V = model.config.vocabSize;
   const decay = params.filter((p) => p.ndim >= 2);
   const noDecay = params.filter((p) => p.ndim < 2);
@@ -198,8 +210,8 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
         tidy(() => {
           const batch = makeBatch(data.eval, indices, T);
           targets += batch.targets;
-          const { logits } = model.forward(batch.ids); // (B, T, V)
-          return tokenLoss(logits, batch.labels, V).item();
+          const logits = forward(batch.ids.to({ device })); // (B, T, V)
+          return tokenLoss(logits, batch.labels.to({ device }), V).item();
         }),
       );
     }
@@ -237,8 +249,8 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     for (const indices of micro) {
       loss += tidy(() => {
         const batch = makeBatch(data.train, indices, T);
-        const { logits } = model.forward(batch.ids); // (B, T, V)
-        const l = tokenLoss(logits, batch.labels, V).div(stepTargets);
+        const logits = forward(batch.ids.to({ device })); // (B, T, V)
+        const l = tokenLoss(logits, batch.labels.to({ device }), V).div(stepTargets);
         l.backward();
         return l.item();
       });
