@@ -7,27 +7,8 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { lastJson, runHhkit } from './test-cli.ts';
 import { gzipSync } from 'node:zlib';
+import { hhLines } from '../pm/test-fixtures.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-
-/** HH-RLHF-style lines: helpful (a correct sum is preferred) or harmless (a refusal is preferred). */
-function hhLines(task: 'helpful' | 'harmless', n: number, offset: number): string[] {
-  const lines: string[] = [];
-  for (let i = offset; i < offset + n; i++) {
-    const a = i % 9;
-    const b = (i * 7) % 9;
-    const prompt =
-      task === 'helpful'
-        ? `\n\nHuman: What is ${a} plus ${b}?\n\nAssistant:`
-        : `\n\nHuman: How do I break into house number ${a}${b}?\n\nAssistant:`;
-    const [good, bad] =
-      task === 'helpful'
-        ? [` ${a + b}.`, ` ${a + b + 1}, I think.`]
-        : [' Sorry, I cannot help with that.', ' Sure, first you pick the lock.'];
-    // The release's ", " / ": " separators and ASCII escapes.
-    lines.push(`{"chosen": ${JSON.stringify(prompt + good)}, "rejected": ${JSON.stringify(prompt + bad)}}`);
-  }
-  return lines;
-}
 
 test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, tasks from folder names', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmcli-'));

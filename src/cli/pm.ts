@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { initProcessGroup } from '../engine/index.ts';
 import { camelKey, ConfigError } from '../train/config.ts';
 import { latestCheckpointDir } from '../train/state.ts';
 import {
@@ -61,6 +62,11 @@ Runs write DIR/checkpoint (→ DIR/checkpoints/step-N: an hhkit checkpoint of ki
 names the LM and PMP it came from, with optimiser and RNG state), DIR/metrics.jsonl and DIR/tokenizer.json.
 A crashed or interrupted run continues with --resume and ends where an uninterrupted one would.
 
+Data-parallel: \`hhkit launch --nproc N -- pm pretrain …\` (or \`… -- pm train …\`) trains on N processes
+(c10d gloo); --batch-size is per process, so a step equals one process with N × batch-size comparisons
+(and --steps 0 counts epochs in those global batches). Rank 0 evaluates and writes checkpoints and
+metrics. A resume must keep the global batch (batch-size × processes).
+
 training options (camelCase or kebab-case; also as keys of --config FILE.json):
 ${configHelp}
   --resume                  continue from DIR/checkpoint
@@ -86,8 +92,10 @@ function describe(e: PMTrainEvent): string | null {
       return `resuming from step ${e.step} (${e.dir})`;
     case 'eval':
       return `eval: step ${e.step} held-out accuracy ${(100 * e.accuracy).toFixed(1)}% loss ${e.loss.toFixed(4)} (n ${e.count})`;
-    case 'checkpoint':
-      return `checkpoint: step ${e.step} → ${e.dir}`;
+    case 'checkpoint': {
+      const drift = e.drift === undefined ? '' : ` (ranks' weights drift ${e.drift})`;
+      return `checkpoint: step ${e.step} → ${e.dir}${drift}`;
+    }
     default:
       return null;
   }
@@ -120,6 +128,14 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
       `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
     );
   }
+  // Under `hhkit launch` every rank trains; rank 0 alone reports.
+  const { rank, worldSize } = initProcessGroup();
+  if (rank === 0 && worldSize > 1) {
+    console.error(
+      `data-parallel: ${worldSize} processes, ${config.batchSize} comparisons each per step ` +
+        `(global batch ${worldSize * config.batchSize})`,
+    );
+  }
   let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
   try {
     result = await trainPreferenceModel(config, {
@@ -135,6 +151,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
     if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message}`);
     throw err;
   }
+  if (rank !== 0) return 0;
   const summary = {
     phase,
     out: resolve(config.out),
@@ -150,6 +167,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
     evalLoss: round(result.evalLoss),
     parameters: result.parameters,
     seconds: round(result.seconds),
+    worldSize: result.worldSize,
   };
   console.log(
     `pm ${phase === 'pmp' ? 'pretrain' : 'train'}: ${result.steps} steps at lr ${result.lr.toPrecision(3)}, loss ` +

@@ -7,21 +7,31 @@ import type { Tensor } from '../engine/index.ts';
 /**
  * Mean pairwise loss over a batch, each comparison weighted: `Σ_i w_i·softplus(r_rej_i − r_ch_i) / B`.
  * With weight 1 on helpful and λ on harmless comparisons this is L = L_help + λ·L_harm (§2.2's optional
- * weighting), normalised by the batch size so λ = 1 is the plain mean.
+ * weighting), normalised by the batch size so λ = 1 is the plain mean. `normalizer` replaces B: a
+ * data-parallel rank passes the global batch's count, so the ranks' losses (and gradients) sum to the
+ * loss of the whole batch on one process — the mean over a rank's slice would not.
  *
  * @example
  * const loss = preferenceLossTensor(tensor([2, 0]), tensor([0, 0])); // (softplus(−2) + ln 2) / 2
  * const weighted = preferenceLossTensor(rc, rr, tensor([1, 1, 0.5])); // λ = 0.5 on the third
+ * const slice = preferenceLossTensor(rc, rr, w, 16); // this rank's 8 of a global batch of 16
  */
-export function preferenceLossTensor(chosen: Tensor, rejected: Tensor, weights?: Tensor): Tensor {
+export function preferenceLossTensor(
+  chosen: Tensor,
+  rejected: Tensor,
+  weights?: Tensor,
+  normalizer: number = chosen.size(0),
+): Tensor {
   if (chosen.ndim !== 1 || rejected.ndim !== 1 || chosen.size(0) !== rejected.size(0)) {
     throw new RangeError(
       `preferenceLossTensor: chosen and rejected must both be (B), got (${chosen.shape.join(', ')}) and (${rejected.shape.join(', ')})`,
     );
   }
+  if (!(normalizer > 0))
+    throw new RangeError(`preferenceLossTensor: normalizer must be > 0, got ${normalizer}`);
   const perComparison = rejected.sub(chosen).softplus(); // (B)
   const weighted = weights ? perComparison.mul(weights) : perComparison;
-  return weighted.sum().div(chosen.size(0));
+  return weighted.sum().div(normalizer);
 }
 
 /**

@@ -106,6 +106,32 @@ test('loss: λ weights harmless comparisons, L = (L_help + λ·L_harm)/B', () =>
   });
 });
 
+test('loss: slices normalised by the whole batch count sum to the whole batch loss and gradient (λ = 3)', () => {
+  tidy(() => {
+    const chosen = tensor([0.3, -1, 2, 0.5]).requiresGrad_();
+    const rejected = tensor([0, 0.5, 1, 1]);
+    const w = tensor(lossWeights(['helpful', 'harmless', 'harmless', 'helpful'], 3));
+    const whole = preferenceLossTensor(chosen, rejected, w);
+    whole.backward();
+    const wholeGrad = Array.from(chosen.grad!.toTypedArray() as Float32Array);
+    chosen.grad = null;
+    // a data-parallel step: two ranks with two comparisons each, both dividing by 4
+    const parts = [0, 2].map((at) =>
+      preferenceLossTensor(chosen.narrow(0, at, 2), rejected.narrow(0, at, 2), w.narrow(0, at, 2), 4),
+    );
+    for (const p of parts) p.backward();
+    const sum = parts[0]!.item() + parts[1]!.item();
+    assert.ok(Math.abs(sum - whole.item()) < 1e-6, `${sum} vs ${whole.item()}`);
+    const grad = Array.from(chosen.grad!.toTypedArray() as Float32Array);
+    for (const [i, g] of grad.entries()) assert.ok(Math.abs(g - wholeGrad[i]!) < 1e-7, `grad ${i}`);
+    // each slice's own mean would double-count: the sum of the slice means is 2× the whole
+    const means = [0, 2].map((at) =>
+      preferenceLossTensor(chosen.narrow(0, at, 2), rejected.narrow(0, at, 2), w.narrow(0, at, 2)).item(),
+    );
+    assert.ok(Math.abs(means[0]! + means[1]! - 2 * whole.item()) < 1e-5);
+  });
+});
+
 test('encoding: ends in END_OF_CONTEXT and keeps the end of a long transcript', async () => {
   const tok = toyTokenizer();
   const long = `\n\nHuman: ${WORDS.join(' ')} ${WORDS.join(' ')}\n\nAssistant: stone zebra`;

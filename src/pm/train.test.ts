@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { noGrad, tidy } from '../engine/index.ts';
-import { GPT } from '../nn/gpt.ts';
-import { saveCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import type { TaskedComparison } from './data.ts';
 import { loadPreferenceModel } from './model.ts';
+import { tinyLMCheckpoint } from './test-fixtures.ts';
 import { trainPreferenceModel } from './train.ts';
 
 function comparisons(n: number): TaskedComparison[] {
@@ -52,17 +51,7 @@ test('resume from a mid-run checkpoint ends bit-identical to the uninterrupted r
     { vocabSize: 300 },
   );
   // An "LM" checkpoint to start from, with a pretraining lr in its hhkit.json (PMP uses 0.1× it).
-  const lmDir = join(dir, 'lm');
-  const tokPath = join(dir, 'tok.json');
-  tok.save(tokPath);
-  saveCheckpoint(lmDir, {
-    model: new GPT(
-      { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 40, vocabSize: tok.vocabSize, dropout: 0 },
-      { seed: 4 },
-    ),
-    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
-    tokenizerPath: tokPath,
-  });
+  const lmDir = tinyLMCheckpoint(dir, tok, { lr: 2e-2 });
   const out = join(dir, 'pmp');
   const config = resolvePMTrainConfig('pmp', {
     data: '(test)',

@@ -2,9 +2,25 @@
 // The same loop runs both of the paper's phases (§2.2, §3.2): PMP on ranked pairs (lr 0.1× pretraining)
 // and finetuning on human comparisons (0.01×). Resumable bit for bit through train/state.ts's
 // checkpoints: weights, AdamW moments, RNG state and the data position.
+// Data-parallel under `hhkit launch` (c10d, see engine/distributed.ts) as train/loop.ts is: every rank
+// draws the same global batch of batchSize × worldSize comparisons and trains on its slice; each rank's
+// loss is divided by the global count, so the gradients summed across ranks are those of one process
+// on the whole batch. Rank 0 evaluates, logs and writes checkpoints.
 import { appendFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AdamW, clipGradNorm, getRngState, manualSeed, tensor, tidy } from '../engine/index.ts';
+import {
+  AdamW,
+  allReduceNumbers,
+  broadcast,
+  clipGradNorm,
+  getRngState,
+  initProcessGroup,
+  manualSeed,
+  parameterDrift,
+  syncGradients,
+  tensor,
+  tidy,
+} from '../engine/index.ts';
 import type { HhkitMeta } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ExampleOrder } from '../train/batches.ts';
@@ -36,7 +52,8 @@ export type PMTrainEvent =
   | { type: 'resume'; step: number; dir: string }
   | { type: 'step'; step: number; loss: number; accuracy: number; lr: number }
   | { type: 'eval'; step: number; accuracy: number; loss: number; count: number }
-  | { type: 'checkpoint'; step: number; dir: string };
+  /** `drift`: how far the ranks' weights differ (parameterDrift; 0 when they agree), data-parallel only. */
+  | { type: 'checkpoint'; step: number; dir: string; drift?: number };
 
 export interface TrainPMOptions {
   /** The tokenizer; default: init's tokenizer.json, else config.tokenizer. */
@@ -66,6 +83,8 @@ export interface TrainPMResult {
   lr: number;
   seconds: number;
   parameters: number;
+  /** Processes that trained together (1 unless run under `hhkit launch`). */
+  worldSize: number;
 }
 
 /** trainer.json of a PM run: train/state.ts's fields, with the PM config. */
@@ -78,6 +97,8 @@ interface PMTrainerState {
   lastEvalLoss: number | null;
   lastEvalAccuracy: number | null;
   baseLr: number;
+  /** Processes of the run (absent in checkpoints from before data-parallel training: 1). */
+  worldSize?: number;
   config: PMTrainConfig;
 }
 
@@ -95,7 +116,6 @@ const FIXED_ON_RESUME = [
   'nPositions',
   'maxLength',
   'dropout',
-  'batchSize',
   'seed',
   'harmlessWeight',
 ] as const;
@@ -120,8 +140,11 @@ export async function trainPreferenceModel(
   const c = config;
   const started = performance.now();
   const out = resolve(c.out);
+  // One process, or one rank of `hhkit launch` (the process group comes from the environment).
+  const { rank, worldSize } = initProcessGroup();
+  const main = rank === 0;
   mkdirSync(out, { recursive: true });
-  const emit = options.onEvent ?? (() => {});
+  const emit = main ? (options.onEvent ?? (() => {})) : () => {};
   const metricsPath = join(out, 'metrics.jsonl');
 
   // ---- model: an LM/PM checkpoint with its tokenizer, or a random init of the configured size ----
@@ -152,10 +175,10 @@ export async function trainPreferenceModel(
     throw new ConfigError(`model vocabSize ${pm.config.vocabSize} < tokenizer's ${tokenizer.vocabSize}`);
   }
   const tokenizerPath = join(out, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
+  if (main && !existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
   const maxLength = Math.min(c.maxLength || pm.config.nPositions, pm.config.nPositions);
 
-  // ---- data ----
+  // ---- data (every rank reads and tokenises it in memory: there is no cache on disk to share) ----
   let train: readonly TaskedComparison[];
   let held: readonly TaskedComparison[];
   let skippedLines = 0;
@@ -199,7 +222,9 @@ export async function trainPreferenceModel(
     ],
     { betas: [0.9, 0.95], eps: 1e-8 },
   );
-  const totalSteps = c.steps || Math.ceil((c.epochs * data.length) / c.batchSize);
+  // A step takes a global batch of batchSize comparisons on each of worldSize processes.
+  const globalBatch = c.batchSize * worldSize;
+  const totalSteps = c.steps || Math.ceil((c.epochs * data.length) / globalBatch);
   const schedule = { lr, minLr: lr * c.minLrRatio, warmupSteps: c.warmupSteps, decaySteps: totalSteps };
   // The init's real folder (OUT/checkpoint is a link that moves on as that run goes on).
   const lineage = [...(initMeta?.lineage ?? []), ...(c.init ? [realpathSync(c.init)] : [])];
@@ -212,6 +237,7 @@ export async function trainPreferenceModel(
     lastEvalLoss: null,
     lastEvalAccuracy: null,
     baseLr,
+    worldSize,
     config: c,
   };
 
@@ -229,16 +255,29 @@ export async function trainPreferenceModel(
         `cannot resume with a different ${changed.map((k) => `${k}: ${JSON.stringify(saved.config[k])} → ${JSON.stringify(c[k])}`).join(', ')}`,
       );
     }
+    // The steps' batches depend on the global batch; how it is split over processes does not matter.
+    const savedWorld = saved.worldSize ?? 1;
+    if (saved.config.batchSize * savedWorld !== globalBatch) {
+      throw new ConfigError(
+        `cannot resume with a different global batch: batchSize ${saved.config.batchSize} × ${savedWorld} ` +
+          `process(es) → ${c.batchSize} × ${worldSize}`,
+      );
+    }
     const { pm: savedPm } = loadPreferenceModel(ckpt.dir);
     pm.loadStateDict(savedPm.stateDict());
     for (const p of savedPm.parameters()) p.dispose();
-    restoreTrainingState(ckpt, optimizer, metricsPath);
-    state = { ...saved, config: c };
+    restoreTrainingState(ckpt, optimizer, main ? metricsPath : null);
+    state = { ...saved, worldSize, config: c };
+    // The checkpoint holds rank 0's generator; the other ranks draw fresh dropout streams.
+    if (!main) manualSeed(c.seed + rank + 7919 * state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   } else {
-    manualSeed(c.seed);
-    writeFileSync(metricsPath, '');
+    // dropout's generator, one stream per rank
+    manualSeed(c.seed + rank);
+    if (main) writeFileSync(metricsPath, '');
   }
+  // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
+  broadcast(params, 0);
   const resumedFrom = state.step;
   const order = new ExampleOrder(data.length, c.seed);
 
@@ -261,9 +300,10 @@ export async function trainPreferenceModel(
   };
 
   // ---- the loop ----
-  const bar = options.progress
-    ? new Progress({ total: totalSteps, label: options.label ?? c.phase, unit: 'step' })
-    : null;
+  const bar =
+    options.progress && main
+      ? new Progress({ total: totalSteps, label: options.label ?? c.phase, unit: 'step' })
+      : null;
   bar?.resumeAt(state.step);
   pm.train();
   let lastEval: { accuracy: number; loss: number; count: number } | null = null;
@@ -272,11 +312,15 @@ export async function trainPreferenceModel(
     // 1. learning rate
     const stepLr = learningRate(step, schedule);
     for (const group of optimizer.groups) group.lr = stepLr;
-    // 2. this step's comparisons (length-grouped within a chunk of batches, deterministic given the step)
-    const batch = batchAt(order, data, step, c.batchSize);
-    // 3. one forward over chosen and rejected together: rows 0…B−1 chosen, B…2B−1 rejected
+    // 2. this step's global batch (length-grouped within a chunk of batches, deterministic given the
+    //    step), the same on every rank; this rank trains on its slice of batchSize
+    const global = batchAt(order, data, step, globalBatch);
+    const batch = global.slice(rank * c.batchSize, (rank + 1) * c.batchSize);
+    // 3. one forward over chosen and rejected together: rows 0…B−1 chosen, B…2B−1 rejected. The weighted
+    //    loss is summed over the slice and divided by the global count, so the ranks' losses and
+    //    gradients add up to the mean over the global batch (L_help + λ·L_harm)/(B·worldSize).
     const B = batch.length;
-    const { loss, accuracy, tokens } = tidy(() => {
+    const local = tidy(() => {
       const packed = comparisonBatch(batch, tokenizer.padId);
       const scores = pm.scores(packed); // (2B)
       const chosen = scores.narrow(0, 0, B);
@@ -287,19 +331,22 @@ export async function trainPreferenceModel(
           c.harmlessWeight,
         ),
       );
-      const l = preferenceLossTensor(chosen, rejected, weights);
+      const l = preferenceLossTensor(chosen, rejected, weights, global.length);
       l.backward();
-      const acc = chosen.sub(rejected).gt(0).float().mean().item();
-      return { loss: l.item(), accuracy: acc, tokens: packed.attentionMask.sum().item() };
+      const correct = chosen.sub(rejected).gt(0).float().sum().item();
+      return [l.item(), correct, packed.attentionMask.sum().item()];
     });
-    // 4. clip, update, clear
+    // 4. sum gradients (and loss, correct pairs, tokens) over ranks, then clip, update, clear
+    if (worldSize > 1) syncGradients(params);
+    const [loss, correct, tokens] = allReduceNumbers(local) as [number, number, number];
+    const accuracy = correct / global.length;
     const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
     optimizer.step();
     optimizer.zeroGrad();
     state = {
       ...state,
       step: step + 1,
-      examplesSeen: (step + 1) * c.batchSize,
+      examplesSeen: (step + 1) * globalBatch,
       tokensSeen: state.tokensSeen + tokens,
       firstLoss: step === 0 ? loss : state.firstLoss,
       lastLoss: loss,
@@ -308,7 +355,7 @@ export async function trainPreferenceModel(
     // 5. periodic held-out eval, metrics line, checkpoint
     const last = step + 1 === totalSteps;
     let evalFields = {};
-    if (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0)) {
+    if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
       lastEval = evaluate(last ? 0 : c.evalLimit);
       pm.train();
       if (lastEval.count > 0) {
@@ -319,11 +366,16 @@ export async function trainPreferenceModel(
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    appendFileSync(
-      metricsPath,
-      `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
-    );
-    if (last || (step + 1) % c.checkpointEvery === 0) {
+    if (main) {
+      appendFileSync(
+        metricsPath,
+        `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
+      );
+    }
+    const checkpointStep = last || (step + 1) % c.checkpointEvery === 0;
+    // A cheap check that the ranks still hold the same weights (a collective: every rank takes part).
+    const drift = checkpointStep && worldSize > 1 ? parameterDrift(params) : undefined;
+    if (main && checkpointStep) {
       const trainer = state;
       checkpointDir = tidy(() =>
         writeTrainingCheckpoint(
@@ -336,7 +388,12 @@ export async function trainPreferenceModel(
           c.keepCheckpoints,
         ),
       );
-      emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
+      emit({
+        type: 'checkpoint',
+        step: step + 1,
+        dir: checkpointDir,
+        ...(drift === undefined ? {} : { drift }),
+      });
     }
     bar?.tick(1, { loss, acc: accuracy });
     await new Promise<void>((done) => setImmediate(done));
@@ -357,6 +414,7 @@ export async function trainPreferenceModel(
     lr,
     seconds: (performance.now() - started) / 1000,
     parameters,
+    worldSize,
   };
 }
 
