@@ -3,6 +3,11 @@
 // vocab 8192) and a tiny one, plus a profile of one decoding step. PyTorch runs test/fixtures/nn/gpt_ref.py
 // (bench/model_ref.py). Both sides run as child processes with the same environment, alternating rounds;
 // each keeps its best round. Run as a script, this file is hhkit's side (prints one JSON object).
+//
+// On a GPU: HHKIT_BENCH_DEVICE=cuda runs GPT-2 125M (12×768, T 1024, vocab 50257) on both sides, in bf16
+// autocast (HHKIT_BENCH_PRECISION=fp32 to change), both with torch's fused attention where torch ≥ 2.0 has
+// it, and prints the model FLOPs utilisation (MFU) against the GPU's dense bf16 peak (HHKIT_PEAK_TFLOPS to
+// override the table below).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +15,13 @@ import { native } from '../src/engine/native.ts';
 import {
   AdamW,
   addmm,
+  autocast,
   crossEntropy,
   ones,
   randint,
   randn,
   setNumThreads,
+  synchronize,
   tidy,
   zeros,
 } from '../src/engine/index.ts';
@@ -43,10 +50,40 @@ const ALL_SUITES: Suite[] = [
     train: { batch: 8, seq: 256, steps: 1 },
     gen: { ...gen, reps: 1 },
   },
+  {
+    name: 'gpt2-125m',
+    config: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 },
+    train: { batch: 8, seq: 1024, steps: 5 },
+    gen: { ...gen, reps: 2 },
+  },
 ];
-// HHKIT_BENCH_ONLY=tiny runs one suite (for profiling sessions).
-const only = process.env.HHKIT_BENCH_ONLY;
-const SUITES = ALL_SUITES.filter((s) => !only || only.split(',').includes(s.name));
+const device = process.env.HHKIT_BENCH_DEVICE ?? 'cpu';
+const onGpu = device !== 'cpu';
+const precision = process.env.HHKIT_BENCH_PRECISION ?? (onGpu ? 'bf16' : 'fp32');
+const bf16 = precision === 'bf16';
+// HHKIT_BENCH_ONLY=tiny runs one suite (for profiling sessions). GPT-2 125M is the GPU suite only.
+const only = process.env.HHKIT_BENCH_ONLY?.split(',') ?? (onGpu ? ['gpt2-125m'] : null);
+const SUITES = ALL_SUITES.filter((s) => (only ? only.includes(s.name) : s.name !== 'gpt2-125m'));
+
+/** Dense bf16 peak FLOP/s by GPU name (vendor datasheets, SXM parts without sparsity). */
+function peakFlops(name: string): number | null {
+  const env = Number(process.env.HHKIT_PEAK_TFLOPS);
+  if (env > 0) return env * 1e12;
+  const table: [RegExp, number][] = [
+    [/H100|H200|GH200/, 989.4e12],
+    [/A100/, 312e12],
+    [/L40S/, 362e12],
+    [/A10G?\b/, 125e12],
+  ];
+  return table.find(([re]) => re.test(name))?.[1] ?? null;
+}
+
+/** Training FLOPs per token (PaLM appendix B): 6·N for the matmuls with N parameters (positions excluded), plus attention's 12·L·C·T. */
+function flopsPerToken(s: Suite): number {
+  const { nLayer: L, nEmbd: C, vocabSize: V } = s.config;
+  const n = L * (12 * C * C + 13 * C) + V * C + 2 * C;
+  return 6 * n + 12 * L * C * s.train.seq;
+}
 const ROUNDS = 2;
 
 type Figures = Record<string, Record<string, number>>;
@@ -63,11 +100,11 @@ function trainTokS(model: GPT, s: Suite): number {
   const { batch, seq, steps } = s.train;
   model.train();
   const opt = new AdamW(model.parameters(), { lr: 3e-4, weightDecay: 0.1 });
-  const x = randint(0, V, [batch, seq]);
-  const y = randint(0, V, [batch, seq]);
+  const x = randint(0, V, [batch, seq], { device });
+  const y = randint(0, V, [batch, seq], { device });
   const step = (): void =>
     tidy(() => {
-      const { logits } = model.forward(x); // (B, T, V)
+      const logits = autocast({ device, enabled: bf16 }, () => model.forward(x).logits).float(); // (B, T, V)
       crossEntropy(logits.view(-1, V), y.view(-1)).backward();
       opt.step();
       opt.zeroGrad();
@@ -75,8 +112,10 @@ function trainTokS(model: GPT, s: Suite): number {
   step(); // warm-up: allocates optimiser state
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < steps; i++) {
+    synchronize();
     const start = performance.now();
     step();
+    synchronize();
     best = Math.min(best, performance.now() - start);
   }
   return (batch * seq) / (best / 1000);
@@ -84,9 +123,12 @@ function trainTokS(model: GPT, s: Suite): number {
 
 function runGeneration(model: GPT, s: Suite, newTokens: number): void {
   tidy(() => {
-    const prompt = randint(1, s.config.vocabSize, [s.gen.batch, s.gen.prompt]);
-    const mask = ones([s.gen.batch, s.gen.prompt], { dtype: 'bool' });
-    generateBatch(model, prompt, mask, { maxNewTokens: newTokens, padId: 0 });
+    const prompt = randint(1, s.config.vocabSize, [s.gen.batch, s.gen.prompt], { device });
+    const mask = ones([s.gen.batch, s.gen.prompt], { dtype: 'bool', device });
+    autocast({ device, enabled: bf16 }, () =>
+      generateBatch(model, prompt, mask, { maxNewTokens: newTokens, padId: 0 }),
+    );
+    synchronize();
   });
 }
 
@@ -174,9 +216,9 @@ function worker(threads: number, suites: Suite[], withProfile: boolean): Figures
   setNumThreads(threads);
   const out: Figures = {};
   for (const s of suites) {
-    const model = new GPT({ ...s.config, dropout: 0 }, { seed: 0 });
+    const model = new GPT({ ...s.config, dropout: 0 }, { seed: 0, device });
     out[s.name] = { train_tok_s: trainTokS(model, s), gen_tok_s: genTokS(model, s) };
-    if (withProfile) Object.assign(out[s.name]!, profile(model.eval(), s));
+    if (withProfile && !onGpu) Object.assign(out[s.name]!, profile(model.eval(), s));
   }
   return out;
 }
@@ -191,14 +233,21 @@ function child(cmd: string, args: string[], threads: number): Figures | null {
       OPENBLAS_NUM_THREADS: String(threads),
       OMP_NUM_THREADS: String(threads),
       OMP_WAIT_POLICY: ompWaitPolicy,
+      HHKIT_BENCH_DEVICE: device,
+      HHKIT_BENCH_PRECISION: precision,
+      ...(onGpu ? { HHKIT_REF_SDPA: '1' } : {}),
     },
   });
   if (r.status !== 0) {
     console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);
     return null;
   }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;
+  const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures & { device_name?: string };
+  if (parsed.device_name) deviceName = parsed.device_name;
+  return parsed;
 }
+
+let deviceName = '';
 
 function keepBest(into: Figures, from: Figures | null): void {
   if (!from) return;
@@ -228,7 +277,10 @@ export function runModelBench(threads: number): BenchLine[] {
       keepBest(ref, child(python, [refScript, String(threads), JSON.stringify(SUITES)], threads));
   }
   const lines: BenchLine[] = [];
-  const env = `threads=${threads}; OMP_WAIT_POLICY=${ompWaitPolicy}`;
+  const env = onGpu
+    ? `${device} ${deviceName || '(name unknown)'}, ${precision}`
+    : `threads=${threads}; OMP_WAIT_POLICY=${ompWaitPolicy}`;
+  const peak = onGpu ? peakFlops(deviceName) : null;
   for (const s of SUITES) {
     const o = ours[s.name] ?? {};
     const r = ref[s.name] ?? {};
@@ -248,10 +300,13 @@ export function runModelBench(threads: number): BenchLine[] {
         note,
       });
     };
+    const mfu = (tokS: number | undefined): string =>
+      peak && tokS ? `${((100 * tokS * flopsPerToken(s)) / peak).toFixed(1)}%` : 'n/a';
     add(
       `${s.name} train (${shape}, B${s.train.batch} T${s.train.seq})`,
       'train_tok_s',
-      `forward+backward+AdamW; best of ${s.train.steps} steps x ${ROUNDS} rounds; ${env}`,
+      `forward+backward+AdamW; best of ${s.train.steps} steps x ${ROUNDS} rounds; ${env}` +
+        (onGpu ? `; MFU ours ${mfu(o['train_tok_s'])}, PyTorch ${mfu(r['train_tok_s'])}` : ''),
     );
     const p = o['stepMs'] === undefined ? '' : profileNote(o);
     add(

@@ -19,6 +19,19 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'nn'))
 from gpt_ref import GPT, GPTConfig, KVCache  # noqa: E402
 
+device = os.environ.get('HHKIT_BENCH_DEVICE', 'cpu')
+bf16 = os.environ.get('HHKIT_BENCH_PRECISION', 'bf16' if device != 'cpu' else 'fp32') == 'bf16'
+
+
+def sync():
+    if device != 'cpu':
+        torch.cuda.synchronize()
+
+
+def amp():
+    return torch.autocast(device_type='cuda' if device != 'cpu' else 'cpu', dtype=torch.bfloat16, enabled=bf16)
+
+
 threads = int(sys.argv[1])
 torch.set_num_threads(threads)  # OpenBLAS's own pool is sized by OPENBLAS_NUM_THREADS, set by the caller
 suites = json.loads(sys.argv[2])
@@ -28,7 +41,7 @@ def make_model(c):
     cfg = GPTConfig(n_layer=c['nLayer'], n_head=c['nHead'], n_embd=c['nEmbd'], n_positions=c['nPositions'],
                     vocab_size=c['vocabSize'], dropout=0.0)
     torch.manual_seed(0)
-    return GPT(cfg)
+    return GPT(cfg).to(device)
 
 
 def train_tok_s(model, batch, seq, steps):
@@ -36,12 +49,13 @@ def train_tok_s(model, batch, seq, steps):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
     g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, V, (batch, seq), generator=g)
-    y = torch.randint(0, V, (batch, seq), generator=g)
+    x = torch.randint(0, V, (batch, seq), generator=g).to(device)
+    y = torch.randint(0, V, (batch, seq), generator=g).to(device)
 
     def step():
-        logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, V), y.view(-1))
+        with amp():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float().view(-1, V), y.view(-1))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -49,8 +63,10 @@ def train_tok_s(model, batch, seq, steps):
     step()  # warm-up: allocates optimiser state
     best = float('inf')
     for _ in range(steps):
+        sync()
         t = time.perf_counter()
         step()
+        sync()
         best = min(best, time.perf_counter() - t)
     return batch * seq / best
 
@@ -59,14 +75,15 @@ def train_tok_s(model, batch, seq, steps):
 def generate(model, prompt, max_new, stop_ids, pad_id=0):
     B, P = prompt.shape
     V = model.config.vocab_size
-    cache = KVCache(model.config, B, P + max_new)
-    mask = torch.zeros(B, P + max_new, dtype=torch.bool)
+    dt = torch.bfloat16 if bf16 and device != 'cpu' else torch.float32
+    cache = KVCache(model.config, B, P + max_new, device=device, dtype=dt)
+    mask = torch.zeros(B, P + max_new, dtype=torch.bool, device=device)
     mask[:, :P] = True
     prompt_mask = mask[:, :P]
-    responses = torch.full((B, max_new), pad_id, dtype=torch.long)
-    logprobs = torch.zeros(B, max_new)
-    done = torch.zeros(B, 1, dtype=torch.bool)
-    is_stop = torch.zeros(V, dtype=torch.bool)
+    responses = torch.full((B, max_new), pad_id, dtype=torch.long, device=device)
+    logprobs = torch.zeros(B, max_new, device=device)
+    done = torch.zeros(B, 1, dtype=torch.bool, device=device)
+    is_stop = torch.zeros(V, dtype=torch.bool, device=device)
     is_stop[stop_ids] = True
     positions = (prompt_mask.long().cumsum(1) - 1).clamp(min=0)
     next_pos = prompt_mask.long().sum(1, keepdim=True)
@@ -94,19 +111,25 @@ def gen_tok_s(model, batch, prompt_len, max_new, reps):
     model.eval()
     V = model.config.vocab_size
     g = torch.Generator().manual_seed(2)
-    prompt = torch.randint(1, V, (batch, prompt_len), generator=g)
+    prompt = torch.randint(1, V, (batch, prompt_len), generator=g).to(device)
     torch.manual_seed(3)
-    generate(model, prompt, 8, [])  # warm-up
+    with amp():
+        generate(model, prompt, 8, [])  # warm-up
     best = float('inf')
     for _ in range(reps):
+        sync()
         t = time.perf_counter()
-        out, _ = generate(model, prompt, max_new, [])
+        with amp():
+            out, _ = generate(model, prompt, max_new, [])
+        sync()
         best = min(best, time.perf_counter() - t)
         assert out.shape == (batch, max_new)
     return batch * max_new / best
 
 
 out = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
+if device != 'cpu':
+    out['device_name'] = torch.cuda.get_device_name(device)
 for s in suites:
     model = make_model(s['config'])
     r = {}
