@@ -122,3 +122,12 @@ test('a rank killed mid-training stops the job: the launcher names it and exits 
   const seconds = (Date.now() - killedAt) / 1000;
   assert.ok(seconds < 20, `the job took ${seconds} s to stop after the kill`);
 });
+
+test('launch refuses commands that do not train data-parallel, and a missing `--`', async () => {
+  const evalRun = await runHhkit(['launch', '--nproc', '2', '--', 'eval', '--help']);
+  assert.equal(evalRun.code, 2);
+  assert.match(evalRun.stderr, /`eval` does not train data-parallel/);
+  const noSplit = await runHhkit(['launch', '--nproc', '2', 'pretrain']);
+  assert.equal(noSplit.code, 2);
+  assert.match(noSplit.stderr, /give the command after --/);
+});

@@ -16,7 +16,8 @@ const help = `usage: hhkit launch [--nproc N] [--nnodes M --node-rank K --master
 
 Runs N processes of an hhkit command that train data-parallel through torch's c10d (gloo on CPU, NCCL on
 GPU builds), like torchrun. Each process gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR
-and MASTER_PORT; rank 0 hosts the rendezvous store. Commands that train data-parallel: pretrain.
+and MASTER_PORT; rank 0 hosts the rendezvous store. Commands that train data-parallel: pretrain,
+pm pretrain, pm train.
 Per-process options such as --batch-size stay per process: the global batch is N × batch-size.
 
 On several machines, run the same line on each with --nnodes, a distinct --node-rank and the address of
@@ -32,6 +33,9 @@ options:
   --master-port P      rendezvous port (default: a free port on one machine, 29500 on several)
   --threads T          torch threads per process (default: cores / N, at least 1; HHKIT_NUM_THREADS wins)
   --backend B          gloo or nccl (default gloo; nccl needs a CUDA build)`;
+
+/** The commands whose ranks split the work and sync gradients (others would just run N times). */
+const DATA_PARALLEL = new Set(['pretrain', 'pm pretrain', 'pm train']);
 
 /** A TCP port nobody listens on now (for a one-machine rendezvous). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -74,9 +78,16 @@ export const command: Command = {
         'launch: give the command after --, e.g. hhkit launch --nproc 2 -- pretrain --data F',
       );
     }
+    const inner = argv.slice(split + 1);
+    const what = inner[0] === 'pm' ? `pm ${inner[1] ?? ''}` : (inner[0] ?? '');
+    if (!DATA_PARALLEL.has(what)) {
+      throw new UsageError(
+        `launch: \`${what}\` does not train data-parallel (N copies would write the same files); ` +
+          `commands that do: ${[...DATA_PARALLEL].join(', ')}`,
+      );
+    }
     const { options, positionals } = parseArgs(argv.slice(0, split));
     if (positionals.length > 0) throw new UsageError(`launch: unexpected argument '${positionals[0]}'`);
-    const inner = argv.slice(split + 1);
     const int = (key: string, fallback: number, min: number): number => {
       const v = numberOption(options, key, fallback);
       if (!Number.isInteger(v) || v < min)
