@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
+import { initProcessGroup } from '../engine/index.ts';
 import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-config.ts';
-import { PPODivergenceError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
+import { PPODivergenceError, PPODriftError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
@@ -34,6 +35,12 @@ good checkpoint kept; warns on negative KL estimates and on EOS-only collapse.
 
 Writes OUT/checkpoint (kind 'policy': the policy GPT + value_head.* tensors, optimiser state),
 OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.
+
+Data-parallel: \`hhkit launch --nproc N -- ppo …\` shards the rollouts over N processes (c10d gloo).
+--batch-size and --mini-batch-size stay global (TRL/OpenRLHF's rollout batch) and must be divisible by N:
+each rank samples batch-size/N prompts with its own seed and trains on mini-batch-size/N rows per optimiser
+step; whitening, the KL controller and the logged metrics use all ranks' samples, and gradients are summed
+across ranks. Rank 0 evaluates, logs and writes checkpoints, after checking that the ranks' weights agree.
 
 options:
   --init POLICY        initial policy checkpoint or run folder (the context-distilled LM); also the KL reference
@@ -92,6 +99,11 @@ export const command: Command = {
       'eval-prompts',
     ]);
     config.out = resolve(config.out);
+    // Under `hhkit launch` every rank loads the same models and prompts; rank 0 alone talks.
+    const { rank, worldSize } = initProcessGroup();
+    const say = (line: string): void => {
+      if (rank === 0) console.error(line);
+    };
     const ckpt = resolveCheckpoint(init);
     const tokenizer = checkpointTokenizer(ckpt);
     const { reward, offset, label } = await rewardOption(
@@ -101,13 +113,17 @@ export const command: Command = {
     );
     if (offset !== null) {
       config.rewardOffset = offset;
-      console.error(`reward normalisation: subtracting the PM's held-out mean ${offset.toFixed(4)}`);
+      say(`reward normalisation: subtracting the PM's held-out mean ${offset.toFixed(4)}`);
     }
     const prompts = readRLPrompts(world);
     const evalCount = Number(options['eval-prompts'] ?? 64);
-    console.error(
+    say(
       `ppo: ${prompts.train.length} training prompts, ${Math.min(evalCount, prompts.eval.length)} held-out; reward ${label}`,
     );
+    if (worldSize > 1)
+      say(
+        `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
+      );
     try {
       const result = await trainPPO({
         config,
@@ -124,6 +140,7 @@ export const command: Command = {
           if (line) console.error(line);
         },
       });
+      if (rank !== 0) return 0;
       const summary = {
         out: config.out,
         checkpoint: result.checkpoint,
@@ -141,6 +158,8 @@ export const command: Command = {
           sqrtKL: result.lastEval.sqrtKL,
         },
         lastStep: result.lastStep,
+        worldSize: result.worldSize,
+        drift: result.drift,
       };
       if (result.firstEval && result.lastEval) {
         console.error(
@@ -150,7 +169,11 @@ export const command: Command = {
       if (options['json'] === true) console.log(JSON.stringify(summary));
       return 0;
     } catch (err) {
-      if (err instanceof PPODivergenceError || err instanceof PPOConfigError) {
+      if (
+        err instanceof PPODivergenceError ||
+        err instanceof PPOConfigError ||
+        err instanceof PPODriftError
+      ) {
         console.error(`hhkit ppo: ${err.message}`);
         return 1;
       }

@@ -35,6 +35,34 @@ test('whiten: zero mean, unit (unbiased) variance over unmasked entries; shiftMe
   close(w2, [-3 / sd, -1 / sd, 1 / sd, 3 / sd], 1e-6);
 });
 
+test('whiten across ranks: two shards with summed statistics whiten as the concatenation', () => {
+  const shards = [
+    { values: [1, 2, 3, 100], mask: [1, 1, 1, 0] },
+    { values: [7, -4, 0.5, 9, 2], mask: [1, 1, 1, 1, 0] },
+  ];
+  const kept = (s: { values: number[]; mask: number[] }) => s.values.filter((_, i) => s.mask[i]);
+  const mean = [...kept(shards[0]!), ...kept(shards[1]!)].reduce((a, b) => a + b, 0) / 7;
+  // What the other rank contributes to each of whiten's two reductions: [count, sum], then [Σ (x − mean)²].
+  const contribution = (s: { values: number[]; mask: number[] }) => [
+    [kept(s).length, kept(s).reduce((a, b) => a + b, 0)],
+    [kept(s).reduce((a, x) => a + (x - mean) ** 2, 0)],
+  ];
+  for (const shiftMean of [true, false]) {
+    const whole = whiten(
+      shards.flatMap((s) => s.values),
+      shards.flatMap((s) => s.mask),
+      shiftMean,
+    );
+    const sharded = [0, 1].flatMap((rank) => {
+      const other = contribution(shards[1 - rank]!);
+      const shard = shards[rank]!;
+      const sumWithOther = (xs: number[]) => xs.map((x, i) => x + other[xs.length === 2 ? 0 : 1]![i]!);
+      return Array.from(whiten(shard.values, shard.mask, shiftMean, sumWithOther));
+    });
+    close(sharded, Array.from(whole), 1e-12);
+  }
+});
+
 test('penalised rewards: −λ·KL per token, score added on the last response token', () => {
   const r = penalisedRewards([0.5, 0.1, 0.2, 1, 1, 1], [1, 1, 0, 1, 0, 0], [2, -1], 2, 3, 0.1);
   close(r, [-0.05, -0.01 + 2, 0, -0.1 - 1, 0, 0]);

@@ -10,26 +10,41 @@ export interface Masked2D {
 }
 
 /**
+ * Sums a vector of local statistics over every process of a data-parallel run (engine's allReduceNumbers);
+ * the identity on one process.
+ */
+export type SumAcrossRanks = (values: number[]) => number[];
+
+/**
  * Masked whitening, as TRL's masked_whiten: (x − mean)/√(var + 1e-8) over the unmasked entries, var the
  * unbiased masked variance; with `shiftMean` false the mean is added back (TRL whitens rewards that way,
- * so their sign survives). Masked-out entries become 0.
+ * so their sign survives). Masked-out entries become 0. With `sumAcrossRanks`, the mean and variance are
+ * those of every rank's entries together (count and sum, then the sum of squared deviations, each summed
+ * over ranks), so N processes whiten as one process holding all the rows.
  *
  * @example whiten([1, 2, 3, 0], [1, 1, 1, 0]) // [-1, 0, 1, 0]
  */
-export function whiten(values: ArrayLike<number>, mask: ArrayLike<number>, shiftMean = true): Float64Array {
-  let n = 0;
-  let sum = 0;
+export function whiten(
+  values: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  shiftMean = true,
+  sumAcrossRanks: SumAcrossRanks = (xs) => xs,
+): Float64Array {
+  let localN = 0;
+  let localSum = 0;
   for (let i = 0; i < values.length; i++) {
     if (mask[i]) {
-      n++;
-      sum += values[i]!;
+      localN++;
+      localSum += values[i]!;
     }
   }
+  const [n = 0, sum = 0] = sumAcrossRanks([localN, localSum]);
   const out = new Float64Array(values.length);
   if (n === 0) return out;
   const mean = sum / n;
-  let ss = 0;
-  for (let i = 0; i < values.length; i++) if (mask[i]) ss += (values[i]! - mean) ** 2;
+  let localSS = 0;
+  for (let i = 0; i < values.length; i++) if (mask[i]) localSS += (values[i]! - mean) ** 2;
+  const [ss = 0] = sumAcrossRanks([localSS]);
   // Bessel-corrected, as torch.var's default (TRL corrects the masked variance the same way).
   const variance = n > 1 ? ss / (n - 1) : 0;
   const scale = 1 / Math.sqrt(variance + 1e-8);

@@ -3,7 +3,14 @@
  * penalty, best-of-N, and the robustness study. Rewards are plain functions of (prompts, responses), so
  * the PM, the world's gold judge or a test's toy reward plug in alike.
  */
-export { gae, type GAEResult, type Masked2D, penalisedRewards, whiten } from './advantages.ts';
+export {
+  gae,
+  type GAEResult,
+  type Masked2D,
+  penalisedRewards,
+  type SumAcrossRanks,
+  whiten,
+} from './advantages.ts';
 export { type BestOfNReport, type BestOfNRow, bestOfN } from './best-of-n.ts';
 export {
   bucketKL,
@@ -27,13 +34,22 @@ export {
 export { clippedPolicyLoss, clippedValueLoss, maskedMean, tokenEntropy } from './losses.ts';
 export { ActorCritic, gatherLogprobs, responseLogits, type ValueModelKind } from './policy.ts';
 export {
+  MAX_PARAMETER_DRIFT,
   PPODivergenceError,
+  PPODriftError,
   type PPOEvent,
   type PPOOptions,
   type PPOResult,
   type PPOStepMetrics,
   trainPPO,
 } from './ppo.ts';
+export {
+  miniBatchPlan,
+  type PPOUpdateOptions,
+  type PPOUpdateResult,
+  ppoUpdate,
+  type ResponseBatch,
+} from './ppo-update.ts';
 export { defaultPPOConfig, type PPOConfig, PPOConfigError, validatePPOConfig } from './ppo-config.ts';
 export {
   analyseRobustness,

@@ -1,24 +1,28 @@
 // PPO's losses on response tokens (Schulman et al. 2017, as TRL's PPOTrainer.loss): the clipped surrogate
 // policy loss, the clipped value loss, and the statistics logged beside them. All masked means over the
-// response tokens of a minibatch: (B, N) tensors with a (B, N) float 0/1 mask.
+// response tokens of a minibatch: (B, N) tensors with a (B, N) float 0/1 mask. Under data parallelism a
+// rank holds part of the minibatch: pass `tokens`, the whole minibatch's token count over all ranks, so the
+// ranks' losses (and their gradients, summed by syncGradients) add up to the one-process mean.
 import { type Tensor, tidy } from '../engine/index.ts';
 
-/** Σ x·mask / Σ mask (a scalar tensor). */
-export function maskedMean(x: Tensor, mask: Tensor): Tensor {
-  return x.mul(mask).sum().div(mask.sum().clamp(1));
+/** Σ x·mask / Σ mask (a scalar tensor); with `tokens`, Σ x·mask / tokens (a share of a larger mean). */
+export function maskedMean(x: Tensor, mask: Tensor, tokens?: number): Tensor {
+  const total = x.mul(mask).sum();
+  return tokens === undefined ? total.div(mask.sum().clamp(1)) : total.div(Math.max(1, tokens));
 }
 
 export interface PolicyLossOutput {
-  /** Scalar: masked mean of max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε)). */
+  /** Scalar: masked mean of max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε)) (over `tokens` when given). */
   loss: Tensor;
-  /** Fraction of tokens where the clipped term was the larger (the gradient is cut). */
+  /** Fraction of tokens where the clipped term was the larger (the gradient is cut), over this mask. */
   clipFraction: number;
-  /** ½·mean((log π − log π_old)²), the approx-KL between the new and the rollout policy. */
+  /** ½·mean((log π − log π_old)²) over this mask, the approx-KL between the new and the rollout policy. */
   approxKL: number;
 }
 
 /**
  * Clipped surrogate policy loss. `logprobs` (B, N) carries gradients; `oldLogprobs` and `advantages` do not.
+ * `tokens` (default: the mask's count) divides the masked sum: a rank passes the global minibatch's count.
  *
  * @example const { loss, clipFraction } = clippedPolicyLoss(logp, oldLogp, adv, mask, 0.2);
  */
@@ -28,12 +32,13 @@ export function clippedPolicyLoss(
   advantages: Tensor,
   mask: Tensor,
   clipRange = 0.2,
+  tokens?: number,
 ): PolicyLossOutput {
   const logRatio = logprobs.sub(oldLogprobs); // (B, N)
   const ratio = logRatio.exp();
   const unclipped = advantages.neg().mul(ratio);
   const clipped = advantages.neg().mul(ratio.clamp(1 - clipRange, 1 + clipRange));
-  const loss = maskedMean(unclipped.maximum(clipped), mask);
+  const loss = maskedMean(unclipped.maximum(clipped), mask, tokens);
   const [clipFraction, approxKL] = tidy(() => [
     maskedMean(clipped.gt(unclipped).float(), mask).item(),
     maskedMean(logRatio.detach().square(), mask).item() * 0.5,
@@ -42,7 +47,7 @@ export function clippedPolicyLoss(
 }
 
 export interface ValueLossOutput {
-  /** Scalar: ½·masked mean of max((V − R)², (clip(V, V_old ± ε_v) − R)²). */
+  /** Scalar: ½·masked mean of max((V − R)², (clip(V, V_old ± ε_v) − R)²) (over `tokens` when given). */
   loss: Tensor;
   /** Fraction of tokens where the clipped error was the larger. */
   clipFraction: number;
@@ -50,7 +55,7 @@ export interface ValueLossOutput {
 
 /**
  * Clipped value loss: the new value prediction may move at most `clipRange` from the rollout's before its
- * error stops counting (TRL's cliprange_value, default 0.2).
+ * error stops counting (TRL's cliprange_value, default 0.2). `tokens` as in clippedPolicyLoss.
  *
  * @example const { loss } = clippedValueLoss(values, oldValues, returns, mask, 0.2);
  */
@@ -60,11 +65,12 @@ export function clippedValueLoss(
   returns: Tensor,
   mask: Tensor,
   clipRange = 0.2,
+  tokens?: number,
 ): ValueLossOutput {
   const clippedValues = values.sub(oldValues).clamp(-clipRange, clipRange).add(oldValues);
   const errorUnclipped = values.sub(returns).square();
   const errorClipped = clippedValues.sub(returns).square();
-  const loss = maskedMean(errorUnclipped.maximum(errorClipped), mask).mul(0.5);
+  const loss = maskedMean(errorUnclipped.maximum(errorClipped), mask, tokens).mul(0.5);
   const clipFraction = tidy(() => maskedMean(errorClipped.gt(errorUnclipped).float(), mask).item());
   return { loss, clipFraction };
 }

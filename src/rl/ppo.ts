@@ -7,16 +7,21 @@
 //   6. clipped policy loss + clipped value loss, K passes over the batch in minibatches
 // Resumable bit for bit: rollouts are seeded by (seed, step), minibatch order by (seed, step, epoch), and a
 // checkpoint holds the policy, value head, AdamW moments and the KL controller.
+// Data-parallel under `hhkit launch` (c10d, engine/distributed.ts), as TRL/OpenRLHF's rollout batch:
+// batchSize is the step's global prompt count. Every rank draws the same prompt order and takes its slice
+// of batchSize/W prompts, samples them with its own seed, scores them and computes their reference
+// log-probs and values; whitening, the KL controller and the logged metrics use every rank's samples, and
+// the update (ppo-update.ts) sums gradients over ranks. Rank 0 evaluates, logs and writes checkpoints.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
-  clipGradNorm,
+  allReduceNumbers,
+  broadcast,
   decodeSafetensors,
   encodeSafetensors,
-  noGrad,
-  type Tensor,
-  tensor,
+  initProcessGroup,
+  parameterDrift,
   tidy,
 } from '../engine/index.ts';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
@@ -25,12 +30,11 @@ import { ScalarHead } from '../nn/heads.ts';
 import { prefixKeys, stripPrefix } from '../nn/module.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { Progress } from '../util/progress.ts';
-import { gae, penalisedRewards, whiten } from './advantages.ts';
-import { evaluatePolicy, matrix, type PolicyEvaluation } from './evaluate.ts';
-import { AdaptiveKLController, FixedKLController, type KLController, klPerToken } from './kl.ts';
-import { clippedPolicyLoss, clippedValueLoss, tokenEntropy } from './losses.ts';
-import { type PPOConfig, validatePPOConfig } from './ppo-config.ts';
-import { ActorCritic, gatherLogprobs, responseLogits } from './policy.ts';
+import { evaluatePolicy, type PolicyEvaluation } from './evaluate.ts';
+import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
+import { ActorCritic } from './policy.ts';
+import { type PPOConfig, PPOConfigError, validatePPOConfig } from './ppo-config.ts';
+import { PPODivergenceError, ppoUpdate } from './ppo-update.ts';
 import { permutation, type RewardFn, sampleRollout } from './rollout.ts';
 import {
   latestRunCheckpoint,
@@ -66,7 +70,7 @@ export type PPOEvent =
   | { type: 'resume'; step: number; dir: string }
   | { type: 'step'; metrics: PPOStepMetrics }
   | { type: 'eval'; step: number; evaluation: PolicyEvaluation }
-  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'checkpoint'; step: number; dir: string; drift: number }
   | { type: 'warning'; step: number; kind: 'negative-kl' | 'collapse' | 'sampling'; message: string };
 
 export interface PPOOptions {
@@ -94,12 +98,21 @@ export interface PPOResult {
   firstEval: PolicyEvaluation | null;
   lastEval: PolicyEvaluation | null;
   lastStep: PPOStepMetrics | null;
+  /** Processes that trained together (1 unless run under `hhkit launch`). */
+  worldSize: number;
+  /** The largest parameterDrift measured at a checkpoint (0 on one process). */
+  drift: number;
 }
 
-/** Thrown when a loss or reward is NaN/Inf; OUT/checkpoint still points at the last good weights. */
-export class PPODivergenceError extends Error {
-  override name = 'PPODivergenceError';
+export { PPODivergenceError };
+
+/** Thrown at a checkpoint when the ranks' weights no longer agree (they must: same init, summed gradients). */
+export class PPODriftError extends Error {
+  override name = 'PPODriftError';
 }
+
+/** Largest parameterDrift tolerated at a checkpoint. */
+export const MAX_PARAMETER_DRIFT = 1e-4;
 
 interface RunState {
   step: number;
@@ -112,11 +125,7 @@ interface RunState {
 const VALUE_HEAD = 'value_head';
 const TRUNK_FILE = 'value-trunk.safetensors';
 const OPT_FILE = 'ppo-optimizer.safetensors';
-const sum = (xs: ArrayLike<number>): number => {
-  let total = 0;
-  for (let i = 0; i < xs.length; i++) total += xs[i]!;
-  return total;
-};
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 
 /**
  * Trains a policy with PPO against `reward`, with a KL penalty to the initial policy.
@@ -131,10 +140,19 @@ const sum = (xs: ArrayLike<number>): number => {
 export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
   const c = opts.config;
   validatePPOConfig(c);
+  // One process, or one rank of `hhkit launch` (the process group comes from the environment).
+  const { rank, worldSize } = initProcessGroup();
+  const main = rank === 0;
+  if (c.batchSize % worldSize !== 0 || c.miniBatchSize % worldSize !== 0) {
+    throw new PPOConfigError(
+      `ppo: batchSize (${c.batchSize}) and miniBatchSize (${c.miniBatchSize}) are global and must both be divisible by the number of processes (${worldSize}): each rank samples batchSize/${worldSize} prompts and trains on miniBatchSize/${worldSize} of them per optimiser step`,
+    );
+  }
+  const localBatch = c.batchSize / worldSize;
   const out = resolve(c.out);
   mkdirSync(out, { recursive: true });
   const metricsPath = join(out, 'metrics.jsonl');
-  const emit = opts.onEvent ?? (() => {});
+  const emit = main ? (opts.onEvent ?? (() => {})) : () => {};
   if (opts.prompts.length === 0) throw new RangeError('ppo: no training prompts');
 
   // Models: the frozen reference, the policy (+ value trunk) from the checkpoint or the initial policy.
@@ -170,20 +188,24 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       const { tensors, metadata } = decodeSafetensors(readBytes(join(existing, OPT_FILE)));
       optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
       for (const t of Object.values(tensors)) t.dispose();
-      truncateMetrics(metricsPath, state.step);
+      if (main) truncateMetrics(metricsPath, state.step);
       emit({ type: 'resume', step: state.step, dir: existing });
-    } else {
+    } else if (main) {
       writeFileSync(metricsPath, '');
     }
+    // Every rank starts from rank 0's weights (they agree already when all read the same checkpoint).
+    broadcast(ac.parameters(), 0);
     const kl: KLController =
       c.klController === 'adaptive'
         ? new AdaptiveKLController(state.klCoef, c.klTarget, c.klHorizon)
         : new FixedKLController(state.klCoef);
-    const log = (record: object): void => appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+    const log = (record: object): void => {
+      if (main) appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+    };
 
     const promptTokens = await opts.tokenizer.encodeBatch(opts.prompts, { allowSpecial: false });
     const evaluate = async (step: number): Promise<PolicyEvaluation | null> => {
-      if (!opts.evalPrompts?.length) return null;
+      if (!main || !opts.evalPrompts?.length) return null;
       const evaluation = await evaluatePolicy(ac.policy, opts.tokenizer, opts.evalPrompts, {
         maxNewTokens: c.maxNewTokens,
         seed: c.seed * 7919 + 17, // the same seed every time: differences come from the policy
@@ -230,8 +252,22 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       );
     };
 
+    // Collective: every rank checks that the weights agree, then rank 0 writes the checkpoint; the other
+    // ranks get the folder's name.
+    let drift = 0;
+    const checkpointAt = (step: number): string => {
+      const measured = parameterDrift(ac.parameters());
+      drift = Math.max(drift, measured);
+      if (!(measured < MAX_PARAMETER_DRIFT)) {
+        throw new PPODriftError(
+          `ppo step ${step}: the ${worldSize} ranks' weights differ (parameterDrift ${measured} ≥ ${MAX_PARAMETER_DRIFT}); the gradients were not summed alike on every rank — no checkpoint written`,
+        );
+      }
+      return main ? save(step) : join(out, 'checkpoints', stepFolderName(step));
+    };
+
     if (state.step === 0 && c.evalEvery > 0) state.firstEval = await evaluate(0);
-    const bar = opts.progress ? new Progress({ total: c.steps, label: 'ppo', unit: 'step' }) : null;
+    const bar = opts.progress && main ? new Progress({ total: c.steps, label: 'ppo', unit: 'step' }) : null;
     bar?.resumeAt(state.step);
     let lastStep: PPOStepMetrics | null = null;
     let lastEval: PolicyEvaluation | null = null;
@@ -240,7 +276,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
 
     for (let step = state.step + 1; step <= c.steps; step++) {
       const t0 = performance.now();
-      // 1. rollout: B prompts in a seeded order that cycles through the prompt set.
+      // 1. rollout: B prompts in a seeded order that cycles through the prompt set, the same on every
+      //    rank; this rank samples its slice of B/W with its own seed.
       const order = permutation(
         promptTokens.length,
         c.seed * 1_000_003 + Math.floor(((step - 1) * c.batchSize) / promptTokens.length),
@@ -248,14 +285,14 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       const rows = Array.from(
         { length: c.batchSize },
         (_, i) => order[((step - 1) * c.batchSize + i) % promptTokens.length]!,
-      );
+      ).slice(rank * localBatch, (rank + 1) * localBatch);
       const rollout = await sampleRollout(
         ac.policy,
         opts.tokenizer,
         rows.map((i) => promptTokens[i]!),
         {
           maxNewTokens: c.maxNewTokens,
-          seed: c.seed * 1_000_003 + step,
+          seed: c.seed * 1_000_003 + step + rank * 1_000_000_007,
         },
       );
       try {
@@ -263,138 +300,51 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         // 2. score: the reward of the full transcript, read at the end of the response.
         const prompts = rows.map((i) => opts.prompts[i]!);
         const scores = await opts.reward(prompts, rollout.texts);
-        if (scores.length !== rows.length || !scores.every(Number.isFinite)) {
+        const bad = scores.length !== rows.length || !scores.every(Number.isFinite);
+        const [badRanks = 0] = allReduceNumbers([bad ? 1 : 0]); // every rank stops, not just the one
+        if (badRanks > 0) {
           throw new PPODivergenceError(
-            `ppo step ${step}: the reward returned a non-finite or missing score; the last good checkpoint is ${checkpoint || opts.init}`,
+            `ppo step ${step}: the reward returned a non-finite or missing score${worldSize > 1 ? ` (on ${badRanks} of ${worldSize} ranks)` : ''}; the last good checkpoint is ${checkpoint || opts.init}`,
           );
         }
         const golds = opts.gold ? await opts.gold(prompts, rollout.texts) : [];
         const t2 = performance.now();
-        // 3. KL-penalised rewards. Old log-probs and values come from a full forward (not the sampler's cached
-        //    ones) so that the PPO ratio is exactly 1 before the first update.
-        const B = rows.length;
-        const N = rollout.responseWidth;
-        const { oldLogprobs, refLogprobs, oldValues } = noGrad(() =>
-          tidy(() => {
-            const { logits, values } = ac.forward(rollout);
-            const refLogits = responseLogits(reference, rollout).logits;
-            const arr = (t: Tensor) => Float32Array.from(t.toTypedArray() as Float32Array);
-            return {
-              oldLogprobs: arr(gatherLogprobs(logits, rollout.responses)),
-              refLogprobs: arr(gatherLogprobs(refLogits, rollout.responses)),
-              oldValues: arr(values.mul(rollout.mask)),
-            };
-          }),
-        );
-        const mask = Float32Array.from(rollout.mask.toTypedArray() as Float32Array);
-        const klTokens = tidy(() =>
-          Float32Array.from(
-            klPerToken(matrix(oldLogprobs, B, N), matrix(refLogprobs, B, N), c.klEstimator)
-              .mul(rollout.mask)
-              .toTypedArray() as Float32Array,
-          ),
-        );
-        const sequenceKLs = Array.from({ length: B }, (_, b) => sum(klTokens.subarray(b * N, (b + 1) * N)));
-        const meanKL = sum(sequenceKLs) / B;
-        const centred = scores.map((s) => s - c.rewardOffset); // optional normalisation by the PM's held-out mean
-        let rewards = penalisedRewards(klTokens, mask, centred, B, N, kl.value);
-        // 4. whiten: TRL's whiten_rewards rescales without shifting the mean, so a good response stays positive.
-        if (c.whitenRewards) rewards = whiten(rewards, mask, false);
-        // 5. GAE on the value head's estimates, then whitened advantages (as TRL).
-        const { advantages: rawAdvantages, returns } = gae(
-          { values: oldValues, mask, B, N },
-          rewards,
-          c.gamma,
-          c.lambda,
-        );
-        const advantages = whiten(rawAdvantages, mask);
-        const t3 = performance.now();
-        // 6. clipped policy loss + clipped value loss: K passes, minibatches in a seeded order.
-        const stats = { policyLoss: 0, valueLoss: 0, clipFraction: 0, approxKL: 0, entropy: 0, n: 0 };
-        for (let epoch = 0; epoch < c.ppoEpochs; epoch++) {
-          const perm = permutation(B, c.seed * 7_368_787 + step * 131 + epoch);
-          for (let start = 0; start < B; start += c.miniBatchSize) {
-            const idx = perm.slice(start, start + c.miniBatchSize);
-            const s = tidy(() => {
-              const pick = (flat: ArrayLike<number>) =>
-                matrix(
-                  idx.flatMap((b) => Array.from({ length: N }, (_, t) => flat[b * N + t]!)),
-                  idx.length,
-                  N,
-                );
-              const rowIndex = tensor(BigInt64Array.from(idx, BigInt));
-              const window = {
-                sequences: rollout.sequences.indexSelect(0, rowIndex),
-                attentionMask: rollout.attentionMask.indexSelect(0, rowIndex),
-                promptWidth: rollout.promptWidth,
-                responseWidth: N,
-              };
-              const mbMask = pick(mask);
-              const { logits, values } = ac.forward(window);
-              const logprobs = gatherLogprobs(logits, rollout.responses.indexSelect(0, rowIndex));
-              const policy = clippedPolicyLoss(
-                logprobs,
-                pick(oldLogprobs),
-                pick(advantages),
-                mbMask,
-                c.clipRange,
-              );
-              const value = clippedValueLoss(
-                values,
-                pick(oldValues),
-                pick(returns),
-                mbMask,
-                c.clipRangeValue,
-              );
-              const loss = policy.loss.add(value.loss.mul(c.vfCoef));
-              const lossValue = loss.item();
-              if (!Number.isFinite(lossValue)) {
-                throw new PPODivergenceError(
-                  `ppo step ${step}: the loss is ${lossValue}; training stopped, the last good checkpoint is ${checkpoint || opts.init}`,
-                );
-              }
-              optimizer.zeroGrad();
-              loss.backward();
-              clipGradNorm(ac.parameters(), c.maxGradNorm);
-              optimizer.step();
-              optimizer.zeroGrad();
-              return {
-                policyLoss: policy.loss.item(),
-                valueLoss: value.loss.item(),
-                clipFraction: policy.clipFraction,
-                approxKL: policy.approxKL,
-                entropy: tokenEntropy(logits, mbMask),
-              };
-            });
-            stats.policyLoss += s.policyLoss;
-            stats.valueLoss += s.valueLoss;
-            stats.clipFraction += s.clipFraction;
-            stats.approxKL += s.approxKL;
-            stats.entropy += s.entropy;
-            stats.n++;
-          }
-        }
-        const t4 = performance.now();
-        const stopped = rollout.tokens.filter((t) => t.length <= 1).length;
+        // 3.–6. KL-penalised rewards, whitening, GAE, clipped policy + value loss (ppo-update.ts).
+        const update = ppoUpdate(ac, reference, optimizer, rollout, scores, {
+          config: c,
+          klCoef: kl.value,
+          step,
+          lastGood: checkpoint || opts.init,
+        });
+        // The step's statistics over every rank's samples.
+        const B = c.batchSize;
+        const [rewardSum = 0, goldSum = 0, klSum = 0, lengthSum = 0, stopped = 0] = allReduceNumbers([
+          sum(scores),
+          sum(golds),
+          sum(update.sequenceKLs),
+          rollout.tokens.reduce((a, t) => a + t.length, 0),
+          rollout.tokens.filter((t) => t.length <= 1).length,
+        ]);
+        const meanKL = klSum / B;
         const metrics: PPOStepMetrics = {
           step,
-          reward: sum(scores) / B,
+          reward: rewardSum / B,
           kl: meanKL,
           sqrtKL: Math.sqrt(Math.max(0, meanKL)),
           klCoef: kl.value,
-          gold: golds.length ? sum(golds) / golds.length : Number.NaN,
-          entropy: stats.entropy / stats.n,
-          clipFraction: stats.clipFraction / stats.n,
-          approxKL: stats.approxKL / stats.n,
-          policyLoss: stats.policyLoss / stats.n,
-          valueLoss: stats.valueLoss / stats.n,
-          responseLength: rollout.tokens.reduce((a, t) => a + t.length, 0) / B,
+          gold: golds.length ? goldSum / B : Number.NaN,
+          entropy: update.entropy,
+          clipFraction: update.clipFraction,
+          approxKL: update.approxKL,
+          policyLoss: update.policyLoss,
+          valueLoss: update.valueLoss,
+          responseLength: lengthSum / B,
           emptyFraction: stopped / B,
           time: {
             rollout: (t1 - t0) / 1000,
             score: (t2 - t1) / 1000,
-            reference: (t3 - t2) / 1000,
-            train: (t4 - t3) / 1000,
+            reference: update.referenceSeconds,
+            train: update.trainSeconds,
           },
         };
         kl.update(meanKL, B);
@@ -426,7 +376,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         rollout.dispose();
       }
       if (c.evalEvery > 0 && (step % c.evalEvery === 0 || step === c.steps)) lastEval = await evaluate(step);
-      if (c.snapshotEvery > 0 && step % c.snapshotEvery === 0) {
+      if (main && c.snapshotEvery > 0 && step % c.snapshotEvery === 0) {
         saveCheckpoint(join(out, 'snapshots', stepFolderName(step)), {
           model: ac.policy,
           meta: { kind: 'policy', lineage: [opts.init], metrics: { step, kl: lastStep?.kl } },
@@ -435,13 +385,22 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       }
       if (step % c.checkpointEvery === 0 || step === c.steps) {
         state.klCoef = kl.value;
-        checkpoint = save(step);
-        emit({ type: 'checkpoint', step, dir: checkpoint });
+        checkpoint = checkpointAt(step);
+        emit({ type: 'checkpoint', step, dir: checkpoint, drift });
       }
     }
     bar?.done();
-    if (!checkpoint) checkpoint = save(state.step);
-    return { checkpoint, steps: c.steps, resumedFrom, firstEval: state.firstEval, lastEval, lastStep };
+    if (!checkpoint) checkpoint = checkpointAt(state.step);
+    return {
+      checkpoint,
+      steps: c.steps,
+      resumedFrom,
+      firstEval: state.firstEval,
+      lastEval,
+      lastStep,
+      worldSize,
+      drift,
+    };
   } finally {
     free();
   }
