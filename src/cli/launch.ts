@@ -17,8 +17,8 @@ const help = `usage: hhkit launch [--nproc N] [--nnodes M --node-rank K --master
 Runs N processes of an hhkit command that train data-parallel through torch's c10d (gloo on CPU, NCCL on
 GPU builds), like torchrun. Each process gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR
 and MASTER_PORT; rank 0 hosts the rendezvous store. Commands that train data-parallel: pretrain,
-pm pretrain, pm train.
-Per-process options such as --batch-size stay per process: the global batch is N × batch-size.
+pm pretrain, pm train (--batch-size is per process: the global batch is N × batch-size) and ppo (its
+--batch-size and --mini-batch-size are global, split across the ranks, which each sample their share).
 
 On several machines, run the same line on each with --nnodes, a distinct --node-rank and the address of
 node 0 (a shared --out folder is needed for --resume). Rank 0's output passes through unchanged (so
@@ -35,7 +35,7 @@ options:
   --backend B          gloo or nccl (default gloo; nccl needs a CUDA build)`;
 
 /** The commands whose ranks split the work and sync gradients (others would just run N times). */
-const DATA_PARALLEL = new Set(['pretrain', 'pm pretrain', 'pm train']);
+const DATA_PARALLEL = new Set(['pretrain', 'pm pretrain', 'pm train', 'ppo']);
 
 /** A TCP port nobody listens on now (for a one-machine rendezvous). */
 export function freePort(host = '127.0.0.1'): Promise<number> {

@@ -2,11 +2,17 @@
 // the edge (`resolvePMTrainConfig`), then only read. The phases are the paper's (§2.2, §3.2): PMP on
 // ranked pairs at 0.1× the pretraining learning rate, then finetuning on human comparisons at 0.01×,
 // one epoch each.
-import { applyOverrides, ConfigError } from '../train/config.ts';
+import {
+  applyOverrides,
+  ConfigError,
+  type HardwareConfig,
+  hardwareDocs,
+  validateHardware,
+} from '../train/config.ts';
 
 export type PMPhase = 'pmp' | 'finetune';
 
-export interface PMTrainConfig {
+export interface PMTrainConfig extends HardwareConfig {
   phase: PMPhase;
   // ---- data ----
   /** Training comparison files (JSONL, optionally gzipped), comma-separated. */
@@ -79,6 +85,8 @@ const common: Omit<PMTrainConfig, 'phase' | 'lrMultiplier' | 'out'> = {
   weightDecay: 0.01,
   gradClip: 1,
   harmlessWeight: 1,
+  device: 'auto',
+  precision: 'fp32',
   seed: 1,
   evalEvery: 0,
   evalLimit: 256,
@@ -117,6 +125,7 @@ export const pmTrainConfigDocs: Record<Exclude<keyof PMTrainConfig, 'phase'>, st
   weightDecay: 'AdamW weight decay on ≥2-D weights',
   gradClip: 'clip the global gradient norm (0: off)',
   harmlessWeight: 'λ: loss weight on harmless comparisons (L = L_help + λ·L_harm)',
+  ...hardwareDocs,
   seed: 'seed of the head init, data order and sample',
   evalEvery: 'held-out accuracy every N steps (0: only at the end)',
   evalLimit: 'held-out comparisons scored at intermediate evals',
@@ -177,5 +186,6 @@ function validate(c: PMTrainConfig): void {
   if (!(c.weightDecay >= 0) || !(c.gradClip >= 0) || !(c.harmlessWeight >= 0)) {
     throw new ConfigError('weightDecay, gradClip and harmlessWeight expect numbers ≥ 0');
   }
+  validateHardware(c);
   if (!c.data) throw new ConfigError('data is required: one or more comparison files, comma-separated');
 }

@@ -37,8 +37,13 @@ export class PreferenceModel extends Module {
 
   /** Scores of a padded batch: (N). */
   scores(batch: SequenceBatch): Tensor {
-    const { hidden } = this.gpt.forwardHidden(batch.ids, { attentionMask: batch.attentionMask }); // (N, T, C)
-    return this.head.score(hidden, batch.readout);
+    // Batches are built on the CPU; they go where the weights are.
+    const device = this.gpt.device;
+    const place = (t: Tensor): Tensor => (t.device === device ? t : t.to({ device }));
+    const { hidden } = this.gpt.forwardHidden(place(batch.ids), {
+      attentionMask: place(batch.attentionMask),
+    }); // (N, T, C)
+    return this.head.score(hidden, place(batch.readout));
   }
 }
 

@@ -93,3 +93,29 @@ test('resume from a mid-run checkpoint ends bit-identical to the uninterrupted r
   assert.deepEqual(metricsOf(out), finalMetrics);
   assert.ok(finalWeights.has('score.weight'), 'the head is saved as score.*');
 });
+
+test('precision bf16: the PM trains under bfloat16 autocast (loss falls, float32 weights); a bad precision is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmbf16-'));
+  const data = comparisons(96);
+  const tok = Tokenizer.train(
+    data.flatMap((c) => [c.record.chosen, c.record.rejected]),
+    { vocabSize: 300 },
+  );
+  const lmDir = tinyLMCheckpoint(dir, tok, { lr: 2e-2 });
+  const config = resolvePMTrainConfig('finetune', {
+    data: '(test)',
+    out: join(dir, 'bf16'),
+    init: lmDir,
+    batchSize: 16,
+    steps: 30,
+    lrMultiplier: 0.5,
+    precision: 'bf16',
+  });
+  const r = await trainPreferenceModel(config, { train: data, eval: data.slice(0, 32) });
+  assert.ok(r.lastLoss < r.firstLoss - 0.2, `loss ${r.firstLoss} → ${r.lastLoss}`);
+  for (const w of weightsOf(join(dir, 'bf16', 'checkpoint')).values()) assert.ok(w instanceof Float32Array);
+  assert.throws(
+    () => resolvePMTrainConfig('finetune', { data: 'x', precision: 'fp16' }),
+    /precision expects/,
+  );
+});

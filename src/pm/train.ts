@@ -15,6 +15,7 @@ import {
   clipGradNorm,
   getRngState,
   initProcessGroup,
+  autocast,
   manualSeed,
   parameterDrift,
   syncGradients,
@@ -24,7 +25,7 @@ import {
 import type { HhkitMeta } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ExampleOrder } from '../train/batches.ts';
-import { ConfigError } from '../train/config.ts';
+import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
 import {
   readTrainingCheckpoint,
@@ -214,6 +215,8 @@ export async function trainPreferenceModel(
   // ---- optimiser (weight decay on ≥2-D weights only) and schedule ----
   const baseLr = c.baseLr || baseLrOf(initMeta) || 1e-3;
   const lr = c.lrMultiplier * baseLr;
+  const device = trainingDevice(c);
+  if (device !== 'cpu') pm.to({ device });
   const params = pm.parameters();
   const optimizer = new AdamW(
     [
@@ -322,7 +325,8 @@ export async function trainPreferenceModel(
     const B = batch.length;
     const local = tidy(() => {
       const packed = comparisonBatch(batch, tokenizer.padId);
-      const scores = pm.scores(packed); // (2B)
+      // bf16: autocast the forward; the pairwise loss stays float32
+      const scores = autocast({ device, enabled: c.precision === 'bf16' }, () => pm.scores(packed)).float(); // (2B)
       const chosen = scores.narrow(0, 0, B);
       const rejected = scores.narrow(0, B, B);
       const weights = tensor(
@@ -330,6 +334,7 @@ export async function trainPreferenceModel(
           batch.map((e) => e.task),
           c.harmlessWeight,
         ),
+        { device },
       );
       const l = preferenceLossTensor(chosen, rejected, weights, global.length);
       l.backward();

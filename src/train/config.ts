@@ -1,10 +1,43 @@
 // The LM training config: one flat, typed object with defaults (nanoGPT's train.py globals, made a
 // type). Defaults are merged once at the edge (`resolveLMTrainConfig`); the loop only reads it.
 
+import { getLocalRank, getWorldSize, resolveDevice } from '../engine/index.ts';
+
+/** Where and in what precision a trainer runs (LM, PM and RL configs share these keys). */
+export interface HardwareConfig {
+  /** 'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'. */
+  device: string;
+  /** 'fp32', or 'bf16': autocast matmuls to bfloat16 with float32 master weights. */
+  precision: string;
+}
+
+export const hardwareDocs: Record<keyof HardwareConfig, string> = {
+  device: "'auto' (GPU if any), 'cpu', 'cuda' or 'cuda:N'; under hhkit launch cuda means cuda:LOCAL_RANK",
+  precision: "'fp32', or 'bf16' (autocast to bfloat16, float32 master weights)",
+};
+
+/** The concrete device for a trainer (`cuda:LOCAL_RANK` under a multi-process launch); a ConfigError when CUDA is asked for but absent. */
+export function trainingDevice(c: HardwareConfig): string {
+  try {
+    return resolveDevice(c.device, getLocalRank(), getWorldSize());
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+export function validateHardware(c: HardwareConfig): void {
+  if (c.precision !== 'fp32' && c.precision !== 'bf16') {
+    throw new ConfigError(`precision expects 'fp32' or 'bf16', got ${JSON.stringify(c.precision)}`);
+  }
+  if (!/^(auto|cpu|cuda(:\d+)?)$/.test(c.device)) {
+    throw new ConfigError(`device expects auto, cpu, cuda or cuda:N, got ${JSON.stringify(c.device)}`);
+  }
+}
+
 /** What the loss is computed on: every token (pretraining) or only the Assistant's replies (SFT). */
 export type LossOn = 'all' | 'assistant';
 
-export interface LMTrainConfig {
+export interface LMTrainConfig extends HardwareConfig {
   // ---- data ----
   /** Corpus: JSON lines with a "text" (or "chosen") transcript per line, or plain .txt. */
   data: string;
@@ -40,11 +73,6 @@ export interface LMTrainConfig {
   beta2: number;
   /** Clip the global gradient norm to this; 0 = off. */
   gradClip: number;
-  // ---- hardware ----
-  /** 'auto' (a GPU when there is one), 'cpu', 'cuda' or 'cuda:N'. */
-  device: string;
-  /** 'fp32', or 'bf16': autocast matmuls to bfloat16 with float32 master weights. */
-  precision: string;
   // ---- bookkeeping ----
   seed: number;
   /** Eval loss every N steps (and at the end); 0 = only at the end. */
@@ -112,8 +140,7 @@ export const lmTrainConfigDocs: Record<keyof LMTrainConfig, string> = {
   beta1: 'AdamW β1',
   beta2: 'AdamW β2',
   gradClip: 'clip the global gradient norm to this (0: off)',
-  device: "'auto' (GPU if any), 'cpu', 'cuda' or 'cuda:N'; under hhkit launch cuda means cuda:LOCAL_RANK",
-  precision: "'fp32', or 'bf16' (autocast to bfloat16, float32 master weights)",
+  ...hardwareDocs,
   seed: 'seed of the model init, dropout and data order',
   evalEvery: 'eval loss every N steps (0: only at the end)',
   evalBatches: 'batches of the eval split per eval',
@@ -217,11 +244,6 @@ function validate(c: LMTrainConfig): void {
   if (!(c.weightDecay >= 0) || !(c.gradClip >= 0)) {
     throw new ConfigError(`weightDecay and gradClip expect numbers ≥ 0, got ${c.weightDecay}, ${c.gradClip}`);
   }
-  if (c.precision !== 'fp32' && c.precision !== 'bf16') {
-    throw new ConfigError(`precision expects 'fp32' or 'bf16', got ${JSON.stringify(c.precision)}`);
-  }
-  if (!/^(auto|cpu|cuda(:\d+)?)$/.test(c.device)) {
-    throw new ConfigError(`device expects auto, cpu, cuda or cuda:N, got ${JSON.stringify(c.device)}`);
-  }
+  validateHardware(c);
   if (!c.data) throw new ConfigError('data is required: a .jsonl or .txt corpus');
 }

@@ -20,7 +20,6 @@ import {
   initProcessGroup,
   manualSeed,
   noGrad,
-  resolveDevice,
   syncGradients,
   type Tensor,
   tidy,
@@ -30,7 +29,7 @@ import { GPT, type GPTConfig } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { Progress } from '../util/progress.ts';
 import { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
-import { ConfigError, type LMTrainConfig } from './config.ts';
+import { ConfigError, type LMTrainConfig, trainingDevice } from './config.ts';
 import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
 import {
@@ -139,12 +138,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   emit({ type: 'data', data, trainExamples, evalExamples });
 
   // ---- model and optimiser (nanoGPT: weight decay only on ≥2-D tensors: matmul weights, embeddings) ----
-  let device: string;
-  try {
-    device = resolveDevice(c.device, getLocalRank(), worldSize);
-  } catch (err) {
-    throw new ConfigError((err as Error).message);
-  }
+  const device = trainingDevice(c);
   const model = createModel(c, options.tokenizer.vocabSize);
   if (device !== 'cpu') model.to({ device });
   const params = model.parameters();
