@@ -1,11 +1,22 @@
 import { writeFileSync } from 'node:fs';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { bestOfN } from '../rl/best-of-n.ts';
+import { hardwareDocs } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
 import { parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { rewardOption } from './ppo.ts';
-import { checkpointTokenizer, fmt, goldReward, readRLPrompts, resolveCheckpoint } from './rl-common.ts';
+import {
+  checkpointTokenizer,
+  commandDevice,
+  fmt,
+  goldReward,
+  optionLines,
+  readRLPrompts,
+  resolveCheckpoint,
+} from './rl-common.ts';
+
+const defaultHardware = { device: 'auto', precision: 'fp32' };
 
 const help = `usage: hhkit best-of-n --policy CKPT --world DIR --reward PM|gold [options] [--json]
 
@@ -23,7 +34,10 @@ options:
   --max-new-tokens N   response length (default 32)
   --seed S             sampling seed (default 1)
   --out FILE.json      also write the table there
-  --json               the last stdout line is the report as one JSON object`;
+  --json               the last stdout line is the report as one JSON object
+${optionLines(defaultHardware, hardwareDocs)}
+
+The policy and a PM reward run on --device; --precision bf16 samples and scores in bfloat16 autocast.`;
 
 export const command: Command = {
   summary: 'best-of-N (rejection sampling) by reward, with gold scores and analytic KL',
@@ -38,11 +52,20 @@ export const command: Command = {
     const ns = stringOption(options, 'ns', '1,4,16,64').split(',').map(Number);
     if (ns.some((n) => !Number.isInteger(n) || n < 1))
       throw new UsageError('--ns expects positive integers, e.g. 1,4,16,64');
+    const hw = {
+      device: stringOption(options, 'device', defaultHardware.device),
+      precision: stringOption(options, 'precision', defaultHardware.precision),
+    };
+    const device = commandDevice(hw, 'best-of-n');
     const ckpt = resolveCheckpoint(policyPath);
     const tokenizer = checkpointTokenizer(ckpt);
     const { model } = loadCheckpoint(ckpt);
     model.eval();
-    const { reward, label } = await rewardOption(rewardSpec, world, false);
+    if (device !== 'cpu') model.to({ device });
+    const { reward, label } = await rewardOption(rewardSpec, world, false, {
+      device,
+      precision: hw.precision,
+    });
     const prompts = readRLPrompts(world).eval.slice(0, Number(options['prompts'] ?? 32));
     const bar = new Progress({ total: prompts.length, label: 'best-of-n', unit: 'prompt' });
     const report = await bestOfN(model, tokenizer, prompts, {
@@ -51,6 +74,7 @@ export const command: Command = {
       gold: goldReward,
       maxNewTokens: Number(options['max-new-tokens'] ?? 32),
       seed: Number(options['seed'] ?? 1),
+      precision: hw.precision,
       onPrompt: (done) => bar.tick(1, { done }),
     });
     bar.done();

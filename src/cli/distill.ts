@@ -1,13 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultDistillConfig, type DistillConfig, distill } from '../rl/distill.ts';
+import { hardwareDocs } from '../train/config.ts';
 import { parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import {
   applyOverrides,
   checkpointTokenizer,
+  commandDevice,
   fmt,
   goldReward,
+  optionLines,
   readRLPrompts,
   resolveCheckpoint,
 } from './rl-common.ts';
@@ -23,6 +26,9 @@ rest. The teacher runs once; its top-k ids and log-probs are cached in OUT/teach
 is cut from the left to fit the LM's context. Reports KL(teacher ‖ student) on held-out dialogues and the
 gold HH score of samples on the world's held-out RL prompts, before and after (and the teacher's).
 
+Teacher and student run on --device (a GPU when there is one); --precision bf16 runs their forwards in
+bfloat16 autocast, with float32 weights, top-k log-probs and KL.
+
 options:
   --init LM            LM checkpoint (or run folder) to distil
   --world DIR          the world (hhh-prompt.txt, pretrain.jsonl, rl-prompts.jsonl)
@@ -30,14 +36,7 @@ options:
   --eval-prompts N     held-out RL prompts sampled for the gold score (default 64)
   --resume             continue OUT/checkpoint
   --json               the last stdout line is the report as one JSON object
-${Object.entries(defaultDistillConfig)
-  .map(
-    ([k, v]) =>
-      `  --${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${typeof v === 'number' ? 'N' : 'S'}`.padEnd(
-        23,
-      ) + `(default ${JSON.stringify(v)})`,
-  )
-  .join('\n')}`;
+${optionLines(defaultDistillConfig, hardwareDocs)}`;
 
 export const command: Command = {
   summary: 'context-distil the HHH prompt into the LM (the policy init)',
@@ -49,6 +48,7 @@ export const command: Command = {
     if (!init || !world) throw new UsageError(`distill: --init and --world are required\n\n${help}`);
     const config: DistillConfig = applyOverrides(defaultDistillConfig, options, OWN);
     config.out = resolve(config.out);
+    const device = commandDevice(config, 'distill');
     const ckpt = resolveCheckpoint(init);
     const tokenizer = checkpointTokenizer(ckpt);
     const hhhPath = join(world, 'hhh-prompt.txt');
@@ -84,7 +84,7 @@ export const command: Command = {
         `teacher prefix: ${report.prefixTokens} of the HHH prompt's ${report.prefixTokensTotal} tokens (cut to fit the context)`,
         `KL(teacher ‖ student) per token on held-out dialogues: ${fmt(report.klBefore, 4)} → ${fmt(report.klAfter, 4)}`,
         `gold HH of samples: ${fmt(report.goldBefore)} → ${fmt(report.goldAfter)} (teacher with the prompt: ${fmt(report.goldTeacher)})`,
-        `checkpoint: ${report.checkpoint}`,
+        `checkpoint: ${report.checkpoint} (trained on ${device}, ${config.precision})`,
       ].join('\n'),
     );
     if (options['json'] === true) console.log(JSON.stringify(report));

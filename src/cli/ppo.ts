@@ -3,21 +3,23 @@ import { initProcessGroup } from '../engine/index.ts';
 import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-config.ts';
 import { PPODivergenceError, PPODriftError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
+import { hardwareDocs } from '../train/config.ts';
 import { parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import {
   applyOverrides,
   checkpointTokenizer,
+  commandDevice,
   fmt,
   goldReward,
   heldOutTranscripts,
+  optionLines,
   pmReward,
   readRLPrompts,
   resolveCheckpoint,
 } from './rl-common.ts';
 
 const OWN = ['init', 'world', 'reward', 'normalizeReward', 'evalPrompts', 'resume', 'json', 'help', 'config'];
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out DIR] [--key value …] [--resume] [--json]
 
@@ -42,6 +44,11 @@ each rank samples batch-size/N prompts with its own seed and trains on mini-batc
 step; whitening, the KL controller and the logged metrics use all ranks' samples, and gradients are summed
 across ranks. Rank 0 evaluates, logs and writes checkpoints, after checking that the ranks' weights agree.
 
+Device and precision: the policy, the frozen reference, the value head and a PM reward run on --device
+(a GPU when there is one; cuda:LOCAL_RANK per rank under launch). --precision bf16 runs the rollout and
+the policy, value, reference and PM forwards in bfloat16 autocast; weights, AdamW, log-probs, KL,
+whitening, GAE and the losses stay float32, and checkpoints are float32.
+
 options:
   --init POLICY        initial policy checkpoint or run folder (the context-distilled LM); also the KL reference
   --world DIR          the world (rl-prompts.jsonl; gold judge)
@@ -50,22 +57,20 @@ options:
   --eval-prompts N     held-out prompts per evaluation (default 64)
   --resume             continue OUT/checkpoint
   --json               the last stdout line is the summary as one JSON object
-${Object.entries(defaultPPOConfig)
-  .map(
-    ([k, v]) =>
-      `  --${kebab(k)} ${typeof v === 'number' ? 'N' : typeof v === 'boolean' ? '' : 'S'}`.padEnd(23) +
-      `(default ${JSON.stringify(v)})`,
-  )
-  .join('\n')}`;
+${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
-/** The reward function named by --reward: the gold judge, or a PM checkpoint. */
+/**
+ * The reward function named by --reward: the gold judge, or a PM checkpoint (run on `hw.device`, under
+ * bf16 autocast when `hw.precision` says so).
+ */
 export async function rewardOption(
   spec: string,
   world: string,
   normalise: boolean,
+  hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
 ): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
   if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
-  const pm = await pmReward(spec);
+  const pm = await pmReward(spec, hw);
   const offset = normalise ? await pm.meanOn(heldOutTranscripts(world)) : null;
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
@@ -104,12 +109,14 @@ export const command: Command = {
     const say = (line: string): void => {
       if (rank === 0) console.error(line);
     };
+    const device = commandDevice(config, 'ppo'); // after initProcessGroup: cuda means cuda:LOCAL_RANK
     const ckpt = resolveCheckpoint(init);
     const tokenizer = checkpointTokenizer(ckpt);
     const { reward, offset, label } = await rewardOption(
       rewardSpec,
       world,
       options['normalize-reward'] === true,
+      { device, precision: config.precision },
     );
     if (offset !== null) {
       config.rewardOffset = offset;
@@ -118,7 +125,7 @@ export const command: Command = {
     const prompts = readRLPrompts(world);
     const evalCount = Number(options['eval-prompts'] ?? 64);
     say(
-      `ppo: ${prompts.train.length} training prompts, ${Math.min(evalCount, prompts.eval.length)} held-out; reward ${label}`,
+      `ppo: ${prompts.train.length} training prompts, ${Math.min(evalCount, prompts.eval.length)} held-out; reward ${label}; ${device}, ${config.precision}`,
     );
     if (worldSize > 1)
       say(

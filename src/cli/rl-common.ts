@@ -1,9 +1,10 @@
 // Shared by the RL commands (distill, ppo, best-of-n, robustness): world files, rewards (the gold judge or
-// a preference model), checkpoint and tokenizer lookup, config overrides.
+// a preference model), checkpoint and tokenizer lookup, config overrides, device and precision.
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
+import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { goldJudge } from '../world/index.ts';
 import { UsageError } from './args.ts';
 
@@ -36,8 +37,16 @@ export const goldReward: RewardFn = (prompts, responses) =>
 
 /** What the RL commands use of src/pm (typed here so they build and run with the gold reward without it). */
 export interface PMModule {
-  loadPreferenceModel(dir: string): { pm: { eval(): unknown }; tokenizerPath: string | null };
-  scoreTranscripts(pm: never, tokenizer: Tokenizer, texts: readonly string[]): Promise<number[]>;
+  loadPreferenceModel(dir: string): {
+    pm: { eval(): unknown; to(target: { device: string }): unknown };
+    tokenizerPath: string | null;
+  };
+  scoreTranscripts(
+    pm: never,
+    tokenizer: Tokenizer,
+    texts: readonly string[],
+    opts?: { precision?: string },
+  ): Promise<number[]>;
   resolvePMTrainConfig(phase: 'finetune', overrides: Record<string, unknown>): unknown;
   trainPreferenceModel(
     config: never,
@@ -59,18 +68,22 @@ export async function loadPMModule(): Promise<PMModule> {
 
 /**
  * A preference model as a reward: the PM's score of prompt + response, read at the end-of-context token.
- * Loaded lazily so the commands run (with the gold reward) without src/pm.
+ * Loaded lazily so the commands run (with the gold reward) without src/pm. `hw.device` (a concrete device,
+ * see commandDevice) is where the PM runs; `hw.precision` 'bf16' scores under bfloat16 autocast.
  */
 export async function pmReward(
   dir: string,
+  hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
 ): Promise<{ reward: RewardFn; tokenizer: Tokenizer; meanOn: (texts: string[]) => Promise<number> }> {
   const pmModule = await loadPMModule();
   const loaded = pmModule.loadPreferenceModel(resolveCheckpoint(dir));
   const pm = loaded.pm;
   pm.eval();
+  if (hw.device !== 'cpu') pm.to({ device: hw.device });
   if (!loaded.tokenizerPath) throw new UsageError(`${dir}: the PM checkpoint has no tokenizer.json`);
   const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
-  const score = (texts: string[]) => pmModule.scoreTranscripts(pm as never, tokenizer, texts);
+  const score = (texts: string[]) =>
+    pmModule.scoreTranscripts(pm as never, tokenizer, texts, { precision: hw.precision });
   return {
     reward: (prompts, responses) => score(prompts.map((p, i) => p + (responses[i] ?? ''))),
     tokenizer,
@@ -154,6 +167,41 @@ export function applyOverrides<T extends object>(
     }
   }
   return out as T;
+}
+
+/**
+ * The concrete device of an RL command's --device/--precision (cuda:LOCAL_RANK under `hhkit launch`); a
+ * usage error (exit 2) for a bad value or a CUDA device this build or machine lacks. Call it before loading
+ * models, after initProcessGroup where the command runs under launch.
+ *
+ * @example const device = commandDevice(config, 'ppo'); // 'cpu' on a machine without a GPU
+ */
+export function commandDevice(c: HardwareConfig, command: string): string {
+  try {
+    validateHardware(c);
+    return trainingDevice(c);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`${command}: ${err.message}`);
+    throw err;
+  }
+}
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * `--key N   (default …)` help lines for a config's keys, with the description from `docs` where given
+ * (e.g. hardwareDocs for --device and --precision).
+ *
+ * @example optionLines({ steps: 10 }) // '  --steps N            (default 10)'
+ */
+export function optionLines(defaults: object, docs: Partial<Record<string, string>> = {}): string {
+  return Object.entries(defaults)
+    .map(([k, v]) => {
+      const kind = typeof v === 'number' ? 'N' : typeof v === 'boolean' ? '' : 'S';
+      const doc = docs[k] ? `${docs[k]} ` : '';
+      return `  --${kebab(k)} ${kind}`.padEnd(23) + `${doc}(default ${JSON.stringify(v)})`;
+    })
+    .join('\n');
 }
 
 /** Fixed-width table rows for stderr/stdout. */

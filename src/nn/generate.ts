@@ -176,7 +176,8 @@ function checkOptions(model: CausalLM, B: number, P: number, o: GenerateOptions)
 /**
  * Samples continuations of left-padded prompts (B, P) int64 with mask (B, P) bool (see `leftPad`),
  * under noGrad. Every prompt needs at least one real token. The model runs in its current mode: call
- * `model.eval()` first unless dropout during sampling is wanted.
+ * `model.eval()` first unless dropout during sampling is wanted. It may run inside `autocast` (bf16
+ * forwards): the logits are cast to float32 before sampling, so `logprobs` are float32.
  *
  * @example
  * const { ids, mask } = leftPad(prompts, tok.padId);
@@ -249,10 +250,13 @@ function sample(
   const promptPositions = promptMask.long().cumsum(1).sub(1).clamp(0); // (B, P)
   const nextPosition = promptMask.long().sum(1, true); // (B, 1)
 
+  // Logits are made float32 (a no-op unless under bf16 autocast), so sampling and the returned log-probs
+  // are computed in full precision whatever the forward ran in.
   let logits = tidy(() =>
     model
       .forward(promptIds, { attentionMask: promptMask, positionIds: promptPositions, cache })
-      .logits.select(1, -1),
+      .logits.select(1, -1)
+      .float(),
   ); // (B, V) at the last prompt column
   let steps = 0;
   while (steps < maxNewTokens) {
@@ -278,7 +282,8 @@ function sample(
       const attentionMask = mask.narrow(1, 0, P + steps).contiguous(); // (B, P + steps)
       return model
         .forward(next, { attentionMask, positionIds: nextPosition, cache, logits: 'last' })
-        .logits.select(1, 0);
+        .logits.select(1, 0)
+        .float();
     });
     next.dispose();
     nextPosition.add_(1);

@@ -1,6 +1,6 @@
 // Scoring many transcripts with a PM: inference batches grouped by length (little padding), in eval mode
 // and without gradients. Padding-aware readout makes the grouping invisible in the scores.
-import { noGrad, tidy } from '../engine/index.ts';
+import { autocast, noGrad, tidy } from '../engine/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import type { PreferenceModel } from './model.ts';
@@ -10,6 +10,8 @@ export interface ScoreOptions {
   batchSize?: number;
   /** Called with the number of sequences scored so far. */
   onProgress?: (done: number) => void;
+  /** 'bf16': the forward under bfloat16 autocast on the PM's device; scores come back as float32. */
+  precision?: string;
 }
 
 /**
@@ -37,7 +39,10 @@ export function scoreSequences(
             group.map((g) => sequences[g.i]!),
             padId,
           );
-          return pm.scores(batch).toTypedArray() as Float32Array;
+          const scores = autocast({ device: pm.gpt.device, enabled: opts.precision === 'bf16' }, () =>
+            pm.scores(batch),
+          ); // (b)
+          return scores.float().toTypedArray() as Float32Array;
         }),
       );
       group.forEach((g, k) => {

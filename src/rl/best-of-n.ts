@@ -43,6 +43,8 @@ export async function bestOfN(
     maxNewTokens: number;
     seed: number;
     batchSize?: number;
+    /** 'bf16': sample under bfloat16 autocast on the policy's device. */
+    precision?: string;
     onPrompt?: (done: number) => void;
   },
 ): Promise<BestOfNReport> {
@@ -64,6 +66,7 @@ export async function bestOfN(
         {
           maxNewTokens: opts.maxNewTokens,
           seed: opts.seed * 1_000_003 + p * 4099 + start,
+          ...(opts.precision ? { precision: opts.precision } : {}),
         },
       );
       responses.push(...r.texts);

@@ -7,7 +7,7 @@
 //   DIR/rest.bin      float32 (M, S)
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, type Tensor, tidy } from '../engine/index.ts';
+import { autocast, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { leftPad } from '../nn/generate.ts';
 import type { GPT } from '../nn/gpt.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
@@ -31,6 +31,8 @@ export interface TeacherCacheKey {
   width: number;
   examples: number;
   dataHash: string;
+  /** 'bf16' when the teacher ran under bfloat16 autocast (absent: float32). */
+  precision?: string;
 }
 
 /** A stable hash (FNV-1a, hex) of token lists, to tell cached data apart. */
@@ -79,6 +81,8 @@ export function buildTeacherCache(
     key: TeacherCacheKey;
     padId: number;
     batchSize?: number;
+    /** 'bf16': the teacher's forward under bfloat16 autocast (the top-k and log-probs stay float32). */
+    precision?: string;
     onBatch?: (done: number) => void;
   },
 ): TeacherCache {
@@ -100,7 +104,11 @@ export function buildTeacherCache(
           opts.padId,
         );
         const W = input.size(1);
-        const { logits } = teacher.forward(input, { attentionMask: mask }); // (b, W, V)
+        const device = teacher.device; // padded on the CPU, run where the teacher's weights are
+        const logits = autocast(
+          { device, enabled: opts.precision === 'bf16' },
+          () => teacher.forward(input.to({ device }), { attentionMask: mask.to({ device }) }).logits,
+        ).float(); // (b, W, V)
         const out = topKWithRest(logits.narrow(1, W - width, width - 1), k); // the last `width` columns hold the dialogue
         const topIds = out.ids.to('int32').toTypedArray() as Int32Array; // (b, S, K)
         const topLogp = out.logprobs.toTypedArray() as Float32Array;

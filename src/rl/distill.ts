@@ -2,11 +2,13 @@
 // prompt in front; the student is the same LM without it, trained to match the teacher's next-token
 // distribution on dialogues: KL(teacher ‖ student) over the teacher's top-k tokens plus one bucket for the
 // rest of the mass. The teacher runs once; its outputs are cached on disk (distill-cache.ts). The result
-// initialises the PPO policy.
+// initialises the PPO policy. Teacher and student move to trainingDevice(c); under precision 'bf16' their
+// forwards run in bfloat16 autocast and the logits are cast back to float32 before the top-k and the KL.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
+  autocast,
   clipGradNorm,
   decodeSafetensors,
   encodeSafetensors,
@@ -18,13 +20,14 @@ import {
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+import { type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
 import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
 import { evaluatePolicy } from './evaluate.ts';
 import { permutation, type RewardFn } from './rollout.ts';
 import { latestRunCheckpoint, readRunState, truncateMetrics, writeRunCheckpoint } from './state.ts';
 
-export interface DistillConfig {
+export interface DistillConfig extends HardwareConfig {
   out: string;
   steps: number;
   batchSize: number;
@@ -51,6 +54,8 @@ export const defaultDistillConfig: DistillConfig = {
   maxTokens: 64,
   evalExamples: 64,
   maxNewTokens: 32,
+  device: 'auto',
+  precision: 'fp32',
   seed: 1,
   checkpointEvery: 50,
   keepCheckpoints: 2,
@@ -114,8 +119,17 @@ export function bucketKL(
   return top.add(rest);
 }
 
-/** Mean bucket KL of `model` over the examples `rows` of the cache (or the gradient-carrying loss). */
-function batchKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId: number): Tensor {
+/**
+ * Mean bucket KL of `model` over the examples `rows` of the cache (or the gradient-carrying loss). The batch
+ * is built on the CPU and moved to the model's device; 'bf16' autocasts the forward only.
+ */
+function batchKL(
+  model: GPT,
+  cache: TeacherCache,
+  rows: readonly number[],
+  padId: number,
+  precision: string,
+): Tensor {
   const { k, width } = cache;
   const S = width - 1;
   const B = rows.length;
@@ -139,24 +153,35 @@ function batchKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId
     }
     rest.set(cache.rest.subarray(m * S, m * S + S), b * S);
   });
-  const { logits } = model.forward(tensor(input, { shape: [B, width] }), {
-    attentionMask: tensor(attention, { dtype: 'bool', shape: [B, width] }),
-  }); // (B, width, V)
+  const device = model.device;
+  const logits = autocast(
+    { device, enabled: precision === 'bf16' },
+    () =>
+      model.forward(tensor(input, { shape: [B, width], device }), {
+        attentionMask: tensor(attention, { dtype: 'bool', shape: [B, width], device }),
+      }).logits,
+  ).float(); // (B, width, V)
   const kl = bucketKL(
     logits.narrow(1, 0, S),
-    tensor(ids, { shape: [B, S, k] }),
-    tensor(logp, { shape: [B, S, k] }),
-    tensor(rest, { shape: [B, S] }),
+    tensor(ids, { shape: [B, S, k], device }),
+    tensor(logp, { shape: [B, S, k], device }),
+    tensor(rest, { shape: [B, S], device }),
   );
-  const mask = tensor(valid, { shape: [B, S] });
+  const mask = tensor(valid, { shape: [B, S], device });
   return kl.mul(mask).sum().div(mask.sum().clamp(1));
 }
 
-function meanKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId: number): number {
+function meanKL(
+  model: GPT,
+  cache: TeacherCache,
+  rows: readonly number[],
+  padId: number,
+  precision: string,
+): number {
   let total = 0;
   for (let i = 0; i < rows.length; i += 16) {
     const part = rows.slice(i, i + 16);
-    total += noGrad(() => tidy(() => batchKL(model, cache, part, padId).item())) * part.length;
+    total += noGrad(() => tidy(() => batchKL(model, cache, part, padId, precision).item())) * part.length;
   }
   return total / Math.max(1, rows.length);
 }
@@ -171,12 +196,15 @@ function meanKL(model: GPT, cache: TeacherCache, rows: readonly number[], padId:
  */
 export async function distill(opts: DistillOptions): Promise<DistillReport> {
   const c = opts.config;
+  validateHardware(c);
+  const device = trainingDevice(c); // a ConfigError when CUDA is asked for but absent
   const out = resolve(c.out);
   mkdirSync(out, { recursive: true });
   const metricsPath = join(out, 'metrics.jsonl');
   const emit = opts.onEvent ?? (() => {});
   const teacherCkpt = loadCheckpoint(opts.init);
   const teacher = teacherCkpt.model.eval();
+  if (device !== 'cpu') teacher.to({ device });
   const padId = opts.tokenizer.padId;
 
   // Data: dialogues cut to maxTokens; the HHH prompt cut from the left so prefix + dialogue fits the context.
@@ -198,6 +226,8 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     width,
     examples: encoded.length,
     dataHash: hashTokens([prefix, ...encoded]),
+    // A bf16 teacher's cache differs from a float32 one (fp32 keys stay as before, so old caches are reused).
+    ...(c.precision === 'bf16' ? { precision: 'bf16' } : {}),
   };
   const cache = buildTeacherCache(teacher, prefix, encoded, {
     dir: join(out, 'teacher-cache'),
@@ -205,6 +235,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     width,
     key,
     padId,
+    precision: c.precision,
     onBatch: (done) => emit({ type: 'teacher', done, total: encoded.length }),
   });
   const trainRows = Array.from({ length: encoded.length - c.evalExamples }, (_, i) => i);
@@ -215,6 +246,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   if (existing && !opts.resume)
     throw new Error(`${out} already holds a distillation run (${existing}); pass resume or pick another out`);
   const student = loadCheckpoint(existing ?? opts.init).model.eval();
+  if (device !== 'cpu') student.to({ device }); // before the optimiser holds its weights
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
   const free = (): void => {
     for (const t of Object.values(optimizer.state().tensors)) t.dispose();
@@ -230,6 +262,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
             maxNewTokens: c.maxNewTokens,
             seed: c.seed + 99,
             gold: opts.gold,
+            precision: c.precision,
           })
         ).gold;
       }
@@ -246,7 +279,13 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
           model,
           opts.tokenizer,
           evalPrompts.map((p) => textPrefix + p),
-          { maxNewTokens: c.maxNewTokens, seed: c.seed + 99, gold: opts.gold, batchSize: 8 },
+          {
+            maxNewTokens: c.maxNewTokens,
+            seed: c.seed + 99,
+            gold: opts.gold,
+            batchSize: 8,
+            precision: c.precision,
+          },
         )
       ).gold;
     };
@@ -262,7 +301,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     } else {
       state = {
         step: 0,
-        klBefore: meanKL(student, cache, evalRows, padId),
+        klBefore: meanKL(student, cache, evalRows, padId, c.precision),
         goldBefore: await gold(student, false),
         goldTeacher: await gold(teacher, true),
       };
@@ -309,7 +348,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
         return trainRows[permutation(epochSize, c.seed * 977 + Math.floor(n / epochSize))[n % epochSize]!]!;
       });
       const loss = tidy(() => {
-        const l = batchKL(student, cache, rows, padId);
+        const l = batchKL(student, cache, rows, padId, c.precision);
         const value = l.item();
         if (!Number.isFinite(value))
           throw new Error(
@@ -332,7 +371,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     }
     bar?.done();
     if (!checkpoint) checkpoint = save(state.step);
-    const klAfter = meanKL(student, cache, evalRows, padId);
+    const klAfter = meanKL(student, cache, evalRows, padId, c.precision);
     const goldAfter = await gold(student, false);
     appendFileSync(
       metricsPath,

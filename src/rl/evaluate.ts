@@ -1,18 +1,31 @@
 // Evaluation of a policy on held-out prompts: sample, score with the reward (PM) and optionally the gold
 // judge, and measure KL(policy ‖ initial policy) on the samples — one point of the paper's reward-vs-√KL
 // curves (Figure 4). Used by PPO's periodic evals, best-of-N and the robustness study.
-import { noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
+import { autocast, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { gatherLogprobs, responseLogits } from './policy.ts';
+import { gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
 import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
 
+/**
+ * Response logits (B, N, V) of `model`, float32: the forward runs under bfloat16 autocast when
+ * `precision` is 'bf16' (on the model's device), the log-probs and KL computed from them do not.
+ *
+ * @example const logits = responseLogitsAt(policy, rollout, 'bf16'); // (B, N, V) float32
+ */
+export function responseLogitsAt(model: GPT, w: ResponseWindow, precision = 'fp32'): Tensor {
+  return autocast(
+    { device: model.device, enabled: precision === 'bf16' },
+    () => responseLogits(model, w).logits,
+  ).float();
+}
+
 /** Σ over response tokens of log π − log π_ref, per row (k1: unbiased for the sequence KL). */
-export function sequenceKL(policy: GPT, reference: GPT, r: Rollout): number[] {
+export function sequenceKL(policy: GPT, reference: GPT, r: Rollout, precision = 'fp32'): number[] {
   return noGrad(() =>
     tidy(() => {
-      const logp = gatherLogprobs(responseLogits(policy, r).logits, r.responses);
-      const refLogp = gatherLogprobs(responseLogits(reference, r).logits, r.responses);
+      const logp = gatherLogprobs(responseLogitsAt(policy, r, precision), r.responses);
+      const refLogp = gatherLogprobs(responseLogitsAt(reference, r, precision), r.responses);
       return Array.from(logp.sub(refLogp).mul(r.mask).sum(1).toTypedArray() as Float32Array);
     }),
   );
@@ -58,6 +71,8 @@ export async function evaluatePolicy(
     gold?: RewardFn;
     reference?: GPT;
     keepSamples?: number;
+    /** 'bf16': sample and measure KL under bfloat16 autocast (policy and reference on one device). */
+    precision?: string;
   },
 ): Promise<PolicyEvaluation> {
   const promptTokens = await tokenizer.encodeBatch(prompts, { allowSpecial: false });
@@ -69,11 +84,12 @@ export async function evaluatePolicy(
     const r = await sampleRollout(policy, tokenizer, promptTokens.slice(start, start + batchSize), {
       maxNewTokens: opts.maxNewTokens,
       seed: opts.seed + start,
+      ...(opts.precision ? { precision: opts.precision } : {}),
     });
     try {
       responses.push(...r.texts);
       tokens += r.tokens.reduce((a, row) => a + row.length, 0);
-      if (opts.reference) kls.push(...sequenceKL(policy, opts.reference, r));
+      if (opts.reference) kls.push(...sequenceKL(policy, opts.reference, r, opts.precision));
     } finally {
       r.dispose();
     }
@@ -99,6 +115,6 @@ export async function evaluatePolicy(
   };
 }
 
-/** A (B, N) float tensor from row-major numbers. */
-export const matrix = (values: ArrayLike<number>, B: number, N: number): Tensor =>
-  tensor(Float32Array.from(values), { shape: [B, N] });
+/** A (B, N) float32 tensor from row-major numbers, on `device` (default the CPU). */
+export const matrix = (values: ArrayLike<number>, B: number, N: number, device = 'cpu'): Tensor =>
+  tensor(Float32Array.from(values), { shape: [B, N], device });

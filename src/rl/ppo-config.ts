@@ -1,9 +1,11 @@
 // PPO's config: one flat typed object with defaults (TRL's PPOConfig names where they exist), merged once
-// at the edge (CLI / config file) and passed down.
+// at the edge (CLI / config file) and passed down. Device and precision are the trainers' shared keys
+// (HardwareConfig): the policy, reference and value head move to `device`; 'bf16' autocasts their forwards.
+import { ConfigError, type HardwareConfig, validateHardware } from '../train/config.ts';
 import type { KLEstimator } from './kl.ts';
 import type { ValueModelKind } from './policy.ts';
 
-export interface PPOConfig {
+export interface PPOConfig extends HardwareConfig {
   /** Run folder: checkpoints, snapshots, metrics.jsonl. */
   out: string;
   /** PPO steps (one rollout batch each). */
@@ -70,6 +72,8 @@ export const defaultPPOConfig: PPOConfig = {
   rewardOffset: 0,
   valueModel: 'shared',
   maxGradNorm: 1,
+  device: 'auto',
+  precision: 'fp32',
   seed: 1,
   evalEvery: 10,
   checkpointEvery: 10,
@@ -113,4 +117,10 @@ export function validatePPOConfig(c: PPOConfig): void {
     throw new PPOConfigError(`ppo: klEstimator must be k1 or k3, got ${c.klEstimator}`);
   if (!['shared', 'separate'].includes(c.valueModel))
     throw new PPOConfigError(`ppo: valueModel must be shared or separate, got ${c.valueModel}`);
+  try {
+    validateHardware(c);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new PPOConfigError(`ppo: ${err.message}`);
+    throw err;
+  }
 }

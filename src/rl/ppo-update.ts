@@ -4,9 +4,14 @@
 // ranks' slices of miniBatchSize/W rows together, every rank's loss is divided by the whole minibatch's
 // token count, and syncGradients sums the gradients, so the update equals one process holding all the rows
 // and the same minibatches. Every rank takes the same number of optimiser steps (ceil(B/M) per epoch).
+// Devices: the rollout's tensors live on the policy's device; the advantages, returns, old log-probs and
+// masks are computed on the CPU (plain arrays) and moved there per minibatch. Under precision 'bf16' the
+// policy, value and reference forwards run in bfloat16 autocast; their logits and values are cast back to
+// float32 before log-probs, KL, whitening, GAE and the losses.
 import {
   type AdamW,
   allReduceNumbers,
+  autocast,
   clipGradNorm,
   getWorldSize,
   noGrad,
@@ -17,11 +22,11 @@ import {
 } from '../engine/index.ts';
 import type { GPT } from '../nn/gpt.ts';
 import { gae, penalisedRewards, type SumAcrossRanks, whiten } from './advantages.ts';
-import { matrix } from './evaluate.ts';
+import { matrix, responseLogitsAt } from './evaluate.ts';
 import { klPerToken } from './kl.ts';
 import { clippedPolicyLoss, clippedValueLoss, tokenEntropy } from './losses.ts';
 import type { PPOConfig } from './ppo-config.ts';
-import { type ActorCritic, gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
+import { type ActorCritic, gatherLogprobs, type ResponseWindow } from './policy.ts';
 import { permutation } from './rollout.ts';
 
 /** The tensors PPO trains on from one rollout (a Rollout is one): B rows of this rank. */
@@ -30,6 +35,21 @@ export interface ResponseBatch extends ResponseWindow {
   responses: Tensor;
   /** (B, N) float32 1/0 over sampled response tokens. */
   mask: Tensor;
+}
+
+/**
+ * The actor-critic's response logits (B, N, V) and values (B, N), both float32; under 'bf16' the forward
+ * runs in bfloat16 autocast on the policy's device.
+ *
+ * @example const { logits, values } = actorCriticAt(ac, window, 'bf16');
+ */
+export function actorCriticAt(
+  ac: ActorCritic,
+  w: ResponseWindow,
+  precision = 'fp32',
+): { logits: Tensor; values: Tensor } {
+  const out = autocast({ device: ac.policy.device, enabled: precision === 'bf16' }, () => ac.forward(w));
+  return { logits: out.logits.float(), values: out.values.float() };
 }
 
 /** Thrown when a loss or reward is NaN/Inf; OUT/checkpoint still points at the last good weights. */
@@ -112,12 +132,13 @@ export function ppoUpdate(
   const t0 = performance.now();
   const B = scores.length;
   const N = batch.responseWidth;
+  const device = ac.policy.device; // where the rollout and every model live
   // 3. KL-penalised rewards. Old log-probs and values come from a full forward (not the sampler's cached
   //    ones) so that the PPO ratio is exactly 1 before the first update.
   const { oldLogprobs, refLogprobs, oldValues } = noGrad(() =>
     tidy(() => {
-      const { logits, values } = ac.forward(batch); // logits: (B, N, V), values: (B, N)
-      const refLogits = responseLogits(reference, batch).logits;
+      const { logits, values } = actorCriticAt(ac, batch, c.precision); // (B, N, V), (B, N) float32
+      const refLogits = responseLogitsAt(reference, batch, c.precision); // (B, N, V) float32
       const arr = (t: Tensor) => Float32Array.from(t.toTypedArray() as Float32Array);
       return {
         oldLogprobs: arr(gatherLogprobs(logits, batch.responses)),
@@ -130,7 +151,7 @@ export function ppoUpdate(
   const klTokens = tidy(() =>
     Float32Array.from(
       klPerToken(matrix(oldLogprobs, B, N), matrix(refLogprobs, B, N), c.klEstimator)
-        .mul(batch.mask)
+        .mul(matrix(mask, B, N))
         .toTypedArray() as Float32Array,
     ),
   );
@@ -169,13 +190,15 @@ export function ppoUpdate(
       k++;
       optimizer.zeroGrad();
       const local = tidy(() => {
+        // This minibatch's rows of the CPU-side arrays, as (b, N) float32 on the models' device.
         const pick = (flat: ArrayLike<number>) =>
           matrix(
             idx.flatMap((b) => Array.from({ length: N }, (_, t) => flat[b * N + t]!)),
             idx.length,
             N,
+            device,
           );
-        const rowIndex = tensor(BigInt64Array.from(idx, BigInt));
+        const rowIndex = tensor(BigInt64Array.from(idx, BigInt), { device });
         const window = {
           sequences: batch.sequences.indexSelect(0, rowIndex),
           attentionMask: batch.attentionMask.indexSelect(0, rowIndex),
@@ -183,7 +206,7 @@ export function ppoUpdate(
           responseWidth: N,
         };
         const mbMask = pick(mask); // (b, N)
-        const { logits, values } = ac.forward(window); // (b, N, V), (b, N)
+        const { logits, values } = actorCriticAt(ac, window, c.precision); // (b, N, V), (b, N) float32
         const logprobs = gatherLogprobs(logits, batch.responses.indexSelect(0, rowIndex));
         const policy = clippedPolicyLoss(
           logprobs,

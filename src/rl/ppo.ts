@@ -12,6 +12,9 @@
 // of batchSize/W prompts, samples them with its own seed, scores them and computes their reference
 // log-probs and values; whitening, the KL controller and the logged metrics use every rank's samples, and
 // the update (ppo-update.ts) sums gradients over ranks. Rank 0 evaluates, logs and writes checkpoints.
+// Device and precision (c.device, c.precision): the policy, reference, value head (and trunk) move to
+// trainingDevice(c) — cuda:LOCAL_RANK under launch — before the optimiser is built; 'bf16' autocasts the
+// rollout, policy, value and reference forwards (ppo-update.ts) while the master weights stay float32.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -29,6 +32,7 @@ import type { GPT } from '../nn/gpt.ts';
 import { ScalarHead } from '../nn/heads.ts';
 import { prefixKeys, stripPrefix } from '../nn/module.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+import { trainingDevice } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
 import { evaluatePolicy, type PolicyEvaluation } from './evaluate.ts';
 import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
@@ -149,6 +153,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     );
   }
   const localBatch = c.batchSize / worldSize;
+  const device = trainingDevice(c); // a ConfigError when CUDA is asked for but absent
   const out = resolve(c.out);
   mkdirSync(out, { recursive: true });
   const metricsPath = join(out, 'metrics.jsonl');
@@ -174,6 +179,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       tidy(() => trunk!.loadStateDict(decodeSafetensors(readBytes(join(existing, TRUNK_FILE))).tensors));
   }
   for (const t of Object.values(loaded.extra)) t.dispose();
+  // Checkpoints load on the CPU; every model moves to the device before the optimiser holds its weights.
+  if (device !== 'cpu') for (const m of [reference, loaded.model, trunk, valueHead]) m?.to({ device });
   const ac = new ActorCritic(loaded.model, c.valueModel, trunk, { valueHead }).eval();
   const optimizer = new AdamW(ac.parameters(), { lr: c.lr, weightDecay: 0, eps: 1e-5 });
   // Everything loaded here is freed on the way out (library callers run several trainings in one process).
@@ -212,6 +219,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         reward: opts.reward,
         ...(opts.gold ? { gold: opts.gold } : {}),
         reference,
+        precision: c.precision,
       });
       const { rewards: _r, golds: _g, ...summary } = evaluation; // per-sample scores stay out of the log
       log({ type: 'eval', step, ...summary, samples: evaluation.samples.slice(0, 2) });
@@ -293,6 +301,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         {
           maxNewTokens: c.maxNewTokens,
           seed: c.seed * 1_000_003 + step + rank * 1_000_000_007,
+          precision: c.precision,
         },
       );
       try {

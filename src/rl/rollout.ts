@@ -2,7 +2,7 @@
 // KV-cache sampler, decode them, and keep the tensors PPO trains on. RL defaults: temperature 1, no top-k,
 // no minimum length — anything else samples from a distribution other than the policy's and biases the
 // KL estimate (it can go negative).
-import { keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
+import { autocast, keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { generateBatch, leftPad } from '../nn/generate.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -20,9 +20,11 @@ export interface SampleOptions {
   temperature?: number;
   /** Seeds the sampler (the global generator is left untouched). */
   seed: number;
+  /** 'bf16': sample under bfloat16 autocast on the policy's device (the log-probs stay float32). */
+  precision?: string;
 }
 
-/** What one batch of sampling leaves: kept tensors (call dispose()) and the decoded responses. */
+/** What one batch of sampling leaves: kept tensors on the policy's device (call dispose()) and the decoded responses. */
 export interface Rollout extends ResponseWindow {
   /** (B, N) int64 sampled tokens (padId after a row stopped). */
   responses: Tensor;
@@ -75,15 +77,18 @@ export async function sampleRollout(
   const [eosId, ...stopIds] = stopIdsOf(tokenizer);
   const kept = noGrad(() =>
     tidy(() => {
+      // Prompts are padded on the CPU; generateBatch moves them to the policy's device.
       const { ids, mask } = leftPad(promptTokens, tokenizer.padId);
-      const out = generateBatch(policy, ids, mask, {
-        maxNewTokens: opts.maxNewTokens,
-        padId: tokenizer.padId,
-        eosId: eosId ?? null,
-        stopIds,
-        temperature: opts.temperature ?? 1,
-        seed: opts.seed,
-      });
+      const out = autocast({ device: policy.device, enabled: opts.precision === 'bf16' }, () =>
+        generateBatch(policy, ids, mask, {
+          maxNewTokens: opts.maxNewTokens,
+          padId: tokenizer.padId,
+          eosId: eosId ?? null,
+          stopIds,
+          temperature: opts.temperature ?? 1,
+          seed: opts.seed,
+        }),
+      );
       return {
         sequences: keep(out.sequences),
         attentionMask: keep(out.attentionMask),
