@@ -207,7 +207,11 @@ export function generateBatch(
       if (promptMask.long().sum(1).min().item() < 1) {
         throw new RangeError('generate: every prompt needs at least one real token (a row is all padding)');
       }
-      const saved = opts.seed === undefined ? null : getRngState(device);
+      // A seed reseeds every generator (manualSeed); put back the CPU's and the device's afterwards.
+      const saved =
+        opts.seed === undefined
+          ? null
+          : [...new Set(['cpu', device])].map((d) => [d, getRngState(d)] as const);
       if (opts.seed !== undefined) manualSeed(opts.seed);
       const cache = new KVCache(model.config, B, P + maxNewTokens);
       try {
@@ -215,7 +219,7 @@ export function generateBatch(
         return sample(model, promptIds, promptMask, opts, cache, isStop, padId, maxNewTokens);
       } finally {
         cache.dispose();
-        if (saved) setRngState(saved, device);
+        for (const [d, state] of saved ?? []) setRngState(state, d);
       }
     }),
   );
