@@ -1,7 +1,9 @@
-// npm run bench -- [engine|model|ppo|all] [--threads N]
+// npm run bench -- [engine|model|ppo|ddp|all] [--threads N]
 // Prints JSON lines {"bench", "ours", "reference", "unit", "ratio", …}: our figure, PyTorch's figure for
 // the same work on the same machine and threads, and ours/reference, all measured in this one run.
+// ddp compares 2 processes × 1 thread with 1 process × 1 thread (its own thread count; --threads does not apply).
 import { availableParallelism } from 'node:os';
+import { runDdpBench } from './ddp.ts';
 import { runEngineBench } from './engine.ts';
 import { runModelBench } from './model.ts';
 import { runPPOBench } from './ppo.ts';
@@ -10,10 +12,11 @@ const args = process.argv.slice(2);
 const threadsAt = args.indexOf('--threads');
 const threads = threadsAt >= 0 ? Number(args[threadsAt + 1]) : availableParallelism();
 const which = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--threads');
-const suites: Record<string, (threads: number) => object[]> = {
+const suites: Record<string, (threads: number) => object[] | Promise<object[]>> = {
   engine: runEngineBench,
   model: runModelBench,
   ppo: runPPOBench,
+  ddp: runDdpBench,
 };
 const selected = which.length === 0 || which.includes('all') ? Object.keys(suites) : which;
 for (const name of selected) {
@@ -22,5 +25,5 @@ for (const name of selected) {
     console.error(`unknown benchmark '${name}'; choose from: ${Object.keys(suites).join(', ')}, all`);
     process.exit(2);
   }
-  for (const line of suite(threads)) console.log(JSON.stringify(line));
+  for (const line of await suite(threads)) console.log(JSON.stringify(line));
 }
