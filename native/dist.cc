@@ -71,7 +71,9 @@ c10d::ReduceOp reduce_op(Args& a, size_t i) {
 
 }  // namespace
 
-// init(backend, rank, worldSize, masterAddr, masterPort, timeoutMs)
+// init(backend, rank, worldSize, masterAddr, masterPort, timeoutMs, localAddr): gloo binds to localAddr (this
+// machine's address on the master's network, chosen by the caller) unless GLOO_SOCKET_IFNAME names an interface;
+// without either it resolves the hostname, which on many machines (Debian's /etc/hosts) means loopback.
 HHKIT_OP(dist_init, {
   if (g_group) a.fail("a process group is already open in this process");
   const std::string backend = a.str(0);
@@ -100,10 +102,11 @@ HHKIT_OP(dist_init, {
   if (backend == "gloo") {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    const std::string local = a.is_nullish(6) ? "" : a.str(6);
     if (ifname && *ifname) {
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    } else if (addr == "127.0.0.1" || addr == "localhost") {
-      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else if (!local.empty()) {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
     } else {
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DistributedError, distEnv } from './distributed.ts';
+import { networkInterfaces } from 'node:os';
+import { DistributedError, distEnv, localAddressToward } from './distributed.ts';
 
 const script = fileURLToPath(new URL('./distributed.fixture.ts', import.meta.url));
 
@@ -77,6 +78,21 @@ test('distEnv reads torchrun variables and rejects malformed ones', () => {
   });
   assert.throws(() => distEnv({ RANK: '2', WORLD_SIZE: '2' }), /RANK=2 is not below WORLD_SIZE=2/);
   assert.throws(() => distEnv({ WORLD_SIZE: 'two' }), DistributedError);
+});
+
+test('gloo binds to the address on the master network: loopback, own address, a subnet peer, else null', () => {
+  assert.equal(localAddressToward('127.0.0.1'), '127.0.0.1');
+  assert.equal(localAddressToward('localhost'), '127.0.0.1');
+  assert.equal(localAddressToward('node0.example'), null);
+  const own = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal);
+  if (own) {
+    assert.equal(localAddressToward(own.address), own.address);
+    // a peer on the same subnet: flip the last bit of the host part that the netmask leaves free
+    const peer = own.address.replace(/\d+$/, (d) => String(Number(d) ^ 1));
+    if (own.netmask !== '255.255.255.255') assert.equal(localAddressToward(peer), own.address);
+  }
 });
 
 test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcast', async () => {

@@ -3,6 +3,7 @@
 // (LOCAL_RANK picks the GPU) — so `hhkit launch` on one machine and a hand-started process per machine
 // both work. Without WORLD_SIZE (or with WORLD_SIZE=1) everything here is a no-op on one process, so
 // trainers call it unconditionally.
+import { networkInterfaces } from 'node:os';
 import { dtypeCode } from './dtype.ts';
 import { native as N } from './native.ts';
 import { zerosLike } from './ops.ts';
@@ -94,17 +95,55 @@ export function initProcessGroup(options: ProcessGroupOptions = {}): { rank: num
     }
     const timeoutEnv = Number(process.env.HHKIT_DIST_TIMEOUT);
     const timeoutMs = options.timeoutMs ?? (timeoutEnv > 0 ? Math.round(timeoutEnv * 1000) : 30 * 60 * 1000);
-    N.dist_init(
-      backend,
-      rank,
-      worldSize,
-      options.masterAddr ?? env?.masterAddr ?? '127.0.0.1',
-      options.masterPort ?? env?.masterPort ?? 29500,
-      timeoutMs,
-    );
+    const masterAddr = options.masterAddr ?? env?.masterAddr ?? '127.0.0.1';
+    const masterPort = options.masterPort ?? env?.masterPort ?? 29500;
+    try {
+      N.dist_init(
+        backend,
+        rank,
+        worldSize,
+        masterAddr,
+        masterPort,
+        timeoutMs,
+        localAddressToward(masterAddr),
+      );
+    } catch (err) {
+      throw new DistributedError(
+        `rank ${rank} of ${worldSize} could not join the process group at ${masterAddr}:${masterPort}: ` +
+          `${(err as Error).message}. Check that every rank uses the same MASTER_ADDR/MASTER_PORT and ` +
+          'WORLD_SIZE, that the port is reachable, and on several machines set GLOO_SOCKET_IFNAME to the ' +
+          'network interface that connects them',
+      );
+    }
   }
   current = { rank, worldSize, localRank, backend };
   return { rank, worldSize };
+}
+
+/**
+ * This machine's IPv4 address on the master's network, for gloo to bind to: loopback for a loopback
+ * master, the master's own address on the master, else the address of the interface whose subnet holds
+ * the master. null when none matches (a hostname, or a routed network): gloo then resolves the hostname.
+ */
+export function localAddressToward(masterAddr: string): string | null {
+  if (masterAddr === 'localhost' || masterAddr.startsWith('127.')) return '127.0.0.1';
+  const parse = (ip: string): number | null => {
+    const parts = ip.split('.').map(Number);
+    if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return null;
+    return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+  };
+  const master = parse(masterAddr);
+  if (master === null) return null;
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv4') continue;
+      const mine = parse(a.address);
+      const mask = parse(a.netmask);
+      if (mine === null || mask === null) continue;
+      if (mine === master || (mine & mask) >>> 0 === (master & mask) >>> 0) return a.address;
+    }
+  }
+  return null;
 }
 
 /** Closes the process group (a later initProcessGroup may open another). */
@@ -148,12 +187,15 @@ export function allReduce(
  */
 export function allReduceNumbers(values: readonly number[], op: ReduceOp = 'sum'): number[] {
   if (!multi() || values.length === 0) return [...values];
-  const h = N.from_buffer(new Float64Array(values), dtypeCode('float64'), [values.length]);
+  const cpu = N.from_buffer(new Float64Array(values), dtypeCode('float64'), [values.length]);
+  // NCCL reduces GPU tensors only: the numbers travel through this rank's GPU.
+  const h = current?.backend === 'nccl' ? N.to_device(cpu, `cuda:${current.localRank}`) : cpu;
   try {
     N.dist_all_reduce([h], op, 1 << 20);
     return Array.from(new Float64Array(N.to_buffer(h)));
   } finally {
-    N.free(h);
+    if (h !== cpu) N.free(h);
+    N.free(cpu);
   }
 }
 

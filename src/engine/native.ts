@@ -76,7 +76,15 @@ export interface NativeBinding {
   sdpa_available(): boolean;
   sdpa(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean): H;
   // distributed (native/dist.cc): one c10d process group per process
-  dist_init(backend: string, rank: number, size: number, addr: string, port: number, timeoutMs: number): void;
+  dist_init(
+    backend: string,
+    rank: number,
+    size: number,
+    addr: string,
+    port: number,
+    timeoutMs: number,
+    localAddr: string | null,
+  ): void;
   dist_destroy(): void;
   dist_available(): boolean;
   dist_nccl_available(): boolean;
