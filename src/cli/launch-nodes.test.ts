@@ -11,7 +11,12 @@ import { tinyCorpus } from '../train/test-fixtures.ts';
 import { lastJson, runHhkit } from './test-cli.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const canNetns = process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0;
+// Root alone is not enough (a container may lack CAP_NET_ADMIN): try to make and remove a namespace.
+const probe = `hkprobe${process.pid % 100000}`;
+const canNetns =
+  process.getuid?.() === 0 &&
+  spawnSync('ip', ['netns', 'add', probe]).status === 0 &&
+  spawnSync('ip', ['netns', 'del', probe]).status === 0;
 
 function sh(...args: string[]): void {
   const r = spawnSync('ip', args, { encoding: 'utf8' });
