@@ -279,7 +279,7 @@ export function runModelBench(threads: number): BenchLine[] {
   const lines: BenchLine[] = [];
   const env = onGpu
     ? `${device} ${deviceName || '(name unknown)'}, ${precision}`
-    : `threads=${threads}; OMP_WAIT_POLICY=${ompWaitPolicy}`;
+    : `threads=${threads}; OMP_WAIT_POLICY=${ompWaitPolicy}${bf16 ? '; bf16 autocast' : ''}`;
   const peak = onGpu ? peakFlops(deviceName) : null;
   for (const s of SUITES) {
     const o = ours[s.name] ?? {};
