@@ -1,8 +1,9 @@
 // Data-parallel scaling vs PyTorch's DistributedDataParallel on the same machine: GPT training (a GPT-2
 // like the LM trainer's: 4 layers, 4 heads, 256 wide, T 128, vocab 2048, batch 8 per process) on 1 process × 1
 // thread and on 2 processes × 1 thread over c10d gloo, the same work per process. Efficiency = (2-process
-// global tokens/s) / (2 × 1-process tokens/s). hhkit's ranks run forward, backward, syncGradients (one
-// bucketed all-reduce after backward, as src/train/loop.ts does) and AdamW; PyTorch's run the same GPT
+// global tokens/s) / (2 × 1-process tokens/s). hhkit's ranks run forward, backward with a GradientReducer
+// all-reducing buckets as their gradients become ready (as src/train/loop.ts does; HHKIT_BENCH_DDP_MODE=after
+// uses syncGradients after backward instead) and AdamW; PyTorch's run the same GPT
 // (test/fixtures/nn/gpt_ref.py, via bench/ddp_ref.py) under DDP, whose bucketed all-reduce overlaps the
 // backward pass. The 1-process runs on both sides open no process group. Every rank is a child process
 // with torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT on a free port), the sides
@@ -23,6 +24,7 @@ import {
   initProcessGroup,
   manualSeed,
   randint,
+  GradientReducer,
   syncGradients,
   type Tensor,
   tidy,
@@ -53,9 +55,9 @@ export interface RankFigures {
   worldSize: number;
   /** Wall time of each timed step. */
   stepSeconds: number[];
-  /** Of which inside the gradient all-reduce (hhkit: syncGradients; PyTorch: inside DDP's backward → null). */
+  /** Of which waiting for the gradient all-reduce after backward (hhkit: reducer.finish() or syncGradients; PyTorch: inside DDP's backward → null). */
   syncSeconds: number[] | null;
-  /** Buckets syncGradients sent per step (hhkit on several processes only). */
+  /** Buckets all-reduced per step (overlap mode: those started during backward; hhkit on several processes only). */
   buckets?: number;
   /** This process's CPU time over the timed steps. */
   cpuSeconds: number;
@@ -101,14 +103,19 @@ function rankMain(): RankFigures {
   const stepSeconds: number[] = [];
   const syncSeconds: number[] = [];
   let buckets = 0;
+  // As the LM trainer: a GradientReducer all-reduces buckets while backward runs (DDP-style);
+  // HHKIT_BENCH_DDP_MODE=after sums them after backward instead (syncGradients), for comparison.
+  const after = process.env.HHKIT_BENCH_DDP_MODE === 'after';
+  const reducer = worldSize > 1 && !after ? new GradientReducer(params) : null;
   const step = (): void =>
     tidy(() => {
       const t0 = performance.now();
       const { logits } = model.forward(x); // (B, T, V)
       // mean over this rank's tokens ÷ world size: the summed gradient is the mean over all ranks' tokens
+      reducer?.arm();
       crossEntropy(logits.view(-1, V), y.view(-1)).div(worldSize).backward();
       const t1 = performance.now();
-      buckets = syncGradients(params);
+      buckets = reducer ? reducer.finish() : syncGradients(params);
       syncSeconds.push((performance.now() - t1) / 1000);
       opt.step();
       opt.zeroGrad();
@@ -291,6 +298,13 @@ const loadavg = (): string =>
  *
  * @example for (const line of await runDdpBench()) console.log(JSON.stringify(line));
  */
+/** How hhkit's ranks summed their gradients (HHKIT_BENCH_DDP_MODE), for the report line. */
+function how(buckets: number | null): string {
+  return process.env.HHKIT_BENCH_DDP_MODE === 'after'
+    ? `syncGradients after backward (${buckets} bucket(s) of at most 25 MiB)`
+    : `GradientReducer overlapping backward (${buckets} of its buckets started during backward; 1 MiB first, then 25 MiB)`;
+}
+
 export async function runDdpBench(): Promise<BenchLine[]> {
   const self = fileURLToPath(import.meta.url);
   const refScript = fileURLToPath(new URL('./ddp_ref.py', import.meta.url));
@@ -358,9 +372,10 @@ export async function runDdpBench(): Promise<BenchLine[]> {
   const describe = (r?: RunFigures): string => {
     if (!r) return 'no figure';
     const parts = [`best step ${r.stepMs.toFixed(0)} ms`];
-    if (r.syncMs !== null) parts.push(`of which in syncGradients ${r.syncMs.toFixed(1)} ms`);
+    if (r.syncMs !== null)
+      parts.push(`of which waiting for the all-reduce after backward ${r.syncMs.toFixed(1)} ms`);
     parts.push(`mean over the steps ${r.meanTokS.toFixed(0)} tokens/s`);
-    if (r.meanSyncMs !== null) parts.push(`in syncGradients ${r.meanSyncMs.toFixed(1)} ms/step`);
+    if (r.meanSyncMs !== null) parts.push(`waiting after backward ${r.meanSyncMs.toFixed(1)} ms/step`);
     if (r.allReduceMs !== null) parts.push(`one flat all-reduce alone ${r.allReduceMs.toFixed(1)} ms`);
     if (r.packedAllReduceMs !== null)
       parts.push(`the gradients' all-reduce alone ${r.packedAllReduceMs.toFixed(1)} ms`);
@@ -395,8 +410,7 @@ export async function runDdpBench(): Promise<BenchLine[]> {
     ratio: ratio(hhkit2.tokS, torch2?.tokS),
     higherIsBetter: true,
     note:
-      `forward+backward+gradient all-reduce+AdamW; hhkit: syncGradients after backward ` +
-      `(${hhkit2.buckets} bucket(s) of at most 25 MiB), ${describe(hhkit2)}; PyTorch: DistributedDataParallel (all-reduce overlapping backward), ` +
+      `forward+backward+gradient all-reduce+AdamW; hhkit: ${how(hhkit2.buckets)}, ${describe(hhkit2)}; PyTorch: DistributedDataParallel (all-reduce overlapping backward), ` +
       `${describe(torch2)}; ${env}`,
   });
   const ours = eff(hhkit1, hhkit2)!;

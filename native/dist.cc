@@ -8,6 +8,9 @@
 #include "core.h"
 
 #ifdef HHKIT_DIST
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -17,7 +20,9 @@
 #endif
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace hhkit {
 
@@ -209,6 +214,173 @@ HHKIT_OP(dist_broadcast, {
   return a.ret_undefined();
 })
 
+// ---- a reducer that overlaps the gradient all-reduce with backward (as DDP's) ----
+// Parameters are bucketed in reverse order (backward produces the last layers' gradients first). A post-hook
+// on each parameter's gradient accumulator counts it ready; when a bucket's last parameter is ready, the
+// bucket is flattened and its all-reduce starts while backward goes on. finish() starts the buckets whose
+// parameters got no gradient, waits for all and copies the sums back. Hooks act only while armed, so with
+// gradient accumulation only the last micro-batch's backward communicates.
+namespace {
+
+struct Reducer;
+
+struct ReadyHook : torch::autograd::FunctionPostHook {
+  Reducer* reducer;
+  size_t index;
+  ReadyHook(Reducer* r, size_t i) : reducer(r), index(i) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& inputs) override;
+};
+
+struct Reducer {
+  struct Bucket {
+    std::vector<size_t> members;
+    size_t pending = 0;
+    at::Tensor flat;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<at::Tensor> params;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: they hold the hooks
+  std::vector<uintptr_t> hook_keys;
+  std::vector<size_t> bucket_of;
+  std::vector<Bucket> buckets;
+  std::mutex mu;
+  bool armed = false;
+
+  at::Tensor grad_or_zeros(size_t i) {
+    const at::Tensor& g = params[i].grad();
+    return g.defined() ? g : at::zeros_like(params[i]);
+  }
+
+  void launch(Bucket& b) {  // with mu held
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> views;
+    for (size_t i : b.members) views.push_back(grad_or_zeros(i).reshape({-1}));
+    b.flat = at::cat(views);
+    std::vector<at::Tensor> one{b.flat};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = g_group->timeout;
+    b.work = dispatch(*g_group, [&](auto& pg) { return pg.allreduce(one, o); });
+  }
+
+  void ready(size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed) return;
+    Bucket& b = buckets[bucket_of[i]];
+    if (b.pending > 0 && --b.pending == 0) launch(b);
+  }
+};
+
+torch::autograd::variable_list ReadyHook::operator()(const torch::autograd::variable_list& outputs,
+                                                     const torch::autograd::variable_list&) {
+  reducer->ready(index);
+  return outputs;
+}
+
+std::map<int64_t, std::unique_ptr<Reducer>> g_reducers;
+int64_t g_next_reducer = 1;
+
+Reducer& reducer_arg(Args& a) {
+  auto it = g_reducers.find(a.i(0));
+  if (it == g_reducers.end()) a.fail("unknown or freed gradient reducer");
+  return *it->second;
+}
+
+}  // namespace
+
+// reducer_new(params[], bucketBytes, firstBucketBytes) -> id. As DDP: a small first bucket (the last layers'
+// gradients, ready first) so that communication starts early in backward.
+HHKIT_OP(dist_reducer_new, {
+  group(a);
+  std::vector<at::Tensor> params = a.tensors(0);
+  const int64_t cap = a.is_nullish(1) ? (25 << 20) : a.i(1);
+  const int64_t first_cap = a.is_nullish(2) ? (1 << 20) : a.i(2);
+  auto r = std::make_unique<Reducer>();
+  r->params = params;
+  r->bucket_of.resize(params.size());
+  int64_t bytes = 0;
+  for (size_t k = params.size(); k-- > 0;) {
+    const at::Tensor& p = params[k];
+    if (!p.requires_grad() || !p.is_leaf()) a.fail("reducer: every tensor must be a leaf parameter that requires grad");
+    const int64_t n = p.numel() * static_cast<int64_t>(p.element_size());
+    const int64_t limit = r->buckets.size() == 1 ? first_cap : cap;
+    const bool fits = !r->buckets.empty() && bytes + n <= limit &&
+                      params[r->buckets.back().members.front()].scalar_type() == p.scalar_type() &&
+                      params[r->buckets.back().members.front()].device() == p.device();
+    if (!fits) {
+      r->buckets.emplace_back();
+      bytes = 0;
+    }
+    r->buckets.back().members.push_back(k);
+    r->bucket_of[k] = r->buckets.size() - 1;
+    bytes += n;
+  }
+  for (size_t k = 0; k < params.size(); k++) {
+    auto acc = torch::autograd::impl::grad_accumulator(params[k]);
+    if (!acc) a.fail("reducer: no gradient accumulator for parameter " + std::to_string(k));
+    r->hook_keys.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(r.get(), k)));
+    r->accumulators.push_back(std::move(acc));
+  }
+  const int64_t id = g_next_reducer++;
+  g_reducers[id] = std::move(r);
+  return a.ret_int(id);
+})
+
+// reducer_arm(id): the next backward's gradients are all-reduced as they become ready.
+HHKIT_OP(dist_reducer_arm, {
+  Reducer& r = reducer_arg(a);
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (auto& b : r.buckets) {
+    b.pending = b.members.size();
+    b.work.reset();
+    b.flat = at::Tensor();
+  }
+  r.armed = true;
+  return a.ret_undefined();
+})
+
+// reducer_finish(id) -> buckets all-reduced during backward (the rest were started here: unused parameters)
+HHKIT_OP(dist_reducer_finish, {
+  Reducer& r = reducer_arg(a);
+  Group& g = group(a);
+  int64_t overlapped = 0;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (auto& b : r.buckets) {
+      if (b.work) overlapped++;
+      else r.launch(b);
+    }
+    r.armed = false;
+  }
+  at::NoGradGuard no_grad;
+  for (auto& b : r.buckets) {
+    wait(g, b.work, "all_reduce");
+    int64_t offset = 0;
+    for (size_t i : b.members) {
+      at::Tensor& p = r.params[i];
+      const int64_t n = p.numel();
+      at::Tensor sum = b.flat.narrow(0, offset, n).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(sum);
+      else p.mutable_grad() = sum.clone();
+      offset += n;
+    }
+    b.work.reset();
+    b.flat = at::Tensor();
+  }
+  return a.ret_int(overlapped);
+})
+
+HHKIT_OP(dist_reducer_free, {
+  auto it = g_reducers.find(a.i(0));
+  if (it != g_reducers.end()) {
+    Reducer& r = *it->second;
+    for (size_t k = 0; k < r.accumulators.size(); k++) r.accumulators[k]->del_post_hook(r.hook_keys[k]);
+    g_reducers.erase(it);
+  }
+  return a.ret_undefined();
+})
+
 HHKIT_OP(dist_barrier, {
   Group& g = group(a);
   c10d::BarrierOptions o;
@@ -229,6 +401,10 @@ HHKIT_OP(dist_nccl_available, { return a.ret_bool(false); })
 HHKIT_OP(dist_all_reduce, { a.fail(kNoDist); })
 HHKIT_OP(dist_broadcast, { a.fail(kNoDist); })
 HHKIT_OP(dist_barrier, { a.fail(kNoDist); })
+HHKIT_OP(dist_reducer_new, { a.fail(kNoDist); })
+HHKIT_OP(dist_reducer_arm, { a.fail(kNoDist); })
+HHKIT_OP(dist_reducer_finish, { a.fail(kNoDist); })
+HHKIT_OP(dist_reducer_free, { return a.ret_undefined(); })
 
 #endif
 
@@ -240,6 +416,10 @@ static const OpEntry kOps[] = {
     {"dist_all_reduce", op_dist_all_reduce},
     {"dist_broadcast", op_dist_broadcast},
     {"dist_barrier", op_dist_barrier},
+    {"dist_reducer_new", op_dist_reducer_new},
+    {"dist_reducer_arm", op_dist_reducer_arm},
+    {"dist_reducer_finish", op_dist_reducer_finish},
+    {"dist_reducer_free", op_dist_reducer_free},
 };
 
 void init_dist_ops(napi_env env, napi_value exports) {

@@ -8,6 +8,7 @@ import {
   barrier,
   broadcast,
   destroyProcessGroup,
+  GradientReducer,
   initProcessGroup,
   parameterDrift,
   tensor,
@@ -41,6 +42,24 @@ if (process.env.SCENARIO === 'collectives') {
   const same = tensor([1, 2, 3]);
   const differs = tensor([rank, 0]);
   print('drift', [parameterDrift([same]), parameterDrift([same, differs])]);
+} else if (process.env.SCENARIO === 'reducer') {
+  // Two micro-batches, only the second armed: every rank must end with Σ_ranks (a_r + b_r) in w1 and w2,
+  // and zeros in the parameter no loss uses. Tiny buckets (8 B first, then 16 B) make several.
+  const w1 = tensor([1, 2]).requiresGrad_();
+  const w2 = tensor([3, 4, 5, 6]).requiresGrad_();
+  const unused = tensor([7]).requiresGrad_();
+  const reducer = new GradientReducer([w1, w2, unused], { bucketBytes: 16, firstBucketBytes: 8 });
+  const micro = (scale: number): void => {
+    const x1 = tensor([scale * (rank + 1), 1]);
+    const x2 = tensor([1, scale, rank, 2]);
+    w1.mul(x1).sum().add(w2.mul(x2).sum()).backward();
+  };
+  micro(1);
+  reducer.arm();
+  micro(10);
+  const overlapped = reducer.finish();
+  print('reducer', [w1.grad!.toArray(), w2.grad!.toArray(), unused.grad?.toArray() ?? null, overlapped]);
+  reducer.dispose();
 } else if (process.env.SCENARIO === 'die') {
   barrier();
   if (rank === 1) process.exit(7);

@@ -118,6 +118,21 @@ test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcas
   assert.deepEqual(value(r1!, 'world'), [1, 2]);
 });
 
+test('GradientReducer sums the armed backward over ranks as gradients become ready (DDP-style overlap)', async () => {
+  const runs = await runRanks('reducer', 2);
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    const [g1, g2, unused, overlapped] = value(r, 'reducer') as [number[], number[], number[] | null, number];
+    // w1: Σ_r (x1 at scale 1 + at scale 10) = [(1+10)·1 + (1+10)·2, 2 + 2] = [33, 4]
+    assert.deepEqual(g1, [33, 4]);
+    // w2: Σ_r [2, 11, 2r, 4] = [4, 22, 2, 8]
+    assert.deepEqual(g2, [4, 22, 2, 8]);
+    assert.deepEqual(unused, [0], 'a parameter no loss used gets a zero gradient, still all-reduced');
+    // buckets in reverse order: [unused] (8 B first bucket), [w2] (16 B), [w1]: the two used ones start in backward
+    assert.equal(overlapped, 2);
+  }
+});
+
 test('a rank dying makes the survivor fail with a clear error instead of hanging', async () => {
   const [r0, r1] = await runRanks('die', 2);
   assert.equal(r1!.code, 7);

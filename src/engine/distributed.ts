@@ -240,6 +240,50 @@ export function syncGradients(params: readonly Tensor[], options: { bucketBytes?
 }
 
 /**
+ * Sums gradients over the processes while backward runs, as PyTorch's DDP does: parameters are bucketed
+ * (25 MiB, the first one 1 MiB, in reverse order, since backward produces the last layers first), a hook on each parameter's
+ * gradient accumulator marks it ready, and a bucket's all-reduce starts as soon as all its parameters are
+ * ready. Call `arm()` before the backward whose gradients should be summed (the last micro-batch when
+ * accumulating) and `finish()` after it. On one process both are no-ops.
+ *
+ * @example
+ * const reducer = new GradientReducer(params);
+ * reducer.arm(); loss.backward(); reducer.finish(); // params' .grad now hold the sums over ranks
+ */
+export class GradientReducer {
+  private id = 0;
+
+  constructor(params: readonly Tensor[], options: { bucketBytes?: number; firstBucketBytes?: number } = {}) {
+    if (multi()) {
+      this.id = N.dist_reducer_new(
+        params.map((p) => p.handle),
+        options.bucketBytes ?? 25 * 1024 * 1024,
+        options.firstBucketBytes ?? 1024 * 1024,
+      );
+    }
+  }
+
+  /** The next backward's gradients are all-reduced as they become ready. */
+  arm(): void {
+    if (this.id) N.dist_reducer_arm(this.id);
+  }
+
+  /**
+   * Waits for the buckets (starting those whose parameters got no gradient) and writes the sums into
+   * `.grad`. Returns how many buckets were all-reduced during backward.
+   */
+  finish(): number {
+    return this.id ? N.dist_reducer_finish(this.id) : 0;
+  }
+
+  /** Removes the hooks. */
+  dispose(): void {
+    if (this.id) N.dist_reducer_free(this.id);
+    this.id = 0;
+  }
+}
+
+/**
  * How far the ranks' copies of `params` have drifted apart: the largest difference, over tensors, between
  * the ranks' max and min of each tensor's sum of values (0 when all ranks hold the same weights, and on
  * one process). One small all-reduce pair; trainers may call it at checkpoints as a cheap sanity check.

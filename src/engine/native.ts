@@ -91,6 +91,10 @@ export interface NativeBinding {
   dist_all_reduce(tensors: readonly H[], op: string, bucketBytes: number): number;
   dist_broadcast(tensors: readonly H[], root: number): void;
   dist_barrier(): void;
+  dist_reducer_new(params: readonly H[], bucketBytes: number, firstBucketBytes: number): number;
+  dist_reducer_arm(id: number): void;
+  dist_reducer_finish(id: number): number;
+  dist_reducer_free(id: number): void;
   // shape ops
   reshape(x: H, shape: Shape): H;
   view(x: H, shape: Shape): H;

@@ -19,8 +19,8 @@ import {
   getRngState,
   initProcessGroup,
   manualSeed,
+  GradientReducer,
   noGrad,
-  syncGradients,
   type Tensor,
   tidy,
 } from '../engine/index.ts';
@@ -190,6 +190,8 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   }
   // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
   broadcast(params, 0);
+  // Sums gradients over ranks during backward (DDP-style overlap); a no-op on one process.
+  const reducer = new GradientReducer(params);
   const resumedFrom = state.step;
 
   const evaluate = (): number | null => {
@@ -240,7 +242,9 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
       global.reduce((n, indices) => n + countTargets(data, indices, T), 0),
     );
     let loss = 0;
-    for (const indices of micro) {
+    for (const [k, indices] of micro.entries()) {
+      // the last micro-batch's backward also sums the gradients over ranks, bucket by bucket as they come
+      if (k === micro.length - 1) reducer.arm();
       loss += tidy(() => {
         const batch = makeBatch(data.train, indices, T);
         const logits = forward(batch.ids.to({ device })); // (B, T, V)
@@ -251,7 +255,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     }
     // 4. sum gradients (and the loss) over ranks, then clip, update, clear
     if (worldSize > 1) {
-      syncGradients(params);
+      reducer.finish();
       loss = allReduceNumbers([loss])[0]!;
     }
     const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
@@ -306,6 +310,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     await new Promise<void>((done) => setImmediate(done));
   }
   bar?.done();
+  reducer.dispose();
   const parameters = params.reduce((n, p) => n + p.numel, 0);
   for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
   return {
