@@ -18,7 +18,7 @@ import {
   autocast,
   manualSeed,
   parameterDrift,
-  syncGradients,
+  GradientReducer,
   tensor,
   tidy,
 } from '../engine/index.ts';
@@ -281,6 +281,8 @@ export async function trainPreferenceModel(
   }
   // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
   broadcast(params, 0);
+  // Sums gradients over ranks while backward runs (DDP-style); a no-op on one process.
+  const reducer = new GradientReducer(params);
   const resumedFrom = state.step;
   const order = new ExampleOrder(data.length, c.seed);
 
@@ -337,12 +339,13 @@ export async function trainPreferenceModel(
         { device },
       );
       const l = preferenceLossTensor(chosen, rejected, weights, global.length);
+      reducer.arm();
       l.backward();
       const correct = chosen.sub(rejected).gt(0).float().sum().item();
       return [l.item(), correct, packed.attentionMask.sum().item()];
     });
     // 4. sum gradients (and loss, correct pairs, tokens) over ranks, then clip, update, clear
-    if (worldSize > 1) syncGradients(params);
+    if (worldSize > 1) reducer.finish();
     const [loss, correct, tokens] = allReduceNumbers(local) as [number, number, number];
     const accuracy = correct / global.length;
     const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
@@ -404,6 +407,7 @@ export async function trainPreferenceModel(
     await new Promise<void>((done) => setImmediate(done));
   }
   bar?.done();
+  reducer.dispose();
   const parameters = params.reduce((n, p) => n + p.numel, 0);
   for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
   return {
