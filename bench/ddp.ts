@@ -10,10 +10,10 @@
 // alternate round by round, and each keeps its best. A control, two independent 1-process runs side by
 // side, shows how much of the loss is the two processes sharing the machine rather than communication.
 // Run as a script, this file is one hhkit rank (prints one JSON object).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/cli/launch.ts';
+import { freePort, rankEnv, runChild } from '../src/util/child.ts';
 import {
   AdamW,
   allReduce,
@@ -197,53 +197,31 @@ async function runRanks(
 ): Promise<RunFigures | null> {
   const port = await freePort();
   const children: ChildProcess[] = [];
-  const ranks = Array.from(
-    { length: nproc },
-    (_, rank) =>
-      new Promise<RankFigures | null>((done) => {
-        const env: NodeJS.ProcessEnv = {
-          ...process.env,
-          HHKIT_NUM_THREADS: '1',
-          OMP_NUM_THREADS: '1',
-          OPENBLAS_NUM_THREADS: '1',
-          // idle OpenMP threads spinning on a 2-core machine slow both sides (see bench/model.ts)
-          OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE',
-          HHKIT_DIST_TIMEOUT: '120',
-        };
-        for (const k of ['RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT']) delete env[k];
-        if (nproc > 1 && group) {
-          Object.assign(env, {
-            RANK: String(rank),
-            LOCAL_RANK: String(rank),
-            WORLD_SIZE: String(nproc),
-            MASTER_ADDR: '127.0.0.1',
-            MASTER_PORT: String(port),
-          });
-        }
-        const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        children.push(child);
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c;
-        });
-        child.stderr.on('data', (c: Buffer) => {
-          err += c;
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), RANK_TIMEOUT_MS);
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          if (code !== 0) {
-            console.error(`[bench ddp] ${cmd} rank ${rank}/${nproc} failed (${signal ?? code}):\n${err}`);
-            // its peers would wait for it until the gloo timeout: stop them now
-            for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-            done(null);
-            return;
-          }
-          done(JSON.parse(out.trim().split('\n').pop()!) as RankFigures);
-        });
-      }),
-  );
+  const ranks = Array.from({ length: nproc }, async (_, rank): Promise<RankFigures | null> => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HHKIT_NUM_THREADS: '1',
+      OMP_NUM_THREADS: '1',
+      OPENBLAS_NUM_THREADS: '1',
+      // idle OpenMP threads spinning on a 2-core machine slow both sides (see bench/model.ts)
+      OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE',
+      HHKIT_DIST_TIMEOUT: '120',
+    };
+    for (const k of ['RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT']) delete env[k];
+    if (nproc > 1 && group) Object.assign(env, rankEnv(rank, nproc, port));
+    const r = await runChild(cmd, args, {
+      env,
+      timeoutMs: RANK_TIMEOUT_MS,
+      onSpawn: (child) => children.push(child),
+    });
+    if (r.code !== 0) {
+      console.error(`[bench ddp] ${cmd} rank ${rank}/${nproc} failed (${r.signal ?? r.code}):\n${r.stderr}`);
+      // its peers would wait for it until the gloo timeout: stop them now
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      return null;
+    }
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as RankFigures;
+  });
   const figures = await Promise.all(ranks);
   if (figures.some((f) => f === null)) return null;
   const all = figures as RankFigures[];

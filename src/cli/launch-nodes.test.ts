@@ -3,11 +3,12 @@
 // One rank per "machine" with --nnodes 2; the result must equal one process on the concatenated batch.
 // Needs root and iproute2 (network namespaces); elsewhere the test is reported as skipped.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadSafetensors } from '../engine/index.ts';
 import { tinyCorpus } from '../train/test-fixtures.ts';
+import { type ChildRun, runChild } from '../util/child.ts';
 import { lastJson, runHhkit } from './test-cli.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -23,33 +24,12 @@ function sh(...args: string[]): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
 }
 
-function inNamespace(
-  ns: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(
-      'ip',
-      ['netns', 'exec', ns, process.execPath, join(root, 'bin', 'hhkit.js'), ...args],
-      {
-        cwd: root,
-        env: { ...process.env, HHKIT_NUM_THREADS: '1', HHKIT_DIST_TIMEOUT: '60' },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    // A rank that cannot reach its peer waits for gloo's own connect retries; fail the test sooner.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
+function inNamespace(ns: string, args: string[]): Promise<ChildRun> {
+  // A rank that cannot reach its peer waits for gloo's own connect retries; fail the test sooner.
+  return runChild('ip', ['netns', 'exec', ns, process.execPath, join(root, 'bin', 'hhkit.js'), ...args], {
+    cwd: root,
+    env: { ...process.env, HHKIT_NUM_THREADS: '1', HHKIT_DIST_TIMEOUT: '60' },
+    timeoutMs: 90_000,
   });
 }
 

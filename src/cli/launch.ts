@@ -4,10 +4,10 @@
 // rank fails, the launcher stops the others and exits with that rank's status: nobody waits on a peer
 // that is gone.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../util/child.ts';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -36,18 +36,6 @@ options:
 
 /** The commands whose ranks split the work and sync gradients (others would just run N times). */
 const DATA_PARALLEL = new Set(['pretrain', 'pm pretrain', 'pm train', 'ppo']);
-
-/** A TCP port nobody listens on now (for a one-machine rendezvous). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'hhkit.js');
 

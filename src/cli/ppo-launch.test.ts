@@ -2,14 +2,13 @@
 // and finishes with the ranks' weights in agreement; and PPO's update on given rollouts, split over 2 ranks,
 // ends with the same weights as one process on all of them (src/rl/ppo-update.fixture.ts).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadSafetensors } from '../engine/index.ts';
 import { tinyPolicy } from '../rl/test-fixtures.ts';
-import { freePort } from './launch.ts';
+import { freePort, rankEnv, runChild } from '../util/child.ts';
 import { lastJson, runHhkit } from './test-cli.ts';
 
 /** A world folder with just what `hhkit ppo --reward gold` reads: rl-prompts.jsonl. */
@@ -88,31 +87,14 @@ interface FixtureRun {
 /** Runs the update fixture on `n` processes (n = 1: no process group). */
 async function runFixture(n: number, env: Record<string, string>): Promise<FixtureRun[]> {
   const port = await freePort();
-  const ranks = Array.from({ length: n }, (_, rank) => {
-    const dist =
-      n > 1
-        ? { RANK: String(rank), WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) }
-        : {};
-    return new Promise<FixtureRun>((done, fail) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-        env: { ...process.env, ...env, ...dist, HHKIT_NUM_THREADS: '1', HHKIT_DIST_TIMEOUT: '60' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c;
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.on('error', fail);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        const line = stdout.trim().split('\n').at(-1) ?? '';
-        done({ code, result: line.startsWith('{') ? JSON.parse(line) : {}, stderr });
-      });
+  const ranks = Array.from({ length: n }, async (_, rank) => {
+    const dist = n > 1 ? rankEnv(rank, n, port) : {};
+    const r = await runChild(process.execPath, ['--import', 'tsx', fixture], {
+      env: { ...process.env, ...env, ...dist, HHKIT_NUM_THREADS: '1', HHKIT_DIST_TIMEOUT: '60' },
+      timeoutMs: 90_000,
     });
+    const line = r.stdout.trim().split('\n').at(-1) ?? '';
+    return { code: r.code, result: line.startsWith('{') ? JSON.parse(line) : {}, stderr: r.stderr };
   });
   return Promise.all(ranks);
 }

@@ -1,7 +1,8 @@
 // Runs `hhkit` as a child process for the CLI tests (one helper instead of a copy per test file).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runChild } from '../util/child.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'bin', 'hhkit.js');
@@ -25,26 +26,7 @@ export function runHhkit(
   args: string[],
   opts: { stdin?: string; onStderrLine?: (line: string, child: ChildProcess) => void } = {},
 ): Promise<CliRun> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!opts.onStderrLine) return;
-      partial += chunk.toString();
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) opts.onStderrLine(line, child);
-    });
-    child.on('error', fail);
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+  return runChild(process.execPath, [bin, ...args], { cwd: root, env, ...opts });
 }
 
 /** Runs `hhkit <args>` to completion. */

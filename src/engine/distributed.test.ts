@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { networkInterfaces } from 'node:os';
+import { freePort, rankEnv, runChild } from '../util/child.ts';
 import { DistributedError, distEnv, localAddressToward } from './distributed.ts';
 
 const script = fileURLToPath(new URL('./distributed.fixture.ts', import.meta.url));
-
-/** A TCP port nobody is listening on now. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 interface RankRun {
   code: number | null;
@@ -28,39 +15,23 @@ interface RankRun {
 
 async function runRanks(scenario: string, n: number): Promise<RankRun[]> {
   const port = await freePort();
-  const runs = Array.from({ length: n }, (_, rank) => {
-    return new Promise<RankRun>((done) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', script], {
-        env: {
-          ...process.env,
-          SCENARIO: scenario,
-          RANK: String(rank),
-          WORLD_SIZE: String(n),
-          MASTER_ADDR: '127.0.0.1',
-          MASTER_PORT: String(port),
-          HHKIT_NUM_THREADS: '1',
-          HHKIT_DIST_TIMEOUT: '60',
-        },
-      });
-      let out = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        out += c;
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        const lines = out
-          .trim()
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l));
-        done({ code, lines, stderr });
-      });
+  const runs = Array.from({ length: n }, async (_, rank) => {
+    const r = await runChild(process.execPath, ['--import', 'tsx', script], {
+      env: {
+        ...process.env,
+        ...rankEnv(rank, n, port),
+        SCENARIO: scenario,
+        HHKIT_NUM_THREADS: '1',
+        HHKIT_DIST_TIMEOUT: '60',
+      },
+      timeoutMs: 90_000,
     });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    return { code: r.code, lines, stderr: r.stderr };
   });
   return Promise.all(runs);
 }
