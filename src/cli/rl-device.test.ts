@@ -6,12 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { builtWithCuda, cudaAvailable } from '../engine/index.ts';
-import { saveCheckpoint } from '../nn/checkpoint.ts';
-import { GPT } from '../nn/gpt.ts';
-import { Tokenizer } from '../tokenizer/index.ts';
 import { hardwareDocs } from '../train/config.ts';
-import { generateWorld } from '../world/index.ts';
 import { command as bestOfN } from './best-of-n.ts';
+import { tinyWorldLM } from './test-world.ts';
 import { command as distill } from './distill.ts';
 import { command as ppo } from './ppo.ts';
 import { pmReward } from './rl-common.ts';
@@ -54,32 +51,23 @@ test('--device cuda without a usable GPU and --precision fp16 exit 2 with the re
 
 test('hhkit distill → ppo (PM reward) → best-of-n with --precision bf16: float32 checkpoints, KL to the teacher falls', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-rlbf16-'));
-  const world = join(dir, 'world');
-  // biome-ignore format: one count per key reads worse
-  await generateWorld({
-    out: world, seed: 5, size: 'small',
+  const { world, lm, texts } = await tinyWorldLM(dir, {
+    worldSeed: 5,
+    lmSeed: 2,
     counts: {
-      pretrainDialogues: 150, pretrainForum: 5, forumThreads: 5, helpfulTrain: 10, helpfulTest: 10,
-      harmlessTrain: 5, harmlessTest: 5, rlPrompts: 100, oodHarmful: 2, oodBenign: 2, calibrationPairs: 10,
+      pretrainDialogues: 150,
+      pretrainForum: 5,
+      forumThreads: 5,
+      helpfulTrain: 10,
+      helpfulTest: 10,
+      harmlessTrain: 5,
+      harmlessTest: 5,
+      rlPrompts: 100,
+      oodHarmful: 2,
+      oodBenign: 2,
+      calibrationPairs: 10,
     },
   });
-  const texts = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => (JSON.parse(l) as { text: string }).text);
-  const tokenizer = Tokenizer.train(texts, { vocabSize: 400 });
-  tokenizer.save(join(dir, 'tokenizer.json'));
-  const lm = join(dir, 'lm');
-  const model = new GPT(
-    { nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 160, vocabSize: tokenizer.vocabSize, dropout: 0 },
-    { seed: 2 },
-  );
-  saveCheckpoint(lm, {
-    model,
-    meta: { kind: 'lm', lineage: [] },
-    tokenizerPath: join(dir, 'tokenizer.json'),
-  });
-  for (const p of model.parameters()) p.dispose();
 
   // The LM with a fresh scalar head stands in for a PM: its bf16 scores match fp32 to bf16's rounding.
   const prompts = texts.slice(0, 6);

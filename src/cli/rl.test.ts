@@ -3,22 +3,17 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { saveCheckpoint } from '../nn/checkpoint.ts';
-import { GPT } from '../nn/gpt.ts';
-import { Tokenizer } from '../tokenizer/index.ts';
-import { generateWorld } from '../world/index.ts';
 import { command as bestOfN } from './best-of-n.ts';
+import { tinyWorldLM } from './test-world.ts';
 import { command as distill } from './distill.ts';
 import { command as ppo } from './ppo.ts';
 import { command as robustness } from './robustness.ts';
 
 test('hhkit distill → ppo → best-of-n → robustness run end to end on a tiny world and LM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-rlcli-'));
-  const world = join(dir, 'world');
-  await generateWorld({
-    out: world,
-    seed: 3,
-    size: 'small',
+  const { world, lm } = await tinyWorldLM(dir, {
+    worldSeed: 3,
+    lmSeed: 1,
     counts: {
       pretrainDialogues: 300,
       pretrainForum: 20,
@@ -32,22 +27,6 @@ test('hhkit distill → ppo → best-of-n → robustness run end to end on a tin
       oodBenign: 5,
       calibrationPairs: 40,
     },
-  });
-  const texts = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => (JSON.parse(l) as { text: string }).text);
-  const tokenizer = Tokenizer.train(texts, { vocabSize: 400 });
-  tokenizer.save(join(dir, 'tokenizer.json'));
-  const lm = join(dir, 'lm');
-  const model = new GPT(
-    { nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 160, vocabSize: tokenizer.vocabSize, dropout: 0 },
-    { seed: 1 },
-  );
-  saveCheckpoint(lm, {
-    model,
-    meta: { kind: 'lm', lineage: [] },
-    tokenizerPath: join(dir, 'tokenizer.json'),
   });
 
   const quiet = console.error;
