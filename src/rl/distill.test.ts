@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { liveTensors, noGrad, randn, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import { defaultDistillConfig, distill } from './distill.ts';
+import { distill } from './distill.ts';
 import { topKWithRest } from './distill-cache.ts';
 import { bucketKL } from './distill.ts';
-import { letterReward, tinyPolicy } from './test-fixtures.ts';
+import { letterReward, tinyPolicy, toyDistillConfig } from './test-fixtures.ts';
 
 test('bucket KL: 0 when the student equals the teacher, equals the exact KL when k covers the vocabulary', () => {
   noGrad(() =>
@@ -43,18 +43,7 @@ test('context distillation reduces KL to the prompted teacher by a margin, cache
   const out = join(fx.dir, 'distill');
   const before = liveTensors();
   const report = await distill({
-    config: {
-      ...defaultDistillConfig,
-      out,
-      steps: 40,
-      batchSize: 8,
-      lr: 3e-3,
-      topK: 8,
-      maxTokens: 24,
-      evalExamples: 16,
-      maxNewTokens: 6,
-      checkpointEvery: 20,
-    },
+    config: toyDistillConfig(out),
     init: fx.init,
     tokenizer: fx.tokenizer,
     hhhPrompt: hhh,

@@ -4,24 +4,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { liveTensors, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import { defaultPPOConfig, type PPOConfig } from './ppo-config.ts';
+import type { PPOConfig } from './ppo-config.ts';
 import { type PPOStepMetrics, trainPPO } from './ppo.ts';
-import { letterReward, tinyPolicy } from './test-fixtures.ts';
+import { letterReward, tinyPolicy, toyPPOConfig } from './test-fixtures.ts';
 
-const config = (out: string, overrides: Partial<PPOConfig> = {}): PPOConfig => ({
-  ...defaultPPOConfig,
-  out,
-  steps: 40,
-  batchSize: 16,
-  miniBatchSize: 8,
-  ppoEpochs: 2,
-  maxNewTokens: 8,
-  lr: 5e-3,
-  klCoef: 0.02,
-  evalEvery: 0,
-  checkpointEvery: 10,
-  ...overrides,
-});
+const config = toyPPOConfig;
 
 test('PPO raises a toy reward (emit the letter Q) by a margin with bounded KL, and logs every stage', async () => {
   const fx = tinyPolicy(1);

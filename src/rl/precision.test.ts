@@ -14,7 +14,7 @@ import { defaultPPOConfig, type PPOConfig, validatePPOConfig } from './ppo-confi
 import { type PPOStepMetrics, trainPPO } from './ppo.ts';
 import { actorCriticAt } from './ppo-update.ts';
 import { sampleRollout } from './rollout.ts';
-import { letterReward, tinyPolicy } from './test-fixtures.ts';
+import { letterReward, tinyPolicy, toyDistillConfig, toyPPOConfig } from './test-fixtures.ts';
 
 /** The dtypes of the tensors in a .safetensors file (from its JSON header). */
 function safetensorsDtypes(path: string): Set<string> {
@@ -86,20 +86,8 @@ test('generateBatch inside bf16 autocast returns float32 log-probs that are not 
   for (const p of policy.parameters()) p.dispose();
 });
 
-const ppoConfig = (out: string, overrides: Partial<PPOConfig> = {}): PPOConfig => ({
-  ...defaultPPOConfig,
-  out,
-  steps: 40,
-  batchSize: 16,
-  miniBatchSize: 8,
-  ppoEpochs: 2,
-  maxNewTokens: 8,
-  lr: 5e-3,
-  klCoef: 0.02,
-  evalEvery: 0,
-  checkpointEvery: 20,
-  ...overrides,
-});
+const ppoConfig = (out: string, overrides: Partial<PPOConfig> = {}): PPOConfig =>
+  toyPPOConfig(out, { checkpointEvery: 20, ...overrides });
 
 test('PPO with precision bf16 raises the toy reward by a margin; weights, value head and AdamW state stay float32', async () => {
   const fx = tinyPolicy(1);
@@ -152,20 +140,7 @@ test('context distillation with precision bf16 cuts KL to the teacher by a margi
   const out = join(fx.dir, 'distill');
   const before = liveTensors();
   const report = await distill({
-    config: {
-      ...defaultDistillConfig,
-      out,
-      steps: 40,
-      batchSize: 8,
-      lr: 3e-3,
-      topK: 8,
-      maxTokens: 24,
-      evalExamples: 16,
-      maxNewTokens: 6,
-      checkpointEvery: 20,
-      device: 'cpu',
-      precision: 'bf16',
-    },
+    config: toyDistillConfig(out, { device: 'cpu', precision: 'bf16' }),
     init: sharp,
     tokenizer: fx.tokenizer,
     hhhPrompt: 'Below are dialogues.\n-----\n\nHuman: Say Q.\n\nAssistant: QQQ QQ Q.\n-----\n',

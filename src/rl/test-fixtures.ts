@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { saveCheckpoint } from '../nn/checkpoint.ts';
 import { GPT } from '../nn/gpt.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
+import { type DistillConfig, defaultDistillConfig } from './distill.ts';
+import { defaultPPOConfig, type PPOConfig } from './ppo-config.ts';
 
 export interface TinyPolicy {
   dir: string;
@@ -42,3 +44,34 @@ export const letterReward =
     responses.map((r) =>
       r.length === 0 ? 0 : [...r].filter((ch) => ch === letter).length / Math.max(8, r.length),
     );
+
+/** PPO on the tiny policy: 40 steps of 16 prompts, 8-token responses (the toy-reward tests' settings). */
+export const toyPPOConfig = (out: string, overrides: Partial<PPOConfig> = {}): PPOConfig => ({
+  ...defaultPPOConfig,
+  out,
+  steps: 40,
+  batchSize: 16,
+  miniBatchSize: 8,
+  ppoEpochs: 2,
+  maxNewTokens: 8,
+  lr: 5e-3,
+  klCoef: 0.02,
+  evalEvery: 0,
+  checkpointEvery: 10,
+  ...overrides,
+});
+
+/** Context distillation of the tiny policy: 40 steps of 8, teacher top-8. */
+export const toyDistillConfig = (out: string, overrides: Partial<DistillConfig> = {}): DistillConfig => ({
+  ...defaultDistillConfig,
+  out,
+  steps: 40,
+  batchSize: 8,
+  lr: 3e-3,
+  topK: 8,
+  maxTokens: 24,
+  evalExamples: 16,
+  maxNewTokens: 6,
+  checkpointEvery: 20,
+  ...overrides,
+});
