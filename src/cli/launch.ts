@@ -21,9 +21,13 @@ pm pretrain, pm train (--batch-size is per process: the global batch is N × bat
 --batch-size and --mini-batch-size are global, split across the ranks, which each sample their share).
 
 On several machines, run the same line on each with --nnodes, a distinct --node-rank and the address of
-node 0 (a shared --out folder is needed for --resume). Rank 0's output passes through unchanged (so
---json works); other ranks' lines are prefixed with [rank R]. If a rank exits with an error or is killed,
-the launcher stops the others (SIGTERM, then SIGKILL after 10 s) and exits with that rank's status.
+node 0 (a shared --out folder is needed for --resume). gloo binds to this machine's address on node 0's
+subnet; where the machines meet through a routed network, set GLOO_SOCKET_IFNAME to the interface to use.
+HHKIT_DIST_TIMEOUT (seconds, default 1800) bounds how long a rank waits for its peers.
+
+Rank 0's output passes through unchanged (so --json works); other ranks' lines are prefixed with
+[rank R]. If a rank exits with an error or is killed, the launcher stops the others (SIGTERM, then
+SIGKILL after 10 s) and exits with that rank's status.
 
 options:
   --nproc N            processes on this machine (default 2)
