@@ -10,14 +10,38 @@ function fromRoot(root, source, abi) {
   const libdir = join(root, 'lib');
   if (!existsSync(join(include, 'ATen', 'ATen.h')) || !existsSync(join(libdir, 'libtorch.so'))) return null;
   const cuda = existsSync(join(libdir, 'libtorch_cuda.so'));
-  return withDistributed({
+  const found = {
     source,
     include: [include, join(include, 'torch', 'csrc', 'api', 'include')],
     libdir,
     libs: ['c10', 'torch', 'torch_cpu', ...(cuda ? ['torch_cuda', 'c10_cuda'] : [])],
     cuda,
     cxx11abi: abi,
-  });
+  };
+  if (cuda) {
+    // c10/cuda's headers include the CUDA runtime's: from the toolkit, or pip's nvidia-cuda-runtime wheel
+    // beside torch (site-packages/nvidia/cuda_runtime/include).
+    const site = join(root, '..');
+    const runtime = [
+      process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'include'),
+      '/usr/local/cuda/include',
+      join(site, 'nvidia', 'cuda_runtime', 'include'),
+      '/usr/include',
+    ].find((d) => d && existsSync(join(d, 'cuda_runtime_api.h')));
+    if (!runtime) {
+      found.cuda = false;
+      found.libs = found.libs.filter((l) => !l.includes('cuda'));
+      found.warning =
+        'libtorch has CUDA but no cuda_runtime_api.h was found (set CUDA_HOME): building CPU-only';
+    } else {
+      if (runtime !== '/usr/include') found.include.push(runtime);
+      // NCCL's header: pip's nvidia-nccl wheel, or a system install.
+      found.ncclInclude = [join(site, 'nvidia', 'nccl', 'include'), runtime, '/usr/include'].find((d) =>
+        existsSync(join(d, 'nccl.h')),
+      );
+    }
+  }
+  return withDistributed(found);
 }
 
 // c10d (issue #9): built in when the libtorch has the c10d headers and gloo's headers are found (a pip
@@ -29,7 +53,12 @@ function withDistributed(found) {
   const glooDirs = [include, '/usr/include', '/usr/local/include'];
   const glooDir = glooDirs.find((d) => existsSync(join(d, 'gloo', 'algorithm.h')));
   found.distributed = existsSync(join(c10d(include), 'ProcessGroupGloo.hpp')) && glooDir !== undefined;
-  found.nccl = found.distributed && found.cuda && existsSync(join(c10d(include), 'ProcessGroupNCCL.hpp'));
+  found.nccl =
+    found.distributed &&
+    found.cuda &&
+    found.ncclInclude !== undefined &&
+    existsSync(join(c10d(include), 'ProcessGroupNCCL.hpp'));
+  if (found.nccl && !found.include.includes(found.ncclInclude)) found.include.push(found.ncclInclude);
   if (found.distributed && glooDir !== include) {
     found.include.push(glooDir);
     const lib = [

@@ -138,7 +138,13 @@ if (
       fail('a C++ compiler is needed: sudo apt-get install g++ make python3');
     }
   }
-  say(`building the native addon against ${torch.source}${torch.cuda ? ' with CUDA' : ''} (about a minute)`);
+  if (torch.warning) say(`WARNING: ${torch.warning}`);
+  const extras = [torch.cuda && 'CUDA', torch.distributed && 'c10d gloo', torch.nccl && 'NCCL'].filter(
+    Boolean,
+  );
+  say(
+    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute)`,
+  );
   const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   const gypArgs = [
     'rebuild',
