@@ -12,6 +12,21 @@ Table& table() {
   return t;
 }
 
+// V8 hears about tensor memory in steps of 128 MiB, not per tensor: tidy()-scoped code allocates and frees
+// hundreds of MiB per training step, and reporting each change made V8 run a mark-compact every few tens of
+// milliseconds with concurrent marking threads (~10% of a core, measured), to collect nothing. Unscoped
+// tensors still grow the reported amount and get collected, one step later at most.
+static constexpr int64_t kReportStep = int64_t{128} << 20;
+
+static void report(napi_env env, Table& tb) {
+  const int64_t delta = tb.tracked_bytes - tb.reported_bytes;
+  if (delta >= kReportStep || delta <= -kReportStep) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, delta, &ignored);
+    tb.reported_bytes = tb.tracked_bytes;
+  }
+}
+
 uint32_t store(napi_env env, at::Tensor t) {
   if (!t.defined()) return 0;
   Table& tb = table();
@@ -29,8 +44,8 @@ uint32_t store(napi_env env, at::Tensor t) {
   tb.live++;
   tb.live_bytes += s.bytes;
   if (s.bytes >= 4096) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, s.bytes, &ignored);
+    tb.tracked_bytes += s.bytes;
+    report(env, tb);
   }
   return id;
 }
@@ -43,8 +58,8 @@ void release(napi_env env, uint32_t id) {
   tb.live--;
   tb.live_bytes -= s.bytes;
   if (s.bytes >= 4096) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, -s.bytes, &ignored);
+    tb.tracked_bytes -= s.bytes;
+    report(env, tb);
   }
   s.bytes = 0;
   tb.free_list.push_back(id);

@@ -27,6 +27,8 @@ struct Table {
   std::vector<uint32_t> free_list;
   int64_t live = 0;
   int64_t live_bytes = 0;
+  int64_t tracked_bytes = 0;   // of slots big enough to matter to the GC (>= 4 KiB)
+  int64_t reported_bytes = 0;  // what V8 has been told (tracked_bytes, updated in steps of kReportStep)
 };
 
 Table& table();
