@@ -101,3 +101,7 @@ export const defaultDevice = (): string => (N.cuda_available() ? 'cuda' : 'cpu')
 // unless HHKIT_NUM_THREADS says otherwise.
 const envThreads = Number(process.env.HHKIT_NUM_THREADS);
 setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());
+
+// HHKIT_TF32=1 lets float32 matmuls and convolutions use TF32 on Ampere+ GPUs (torch's default is off for
+// matmuls); trainers in bf16 precision don't need it.
+if (process.env.HHKIT_TF32 === '1') setAllowTF32(true);
