@@ -2,7 +2,7 @@
 // each rank holds batchSize/W of the step's rows. Everything global in one process stays global here —
 // reward and advantage whitening use every rank's tokens (whiten's sumAcrossRanks), each minibatch is the
 // ranks' slices of miniBatchSize/W rows together, every rank's loss is divided by the whole minibatch's
-// token count, and syncGradients sums the gradients, so the update equals one process holding all the rows
+// token count, and a GradientReducer sums the gradients during backward, so the update equals one process holding all the rows
 // and the same minibatches. Every rank takes the same number of optimiser steps (ceil(B/M) per epoch).
 // Devices: the rollout's tensors live on the policy's device; the advantages, returns, old log-probs and
 // masks are computed on the CPU (plain arrays) and moved there per minibatch. Under precision 'bf16' the
@@ -15,7 +15,7 @@ import {
   clipGradNorm,
   getWorldSize,
   noGrad,
-  syncGradients,
+  GradientReducer,
   type Tensor,
   tensor,
   tidy,
@@ -182,81 +182,96 @@ export function ppoUpdate(
   const globalTokens = across(localTokens);
   const params = ac.parameters();
   const stats = { policyLoss: 0, valueLoss: 0, clipFraction: 0, approxKL: 0, entropy: 0, n: 0 };
-  let k = 0;
-  for (const miniBatches of epochs) {
-    for (const idx of miniBatches) {
-      const tokens = globalTokens[k]!;
-      const share = localTokens[k]! / Math.max(1, tokens); // this rank's part of the minibatch's tokens
-      k++;
-      optimizer.zeroGrad();
-      const local = tidy(() => {
-        // This minibatch's rows of the CPU-side arrays, as (b, N) float32 on the models' device.
-        const pick = (flat: ArrayLike<number>) =>
-          matrix(
-            idx.flatMap((b) => Array.from({ length: N }, (_, t) => flat[b * N + t]!)),
-            idx.length,
-            N,
-            device,
-          );
-        const rowIndex = tensor(BigInt64Array.from(idx, BigInt), { device });
-        const window = {
-          sequences: batch.sequences.indexSelect(0, rowIndex),
-          attentionMask: batch.attentionMask.indexSelect(0, rowIndex),
-          promptWidth: batch.promptWidth,
-          responseWidth: N,
-        };
-        const mbMask = pick(mask); // (b, N)
-        const { logits, values } = actorCriticAt(ac, window, c.precision); // (b, N, V), (b, N) float32
-        const logprobs = gatherLogprobs(logits, batch.responses.indexSelect(0, rowIndex));
-        const policy = clippedPolicyLoss(
-          logprobs,
-          pick(oldLogprobs),
-          pick(advantages),
-          mbMask,
-          c.clipRange,
-          tokens,
-        );
-        const value = clippedValueLoss(
-          values,
-          pick(oldValues),
-          pick(returns),
-          mbMask,
-          c.clipRangeValue,
-          tokens,
-        );
-        const loss = policy.loss.add(value.loss.mul(c.vfCoef));
-        const lossValue = loss.item();
-        // A non-finite loss is not backpropagated (every rank still reaches the collective below).
-        if (Number.isFinite(lossValue)) loss.backward();
-        return [
-          lossValue,
-          policy.loss.item(),
-          value.loss.item(),
-          policy.clipFraction * share,
-          policy.approxKL * share,
-          tokenEntropy(logits, mbMask) * share,
-        ];
-      });
-      // The ranks' shares add up to the global minibatch's loss and statistics; a NaN anywhere stops all.
-      const [loss = Number.NaN, policyLoss = 0, valueLoss = 0, clipFraction = 0, approxKL = 0, entropy = 0] =
-        across(local);
-      if (!Number.isFinite(loss)) {
+  // Sums each minibatch's gradients over ranks while its backward runs (DDP-style); no-op on one process.
+  const reducer = new GradientReducer(params);
+  try {
+    let k = 0;
+    for (const miniBatches of epochs) {
+      for (const idx of miniBatches) {
+        const tokens = globalTokens[k]!;
+        const share = localTokens[k]! / Math.max(1, tokens); // this rank's part of the minibatch's tokens
+        k++;
         optimizer.zeroGrad();
-        throw new PPODivergenceError(
-          `ppo step ${opts.step}: the loss is ${loss}; training stopped, the last good checkpoint is ${opts.lastGood}`,
-        );
+        const local = tidy(() => {
+          // This minibatch's rows of the CPU-side arrays, as (b, N) float32 on the models' device.
+          const pick = (flat: ArrayLike<number>) =>
+            matrix(
+              idx.flatMap((b) => Array.from({ length: N }, (_, t) => flat[b * N + t]!)),
+              idx.length,
+              N,
+              device,
+            );
+          const rowIndex = tensor(BigInt64Array.from(idx, BigInt), { device });
+          const window = {
+            sequences: batch.sequences.indexSelect(0, rowIndex),
+            attentionMask: batch.attentionMask.indexSelect(0, rowIndex),
+            promptWidth: batch.promptWidth,
+            responseWidth: N,
+          };
+          const mbMask = pick(mask); // (b, N)
+          const { logits, values } = actorCriticAt(ac, window, c.precision); // (b, N, V), (b, N) float32
+          const logprobs = gatherLogprobs(logits, batch.responses.indexSelect(0, rowIndex));
+          const policy = clippedPolicyLoss(
+            logprobs,
+            pick(oldLogprobs),
+            pick(advantages),
+            mbMask,
+            c.clipRange,
+            tokens,
+          );
+          const value = clippedValueLoss(
+            values,
+            pick(oldValues),
+            pick(returns),
+            mbMask,
+            c.clipRangeValue,
+            tokens,
+          );
+          const loss = policy.loss.add(value.loss.mul(c.vfCoef));
+          const lossValue = loss.item();
+          // A non-finite loss is not backpropagated (every rank still reaches the collective below).
+          if (Number.isFinite(lossValue)) {
+            reducer.arm();
+            loss.backward();
+          }
+          return [
+            lossValue,
+            policy.loss.item(),
+            value.loss.item(),
+            policy.clipFraction * share,
+            policy.approxKL * share,
+            tokenEntropy(logits, mbMask) * share,
+          ];
+        });
+        // The ranks' shares add up to the global minibatch's loss and statistics; a NaN anywhere stops all.
+        const [
+          loss = Number.NaN,
+          policyLoss = 0,
+          valueLoss = 0,
+          clipFraction = 0,
+          approxKL = 0,
+          entropy = 0,
+        ] = across(local);
+        if (!Number.isFinite(loss)) {
+          optimizer.zeroGrad();
+          throw new PPODivergenceError(
+            `ppo step ${opts.step}: the loss is ${loss}; training stopped, the last good checkpoint is ${opts.lastGood}`,
+          );
+        }
+        reducer.finish();
+        clipGradNorm(params, c.maxGradNorm);
+        optimizer.step();
+        optimizer.zeroGrad();
+        stats.policyLoss += policyLoss;
+        stats.valueLoss += valueLoss;
+        stats.clipFraction += clipFraction;
+        stats.approxKL += approxKL;
+        stats.entropy += entropy;
+        stats.n++;
       }
-      syncGradients(params);
-      clipGradNorm(params, c.maxGradNorm);
-      optimizer.step();
-      optimizer.zeroGrad();
-      stats.policyLoss += policyLoss;
-      stats.valueLoss += valueLoss;
-      stats.clipFraction += clipFraction;
-      stats.approxKL += approxKL;
-      stats.entropy += entropy;
-      stats.n++;
     }
+  } finally {
+    reducer.dispose();
   }
   const t2 = performance.now();
   const n = Math.max(1, stats.n);
