@@ -131,7 +131,10 @@ HHKIT_OP(dist_init, {
   return a.ret_undefined();
 })
 
+void free_all_reducers();
+
 HHKIT_OP(dist_destroy, {
+  free_all_reducers();  // their hooks would reach for the group being closed
   g_group.reset();
   return a.ret_undefined();
 })
@@ -371,11 +374,19 @@ HHKIT_OP(dist_reducer_finish, {
   return a.ret_int(overlapped);
 })
 
+static void free_reducer(Reducer& r) {
+  for (size_t k = 0; k < r.accumulators.size(); k++) r.accumulators[k]->del_post_hook(r.hook_keys[k]);
+}
+
+void free_all_reducers() {
+  for (auto& [id, r] : g_reducers) free_reducer(*r);
+  g_reducers.clear();
+}
+
 HHKIT_OP(dist_reducer_free, {
   auto it = g_reducers.find(a.i(0));
   if (it != g_reducers.end()) {
-    Reducer& r = *it->second;
-    for (size_t k = 0; k < r.accumulators.size(); k++) r.accumulators[k]->del_post_hook(r.hook_keys[k]);
+    free_reducer(*it->second);
     g_reducers.erase(it);
   }
   return a.ret_undefined();

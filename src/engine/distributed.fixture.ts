@@ -60,6 +60,15 @@ if (process.env.SCENARIO === 'collectives') {
   const overlapped = reducer.finish();
   print('reducer', [w1.grad!.toArray(), w2.grad!.toArray(), unused.grad?.toArray() ?? null, overlapped]);
   reducer.dispose();
+  // Closing the group frees live reducers: using one afterwards is an error, not a crash.
+  const orphan = new GradientReducer([w1]);
+  destroyProcessGroup();
+  try {
+    orphan.arm();
+    print('orphan', null);
+  } catch (e) {
+    print('orphan', (e as Error).message);
+  }
 } else if (process.env.SCENARIO === 'die') {
   barrier();
   if (rank === 1) process.exit(7);

@@ -101,6 +101,7 @@ test('GradientReducer sums the armed backward over ranks as gradients become rea
     assert.deepEqual(unused, [0], 'a parameter no loss used gets a zero gradient, still all-reduced');
     // buckets in reverse order: [unused] (8 B first bucket), [w2] (16 B), [w1]: the two used ones start in backward
     assert.equal(overlapped, 2);
+    assert.match(String(value(r, 'orphan')), /unknown or freed gradient reducer/);
   }
 });
 
