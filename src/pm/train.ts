@@ -6,19 +6,16 @@
 // draws the same global batch of batchSize × worldSize comparisons and trains on its slice; each rank's
 // loss is divided by the global count, so the gradients summed across ranks are those of one process
 // on the whole batch. Rank 0 evaluates, logs and writes checkpoints.
-import { appendFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
   allReduceNumbers,
-  broadcast,
   clipGradNorm,
   getRngState,
   initProcessGroup,
   autocast,
-  manualSeed,
   parameterDrift,
-  GradientReducer,
   tensor,
   tidy,
 } from '../engine/index.ts';
@@ -28,8 +25,8 @@ import { ExampleOrder } from '../train/batches.ts';
 import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
 import {
-  readTrainingCheckpoint,
-  restoreTrainingState,
+  resumableCheckpoint,
+  startTrainingRun,
   type TrainerState,
   writeTrainingCheckpoint,
 } from '../train/state.ts';
@@ -88,19 +85,12 @@ export interface TrainPMResult {
   worldSize: number;
 }
 
-/** trainer.json of a PM run: train/state.ts's fields, with the PM config. */
-interface PMTrainerState {
-  step: number;
-  examplesSeen: number;
-  tokensSeen: number;
-  firstLoss: number;
-  lastLoss: number;
-  lastEvalLoss: number | null;
+/** trainer.json of a PM run: train/state.ts's fields with the PM config, and the PM's own. */
+interface PMTrainerState extends TrainerState<PMTrainConfig> {
   lastEvalAccuracy: number | null;
   baseLr: number;
   /** Processes of the run (absent in checkpoints from before data-parallel training: 1). */
   worldSize?: number;
-  config: PMTrainConfig;
 }
 
 /** Keys that must not change across a resume. */
@@ -245,13 +235,10 @@ export async function trainPreferenceModel(
   };
 
   // ---- resume ----
-  const ckpt = readTrainingCheckpoint(out);
+  const ckpt = resumableCheckpoint<PMTrainerState>(out, options.resume);
   let checkpointDir = ckpt?.dir ?? '';
-  if (ckpt && !options.resume) {
-    throw new ConfigError(`${out} already has a checkpoint (${ckpt.dir}); resume it or choose another out`);
-  }
   if (ckpt) {
-    const saved = ckpt.trainer as unknown as PMTrainerState;
+    const saved = ckpt.trainer;
     const changed = FIXED_ON_RESUME.filter((k) => saved.config[k] !== c[k]);
     if (changed.length > 0) {
       throw new ConfigError(
@@ -269,20 +256,11 @@ export async function trainPreferenceModel(
     const { pm: savedPm } = loadPreferenceModel(ckpt.dir);
     pm.loadStateDict(savedPm.stateDict());
     for (const p of savedPm.parameters()) p.dispose();
-    restoreTrainingState(ckpt, optimizer, main ? metricsPath : null);
     state = { ...saved, worldSize, config: c };
-    // The checkpoint holds rank 0's generator; the other ranks draw fresh dropout streams.
-    if (!main) manualSeed(c.seed + rank + 7919 * state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
-  } else {
-    // dropout's generator, one stream per rank
-    manualSeed(c.seed + rank);
-    if (main) writeFileSync(metricsPath, '');
   }
-  // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
-  broadcast(params, 0);
-  // Sums gradients over ranks while backward runs (DDP-style); a no-op on one process.
-  const reducer = new GradientReducer(params);
+  // AdamW moments, dropout RNG, metrics, rank 0's weights everywhere, and the gradient reducer.
+  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank });
   const resumedFrom = state.step;
   const order = new ExampleOrder(data.length, c.seed);
 
@@ -388,8 +366,7 @@ export async function trainPreferenceModel(
       checkpointDir = tidy(() =>
         writeTrainingCheckpoint(
           out,
-          // train/state.ts serialises whatever trainer state it is given; the PM's has its own config.
-          trainer as unknown as TrainerState,
+          trainer,
           optimizer.state(),
           getRngState(),
           (dir, files) => savePreferenceModel(dir, pm, metaOf(trainer, lineage), tokenizerPath, files),

@@ -5,21 +5,18 @@
 // micro-batch of batchSize × worldSize examples and trains on its slice; gradients are summed across
 // ranks with the loss normalised by the global target count, so N processes with batchSize B take the
 // same step as one process with batchSize N·B. Rank 0 evaluates, logs and writes checkpoints.
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
   allReduceNumbers,
   barrier,
-  broadcast,
   clipGradNorm,
   crossEntropy,
   getLocalRank,
   autocast,
   getRngState,
   initProcessGroup,
-  manualSeed,
-  GradientReducer,
   noGrad,
   type Tensor,
   tidy,
@@ -33,8 +30,8 @@ import { ConfigError, type LMTrainConfig, trainingDevice } from './config.ts';
 import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
 import {
-  readTrainingCheckpoint,
-  restoreTrainingState,
+  resumableCheckpoint,
+  startTrainingRun,
   type TrainerState,
   writeTrainingCheckpoint,
 } from './state.ts';
@@ -167,31 +164,20 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   };
 
   // ---- resume: weights, AdamW moments, RNG and data position from OUT/checkpoint ----
-  const ckpt = readTrainingCheckpoint(out);
+  const ckpt = resumableCheckpoint(out, options.resume);
   let checkpointDir = ckpt?.dir ?? '';
-  if (ckpt && !options.resume) {
-    throw new ConfigError(`${out} already has a checkpoint (${ckpt.dir}); resume it or choose another out`);
-  }
   if (ckpt) {
     checkResumable(ckpt.trainer.config, c);
     const saved = loadCheckpoint(ckpt.dir);
     model.loadStateDict(saved.model.stateDict());
     for (const p of saved.model.parameters()) p.dispose();
-    restoreTrainingState(ckpt, optimizer, main ? metricsPath : null);
     state = { ...ckpt.trainer, config: c };
     order.position = state.examplesSeen;
-    // The checkpoint holds rank 0's generator; the other ranks draw fresh dropout streams.
-    if (!main) manualSeed(c.seed + rank + 7919 * state.step);
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
-  } else {
-    // dropout's generator (GPT's init used its own seed and restored the global one); one stream per rank
-    manualSeed(c.seed + rank);
-    if (main) writeFileSync(metricsPath, '');
   }
-  // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
-  broadcast(params, 0);
-  // Sums gradients over ranks during backward (DDP-style overlap); a no-op on one process.
-  const reducer = new GradientReducer(params);
+  // AdamW moments, RNG (dropout; GPT's init used its own seed), metrics, rank 0's weights everywhere, and
+  // the reducer that sums gradients over ranks during backward.
+  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank });
   const resumedFrom = state.step;
 
   const evaluate = (): number | null => {

@@ -18,21 +18,25 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   type AdamW,
+  broadcast,
   encodeSafetensors,
+  GradientReducer,
   loadSafetensors,
+  manualSeed,
   type OptimizerState,
   setRngState,
   type Tensor,
 } from '../engine/index.ts';
 import { truncateMetrics } from '../util/metrics.ts';
-import type { LMTrainConfig } from './config.ts';
+import { ConfigError, type LMTrainConfig } from './config.ts';
 
-/** What, besides the model and the optimiser, a resume needs (trainer.json). */
-export interface TrainerState {
+/** What, besides the model and the optimiser, a resume needs (trainer.json); C is the trainer's config. */
+export interface TrainerState<C = LMTrainConfig> {
   /** Optimiser steps completed. */
   step: number;
   /** Examples handed out by the data order so far (its whole state). */
@@ -42,13 +46,13 @@ export interface TrainerState {
   firstLoss: number;
   lastLoss: number;
   lastEvalLoss: number | null;
-  config: LMTrainConfig;
+  config: C;
 }
 
-export interface LoadedTrainingCheckpoint {
+export interface LoadedTrainingCheckpoint<S extends TrainerState<unknown> = TrainerState> {
   /** The step folder (a model checkpoint that loadCheckpoint reads). */
   dir: string;
-  trainer: TrainerState;
+  trainer: S;
   optimizer: OptimizerState;
   /** The CPU generator state at the checkpoint (uint8). */
   rng: Tensor;
@@ -85,7 +89,7 @@ export type CheckpointFiles = Record<string, string | Uint8Array>;
  */
 export function writeTrainingCheckpoint(
   out: string,
-  trainer: TrainerState,
+  trainer: TrainerState<unknown>,
   optimizer: OptimizerState,
   rng: Tensor,
   writeModel: (dir: string, files: CheckpointFiles) => void,
@@ -136,10 +140,12 @@ function prune(out: string, parent: string, keep: number): void {
  *
  * @example const ckpt = readTrainingCheckpoint('runs/lm'); ckpt?.trainer.step // 200
  */
-export function readTrainingCheckpoint(out: string): LoadedTrainingCheckpoint | null {
+export function readTrainingCheckpoint<S extends TrainerState<unknown> = TrainerState>(
+  out: string,
+): LoadedTrainingCheckpoint<S> | null {
   const dir = latestCheckpointDir(out);
   if (dir === null) return null;
-  const trainer = JSON.parse(readFileSync(join(dir, TRAINER_FILE), 'utf8')) as TrainerState;
+  const trainer = JSON.parse(readFileSync(join(dir, TRAINER_FILE), 'utf8')) as S;
   const { tensors, metadata } = loadSafetensors(join(dir, STATE_FILE));
   const rng = tensors['rng'];
   if (!rng) throw new Error(`${join(dir, STATE_FILE)}: no 'rng' tensor`);
@@ -156,19 +162,51 @@ export function readTrainingCheckpoint(out: string): LoadedTrainingCheckpoint | 
 }
 
 /**
- * Restores what a training checkpoint holds besides the weights (the caller loads those): the AdamW
- * moments, the RNG state, and metrics.jsonl cut back to the checkpoint's step. Frees the checkpoint's
- * tensors.
- *
- * @example restoreTrainingState(ckpt, optimizer, 'runs/lm/metrics.jsonl');
+ * The checkpoint a run continues from: the latest in `out` when `resume`, null when there is none; an
+ * existing checkpoint without `resume` is a ConfigError (a run never overwrites another silently).
  */
-export function restoreTrainingState(
-  ckpt: LoadedTrainingCheckpoint,
-  optimizer: AdamW,
-  metricsPath: string | null,
-): void {
-  optimizer.loadState(ckpt.optimizer);
-  setRngState(ckpt.rng);
-  for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
-  if (metricsPath !== null) truncateMetrics(metricsPath, ckpt.trainer.step);
+export function resumableCheckpoint<S extends TrainerState<unknown> = TrainerState>(
+  out: string,
+  resume: boolean | undefined,
+): LoadedTrainingCheckpoint<S> | null {
+  const ckpt = readTrainingCheckpoint<S>(out);
+  if (ckpt && !resume) {
+    throw new ConfigError(`${out} already has a checkpoint (${ckpt.dir}); resume it or choose another out`);
+  }
+  return ckpt;
+}
+
+/**
+ * The rank-aware start of a training run, once the model is built (and on resume holds the checkpoint's
+ * weights) and the optimiser exists. Resuming: the AdamW moments and metrics.jsonl cut back to the
+ * checkpoint's step; rank 0 takes the checkpoint's RNG state and the other ranks fresh dropout streams.
+ * Fresh: one dropout stream per rank and an empty metrics.jsonl. Then every rank takes rank 0's weights,
+ * and the returned reducer sums gradients over ranks during backward (a no-op on one process). Frees the
+ * checkpoint's tensors; only rank 0 writes metrics.
+ *
+ * @example const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: 1, rank: 0 });
+ */
+export function startTrainingRun(opts: {
+  ckpt: LoadedTrainingCheckpoint<TrainerState<unknown>> | null;
+  optimizer: AdamW;
+  params: readonly Tensor[];
+  metricsPath: string;
+  seed: number;
+  rank: number;
+}): GradientReducer {
+  const { ckpt, rank, seed, metricsPath } = opts;
+  const main = rank === 0;
+  if (ckpt) {
+    opts.optimizer.loadState(ckpt.optimizer);
+    if (main) setRngState(ckpt.rng);
+    else manualSeed(seed + rank + 7919 * ckpt.trainer.step);
+    for (const t of [ckpt.rng, ...Object.values(ckpt.optimizer.tensors)]) t.dispose();
+    if (main) truncateMetrics(metricsPath, ckpt.trainer.step);
+  } else {
+    manualSeed(seed + rank);
+    if (main) writeFileSync(metricsPath, '');
+  }
+  // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
+  broadcast(opts.params, 0);
+  return new GradientReducer(opts.params);
 }
