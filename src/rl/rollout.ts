@@ -6,6 +6,7 @@ import { autocast, keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { generateBatch, leftPad } from '../nn/generate.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+import { mulberry32 } from '../util/random.ts';
 import type { ResponseWindow } from './policy.ts';
 
 /**
@@ -120,21 +121,9 @@ export async function sampleRollout(
   };
 }
 
-/** A seeded 32-bit generator (mulberry32) for minibatch order: deterministic per (seed, step, epoch). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A seeded permutation of 0..n−1 (Fisher–Yates). */
 export function permutation(n: number, seed: number): number[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed); // minibatch order: deterministic per (seed, step, epoch)
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

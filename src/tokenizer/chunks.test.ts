@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { byteLevelPreTokenizer } from 'tokenizers';
 import { canChunk, safeChunks } from './chunks.ts';
+import { mulberry32 } from '../util/random.ts';
 
 describe('safeChunks', () => {
   it('cuts after a non-space before "\\n" or " x", never inside a whitespace run', () => {
@@ -32,13 +33,7 @@ describe('safeChunks', () => {
       '\u00A0',
       '-',
     ];
-    let state = 7; // mulberry32, so a failure reproduces
-    const random = (): number => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(state ^ (state >>> 15), state | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = mulberry32(7); // seeded, so a failure reproduces
     let cuts = 0;
     for (let trial = 0; trial < 500; trial++) {
       const text = Array.from({ length: 60 }, () => alphabet[Math.floor(random() * alphabet.length)]!).join(

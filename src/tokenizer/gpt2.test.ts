@@ -7,6 +7,7 @@ import { getEncoding } from 'js-tiktoken';
 import r50kBase from 'js-tiktoken/ranks/r50k_base';
 import { bytesToTokenString } from './bytes.ts';
 import { END_OF_CONTEXT, END_OF_TEXT, PAD } from './special.ts';
+import { mulberry32 } from '../util/random.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 /** tiktoken's compressed ranks ("prefix offset b64 b64 …" per line) → byte-level token string → rank. */
@@ -110,18 +111,6 @@ const GOLDEN_STRINGS = [
   ' ',
   '\n',
 ];
-
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random scalar value from mixed ranges: ASCII, Latin-1, Cyrillic, CJK, emoji, any plane; no surrogates. */
 function randomCodePoint(random: () => number): number {

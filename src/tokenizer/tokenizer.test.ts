@@ -4,19 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ASSISTANT_TURN, END_OF_CONTEXT, END_OF_TEXT, HUMAN_TURN, PAD } from './special.ts';
+import { mulberry32 } from '../util/random.ts';
 import { Tokenizer, TokenizerError } from './tokenizer.ts';
-
-/** Deterministic PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A small HH-style corpus: one or two turns of arithmetic and chit-chat, some with EOS. */
 function dialogues(count: number, seed: number): string[] {

@@ -2,6 +2,7 @@
 // Example i is the window tokens[i·T, i·T + T + 1): inputs are its first T tokens, targets its last T,
 // so consecutive windows share one token and every token after the first is predicted exactly once.
 import { type Tensor, tensor } from '../engine/index.ts';
+import { mulberry32 } from '../util/random.ts';
 import type { TokenStream } from './dataset.ts';
 
 /** The label that crossEntropy skips (torch's default ignore_index). */
@@ -43,18 +44,6 @@ export function makeBatch(stream: TokenStream, indices: readonly number[], block
   });
   const shape = [indices.length, T];
   return { ids: tensor(ids, { shape }), labels: tensor(labels, { shape }), targets };
-}
-
-// mulberry32: a small, fast, well-mixed 32-bit PRNG; enough for shuffling example order.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
