@@ -1,16 +1,9 @@
 /**
  * A small seeded random stream for the analyses (bootstrap resampling, few-shot subsets, synthetic
  * test data). Math.random cannot be seeded, and the analyses must give the same interval for the
- * same seed on every machine. Core: splitmix32 (as src/world/rng.ts), kept local so src/eval depends
- * on nothing above the engine.
+ * same seed on every machine. Core: splitmix32 (mix32 from src/util/random.ts, as src/world/rng.ts).
  */
-
-function mix32(x: number): number {
-  let z = x >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
+import { mix32 } from '../util/random.ts';
 
 /**
  * Seeded stream of uniforms, integers and normals.

@@ -6,6 +6,7 @@
  * xor-multiply mixes per draw, full period 2^32, good enough statistics for simulation and far
  * faster than anything cryptographic.
  */
+import { mix32 } from '../util/random.ts';
 
 /** FNV-1a over a string, so a label ('helpful/train') names an independent stream. */
 export function hashString(text: string, basis = 0x811c9dc5): number {
@@ -15,13 +16,6 @@ export function hashString(text: string, basis = 0x811c9dc5): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
-}
-
-function mix32(x: number): number {
-  let z = x >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
 }
 
 /**
