@@ -2,6 +2,7 @@
 // a preference model), checkpoint and tokenizer lookup, config overrides, device and precision.
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readWorldPrompts } from '../online/data.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
@@ -10,25 +11,13 @@ import { UsageError } from './args.ts';
 
 /** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest (training). */
 export function readRLPrompts(world: string): { train: string[]; eval: string[] } {
-  const path = join(world, 'rl-prompts.jsonl');
-  if (!existsSync(path))
-    throw new UsageError(`${path}: not found (make a world with hhkit world --out ${world})`);
-  const train: string[] = [];
-  const evalSet: string[] = [];
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      let row: { prompt?: unknown; source?: unknown };
-      try {
-        row = JSON.parse(line) as typeof row;
-      } catch {
-        throw new UsageError(`${path}:${i + 1}: not JSON`);
-      }
-      if (typeof row.prompt !== 'string') throw new UsageError(`${path}:${i + 1}: no "prompt" string`);
-      (row.source === 'static' ? evalSet : train).push(row.prompt);
-    });
-  return { train, eval: evalSet };
+  let prompts: ReturnType<typeof readWorldPrompts>;
+  try {
+    prompts = readWorldPrompts(world);
+  } catch (err) {
+    throw new UsageError((err as Error).message); // a missing or malformed file (path:line): exit 2
+  }
+  return { train: prompts.train.map((p) => p.prompt), eval: prompts.eval.map((p) => p.prompt) };
 }
 
 /** The gold judge's HH score (0–1) of each response: the world's ground truth, never trained on by PPO unless asked. */
