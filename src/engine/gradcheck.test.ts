@@ -61,6 +61,23 @@ const spread = (...shape: number[]): Tensor => {
   return tensor(perm, { dtype: 'float64', shape }).requiresGrad_();
 };
 
+/** A random 3×3 float64 matrix plus 3·I: safely invertible, for inv and solve. */
+const wellConditioned3x3 = (): Tensor =>
+  tidy(() =>
+    f64(3, 3)
+      .detach()
+      .add(
+        tensor(
+          [
+            [3, 0, 0],
+            [0, 3, 0],
+            [0, 0, 3],
+          ],
+          { dtype: 'float64' },
+        ),
+      ),
+  ).requiresGrad_();
+
 // Sums each piece with a different weight, so every split/chunk/unbind piece's gradient is checked.
 const chunkAll = (a: Tensor): Tensor => {
   const pieces = [...a.split(1, 0), ...a.chunk(2, 1), ...a.split([1, 2], 1), ...a.unbind(1)];
@@ -109,47 +126,8 @@ const EXTRA: [string, Fn, () => Tensor[]][] = [
         .add(outer(c!, c!).sum()),
     () => [f64(2, 3), f64(3, 2), f64(2)],
   ],
-  [
-    'inv',
-    (a) => inv(a),
-    () => [
-      tidy(() =>
-        f64(3, 3)
-          .detach()
-          .add(
-            tensor(
-              [
-                [3, 0, 0],
-                [0, 3, 0],
-                [0, 0, 3],
-              ],
-              { dtype: 'float64' },
-            ),
-          ),
-      ).requiresGrad_(),
-    ],
-  ],
-  [
-    'solve',
-    (a, b) => solve(a, b!),
-    () => [
-      tidy(() =>
-        f64(3, 3)
-          .detach()
-          .add(
-            tensor(
-              [
-                [3, 0, 0],
-                [0, 3, 0],
-                [0, 0, 3],
-              ],
-              { dtype: 'float64' },
-            ),
-          ),
-      ).requiresGrad_(),
-      f64(3, 2),
-    ],
-  ],
+  ['inv', (a) => inv(a), () => [wellConditioned3x3()]],
+  ['solve', (a, b) => solve(a, b!), () => [wellConditioned3x3(), f64(3, 2)]],
   ['eigh values', (a) => eigh(a.add(a.transpose(0, 1)))[0], () => [spread(3, 3)]],
   [
     'scatter',
