@@ -2,16 +2,15 @@
 // or malformed file becomes a note, and the page renders in headless chromium with no console errors
 // and no network requests. Needs /usr/bin/chromium (apt-get install chromium).
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { readRunInputs } from './inputs.ts';
 import { buildFigures, renderReport } from './report.ts';
 import { lineChart, niceTicks } from './svg.ts';
+import { launchChromium } from '../util/test-chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const fixtureRun = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'report', 'run');
 const FIGURES = [
   'pm-size',
@@ -73,26 +72,12 @@ test('missing and malformed files become notes naming the file', () => {
 });
 
 test('the report renders in headless chromium: all figures, no console errors, no requests', async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with \`apt-get install chromium\``);
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-report-'));
   const page = join(dir, 'report.html');
   const inputs = readRunInputs(fixtureRun);
   writeFileSync(page, renderReport(inputs, { title: 'hhkit report: fixture run' }));
   // A fresh profile folder per run (playwright passes it to chromium as --user-data-dir).
-  const browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1240, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium(join(dir, 'profile'), { width: 1240, height: 900 });
   try {
     const tab = await browser.newPage();
     const problems: string[] = [];

@@ -2,22 +2,20 @@
 // chromium driven by playwright-core signs in, runs a two-step helpful dialogue, and the store then
 // holds exactly those two comparisons. Needs /usr/bin/chromium (apt-get install chromium).
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { loadComparisons } from '../data/comparisons.ts';
 import { newToken, Store } from '../store/store.ts';
 import { saveTinyCheckpoint, startServer, tempDir } from './test-fixtures.ts';
+import { launchChromium } from '../util/test-chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOT = join(tmpdir(), 'hhkit-serve-screenshot.png');
 
 test('browser: sign in, two helpful steps with an edit, both comparisons stored and exportable', {
   timeout: 120_000,
 }, async (t) => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with \`apt-get install chromium\``);
   const tmp = tempDir('hhkit-browser-');
   const dbPath = join(tmp.path, 'hhkit.db');
   const token = newToken();
@@ -39,20 +37,7 @@ test('browser: sign in, two helpful steps with an edit, both comparisons stored 
     '--round',
     '2',
   ]);
-  const context = await chromium.launchPersistentContext(join(tmp.path, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    viewport: { width: 1000, height: 900 },
-  });
+  const context = await launchChromium(join(tmp.path, 'profile'), { width: 1000, height: 900 });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const errors: string[] = [];
