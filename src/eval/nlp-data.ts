@@ -216,6 +216,26 @@ export function readTextLines(path: string): string[] {
 }
 
 /**
+ * The non-blank lines of a (possibly gzipped) JSONL file, parsed, each with its file:line; lines that are
+ * not JSON go to `skipped` with the parser's reason, in line order with the caller's own skips.
+ */
+function* jsonRows(path: string, skipped: Skipped[]): Generator<{ row: unknown; where: string }> {
+  const lines = readTextLines(path);
+  for (let i = 0; i < lines.length; i++) {
+    const where = `${path}:${i + 1}`;
+    if (!lines[i]!.trim()) continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(lines[i]!);
+    } catch (err) {
+      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
+      continue;
+    }
+    yield { row, where };
+  }
+}
+
+/**
  * Loads a benchmark file. `format` defaults to detection from the first parseable line.
  *
  * @example
@@ -226,24 +246,15 @@ export function loadEvalFile(path: string, format?: EvalFormat): LoadedEval {
   const items: EvalItem[] = [];
   const skipped: Skipped[] = [];
   let chosen = format ?? null;
-  readTextLines(path).forEach((line, i) => {
-    const where = `${path}:${i + 1}`;
-    if (!line.trim()) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
-      return;
-    }
+  for (const { row, where } of jsonRows(path, skipped)) {
     if (!isObject(row)) {
       skipped.push({ where, reason: 'not a JSON object' });
-      return;
+      continue;
     }
     chosen ??= detectFormat(row);
     if (!chosen) {
       skipped.push({ where, reason: `cannot tell the format from keys ${Object.keys(row).join(', ')}` });
-      return;
+      continue;
     }
     try {
       items.push(PARSERS[chosen](row, where));
@@ -251,7 +262,7 @@ export function loadEvalFile(path: string, format?: EvalFormat): LoadedEval {
       if (!(err instanceof LineError)) throw err;
       skipped.push({ where, reason: err.message });
     }
-  });
+  }
   if (!chosen) throw new RangeError(`${path}: no usable line; cannot tell which benchmark format it is`);
   return { format: chosen, items, skipped };
 }
@@ -267,16 +278,7 @@ export function loadPrompts(path: string): { prompts: string[]; skipped: Skipped
   const prompts: string[] = [];
   const seen = new Set<string>();
   const skipped: Skipped[] = [];
-  readTextLines(path).forEach((line, i) => {
-    const where = `${path}:${i + 1}`;
-    if (!line.trim()) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
-      return;
-    }
+  for (const { row, where } of jsonRows(path, skipped)) {
     let prompt: string | null = null;
     if (isObject(row) && isString(row['prompt'])) prompt = row['prompt'];
     else if (isObject(row) && isString(row['chosen'])) {
@@ -288,12 +290,12 @@ export function loadPrompts(path: string): { prompts: string[]; skipped: Skipped
         where,
         reason: 'expected {"prompt": string} or {"chosen": transcript with an Assistant turn}',
       });
-      return;
+      continue;
     }
     if (!seen.has(prompt)) {
       seen.add(prompt);
       prompts.push(prompt);
     }
-  });
+  }
   return { prompts, skipped };
 }
