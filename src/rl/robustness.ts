@@ -46,6 +46,16 @@ export function listSnapshots(runDir: string): { step: number; dir: string }[] {
     .sort((a, b) => a.step - b.step);
 }
 
+/** How a policy's samples are scored at a point: the train and test PMs (centred), optional gold, sampling. */
+interface ScoringOptions {
+  trainPM: RewardFn;
+  testPM: RewardFn;
+  gold?: RewardFn;
+  centres: { train: number; test: number };
+  maxNewTokens: number;
+  seed: number;
+}
+
 /**
  * Scores one policy on held-out prompts with both PMs and gold, and measures its KL from the reference.
  *
@@ -56,15 +66,7 @@ export async function robustnessPoint(
   reference: GPT,
   tokenizer: Tokenizer,
   prompts: readonly string[],
-  o: {
-    step: number;
-    trainPM: RewardFn;
-    testPM: RewardFn;
-    gold?: RewardFn;
-    centres: { train: number; test: number };
-    maxNewTokens: number;
-    seed: number;
-  },
+  o: ScoringOptions & { step: number },
 ): Promise<RobustnessPoint> {
   let responses: string[] = [];
   // One sampling: capture the responses through the reward hook, then score them with the test PM.
@@ -101,15 +103,7 @@ export async function evaluateSnapshots(
   init: string,
   tokenizer: Tokenizer,
   prompts: readonly string[],
-  o: {
-    trainPM: RewardFn;
-    testPM: RewardFn;
-    gold?: RewardFn;
-    centres: { train: number; test: number };
-    maxNewTokens: number;
-    seed: number;
-    onPoint?: (p: RobustnessPoint) => void;
-  },
+  o: ScoringOptions & { onPoint?: (p: RobustnessPoint) => void },
 ): Promise<RobustnessPoint[]> {
   const reference = loadCheckpoint(init).model.eval();
   const points: RobustnessPoint[] = [];
