@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { builtWithCuda, cudaAvailable } from '../engine/index.ts';
 import { hardwareDocs } from '../train/config.ts';
 import { command as bestOfN } from './best-of-n.ts';
-import { tinyWorldLM } from './test-world.ts';
+import { tinyWorldLM } from '../online/test-fixtures.ts';
 import { command as distill } from './distill.ts';
 import { command as ppo } from './ppo.ts';
 import { pmReward } from './rl-common.ts';

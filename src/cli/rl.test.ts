@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { command as bestOfN } from './best-of-n.ts';
-import { tinyWorldLM } from './test-world.ts';
+import { tinyWorldLM } from '../online/test-fixtures.ts';
 import { command as distill } from './distill.ts';
 import { command as ppo } from './ppo.ts';
 import { command as robustness } from './robustness.ts';

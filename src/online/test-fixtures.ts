@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { saveCheckpoint } from '../nn/checkpoint.ts';
 import { GPT } from '../nn/gpt.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { generateWorld } from '../world/index.ts';
+import { generateWorld, type WorldCounts } from '../world/index.ts';
 
 export interface TinyOnline {
   dir: string;
@@ -17,11 +17,10 @@ export interface TinyOnline {
 /** A temp folder with a tiny world and a tiny policy checkpoint (kind 'lm', with training.lr for the PM). */
 export async function tinyOnline(seed = 1): Promise<TinyOnline> {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-online-'));
-  const world = join(dir, 'world');
-  await generateWorld({
-    out: world,
-    seed,
-    size: 'small',
+  const { world, lm } = await tinyWorldLM(dir, {
+    worldSeed: seed,
+    lmSeed: seed,
+    lr: 1e-2,
     counts: {
       pretrainDialogues: 300,
       pretrainForum: 10,
@@ -36,6 +35,27 @@ export async function tinyOnline(seed = 1): Promise<TinyOnline> {
       calibrationPairs: 60,
     },
   });
+  return { dir, world, init: lm };
+}
+
+export interface TinyWorldLM {
+  world: string;
+  /** The LM checkpoint folder (kind 'lm', with tokenizer.json). */
+  lm: string;
+  /** The world's pretraining transcripts. */
+  texts: string[];
+}
+
+/**
+ * Writes DIR/world (the small preset with `counts`), DIR/tokenizer.json (vocab 400) and DIR/lm, a random
+ * 1-layer GPT; `lr` is recorded as its training lr (what a PM started from it scales).
+ */
+export async function tinyWorldLM(
+  dir: string,
+  opts: { worldSeed: number; lmSeed: number; counts: Partial<WorldCounts>; lr?: number },
+): Promise<TinyWorldLM> {
+  const world = join(dir, 'world');
+  await generateWorld({ out: world, seed: opts.worldSeed, size: 'small', counts: opts.counts });
   const texts = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
     .trim()
     .split('\n')
@@ -43,12 +63,13 @@ export async function tinyOnline(seed = 1): Promise<TinyOnline> {
   const tokenizer = Tokenizer.train(texts, { vocabSize: 400 });
   const tokenizerPath = join(dir, 'tokenizer.json');
   tokenizer.save(tokenizerPath);
+  const lm = join(dir, 'lm');
   const model = new GPT(
     { nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 160, vocabSize: tokenizer.vocabSize, dropout: 0 },
-    { seed },
+    { seed: opts.lmSeed },
   );
-  const init = join(dir, 'init');
-  saveCheckpoint(init, { model, meta: { kind: 'lm', lineage: [], training: { lr: 1e-2 } }, tokenizerPath });
+  const training = opts.lr === undefined ? {} : { training: { lr: opts.lr } };
+  saveCheckpoint(lm, { model, meta: { kind: 'lm', lineage: [], ...training }, tokenizerPath });
   for (const p of model.parameters()) p.dispose();
-  return { dir, world, init };
+  return { world, lm, texts };
 }
