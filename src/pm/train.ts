@@ -25,6 +25,8 @@ import { ExampleOrder } from '../train/batches.ts';
 import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
 import {
+  endTrainingRun,
+  initialTrainerState,
   resumableCheckpoint,
   startTrainingRun,
   type TrainerState,
@@ -222,16 +224,10 @@ export async function trainPreferenceModel(
   // The init's real folder (OUT/checkpoint is a link that moves on as that run goes on).
   const lineage = [...(initMeta?.lineage ?? []), ...(c.init ? [realpathSync(c.init)] : [])];
   let state: PMTrainerState = {
-    step: 0,
-    examplesSeen: 0,
-    tokensSeen: 0,
-    firstLoss: Number.NaN,
-    lastLoss: Number.NaN,
-    lastEvalLoss: null,
+    ...initialTrainerState(c),
     lastEvalAccuracy: null,
     baseLr,
     worldSize,
-    config: c,
   };
 
   // ---- resume ----
@@ -384,9 +380,7 @@ export async function trainPreferenceModel(
     await new Promise<void>((done) => setImmediate(done));
   }
   bar?.done();
-  reducer.dispose();
-  const parameters = params.reduce((n, p) => n + p.numel, 0);
-  for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
+  const parameters = endTrainingRun(reducer, params, optimizer);
   return {
     checkpoint: checkpointDir,
     steps: state.step,

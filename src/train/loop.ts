@@ -30,6 +30,8 @@ import { ConfigError, type LMTrainConfig, trainingDevice } from './config.ts';
 import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
 import {
+  endTrainingRun,
+  initialTrainerState,
   resumableCheckpoint,
   startTrainingRun,
   type TrainerState,
@@ -153,15 +155,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     { betas: [c.beta1, c.beta2], eps: 1e-8 },
   );
   const order = new ExampleOrder(trainExamples, c.seed);
-  let state: TrainerState = {
-    step: 0,
-    examplesSeen: 0,
-    tokensSeen: 0,
-    firstLoss: Number.NaN,
-    lastLoss: Number.NaN,
-    lastEvalLoss: null,
-    config: c,
-  };
+  let state: TrainerState = initialTrainerState(c);
 
   // ---- resume: weights, AdamW moments, RNG and data position from OUT/checkpoint ----
   const ckpt = resumableCheckpoint(out, options.resume);
@@ -296,9 +290,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     await new Promise<void>((done) => setImmediate(done));
   }
   bar?.done();
-  reducer.dispose();
-  const parameters = params.reduce((n, p) => n + p.numel, 0);
-  for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
+  const parameters = endTrainingRun(reducer, params, optimizer);
   return {
     checkpoint: checkpointDir,
     steps: state.step,

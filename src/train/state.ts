@@ -49,6 +49,19 @@ export interface TrainerState<C = LMTrainConfig> {
   config: C;
 }
 
+/** The trainer state before the first step. */
+export function initialTrainerState<C>(config: C): TrainerState<C> {
+  return {
+    step: 0,
+    examplesSeen: 0,
+    tokensSeen: 0,
+    firstLoss: Number.NaN,
+    lastLoss: Number.NaN,
+    lastEvalLoss: null,
+    config,
+  };
+}
+
 export interface LoadedTrainingCheckpoint<S extends TrainerState<unknown> = TrainerState> {
   /** The step folder (a model checkpoint that loadCheckpoint reads). */
   dir: string;
@@ -209,4 +222,19 @@ export function startTrainingRun(opts: {
   // Every rank starts from rank 0's weights (they agree already when all read the same init or checkpoint).
   broadcast(opts.params, 0);
   return new GradientReducer(opts.params);
+}
+
+/**
+ * The end of a run started by startTrainingRun: removes the reducer's hooks and frees the weights and the
+ * optimiser's moments. Returns the parameter count (for the run summary).
+ */
+export function endTrainingRun(
+  reducer: GradientReducer,
+  params: readonly Tensor[],
+  optimizer: AdamW,
+): number {
+  reducer.dispose();
+  const parameters = params.reduce((n, p) => n + p.numel, 0);
+  for (const t of [...params, ...Object.values(optimizer.state().tensors)]) t.dispose();
+  return parameters;
 }
