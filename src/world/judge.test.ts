@@ -53,6 +53,31 @@ describe('gold judge: correct > wrong > evasive', () => {
     ]);
   });
 
+  test('an answer about another entity or word is wrong, even with the right value', () => {
+    const kb = knowledgeBase();
+    const [a, b] = kb.animals.filter((x) => x.legs === 6);
+    assert.ok(a && b, 'two six-legged animals');
+    const prompt = ask(`How many legs does a ${a.name} have?`);
+    assert.equal(goldJudge(prompt, ` A ${a.name} has 6 legs.`).outcome, 'correct');
+    assert.equal(goldJudge(prompt, ` A ${b.name} has 6 legs.`).outcome, 'wrong');
+    const [c, d] = kb.countries;
+    const capital = ask(`What is the capital of ${c!.name}?`);
+    assert.equal(goldJudge(capital, ` The capital of ${d!.name} is ${c!.capital}.`).outcome, 'wrong');
+    // A follow-up asks about the new entity, not the earlier one.
+    const followup = ask(`What about ${b.name}?`, [
+      { human: `How many legs does a ${a.name} have?`, assistant: `A ${a.name} has 6 legs.` },
+    ]);
+    assert.equal(goldJudge(followup, ` A ${b.name} has 6 legs.`).outcome, 'correct');
+    assert.equal(goldJudge(followup, ` A ${a.name} has 6 legs.`).outcome, 'wrong');
+    // A misspelt reversal is a wrong answer, not an evasion; a quoted letter is not another word.
+    assert.equal(
+      goldJudge(ask("Spell 'rabbit' backwards."), " 'rabbit' backwards is 'tibar'.").outcome,
+      'wrong',
+    );
+    const letters = ask("How many times does the letter 'b' appear in 'rabbit'?");
+    assert.equal(goldJudge(letters, " The letter 'b' appears 2 times in 'rabbit'.").outcome, 'correct');
+  });
+
   test('word tasks', () => {
     assertOrder(ask("Spell 'garden' backwards."), [
       "'garden' backwards is 'nedrag'.",

@@ -15,6 +15,11 @@ export interface ParsedRequest {
   /** For follow-ups "and what about X?": the attribute the earlier fact question asked. */
   factAttribute?: FactAttribute;
   wordTask?: 'reverse' | 'length';
+  /**
+   * What the question is about: the entity of a fact question, the word of a word task. An answer that
+   * names another entity of that kind (or quotes another word) instead answers a different question.
+   */
+  subject?: { entity: Entity } | { word: string };
 }
 
 /**
@@ -59,7 +64,12 @@ function parseFollowup(text: string, earlier: string[]): ParsedRequest | undefin
   const entity = entitiesIn(name)[0];
   const attribute = previous.factAttribute;
   if (!entity || !attribute || entity.kind !== attribute.kind) return undefined;
-  return { family: 'followup', answer: attribute.answer(entity), factAttribute: attribute };
+  return {
+    family: 'followup',
+    answer: attribute.answer(entity),
+    factAttribute: attribute,
+    subject: { entity },
+  };
 }
 
 function parseWordTask(text: string): ParsedRequest | undefined {
@@ -69,14 +79,19 @@ function parseWordTask(text: string): ParsedRequest | undefined {
   if (!word) return undefined;
   if (/backwards?|reverse/.test(lower)) {
     const value = [...word].reverse().join('');
-    return { family: 'word', answer: { type: 'text', value, domain: 'reversed' }, wordTask: 'reverse' };
+    return {
+      family: 'word',
+      answer: { type: 'text', value, domain: 'reversed' },
+      wordTask: 'reverse',
+      subject: { word },
+    };
   }
   if (/how many letters/.test(lower))
-    return { family: 'word', answer: numberAnswer(word.length), wordTask: 'length' };
+    return { family: 'word', answer: numberAnswer(word.length), wordTask: 'length', subject: { word } };
   const letter = /letter ['"‘’“”]?([a-z])['"‘’“”]?/.exec(lower);
   if (letter && quoted.length >= 1) {
     const count = [...word].filter((c) => c === letter[1]).length;
-    return { family: 'word', answer: numberAnswer(count) };
+    return { family: 'word', answer: numberAnswer(count), subject: { word } };
   }
   return undefined;
 }
@@ -132,7 +147,12 @@ function parseSingle(text: string): ParsedRequest | undefined {
   if (comparison) return comparison;
   const fact = findFact(text);
   if (fact)
-    return { family: 'fact', answer: fact.attribute.answer(fact.entity), factAttribute: fact.attribute };
+    return {
+      family: 'fact',
+      answer: fact.attribute.answer(fact.entity),
+      factAttribute: fact.attribute,
+      subject: { entity: fact.entity },
+    };
   return undefined;
 }
 
