@@ -154,8 +154,15 @@ test('a truncated gzip is one "unreadable" defect after the lines that did arriv
   await assert.rejects(loadComparisons(path, { strict: true }), ComparisonFileError);
 });
 
-test('a missing file is an error, not a defect', async () => {
-  await assert.rejects(loadComparisons(join(dir, 'nope.jsonl')), { code: 'ENOENT' });
+test('a missing file or a folder is an error naming the path, not a defect', async () => {
+  await assert.rejects(loadComparisons(join(dir, 'nope.jsonl')), {
+    name: 'FilePathError',
+    message: `${join(dir, 'nope.jsonl')}: file not found`,
+  });
+  await assert.rejects(loadComparisons(dir), {
+    name: 'FilePathError',
+    message: /is a directory, expected a file/,
+  });
 });
 
 test('a report accumulates over several files', async () => {

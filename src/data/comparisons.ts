@@ -13,7 +13,7 @@ import { type DefectKind, LoadReport } from './report.ts';
 import { type ComparisonSplit, parseTranscript, splitComparison } from './transcript.ts';
 import type { ComparisonRecord } from './types.ts';
 
-export { ComparisonFileError } from './errors.ts';
+export { ComparisonFileError, DataFileError } from './errors.ts';
 export { formatComparison, type LineStyle } from './format.ts';
 export { LoadReport } from './report.ts';
 export type { ComparisonRecord, ComparisonTask } from './types.ts';
@@ -54,7 +54,6 @@ export async function* readComparisonEntries(
   report.files.push(path);
   const started = performance.now();
   let bytesSeen = 0;
-  let lastLine = 0;
   const defect = (line: number, kind: DefectKind, reason: string) => {
     if (opts.strict) throw new ComparisonFileError(path, line, kind, reason);
     report.addDefect(kind, { file: path, line, reason });
@@ -67,10 +66,15 @@ export async function* readComparisonEntries(
         bytesSeen = n;
         opts.onBytes?.(n);
       },
+      // A truncated or corrupt file is one skipped record where reading stopped, not a crash of the load;
+      // the lines before it are kept, and LoadReport.warnings() names the loss.
+      onUnreadable: (line, reason) => {
+        report.records++;
+        defect(line, 'unreadable', reason);
+      },
     });
-    for await (const batch of readOrReport(lines, () => lastLine, defect)) {
+    for await (const batch of lines) {
       for (const { line, bytes, length } of batch) {
-        lastLine = line;
         report.lines++;
         if (bytes === null) {
           report.records++;
@@ -114,22 +118,6 @@ export async function* readComparisonEntries(
     }
   } finally {
     report.seconds += (performance.now() - started) / 1000;
-  }
-}
-
-// A truncated or corrupt file is one defect at the line where reading stopped, not a crash of the load.
-async function* readOrReport<T>(
-  source: AsyncGenerator<T>,
-  lastLine: () => number,
-  defect: (line: number, kind: DefectKind, reason: string) => void,
-): AsyncGenerator<T> {
-  try {
-    yield* source;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // A missing or unreadable file is the caller's problem to see, not a line defect.
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw err;
-    defect(lastLine() + 1, 'unreadable', `file stops here: ${(err as Error).message}`);
   }
 }
 

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { DataFileError, FilePathError } from './errors.ts';
 
 /** One physical line: its 1-based number and bytes (without "\n"), or null bytes when over the limit. */
 export interface RawLine {
@@ -16,6 +17,27 @@ export interface RawLineOptions {
   maxLineBytes?: number;
   /** Called with the number of file bytes (compressed, for .gz) read so far. */
   onBytes?: (bytesRead: number) => void;
+  /**
+   * Called when the file stops mid-way (a truncated or corrupt gzip, a read error) with the first line
+   * not read and why; the stream then ends. Without it that is a {@link DataFileError} naming file:line.
+   */
+  onUnreadable?: (line: number, reason: string) => void;
+}
+
+// The file itself cannot be read: the caller's path is wrong, not a line of the file.
+const PATH_ERRORS = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM']);
+const PATH_REASONS: Record<string, string> = {
+  ENOENT: 'file not found',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a parent of it is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+/** A path error (missing, a directory, no permission) as a FilePathError, else null. */
+export function pathError(path: string, err: unknown): FilePathError | null {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && PATH_ERRORS.has(code) ? new FilePathError(path, PATH_REASONS[code] ?? code) : null;
 }
 
 /** Default line limit: far above any real transcript (HH lines are a few KB) and far below V8's string limit. */
@@ -23,20 +45,26 @@ export const DEFAULT_MAX_LINE_BYTES = 64 * 2 ** 20;
 
 /** True when the file starts with the gzip magic bytes (so a .jsonl that is really gzipped still reads). */
 export async function isGzipFile(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
   try {
-    const head = Buffer.alloc(2);
-    const { bytesRead } = await handle.read(head, 0, 2, 0);
-    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    await handle.close();
+    const handle = await open(path, 'r');
+    try {
+      const head = Buffer.alloc(2);
+      const { bytesRead } = await handle.read(head, 0, 2, 0);
+      return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw pathError(path, err) ?? err;
   }
 }
 
 /**
  * Streams a (possibly gzipped) file as batches of lines, one batch per chunk read, in bounded memory:
  * at most one chunk plus one partial line is held. Splits on "\n" bytes (never inside a UTF-8
- * sequence), so decoding is left to the caller, per line.
+ * sequence), so decoding is left to the caller, per line. A file that stops mid-way never ends the
+ * stream quietly: it goes to `opts.onUnreadable`, else throws a {@link DataFileError} with file:line; a
+ * missing file or a directory is a DataFileError of line 0.
  *
  * @example for await (const batch of readRawLines('a.jsonl.gz')) for (const l of batch) use(l.line, l.bytes);
  */
@@ -86,6 +114,14 @@ export async function* readRawLines(path: string, opts: RawLineOptions = {}): As
       if (batch.length) yield batch;
     }
     if (pendingLength > 0 || overflow) yield [take(Buffer.alloc(0))];
+  } catch (err) {
+    if (err instanceof DataFileError) throw err;
+    const unreadable = pathError(path, err);
+    if (unreadable) throw unreadable;
+    // The partial line held in `pending` is lost with the rest: the file stops at line lineNo + 1.
+    const reason = `file stops here (${(err as Error).message}); the rest of the file is lost`;
+    if (!opts.onUnreadable) throw new DataFileError(path, lineNo + 1, reason);
+    opts.onUnreadable(lineNo + 1, reason);
   } finally {
     file.destroy();
     source.destroy();

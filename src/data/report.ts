@@ -68,6 +68,16 @@ export interface Location {
   reason: string;
 }
 
+/**
+ * The loud line for a file that stopped mid-way at `where` (file:line): every reader's report (comparisons,
+ * corpora, eval files) prints this one, so a lost tail reads the same everywhere.
+ *
+ * @example lostTailWarning('a.jsonl.gz:137', 'file stops here (unexpected end of file); the rest of the file is lost')
+ */
+export function lostTailWarning(where: string, reason: string): string {
+  return `WARNING: ${where}: ${reason}, only the lines before it were read`;
+}
+
 export interface Tally {
   count: number;
   /** The first few occurrences, in file order. */
@@ -167,8 +177,44 @@ export class LoadReport {
 
   constructor(readonly maxExamples = 5) {}
 
+  /** Skipped records: defective lines, and one per file that stopped mid-way (`unreadable`). */
   get skipped(): number {
     return this.records - this.valid;
+  }
+
+  /** Where files stopped mid-way (truncated or corrupt gzip): the rest of each such file was lost. */
+  get unreadable(): Location[] {
+    return this.defects.get('unreadable')?.examples ?? [];
+  }
+
+  /**
+   * One loud line per file whose tail was lost, then one for the skipped lines: what a command prints
+   * to stderr whatever else it prints, so a partial load never passes unseen. Empty for a clean load.
+   *
+   * @example for (const w of report.warnings()) console.error(w);
+   */
+  warnings(): string[] {
+    const lost = this.defects.get('unreadable');
+    const out = this.unreadable.map((e) => lostTailWarning(`${e.file}:${e.line}`, e.reason));
+    if (lost && lost.count > lost.examples.length)
+      out.push(`WARNING: ${lost.count - lost.examples.length} more files stop mid-way`);
+    const bad = this.skipped - (lost?.count ?? 0);
+    if (bad > 0) {
+      const first = [...this.defects.entries()].filter(([k]) => k !== 'unreadable')[0]?.[1].examples[0];
+      const where = first ? `; first at ${first.file}:${first.line}: ${first.reason}` : '';
+      out.push(`warning: skipped ${bad} bad line${bad === 1 ? '' : 's'} of ${this.records}${where}`);
+    }
+    return out;
+  }
+
+  /** The counts a command's --json summary carries: records, valid, skipped, files cut short. */
+  summary(): { records: number; valid: number; skipped: number; unreadable: string[] } {
+    return {
+      records: this.records,
+      valid: this.valid,
+      skipped: this.skipped,
+      unreadable: this.unreadable.map((e) => `${e.file}:${e.line}`),
+    };
   }
 
   addDefect(kind: DefectKind, where: Location): void {
@@ -210,6 +256,7 @@ export class LoadReport {
   /** A human-readable summary, a few lines per kind that occurred. */
   format(): string {
     const out = [
+      ...this.warnings().filter((w) => w.startsWith('WARNING')),
       `files:   ${this.files.join(', ')}`,
       `records: ${this.records} (${this.valid} valid, ${this.skipped} skipped; ${this.blankLines} blank lines)` +
         `  ${(this.bytes / 2 ** 20).toFixed(1)} MiB in ${this.seconds.toFixed(2)} s`,

@@ -21,7 +21,9 @@
  * - QA: {"question", "answer": "…"} or {"question", "answers": ["…", …]} (any answer counts).
  */
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
+import { DataFileError } from '../data/errors.ts';
+import { pathError } from '../data/lines.ts';
 
 export type EvalFormat = 'arc' | 'openbookqa' | 'hellaswag' | 'mmlu' | 'lambada' | 'qa';
 export const EVAL_FORMATS: readonly EvalFormat[] = [
@@ -63,6 +65,13 @@ export type EvalItem = MultipleChoiceItem | LastWordItem | QaItem;
 export interface Skipped {
   where: string;
   reason: string;
+  /** Where the file stopped mid-way (a truncated or corrupt gzip): the lines after it were lost. */
+  lost?: boolean;
+}
+
+export interface EvalReadOptions {
+  /** Throw a DataFileError (file:line: why) at the first unusable line or where the file stops. */
+  strict?: boolean;
 }
 
 export interface LoadedEval {
@@ -206,21 +215,54 @@ const PARSERS: Record<EvalFormat, (row: Json, where: string) => EvalItem> = {
   qa,
 };
 
-/** Lines of a (possibly gzipped) text file. Benchmark files are small, so it is read whole. */
-export function readTextLines(path: string): string[] {
-  const bytes = readFileSync(path);
-  const text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
+/**
+ * Lines of a (possibly gzipped) text file, read whole (benchmark files are small). A gzip that stops
+ * mid-way keeps the whole lines before the break; `stopped` then says why, and the partial line is dropped.
+ */
+export function readTextLines(path: string): { lines: string[]; stopped: string | null } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw pathError(path, err) ?? err;
+  }
+  let text: string;
+  let stopped: string | null = null;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      text = gunzipSync(bytes).toString('utf8');
+    } catch (err) {
+      stopped = (err as Error).message;
+      try {
+        text = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+      } catch {
+        text = ''; // corrupt from the start: nothing usable
+      }
+    }
+  } else text = bytes.toString('utf8');
   const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
+  if (stopped !== null || lines.at(-1) === '') lines.pop();
+  return { lines, stopped };
+}
+
+/** Records a skipped line, or throws it as a DataFileError when strict. */
+function skipper(path: string, skipped: Skipped[], opts: EvalReadOptions) {
+  return (line: number, reason: string, lost = false): void => {
+    if (opts.strict) throw new DataFileError(path, line, reason);
+    skipped.push({ where: `${path}:${line}`, reason, ...(lost ? { lost } : {}) });
+  };
 }
 
 /**
  * The non-blank lines of a (possibly gzipped) JSONL file, parsed, each with its file:line; lines that are
- * not JSON go to `skipped` with the parser's reason, in line order with the caller's own skips.
+ * not JSON go to `skip` with the parser's reason, in line order with the caller's own skips, and a file
+ * that stops mid-way ends with one `lost` skip where it stopped.
  */
-function* jsonRows(path: string, skipped: Skipped[]): Generator<{ row: unknown; where: string }> {
-  const lines = readTextLines(path);
+function* jsonRows(
+  path: string,
+  skip: ReturnType<typeof skipper>,
+): Generator<{ row: unknown; where: string }> {
+  const { lines, stopped } = readTextLines(path);
   for (let i = 0; i < lines.length; i++) {
     const where = `${path}:${i + 1}`;
     if (!lines[i]!.trim()) continue;
@@ -228,12 +270,16 @@ function* jsonRows(path: string, skipped: Skipped[]): Generator<{ row: unknown; 
     try {
       row = JSON.parse(lines[i]!);
     } catch (err) {
-      skipped.push({ where, reason: `not JSON (${(err as Error).message})` });
+      skip(i + 1, `not JSON (${(err as Error).message})`);
       continue;
     }
     yield { row, where };
   }
+  if (stopped !== null)
+    skip(lines.length + 1, `file stops here (${stopped}); the rest of the file is lost`, true);
 }
+
+const lineOf = (where: string): number => Number(where.slice(where.lastIndexOf(':') + 1));
 
 /**
  * Loads a benchmark file. `format` defaults to detection from the first parseable line.
@@ -242,25 +288,26 @@ function* jsonRows(path: string, skipped: Skipped[]): Generator<{ row: unknown; 
  * const { items, skipped } = loadEvalFile('arc-easy-test.jsonl');
  * for (const s of skipped) console.error(`${s.where}: ${s.reason}`);
  */
-export function loadEvalFile(path: string, format?: EvalFormat): LoadedEval {
+export function loadEvalFile(path: string, format?: EvalFormat, opts: EvalReadOptions = {}): LoadedEval {
   const items: EvalItem[] = [];
   const skipped: Skipped[] = [];
+  const skip = skipper(path, skipped, opts);
   let chosen = format ?? null;
-  for (const { row, where } of jsonRows(path, skipped)) {
+  for (const { row, where } of jsonRows(path, skip)) {
     if (!isObject(row)) {
-      skipped.push({ where, reason: 'not a JSON object' });
+      skip(lineOf(where), 'not a JSON object');
       continue;
     }
     chosen ??= detectFormat(row);
     if (!chosen) {
-      skipped.push({ where, reason: `cannot tell the format from keys ${Object.keys(row).join(', ')}` });
+      skip(lineOf(where), `cannot tell the format from keys ${Object.keys(row).join(', ')}`);
       continue;
     }
     try {
       items.push(PARSERS[chosen](row, where));
     } catch (err) {
       if (!(err instanceof LineError)) throw err;
-      skipped.push({ where, reason: err.message });
+      skip(lineOf(where), err.message);
     }
   }
   if (!chosen) throw new RangeError(`${path}: no usable line; cannot tell which benchmark format it is`);
@@ -274,11 +321,15 @@ export function loadEvalFile(path: string, format?: EvalFormat): LoadedEval {
  *
  * @example const { prompts } = loadPrompts('world/ood-harmful.jsonl');
  */
-export function loadPrompts(path: string): { prompts: string[]; skipped: Skipped[] } {
+export function loadPrompts(
+  path: string,
+  opts: EvalReadOptions = {},
+): { prompts: string[]; skipped: Skipped[] } {
   const prompts: string[] = [];
   const seen = new Set<string>();
   const skipped: Skipped[] = [];
-  for (const { row, where } of jsonRows(path, skipped)) {
+  const skip = skipper(path, skipped, opts);
+  for (const { row, where } of jsonRows(path, skip)) {
     let prompt: string | null = null;
     if (isObject(row) && isString(row['prompt'])) prompt = row['prompt'];
     else if (isObject(row) && isString(row['chosen'])) {
@@ -286,10 +337,7 @@ export function loadPrompts(path: string): { prompts: string[]; skipped: Skipped
       if (at >= 0) prompt = row['chosen'].slice(0, at + '\n\nAssistant:'.length);
     }
     if (prompt === null || !prompt.trim()) {
-      skipped.push({
-        where,
-        reason: 'expected {"prompt": string} or {"chosen": transcript with an Assistant turn}',
-      });
+      skip(lineOf(where), 'expected {"prompt": string} or {"chosen": transcript with an Assistant turn}');
       continue;
     }
     if (!seen.has(prompt)) {

@@ -31,17 +31,18 @@ export const fileList = (files: string): string[] =>
 
 /**
  * Loads comparison files with their tasks and the load report (bad lines are reported with
- * file:line and skipped, never fatal).
+ * file:line and skipped; with `strict` the first one throws a ComparisonFileError).
  *
  * @example const { items, report } = await loadTaskedComparisons(['helpful-train.jsonl', 'harmless-train.jsonl']);
  */
 export async function loadTaskedComparisons(
   paths: readonly string[],
+  opts: { strict?: boolean } = {},
 ): Promise<{ items: TaskedComparison[]; report: LoadReport }> {
   const report = new LoadReport();
   const items: TaskedComparison[] = [];
   for (const path of paths) {
-    const { records } = await loadComparisons(path, { report });
+    const { records } = await loadComparisons(path, { report, strict: opts.strict });
     for (const record of records) items.push({ record, task: taskOf(record, path) });
   }
   return { items, report };

@@ -1,9 +1,12 @@
 // Reading an LM corpus as documents: JSON lines (optionally gzipped) with a "text" transcript per line
 // (or "chosen", so a comparison file can be used for SFT on its preferred side), or a plain .txt file
 // whose documents are separated by "<|endoftext|>". Unusable lines are reported with file:line and why,
-// and skipped; one bad line never stops a load.
+// and skipped; one bad line never stops a load (unless strict). A file that stops mid-way (truncated or
+// corrupt gzip) keeps the documents before it and is reported where it stopped, never lost quietly.
 import { readFile } from 'node:fs/promises';
-import { readRawLines } from '../data/lines.ts';
+import { DataFileError } from '../data/errors.ts';
+import { pathError, readRawLines } from '../data/lines.ts';
+import { type Location, lostTailWarning } from '../data/report.ts';
 import { END_OF_TEXT } from '../tokenizer/index.ts';
 
 export interface CorpusDocument {
@@ -18,6 +21,13 @@ export interface CorpusReport {
   skipped: number;
   blankLines: number;
   examples: string[];
+  /** Where the file stopped mid-way (counted in `skipped`); the rest of it was lost. */
+  stoppedAt?: Location;
+}
+
+export interface CorpusReadOptions {
+  /** Throw a {@link DataFileError} (file:line: why) on the first unusable line or unreadable tail. */
+  strict?: boolean;
 }
 
 const MAX_EXAMPLES = 20;
@@ -47,7 +57,8 @@ function documentOf(raw: Buffer): { text: string } | { why: string } {
 }
 
 /**
- * Streams a corpus as batches of documents, filling `report` as it goes.
+ * Streams a corpus as batches of documents, filling `report` as it goes; with `strict` the first bad
+ * line or a file that stops mid-way throws a {@link DataFileError} instead.
  *
  * @example
  * const report = newCorpusReport();
@@ -57,9 +68,21 @@ function documentOf(raw: Buffer): { text: string } | { why: string } {
 export async function* readCorpusDocuments(
   path: string,
   report: CorpusReport,
+  opts: CorpusReadOptions = {},
 ): AsyncGenerator<CorpusDocument[]> {
+  const skip = (line: number, why: string) => {
+    if (opts.strict) throw new DataFileError(path, line, why);
+    report.skipped++;
+    if (report.examples.length < MAX_EXAMPLES) report.examples.push(`${path}:${line}: ${why}`);
+  };
   if (path.endsWith('.txt')) {
-    const docs = (await readFile(path, 'utf8'))
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw pathError(path, err) ?? err;
+    }
+    const docs = text
       .split(END_OF_TEXT)
       .map((text, i) => ({ line: i + 1, text }))
       .filter((d) => d.text.trim() !== '');
@@ -67,9 +90,15 @@ export async function* readCorpusDocuments(
     yield docs;
     return;
   }
-  for await (const lines of readRawLines(path)) {
+  const lines = readRawLines(path, {
+    onUnreadable: (line, why) => {
+      skip(line, why);
+      report.stoppedAt = { file: path, line, reason: why };
+    },
+  });
+  for await (const batch of lines) {
     const docs: CorpusDocument[] = [];
-    for (const raw of lines) {
+    for (const raw of batch) {
       if (raw.bytes !== null && raw.bytes.length < 64 && raw.bytes.toString('latin1').trim() === '') {
         report.blankLines++;
         continue;
@@ -77,8 +106,7 @@ export async function* readCorpusDocuments(
       const parsed =
         raw.bytes === null ? { why: `line of ${raw.length} bytes is too long` } : documentOf(raw.bytes);
       if ('why' in parsed) {
-        report.skipped++;
-        if (report.examples.length < MAX_EXAMPLES) report.examples.push(`${path}:${raw.line}: ${parsed.why}`);
+        skip(raw.line, parsed.why);
         continue;
       }
       docs.push({ line: raw.line, text: parsed.text });
@@ -86,6 +114,19 @@ export async function* readCorpusDocuments(
     report.documents += docs.length;
     if (docs.length) yield docs;
   }
+}
+
+/**
+ * The lines a command prints to stderr after a load: the loud one for a lost tail, then the skipped lines.
+ *
+ * @example for (const w of corpusWarnings(report)) console.error(w);
+ */
+export function corpusWarnings(report: CorpusReport): string[] {
+  const stop = report.stoppedAt;
+  const out = stop ? [lostTailWarning(`${stop.file}:${stop.line}`, stop.reason)] : [];
+  if (report.skipped > 0)
+    out.push(`data: skipped ${report.skipped} lines:`, ...report.examples.map((x) => `  ${x}`));
+  return out;
 }
 
 export const newCorpusReport = (): CorpusReport => ({
