@@ -1,5 +1,3 @@
-import { UsageError } from './args.ts';
-
 /** One `hhkit <name>` command. `run` returns the process exit status. */
 export interface Command {
   summary: string;
@@ -61,13 +59,53 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+// ---- user-facing errors: one line `hhkit: message`, no stack, a meaningful exit status ----
+//
+// An error is the user's to fix, and its message the whole story (file:line, expected vs got), when it
+// carries a numeric `exitCode` (UsageError, DataFileError, StoreError, and src/util/errors.ts's
+// HhkitError family) or is one of the library's typed errors below, matched by name so that `hhkit
+// --help` need not load the modules that define them. A wrong path from node:fs (ENOENT, EISDIR, …) is one
+// line too. Anything else is a bug and keeps its stack; HHKIT_DEBUG=1 shows the stack of every error.
+
+/** Typed library errors without an `exitCode` of their own: bad input files and configs, exit 2. */
+const USER_ERRORS: Record<string, number> = {
+  ConfigError: 2, // src/train/config.ts: a config key with a wrong value
+  CheckpointError: 2, // src/nn/checkpoint.ts: a missing or invalid checkpoint folder
+  GPTConfigError: 2, // src/nn/gpt.ts: a checkpoint's config.json
+  SafetensorsError: 2, // src/engine/safetensors.ts: a damaged .safetensors file
+  StateDictError: 2, // src/nn/module.ts: a checkpoint's tensors do not fit the model
+  TokenizerError: 2, // src/tokenizer/tokenizer.ts: a bad tokenizer.json
+  OnlineConfigError: 2, // src/online/config.ts
+  PPOConfigError: 2, // src/rl/ppo-config.ts
+};
+const PATH_CODES = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'EEXIST', 'ENOTEMPTY']);
+
+/**
+ * The exit status and one-line message for an error a user can act on, or null for a bug.
+ *
+ * @example userFacing(new UsageError('--steps expects a number')) // { code: 2, message: '--steps expects a number' }
+ */
+function userFacing(err: unknown): { code: number; message: string } | null {
+  if (!(err instanceof Error)) return null;
+  const own = (err as { exitCode?: unknown }).exitCode;
+  if (typeof own === 'number') return { code: own, message: err.message };
+  const known = USER_ERRORS[err.name];
+  if (known !== undefined) return { code: known, message: err.message };
+  const fsError = err as NodeJS.ErrnoException;
+  if (fsError.code && PATH_CODES.has(fsError.code) && fsError.path)
+    return {
+      code: 2,
+      message: `${fsError.path}: ${fsError.code} (${fsError.syscall ?? 'fs'}): ${err.message}`,
+    };
+  return null;
+}
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof UsageError) {
-    console.error(`hhkit: ${err.message}`);
-    process.exitCode = 2;
-  } else {
-    throw err;
-  }
+  const user = userFacing(err);
+  if (!user) throw err;
+  console.error(`hhkit: ${user.message}`);
+  if (process.env['HHKIT_DEBUG']) console.error((err as Error).stack);
+  process.exitCode = user.code;
 }

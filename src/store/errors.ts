@@ -6,6 +6,8 @@
  */
 export class StoreError extends Error {
   override name = 'StoreError';
+  /** The CLI's exit status: a database that cannot be used is the user's to fix, like a wrong path. */
+  readonly exitCode = 2;
   constructor(
     readonly path: string,
     readonly reason: string,

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseTranscript, type Turn } from '../data/transcript.ts';
 import { StoreError } from './errors.ts';
@@ -103,11 +104,17 @@ export class Store implements Disposable {
   }
 
   /**
-   * Opens (creating unless `mustExist`) and migrates the store at `path`.
+   * Opens (creating unless `mustExist`) and migrates the store at `path`. A folder, a missing file (with
+   * `mustExist`) or a file that is not an SQLite database is a {@link StoreError} naming the path.
    *
    * @example const store = Store.open(':memory:');
    */
   static open(path: string, opts: OpenOptions = {}): Store {
+    if (path !== ':memory:') {
+      const kind = statSync(path, { throwIfNoEntry: false });
+      if (kind?.isDirectory()) throw new StoreError(path, 'is a folder, expected an SQLite database file');
+      if (!kind && opts.mustExist) throw new StoreError(path, 'cannot open: no such database file');
+    }
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: opts.mustExist ?? false, readonly: opts.readonly ?? false });
@@ -125,10 +132,11 @@ export class Store implements Disposable {
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       if (!opts.readonly) migrate(db, undefined, path);
+      else db.prepare('SELECT count(*) FROM sqlite_master').get(); // reads the header: fails on a non-database
       return new Store(path, db);
     } catch (err) {
       db.close();
-      throw err;
+      throw openError(path, err);
     }
   }
 
@@ -312,4 +320,15 @@ export class Store implements Disposable {
 /** A new random worker token (give it to the worker once; the store keeps only its hash). */
 export function newToken(): string {
   return randomBytes(24).toString('base64url');
+}
+
+// better-sqlite3 opens any file lazily; the first read of a file that is not SQLite fails with SQLITE_NOTADB.
+function openError(path: string, err: unknown): unknown {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'SQLITE_NOTADB')
+    return new StoreError(path, 'not an SQLite database (is --db pointing at the right file?)');
+  if (typeof code === 'string' && code.startsWith('SQLITE_'))
+    return new StoreError(path, `cannot open: ${(err as Error).message} (${code})`);
+  return err;
 }

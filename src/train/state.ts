@@ -32,6 +32,7 @@ import {
   setRngState,
   type Tensor,
 } from '../engine/index.ts';
+import { CheckpointError } from '../nn/checkpoint.ts';
 import { truncateMetrics } from '../util/metrics.ts';
 import { ConfigError, type LMTrainConfig } from './config.ts';
 
@@ -75,6 +76,14 @@ const LATEST = 'checkpoint';
 const TRAINER_FILE = 'trainer.json';
 const STATE_FILE = 'trainer-state.safetensors';
 const stepName = (step: number): string => `step-${String(step).padStart(6, '0')}`;
+
+/**
+ * The folder of the training checkpoint of `step` in `out` (whether or not it is written yet).
+ *
+ * @example trainingCheckpointDir('runs/lm', 200) // 'runs/lm/checkpoints/step-000200'
+ */
+export const trainingCheckpointDir = (out: string, step: number): string =>
+  join(out, 'checkpoints', stepName(step));
 
 /** The folder `OUT/checkpoint` points at, or null when there is none yet. */
 export function latestCheckpointDir(out: string): string | null {
@@ -121,7 +130,7 @@ export function writeTrainingCheckpoint(
     // trainer.json is what marks a folder as a training checkpoint (see latestCheckpointDir).
     [TRAINER_FILE]: `${JSON.stringify(trainer, null, 2)}\n`,
   };
-  const final = join(parent, name);
+  const final = trainingCheckpointDir(out, trainer.step);
   writeModel(final, files);
   const link = join(out, `.${LATEST}.tmp-${process.pid}`);
   rmSync(link, { force: true });
@@ -148,6 +157,28 @@ function prune(out: string, parent: string, keep: number): void {
   }
 }
 
+// A damaged trainer.json (truncated, edited by hand) is a CheckpointError naming the file, not a raw SyntaxError.
+function readTrainerFile<S>(path: string): S {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CheckpointError(
+      `${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new Error('expected a JSON object');
+    return value as S;
+  } catch (err) {
+    throw new CheckpointError(
+      `${path}: not a valid trainer state (${(err as Error).message}); restore it, resume from an older folder under checkpoints/, or use another --out`,
+    );
+  }
+}
+
 /**
  * Reads the latest training checkpoint of `out`, or null when there is none.
  *
@@ -158,7 +189,7 @@ export function readTrainingCheckpoint<S extends TrainerState<unknown> = Trainer
 ): LoadedTrainingCheckpoint<S> | null {
   const dir = latestCheckpointDir(out);
   if (dir === null) return null;
-  const trainer = JSON.parse(readFileSync(join(dir, TRAINER_FILE), 'utf8')) as S;
+  const trainer = readTrainerFile<S>(join(dir, TRAINER_FILE));
   const { tensors, metadata } = loadSafetensors(join(dir, STATE_FILE));
   const rng = tensors['rng'];
   if (!rng) throw new Error(`${join(dir, STATE_FILE)}: no 'rng' tensor`);
