@@ -1,6 +1,7 @@
 // hhkit's engine: tensors, autograd, optimisers and safetensors over libtorch (native/).
 export * from './distributed.ts';
 export * from './dtype.ts';
+export * from './finite.ts';
 export { NativeBuildError } from './native.ts';
 export * from './ops.ts';
 export * from './optim.ts';

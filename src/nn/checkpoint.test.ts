@@ -17,6 +17,7 @@ import { after, test } from 'node:test';
 import { loadSafetensors, noGrad, saveSafetensors, type Tensor, tensor, tidy } from '../engine/index.ts';
 import {
   CheckpointError,
+  NonFiniteCheckpointError,
   gptConfigFromHf,
   gptConfigToHf,
   loadCheckpoint,
@@ -229,4 +230,36 @@ test('Module.loadStateDict: strict errors name every problem; values are copied 
   );
   const result = b.loadStateDict(partial, { strict: false });
   assert.deepEqual(result, { missing: ['transformer.ln_f.bias'], unexpected: ['extra'] });
+});
+
+test('non-finite weights behind a valid header are refused, naming the file and the tensor; allowNonFinite loads them', () => {
+  const model = new GPT(gptPresets.tiny, { seed: 3 });
+  const dir = join(work, 'nonfinite');
+  saveCheckpoint(dir, { model, meta: { kind: 'lm', lineage: [] } });
+  const weightsPath = join(dir, 'model.safetensors');
+  // Overwrite 4 floats of one tensor with 0xFF bytes (NaN), as flipped bytes in the data section would.
+  const bytes = readFileSync(weightsPath);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+    string,
+    { data_offsets: [number, number] }
+  >;
+  const name = 'transformer.h.0.mlp.c_fc.weight';
+  const start = 8 + headerLength + header[name]!.data_offsets[0];
+  bytes.fill(0xff, start + 64, start + 80);
+  writeFileSync(weightsPath, bytes);
+  assert.throws(
+    () => loadCheckpoint(dir),
+    (err: Error) =>
+      err instanceof NonFiniteCheckpointError &&
+      err instanceof CheckpointError &&
+      err.message.startsWith(`${weightsPath}: tensor '${name}' holds 4 NaN/±Inf value(s)`) &&
+      /--allow-nonfinite/.test(err.message),
+  );
+  const loaded = loadCheckpoint(dir, { allowNonFinite: true });
+  assert.equal(
+    tidy(() => loaded.model.stateDict()[name]!.isnan().sum().item()),
+    4,
+  );
+  for (const p of [...loaded.model.parameters(), ...model.parameters()]) p.dispose();
 });

@@ -19,8 +19,16 @@ import {
   rmSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type DType, decodeSafetensors, encodeSafetensors, type Tensor, tidy } from '../engine/index.ts';
+import {
+  type DType,
+  decodeSafetensors,
+  encodeSafetensors,
+  firstNonFinite,
+  type Tensor,
+  tidy,
+} from '../engine/index.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
+import { HhkitError } from '../util/errors.ts';
 import { GPT, type GPTConfig, GPTConfigError, validateGPTConfig } from './gpt.ts';
 import { StateDictError } from './module.ts';
 
@@ -46,9 +54,21 @@ export interface HhkitMeta {
   [key: string]: unknown;
 }
 
-/** A checkpoint that cannot be read or written; the message names the file and what is wrong. */
-export class CheckpointError extends Error {
+/** A checkpoint that cannot be read or written; the message names the file and what is wrong (CLI exit 2). */
+export class CheckpointError extends HhkitError {
   override name = 'CheckpointError';
+
+  constructor(message: string) {
+    super(message, { exitCode: 2 });
+  }
+}
+
+/**
+ * A checkpoint whose weights hold NaN or ±Inf (a diverged run, or corrupted bytes behind a valid header);
+ * loaders refuse it unless asked with `allowNonFinite` (`--allow-nonfinite`).
+ */
+export class NonFiniteCheckpointError extends CheckpointError {
+  override name = 'NonFiniteCheckpointError';
 }
 
 // ---- config.json ----
@@ -299,6 +319,11 @@ export interface LoadCheckpointOptions {
   dtype?: DType;
   /** Error on missing GPT tensors (default true). Mis-shaped tensors are always errors. */
   strict?: boolean;
+  /**
+   * Load weights that hold NaN or ±Inf (default false: a NonFiniteCheckpointError naming the file and
+   * the tensor). The check is one isfinite-all per tensor as it is read.
+   */
+  allowNonFinite?: boolean;
 }
 
 export interface LoadedCheckpoint {
@@ -309,6 +334,20 @@ export interface LoadedCheckpoint {
   /** Tensors of model.safetensors that are not the GPT's (e.g. score.weight), on the model's device. */
   extra: Record<string, Tensor>;
   tokenizerPath: string | null;
+}
+
+/**
+ * Throws NonFiniteCheckpointError when a tensor of `path` (decoded) holds NaN or ±Inf.
+ *
+ * @example refuseNonFinite('runs/lm/checkpoint/model.safetensors', decodeSafetensors(bytes).tensors);
+ */
+export function refuseNonFinite(path: string, tensors: Record<string, Tensor>): void {
+  const found = firstNonFinite(Object.entries(tensors));
+  if (found) {
+    throw new NonFiniteCheckpointError(
+      `${path}: tensor '${found.name}' holds ${found.count} NaN/±Inf value(s) of ${found.numel}; the file is corrupt or comes from a run that diverged. Load an earlier checkpoint, or pass --allow-nonfinite (allowNonFinite: true) to load it anyway`,
+    );
+  }
 }
 
 // GPT-2 tensor names, with or without the `transformer.` prefix, plus the tied lm_head.
@@ -336,6 +375,7 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
   const tokenizerPath = existsSync(join(target, TOKENIZER_FILE)) ? join(target, TOKENIZER_FILE) : null;
   const { model, extra } = tidy(() => {
     const { tensors } = decodeSafetensors(readFileSync(weightsPath), weightsPath);
+    if (!opts.allowNonFinite) refuseNonFinite(weightsPath, tensors);
     const gptTensors: Record<string, Tensor> = {};
     const extra: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(tensors)) {

@@ -63,9 +63,9 @@ export interface LoadedPreferenceModel {
  */
 export function loadPreferenceModel(
   dir: string,
-  opts: { seed?: number; dropout?: number } = {},
+  opts: { seed?: number; dropout?: number; allowNonFinite?: boolean } = {},
 ): LoadedPreferenceModel {
-  const loaded = loadCheckpoint(dir);
+  const loaded = loadCheckpoint(dir, { allowNonFinite: opts.allowNonFinite ?? false });
   let gpt = loaded.model;
   if (opts.dropout !== undefined && opts.dropout !== gpt.config.dropout) {
     // Dropout is a constructor setting; rebuild with the same weights.

@@ -9,9 +9,10 @@ import { cutAtTurnMarker, type WorkerReply, type WorkerRequest } from './protoco
 
 const port = parentPort;
 if (!port) throw new Error('gen-worker.ts runs only as a worker thread');
-const { dir } = workerData as { dir: string };
+const { dir, allowNonFinite } = workerData as { dir: string; allowNonFinite?: boolean };
 
-const loaded = loadCheckpoint(dir);
+// A checkpoint with NaN/±Inf weights fails here (the pool's start() reports it) unless allowed.
+const loaded = loadCheckpoint(dir, { allowNonFinite: allowNonFinite ?? false });
 const model = loaded.model.eval();
 if (!loaded.tokenizerPath) throw new Error(`${dir}: no tokenizer.json in the checkpoint folder`);
 const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);

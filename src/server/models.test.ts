@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../store/store.ts';
@@ -63,4 +64,34 @@ test('ModelPool serves two checkpoints from worker threads, registered in the st
     await pool.close();
     tmp.dispose();
   }
+});
+
+test('ModelPool refuses at start a checkpoint whose weights hold NaN, naming the file and the tensor', async () => {
+  const tmp = tempDir('hhkit-models-nan-');
+  using store = Store.open(join(tmp.path, 'db.sqlite'));
+  const dir = join(tmp.path, 'diverged');
+  saveTinyCheckpoint(dir, 3);
+  // Two NaN floats at the start of the token embedding (a diverged run, or flipped bytes).
+  const weights = join(dir, 'model.safetensors');
+  const bytes = readFileSync(weights);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const start = 8 + headerLength + (header['transformer.wte.weight'].data_offsets[0] as number);
+  bytes.fill(0xff, start, start + 8);
+  writeFileSync(weights, bytes);
+  await assert.rejects(
+    ModelPool.start(store, [dir], { timeoutMs: 20_000 }),
+    (err: Error) =>
+      err.message.includes(
+        `model ${dir}: worker failed: ${weights}: tensor 'transformer.wte.weight' holds 2 NaN/±Inf value(s)`,
+      ) && err.message.includes('--allow-nonfinite'),
+  );
+  assert.deepEqual(store.db.prepare('SELECT name FROM models').all(), [], 'nothing registered');
+  const allowed = await ModelPool.start(store, [dir], { timeoutMs: 20_000, allowNonFinite: true });
+  assert.deepEqual(
+    allowed.deployed.map((m) => m.name),
+    ['diverged'],
+  );
+  await allowed.close();
+  tmp.dispose();
 });

@@ -37,6 +37,11 @@ export interface ModelPoolOptions {
   maxWaiting?: number;
   /** Deadline of a sampling job in ms, waiting included. Default 30 000. */
   timeoutMs?: number;
+  /**
+   * Serve checkpoints whose weights hold NaN/±Inf (default false: start() fails naming the file and the
+   * tensor, rather than answer every turn with an error).
+   */
+  allowNonFinite?: boolean;
 }
 
 interface Job {
@@ -62,10 +67,14 @@ class ServedModel {
   ) {
     // execArgv [] so a parent run under `--import tsx` does not load tsx twice; the .mjs registers it.
     this.worker = new Worker(new URL('./gen-worker.mjs', import.meta.url), {
-      workerData: { dir },
+      workerData: { dir, allowNonFinite: opts.allowNonFinite },
       execArgv: [],
     });
-    this.queue = new JobQueue((job) => this.run(job), { concurrency: 1, ...opts });
+    this.queue = new JobQueue((job) => this.run(job), {
+      concurrency: 1,
+      maxWaiting: opts.maxWaiting,
+      timeoutMs: opts.timeoutMs,
+    });
     this.ready = new Promise((resolveReady, rejectReady) => {
       this.worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
@@ -121,7 +130,11 @@ export class ModelPool implements Sampler {
   ) {}
 
   static async start(store: Store, dirs: readonly string[], opts: ModelPoolOptions = {}): Promise<ModelPool> {
-    const full = { maxWaiting: opts.maxWaiting ?? 4, timeoutMs: opts.timeoutMs ?? 30_000 };
+    const full = {
+      maxWaiting: opts.maxWaiting ?? 4,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      allowNonFinite: opts.allowNonFinite ?? false,
+    };
     const models = dirs.map((dir) => new ServedModel(resolve(dir), full));
     try {
       const infos = await Promise.all(models.map((m) => m.ready));
