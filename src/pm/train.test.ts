@@ -1,17 +1,26 @@
 // PM training checkpoints: a run rewound to its middle checkpoint (as after a crash) and resumed ends
 // bit-identical to the uninterrupted run; lineage and kind are recorded.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { noGrad, tidy } from '../engine/index.ts';
+import { noGrad, TrainingDivergenceError, tidy } from '../engine/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import type { TaskedComparison } from './data.ts';
 import { loadPreferenceModel } from './model.ts';
 import { tinyLMCheckpoint } from './test-fixtures.ts';
-import { trainPreferenceModel } from './train.ts';
+import { type PMTrainEvent, trainPreferenceModel } from './train.ts';
 
 function comparisons(n: number): TaskedComparison[] {
   return Array.from({ length: n }, (_, i) => {
@@ -117,5 +126,101 @@ test('precision bf16: the PM trains under bfloat16 autocast (loss falls, float32
   assert.throws(
     () => resolvePMTrainConfig('finetune', { data: 'x', precision: 'fp16' }),
     /precision expects/,
+  );
+});
+
+/** A tiny LM checkpoint and tokenizer for `data`, in a fresh folder. */
+function tinySetup(data: TaskedComparison[]): { dir: string; lmDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmguard-'));
+  const tok = Tokenizer.train(
+    data.flatMap((c) => [c.record.chosen, c.record.rejected]),
+    { vocabSize: 300 },
+  );
+  return { dir, lmDir: tinyLMCheckpoint(dir, tok, { lr: 2e-2 }) };
+}
+
+test('training accuracy counts a tie as ½, as evaluation does', async () => {
+  // chosen = rejected: the two scores of every pair are equal, so each pair is a tie.
+  const data = comparisons(32).map((c) => ({ ...c, record: { ...c.record, rejected: c.record.chosen } }));
+  const { dir, lmDir } = tinySetup(data);
+  const accuracies: number[] = [];
+  const config = resolvePMTrainConfig('finetune', {
+    data: '(test)',
+    out: join(dir, 'ties'),
+    init: lmDir,
+    batchSize: 8,
+    steps: 3,
+  });
+  const r = await trainPreferenceModel(config, {
+    train: data,
+    eval: data.slice(0, 8),
+    onEvent: (e) => {
+      if (e.type === 'step') accuracies.push(e.accuracy);
+    },
+  });
+  assert.deepEqual(accuracies, [0.5, 0.5, 0.5]);
+  assert.equal(r.evalAccuracy, 0.5);
+});
+
+test('base lr 1e6: the PM stops at the first non-finite loss, naming the step and the last good checkpoint; nothing non-finite written', async () => {
+  const data = comparisons(64);
+  const { dir, lmDir } = tinySetup(data);
+  const out = join(dir, 'diverge');
+  const config = resolvePMTrainConfig('finetune', {
+    data: '(test)',
+    out,
+    init: lmDir,
+    batchSize: 8,
+    steps: 8,
+    baseLr: 1e6,
+    lrMultiplier: 1,
+    warmupSteps: 0,
+    checkpointEvery: 1,
+    keepCheckpoints: 1,
+    evalEvery: 0,
+  });
+  let failed: TrainingDivergenceError | null = null;
+  await assert.rejects(
+    trainPreferenceModel(config, { train: data, eval: data.slice(0, 8) }),
+    (err: Error) => {
+      if (!(err instanceof TrainingDivergenceError)) return false;
+      failed = err;
+      return true;
+    },
+  );
+  const err = failed as unknown as TrainingDivergenceError;
+  const step = err.context.step;
+  assert.ok(step >= 2, `a step before ${step} was taken and checkpointed`);
+  const good = join(out, 'checkpoints', `step-${String(step - 1).padStart(6, '0')}`);
+  assert.match(
+    err.message,
+    new RegExp(`^finetune step ${step}: the (loss|gradient norm) is (NaN|-?Infinity)`),
+  );
+  assert.ok(err.message.includes(`The last good checkpoint is ${good} `), err.message);
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), [`step-${String(step - 1).padStart(6, '0')}`]);
+  assert.equal(
+    readlinkSync(join(out, 'checkpoint')),
+    join('checkpoints', `step-${String(step - 1).padStart(6, '0')}`),
+  );
+  loadPreferenceModel(join(out, 'checkpoint')); // finite: no allowNonFinite needed
+});
+
+test('a PM resume with a changed learning rate warns, naming the old and new value', async () => {
+  const data = comparisons(48);
+  const { dir, lmDir } = tinySetup(data);
+  const out = join(dir, 'relr');
+  const base = { data: '(test)', out, init: lmDir, batchSize: 8, checkpointEvery: 2, evalEvery: 0 };
+  await trainPreferenceModel(resolvePMTrainConfig('finetune', { ...base, steps: 2 }), { train: data });
+  const events: PMTrainEvent[] = [];
+  await trainPreferenceModel(resolvePMTrainConfig('finetune', { ...base, steps: 4, lrMultiplier: 0.005 }), {
+    train: data,
+    resume: true,
+    onEvent: (e) => events.push(e),
+  });
+  const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
+  assert.equal(warnings.length, 1, JSON.stringify(events));
+  assert.match(
+    warnings[0]!,
+    /^resuming with lr 0\.0001 .*the checkpoint's run used 0\.0002 \(baseLr 0\.02 × lrMultiplier 0\.01/,
   );
 });

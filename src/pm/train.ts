@@ -10,10 +10,14 @@ import { appendFileSync, existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
-  allReduceNumbers,
+  agreeFinite,
+  assertFinite,
+  assertFiniteWeights,
   clipGradNorm,
+  type DivergenceContext,
   getRngState,
   initProcessGroup,
+  injectNonFinite,
   autocast,
   parameterDrift,
   tensor,
@@ -21,7 +25,6 @@ import {
 } from '../engine/index.ts';
 import type { HhkitMeta } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { ExampleOrder } from '../train/batches.ts';
 import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
 import {
@@ -30,8 +33,10 @@ import {
   resumableCheckpoint,
   startTrainingRun,
   type TrainerState,
+  trainingCheckpointDir,
   writeTrainingCheckpoint,
 } from '../train/state.ts';
+import { EpochOrder } from '../util/epoch-order.ts';
 import { Progress } from '../util/progress.ts';
 import { comparisonBatch, type EncodedComparison } from './batch.ts';
 import type { PMTrainConfig } from './config.ts';
@@ -53,7 +58,9 @@ export type PMTrainEvent =
   | { type: 'step'; step: number; loss: number; accuracy: number; lr: number }
   | { type: 'eval'; step: number; accuracy: number; loss: number; count: number }
   /** `drift`: how far the ranks' weights differ (parameterDrift; 0 when they agree), data-parallel only. */
-  | { type: 'checkpoint'; step: number; dir: string; drift?: number };
+  | { type: 'checkpoint'; step: number; dir: string; drift?: number }
+  /** Something the run accepted but a user should know (e.g. a resume with a changed lr). */
+  | { type: 'warning'; message: string };
 
 export interface TrainPMOptions {
   /** The tokenizer; default: init's tokenizer.json, else config.tokenizer. */
@@ -66,6 +73,8 @@ export interface TrainPMOptions {
   /** Comparisons already in memory, used instead of reading config.data / config.eval (experiments). */
   train?: readonly TaskedComparison[];
   eval?: readonly TaskedComparison[];
+  /** Load an init or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
+  allowNonFinite?: boolean;
 }
 
 export interface TrainPMResult {
@@ -95,7 +104,10 @@ interface PMTrainerState extends TrainerState<PMTrainConfig> {
   worldSize?: number;
 }
 
-/** Keys that must not change across a resume. */
+/**
+ * Keys that must not change across a resume. The learning rate (baseLr × lrMultiplier, minLrRatio) may,
+ * with a warning: lowering it is how a run that diverged goes on.
+ */
 const FIXED_ON_RESUME = [
   'phase',
   'data',
@@ -141,11 +153,12 @@ export async function trainPreferenceModel(
   const metricsPath = join(out, 'metrics.jsonl');
 
   // ---- model: an LM/PM checkpoint with its tokenizer, or a random init of the configured size ----
+  const allowNonFinite = options.allowNonFinite ?? false;
   let pm: PreferenceModel;
   let initMeta: HhkitMeta | null = null;
   let tokenizer = options.tokenizer;
   if (c.init) {
-    const loaded = loadPreferenceModel(c.init, { seed: c.seed, dropout: c.dropout });
+    const loaded = loadPreferenceModel(c.init, { seed: c.seed, dropout: c.dropout, allowNonFinite });
     pm = loaded.pm;
     initMeta = loaded.meta;
     if (!tokenizer && loaded.tokenizerPath) tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
@@ -249,16 +262,23 @@ export async function trainPreferenceModel(
           `process(es) → ${c.batchSize} × ${worldSize}`,
       );
     }
-    const { pm: savedPm } = loadPreferenceModel(ckpt.dir);
+    const savedLr = saved.baseLr * saved.config.lrMultiplier;
+    if (savedLr !== lr || saved.config.minLrRatio !== c.minLrRatio) {
+      emit({
+        type: 'warning',
+        message: `resuming with lr ${lr} (minLrRatio ${c.minLrRatio}); the checkpoint's run used ${savedLr} (baseLr ${saved.baseLr} × lrMultiplier ${saved.config.lrMultiplier}, minLrRatio ${saved.config.minLrRatio}); the schedule goes on from the checkpoint's step with the new values`,
+      });
+    }
+    const { pm: savedPm } = loadPreferenceModel(ckpt.dir, { allowNonFinite });
     pm.loadStateDict(savedPm.stateDict());
     for (const p of savedPm.parameters()) p.dispose();
-    state = { ...saved, worldSize, config: c };
+    state = { ...saved, baseLr, worldSize, config: c };
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   }
   // AdamW moments, dropout RNG, metrics, rank 0's weights everywhere, and the gradient reducer.
   const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank });
   const resumedFrom = state.step;
-  const order = new ExampleOrder(data.length, c.seed);
+  const order = new EpochOrder(data.length, c.seed);
 
   const evaluate = (limit: number): { accuracy: number; loss: number; count: number } => {
     const items = limit > 0 ? encEval.encoded.slice(0, limit) : encEval.encoded;
@@ -286,101 +306,128 @@ export async function trainPreferenceModel(
   bar?.resumeAt(state.step);
   pm.train();
   let lastEval: { accuracy: number; loss: number; count: number } | null = null;
-  for (let step = state.step; step < totalSteps; step++) {
-    const t0 = performance.now();
-    // 1. learning rate
-    const stepLr = learningRate(step, schedule);
-    for (const group of optimizer.groups) group.lr = stepLr;
-    // 2. this step's global batch (length-grouped within a chunk of batches, deterministic given the
-    //    step), the same on every rank; this rank trains on its slice of batchSize
-    const global = batchAt(order, data, step, globalBatch);
-    const batch = global.slice(rank * c.batchSize, (rank + 1) * c.batchSize);
-    // 3. one forward over chosen and rejected together: rows 0…B−1 chosen, B…2B−1 rejected. The weighted
-    //    loss is summed over the slice and divided by the global count, so the ranks' losses and
-    //    gradients add up to the mean over the global batch (L_help + λ·L_harm)/(B·worldSize).
-    const B = batch.length;
-    const local = tidy(() => {
-      const packed = comparisonBatch(batch, tokenizer.padId);
-      // bf16: autocast the forward; the pairwise loss stays float32
-      const scores = autocast({ device, enabled: c.precision === 'bf16' }, () => pm.scores(packed)).float(); // (2B)
-      const chosen = scores.narrow(0, 0, B);
-      const rejected = scores.narrow(0, B, B);
-      const weights = tensor(
-        lossWeights(
-          batch.map((e) => e.task),
-          c.harmlessWeight,
-        ),
-        { device },
-      );
-      const l = preferenceLossTensor(chosen, rejected, weights, global.length);
-      reducer.arm();
-      l.backward();
-      const correct = chosen.sub(rejected).gt(0).float().sum().item();
-      return [l.item(), correct, packed.attentionMask.sum().item()];
-    });
-    // 4. sum gradients (and loss, correct pairs, tokens) over ranks, then clip, update, clear
-    if (worldSize > 1) reducer.finish();
-    const [loss, correct, tokens] = allReduceNumbers(local) as [number, number, number];
-    const accuracy = correct / global.length;
-    const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
-    optimizer.step();
-    optimizer.zeroGrad();
-    state = {
-      ...state,
-      step: step + 1,
-      examplesSeen: (step + 1) * globalBatch,
-      tokensSeen: state.tokensSeen + tokens,
-      firstLoss: step === 0 ? loss : state.firstLoss,
-      lastLoss: loss,
-    };
-    emit({ type: 'step', step: step + 1, loss, accuracy, lr: stepLr });
-    // 5. periodic held-out eval, metrics line, checkpoint
-    const last = step + 1 === totalSteps;
-    let evalFields = {};
-    if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
-      lastEval = evaluate(last ? 0 : c.evalLimit);
-      pm.train();
-      if (lastEval.count > 0) {
-        state.lastEvalAccuracy = lastEval.accuracy;
-        state.lastEvalLoss = lastEval.loss;
-        evalFields = { evalAccuracy: lastEval.accuracy, evalLoss: lastEval.loss, evalCount: lastEval.count };
-        emit({ type: 'eval', step: step + 1, ...lastEval });
-      }
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    if (main) {
-      appendFileSync(
-        metricsPath,
-        `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
-      );
-    }
-    const checkpointStep = last || (step + 1) % c.checkpointEvery === 0;
-    // A cheap check that the ranks still hold the same weights (a collective: every rank takes part).
-    const drift = checkpointStep && worldSize > 1 ? parameterDrift(params) : undefined;
-    if (main && checkpointStep) {
-      const trainer = state;
-      checkpointDir = tidy(() =>
-        writeTrainingCheckpoint(
-          out,
-          trainer,
-          optimizer.state(),
-          getRngState(),
-          (dir, files) => savePreferenceModel(dir, pm, metaOf(trainer, lineage), tokenizerPath, files),
-          c.keepCheckpoints,
-        ),
-      );
-      emit({
-        type: 'checkpoint',
+  // A run that stops (a divergence, a peer gone) still frees its hooks, weights and moments.
+  let parameters = 0;
+  try {
+    for (let step = state.step; step < totalSteps; step++) {
+      const t0 = performance.now();
+      // 1. learning rate
+      const stepLr = learningRate(step, schedule);
+      for (const group of optimizer.groups) group.lr = stepLr;
+      // 2. this step's global batch (length-grouped within a chunk of batches, deterministic given the
+      //    step), the same on every rank; this rank trains on its slice of batchSize
+      const global = batchAt(order, data, step, globalBatch);
+      const batch = global.slice(rank * c.batchSize, (rank + 1) * c.batchSize);
+      // 3. one forward over chosen and rejected together: rows 0…B−1 chosen, B…2B−1 rejected. The weighted
+      //    loss is summed over the slice and divided by the global count, so the ranks' losses and
+      //    gradients add up to the mean over the global batch (L_help + λ·L_harm)/(B·worldSize).
+      const B = batch.length;
+      const guard: DivergenceContext = {
+        trainer: options.label ?? c.phase,
         step: step + 1,
-        dir: checkpointDir,
-        ...(drift === undefined ? {} : { drift }),
+        lastGood: checkpointDir,
+        init: c.init,
+      };
+      const [loss, correct, tokens] = tidy(() => {
+        const packed = comparisonBatch(batch, tokenizer.padId);
+        // bf16: autocast the forward; the pairwise loss stays float32
+        const scores = autocast({ device, enabled: c.precision === 'bf16' }, () => pm.scores(packed)).float(); // (2B)
+        const chosen = scores.narrow(0, 0, B);
+        const rejected = scores.narrow(0, B, B);
+        const weights = tensor(
+          lossWeights(
+            batch.map((e) => e.task),
+            c.harmlessWeight,
+          ),
+          { device },
+        );
+        const l = injectNonFinite(preferenceLossTensor(chosen, rejected, weights, global.length), step + 1);
+        // A tie counts ½, as in evaluate() and pm/evaluate.ts: (sign(gap) + 1) / 2 is 0, ½ or 1.
+        const correct = chosen.sub(rejected).sign().add(1).div(2).sum().item();
+        // 4. loss, correct pairs and tokens summed over ranks BEFORE the backward that sums gradients, so a
+        //    non-finite loss on any rank stops every rank here, together (agreeFinite).
+        const sums = agreeFinite(guard, 'the loss', [l.item(), correct, packed.attentionMask.sum().item()], {
+          checked: 1,
+        }) as [number, number, number];
+        reducer.arm();
+        l.backward();
+        return sums;
       });
+      // 5. finish summing gradients over ranks; check (the same summed gradient on every rank), clip,
+      //    update, clear
+      if (worldSize > 1) reducer.finish();
+      const accuracy = correct / global.length;
+      const gradNorm = clipGradNorm(params, c.gradClip > 0 ? c.gradClip : Number.POSITIVE_INFINITY);
+      assertFinite(guard, 'the gradient norm', gradNorm);
+      optimizer.step();
+      optimizer.zeroGrad();
+      state = {
+        ...state,
+        step: step + 1,
+        examplesSeen: (step + 1) * globalBatch,
+        tokensSeen: state.tokensSeen + tokens,
+        firstLoss: step === 0 ? loss : state.firstLoss,
+        lastLoss: loss,
+      };
+      emit({ type: 'step', step: step + 1, loss, accuracy, lr: stepLr });
+      // 6. periodic held-out eval, metrics line, checkpoint
+      const last = step + 1 === totalSteps;
+      let evalFields = {};
+      if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
+        lastEval = evaluate(last ? 0 : c.evalLimit);
+        pm.train();
+        if (lastEval.count > 0) {
+          state.lastEvalAccuracy = lastEval.accuracy;
+          state.lastEvalLoss = lastEval.loss;
+          evalFields = {
+            evalAccuracy: lastEval.accuracy,
+            evalLoss: lastEval.loss,
+            evalCount: lastEval.count,
+          };
+          emit({ type: 'eval', step: step + 1, ...lastEval });
+        }
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      if (main) {
+        appendFileSync(
+          metricsPath,
+          `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
+        );
+      }
+      const checkpointStep = last || (step + 1) % c.checkpointEvery === 0;
+      // A cheap check that the ranks still hold the same weights (a collective: every rank takes part).
+      const drift = checkpointStep && worldSize > 1 ? parameterDrift(params) : undefined;
+      // Never a non-finite checkpoint (it would become OUT/checkpoint and could prune the good ones); the
+      // ranks hold the same weights, so each checks its own and all stop together.
+      if (checkpointStep) assertFiniteWeights(guard, pm.namedParameters());
+      // The other ranks name rank 0's folder in their divergence messages.
+      if (checkpointStep && !main) checkpointDir = trainingCheckpointDir(out, step + 1);
+      if (main && checkpointStep) {
+        const trainer = state;
+        checkpointDir = tidy(() =>
+          writeTrainingCheckpoint(
+            out,
+            trainer,
+            optimizer.state(),
+            getRngState(),
+            (dir, files) => savePreferenceModel(dir, pm, metaOf(trainer, lineage), tokenizerPath, files),
+            c.keepCheckpoints,
+          ),
+        );
+        emit({
+          type: 'checkpoint',
+          step: step + 1,
+          dir: checkpointDir,
+          ...(drift === undefined ? {} : { drift }),
+        });
+      }
+      bar?.tick(1, { loss, acc: accuracy });
+      await new Promise<void>((done) => setImmediate(done));
     }
-    bar?.tick(1, { loss, acc: accuracy });
-    await new Promise<void>((done) => setImmediate(done));
+  } finally {
+    bar?.done();
+    parameters = endTrainingRun(reducer, params, optimizer);
   }
-  bar?.done();
-  const parameters = endTrainingRun(reducer, params, optimizer);
   return {
     checkpoint: checkpointDir,
     steps: state.step,
@@ -404,14 +451,13 @@ export async function trainPreferenceModel(
  * batches, so each batch pads little; it depends only on the step, so a resume sees the same batches.
  */
 function batchAt(
-  order: ExampleOrder,
+  order: EpochOrder,
   data: readonly EncodedComparison[],
   step: number,
   batchSize: number,
 ): EncodedComparison[] {
   const chunk = Math.floor(step / LENGTH_GROUP_BATCHES);
-  order.position = chunk * LENGTH_GROUP_BATCHES * batchSize;
-  const indices = order.take(LENGTH_GROUP_BATCHES * batchSize);
+  const indices = order.slice(chunk * LENGTH_GROUP_BATCHES * batchSize, LENGTH_GROUP_BATCHES * batchSize);
   const length = (i: number) => Math.max(data[i]!.chosen.length, data[i]!.rejected.length);
   indices.sort((a, b) => length(a) - length(b) || a - b);
   // Visit the chunk's batches in a scrambled (but fixed) order, not shortest first.

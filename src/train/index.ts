@@ -1,5 +1,6 @@
 /** LM training: pretraining and SFT on transcripts (`trainLM`), its config, data pipeline and checkpoints. */
-export { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
+export { exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
+export { EpochOrder } from '../util/epoch-order.ts';
 export {
   camelKey,
   ConfigError,

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { liveTensors, loadSafetensors, type Tensor } from '../engine/index.ts';
-import { trainLM } from './loop.ts';
+import { liveTensors, loadSafetensors, type Tensor, TrainingDivergenceError } from '../engine/index.ts';
+import { loadCheckpoint } from '../nn/checkpoint.ts';
+import { type TrainEvent, trainLM } from './loop.ts';
 import { tinyConfig, tinyCorpus } from './test-fixtures.ts';
 
 function weights(dir: string): Record<string, Tensor> {
@@ -90,4 +92,63 @@ test("SFT: lossOn 'assistant' trains on replies only and its loss falls", async 
     tokenizer: corpus.tokenizer,
   });
   assert.ok(result.lastLoss < result.firstLoss - 2, `loss ${result.firstLoss} → ${result.lastLoss}`);
+});
+
+test('lr 1e6: the NaN loss at step 2 stops the run with one error naming it and the last good checkpoint; nothing non-finite is written or pruned', async () => {
+  const corpus = tinyCorpus(100);
+  const out = join(corpus.dir, 'diverge');
+  // A checkpoint every step and only one kept: a NaN checkpoint would have replaced the good one.
+  const config = tinyConfig(corpus, {
+    out,
+    steps: 6,
+    lr: 1e6,
+    minLr: 1e5,
+    warmupSteps: 0,
+    checkpointEvery: 1,
+    keepCheckpoints: 1,
+    evalEvery: 0,
+  });
+  const before = liveTensors();
+  const good = join(out, 'checkpoints', 'step-000001');
+  await assert.rejects(
+    trainLM(config, { tokenizer: corpus.tokenizer, label: 'pretrain' }),
+    (err: Error) =>
+      err instanceof TrainingDivergenceError &&
+      err.exitCode === 3 &&
+      err.message.startsWith('pretrain step 2: the loss is NaN; training stopped before the update.') &&
+      err.message.includes(`The last good checkpoint is ${good} `),
+  );
+  assert.equal(liveTensors(), before, 'a stopped run frees its weights, moments and hooks');
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), ['step-000001']);
+  assert.equal(readlinkSync(join(out, 'checkpoint')), join('checkpoints', 'step-000001'));
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { step: number }).step),
+    [1],
+  );
+  const loaded = loadCheckpoint(join(out, 'checkpoint')); // finite: loads without allowNonFinite
+  for (const p of loaded.model.parameters()) p.dispose();
+});
+
+test('a resume with a changed lr goes on with the new value and warns, naming both', async () => {
+  const corpus = tinyCorpus(100);
+  const out = join(corpus.dir, 'relr');
+  const base = { out, checkpointEvery: 4, evalEvery: 0, decaySteps: 8 };
+  await trainLM(tinyConfig(corpus, { ...base, steps: 4 }), { tokenizer: corpus.tokenizer });
+  const events: TrainEvent[] = [];
+  const resumed = await trainLM(tinyConfig(corpus, { ...base, steps: 6, lr: 1e-3 }), {
+    tokenizer: corpus.tokenizer,
+    resume: true,
+    onEvent: (e) => events.push(e),
+  });
+  assert.equal(resumed.resumedFrom, 4);
+  const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
+  assert.deepEqual(warnings, [
+    "resuming with lr 0.001 (the checkpoint's run used 0.003); the schedule goes on from the checkpoint's step with the new value",
+  ]);
+  const lrs = events.flatMap((e) => (e.type === 'step' ? [e.lr] : []));
+  assert.ok(
+    lrs.every((lr) => lr <= 1e-3),
+    `the new peak lr is used: ${lrs}`,
+  );
 });

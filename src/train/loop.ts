@@ -9,14 +9,18 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   AdamW,
-  allReduceNumbers,
+  agreeFinite,
+  assertFinite,
+  assertFiniteWeights,
   barrier,
   clipGradNorm,
   crossEntropy,
+  type DivergenceContext,
   getLocalRank,
   autocast,
   getRngState,
   initProcessGroup,
+  injectNonFinite,
   noGrad,
   type Tensor,
   tidy,
@@ -25,7 +29,8 @@ import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { GPT, type GPTConfig } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { Progress } from '../util/progress.ts';
-import { ExampleOrder, exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
+import { EpochOrder } from '../util/epoch-order.ts';
+import { exampleCount, IGNORE_INDEX, makeBatch } from './batches.ts';
 import { ConfigError, type LMTrainConfig, trainingDevice } from './config.ts';
 import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
@@ -35,6 +40,7 @@ import {
   resumableCheckpoint,
   startTrainingRun,
   type TrainerState,
+  trainingCheckpointDir,
   writeTrainingCheckpoint,
 } from './state.ts';
 import { saveLMCheckpoint } from './save.ts';
@@ -44,7 +50,9 @@ export type TrainEvent =
   | { type: 'resume'; step: number; dir: string }
   | { type: 'step'; step: number; loss: number; lr: number; gradNorm: number; tokensPerSec: number }
   | { type: 'eval'; step: number; loss: number }
-  | { type: 'checkpoint'; step: number; dir: string };
+  | { type: 'checkpoint'; step: number; dir: string }
+  /** Something the run accepted but a user should know (e.g. a resume with a changed lr). */
+  | { type: 'warning'; message: string };
 
 export interface TrainLMOptions {
   tokenizer: Tokenizer;
@@ -55,6 +63,8 @@ export interface TrainLMOptions {
   /** Progress bar label. */
   label?: string;
   onEvent?: (event: TrainEvent) => void;
+  /** Load an init or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
+  allowNonFinite?: boolean;
 }
 
 export interface TrainLMResult {
@@ -74,7 +84,10 @@ export interface TrainLMResult {
   parameters: number;
 }
 
-/** Config keys that must not change across a resume (the rest — steps, eval/checkpoint cadence — may). */
+/**
+ * Config keys that must not change across a resume (the rest — steps, eval/checkpoint cadence — may; a
+ * changed lr or minLr is accepted with a warning: lowering it is how a run that diverged goes on).
+ */
 const FIXED_ON_RESUME = [
   'data',
   'lossOn',
@@ -138,7 +151,8 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
 
   // ---- model and optimiser (nanoGPT: weight decay only on ≥2-D tensors: matmul weights, embeddings) ----
   const device = trainingDevice(c);
-  const model = createModel(c, options.tokenizer.vocabSize);
+  const allowNonFinite = options.allowNonFinite ?? false;
+  const model = createModel(c, options.tokenizer.vocabSize, allowNonFinite);
   if (device !== 'cpu') model.to({ device });
   const params = model.parameters();
   // bf16: autocast the forward pass (matmuls in bfloat16); the loss, backward and AdamW stay float32.
@@ -154,7 +168,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
     ],
     { betas: [c.beta1, c.beta2], eps: 1e-8 },
   );
-  const order = new ExampleOrder(trainExamples, c.seed);
+  const order = new EpochOrder(trainExamples, c.seed);
   let state: TrainerState = initialTrainerState(c);
 
   // ---- resume: weights, AdamW moments, RNG and data position from OUT/checkpoint ----
@@ -162,7 +176,8 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   let checkpointDir = ckpt?.dir ?? '';
   if (ckpt) {
     checkResumable(ckpt.trainer.config, c);
-    const saved = loadCheckpoint(ckpt.dir);
+    for (const message of changedLearningRate(ckpt.trainer.config, c)) emit({ type: 'warning', message });
+    const saved = loadCheckpoint(ckpt.dir, { allowNonFinite });
     model.loadStateDict(saved.model.stateDict());
     for (const p of saved.model.parameters()) p.dispose();
     state = { ...ckpt.trainer, config: c };
@@ -206,91 +221,118 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   let runTokens = 0;
   let runSeconds = 0;
   model.train();
-  for (let step = state.step; step < c.steps; step++) {
-    const t0 = performance.now();
-    // 1. learning rate for this step
-    const lr = learningRate(step, schedule);
-    for (const group of optimizer.groups) group.lr = lr;
-    // 2. the step's examples: gradAccum global micro-batches of batchSize × worldSize; this rank's slice
-    const global = Array.from({ length: c.gradAccum }, () => order.take(c.batchSize * worldSize));
-    const micro = global.map((indices) => indices.slice(rank * c.batchSize, (rank + 1) * c.batchSize));
-    // 3. forward/backward per micro-batch. The loss is summed over target tokens and divided by the
-    //    step's total over all ranks, so the accumulated (and all-rank summed) gradient equals one batch
-    //    of batchSize·gradAccum·worldSize.
-    const stepTargets = Math.max(
-      1,
-      global.reduce((n, indices) => n + countTargets(data, indices, T), 0),
-    );
-    let loss = 0;
-    for (const [k, indices] of micro.entries()) {
-      // the last micro-batch's backward also sums the gradients over ranks, bucket by bucket as they come
-      if (k === micro.length - 1) reducer.arm();
-      loss += tidy(() => {
-        const batch = makeBatch(data.train, indices, T);
-        const logits = forward(batch.ids.to({ device })); // (B, T, V)
-        const l = tokenLoss(logits, batch.labels.to({ device }), V).div(stepTargets);
-        l.backward();
-        return l.item();
-      });
-    }
-    // 4. sum gradients (and the loss) over ranks, then clip, update, clear
-    if (worldSize > 1) {
-      reducer.finish();
-      loss = allReduceNumbers([loss])[0]!;
-    }
-    const gradNorm = c.gradClip > 0 ? clipGradNorm(params, c.gradClip) : Number.NaN;
-    optimizer.step();
-    optimizer.zeroGrad();
-    const seconds = (performance.now() - t0) / 1000;
-    runTokens += tokensPerStep;
-    runSeconds += seconds;
-    state = {
-      ...state,
-      step: step + 1,
-      examplesSeen: order.position,
-      tokensSeen: state.tokensSeen + tokensPerStep,
-      firstLoss: step === 0 ? loss : state.firstLoss,
-      lastLoss: loss,
-    };
-    const tokensPerSec = runTokens / runSeconds;
-    emit({ type: 'step', step: step + 1, loss, lr, gradNorm, tokensPerSec });
-    // 5. periodic eval, metrics line, checkpoint
-    const last = step + 1 === c.steps;
-    let evalLoss: number | null = null;
-    if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
-      evalLoss = evaluate();
-      if (evalLoss !== null) {
-        state.lastEvalLoss = evalLoss;
-        emit({ type: 'eval', step: step + 1, loss: evalLoss });
+  // A run that stops (a divergence, a peer gone) still frees its hooks, weights and moments: library
+  // callers (online rounds) train several models in one process.
+  let parameters = 0;
+  try {
+    for (let step = state.step; step < c.steps; step++) {
+      const t0 = performance.now();
+      // 1. learning rate for this step
+      const lr = learningRate(step, schedule);
+      for (const group of optimizer.groups) group.lr = lr;
+      // 2. the step's examples: gradAccum global micro-batches of batchSize × worldSize; this rank's slice
+      const global = Array.from({ length: c.gradAccum }, () => order.take(c.batchSize * worldSize));
+      const micro = global.map((indices) => indices.slice(rank * c.batchSize, (rank + 1) * c.batchSize));
+      // 3. forward/backward per micro-batch. The loss is summed over target tokens and divided by the
+      //    step's total over all ranks, so the accumulated (and all-rank summed) gradient equals one batch
+      //    of batchSize·gradAccum·worldSize.
+      const stepTargets = Math.max(
+        1,
+        global.reduce((n, indices) => n + countTargets(data, indices, T), 0),
+      );
+      //    A non-finite loss stops the run on every rank before the backward that sums gradients over
+      //    ranks (agreeFinite); earlier micro-batches' backwards are local, so a rank may run them alone.
+      const guard: DivergenceContext = {
+        trainer: options.label ?? 'lm',
+        step: step + 1,
+        lastGood: checkpointDir,
+        init: c.init,
+      };
+      let loss = 0;
+      for (const [k, indices] of micro.entries()) {
+        const lastMicro = k === micro.length - 1;
+        loss = tidy(() => {
+          const batch = makeBatch(data.train, indices, T);
+          const logits = forward(batch.ids.to({ device })); // (B, T, V)
+          const l = injectNonFinite(
+            tokenLoss(logits, batch.labels.to({ device }), V).div(stepTargets),
+            step + 1,
+          );
+          let sum = loss + l.item();
+          if (lastMicro) {
+            // the step's loss over all ranks; then the backward that sums the gradients, bucket by bucket
+            [sum] = agreeFinite(guard, 'the loss', [sum]) as [number];
+            reducer.arm();
+          }
+          l.backward();
+          return sum;
+        });
       }
+      // 4. finish summing gradients over ranks; check, clip, update, clear. Every rank holds the same summed
+      //    gradient, so all see the same norm (and stop together on a non-finite one).
+      if (worldSize > 1) reducer.finish();
+      const gradNorm = clipGradNorm(params, c.gradClip > 0 ? c.gradClip : Number.POSITIVE_INFINITY);
+      assertFinite(guard, 'the gradient norm', gradNorm);
+      optimizer.step();
+      optimizer.zeroGrad();
+      const seconds = (performance.now() - t0) / 1000;
+      runTokens += tokensPerStep;
+      runSeconds += seconds;
+      state = {
+        ...state,
+        step: step + 1,
+        examplesSeen: order.position,
+        tokensSeen: state.tokensSeen + tokensPerStep,
+        firstLoss: step === 0 ? loss : state.firstLoss,
+        lastLoss: loss,
+      };
+      const tokensPerSec = runTokens / runSeconds;
+      emit({ type: 'step', step: step + 1, loss, lr, gradNorm, tokensPerSec });
+      // 5. periodic eval, metrics line, checkpoint
+      const last = step + 1 === c.steps;
+      let evalLoss: number | null = null;
+      if (main && (last || (c.evalEvery > 0 && (step + 1) % c.evalEvery === 0))) {
+        evalLoss = evaluate();
+        if (evalLoss !== null) {
+          state.lastEvalLoss = evalLoss;
+          emit({ type: 'eval', step: step + 1, loss: evalLoss });
+        }
+      }
+      const metrics = { step: step + 1, loss, lr, gradNorm, tokens: state.tokensSeen, tokensPerSec, seconds };
+      if (main) {
+        appendFileSync(
+          metricsPath,
+          `${JSON.stringify(evalLoss === null ? metrics : { ...metrics, evalLoss })}\n`,
+        );
+      }
+      const checkpointStep = last || (step + 1) % c.checkpointEvery === 0;
+      // Never a non-finite checkpoint (it would become OUT/checkpoint and could prune the good ones); the
+      // ranks hold the same weights, so each checks its own and all stop together.
+      if (checkpointStep) assertFiniteWeights(guard, model.namedParameters());
+      // The other ranks name rank 0's folder in their divergence messages.
+      if (checkpointStep && !main) checkpointDir = trainingCheckpointDir(out, step + 1);
+      if (main && checkpointStep) {
+        const trainer = state;
+        checkpointDir = tidy(() =>
+          writeTrainingCheckpoint(
+            out,
+            trainer,
+            optimizer.state(),
+            getRngState(),
+            (dir, files) => saveLMCheckpoint(dir, model, trainer, tokenizerPath, files),
+            c.keepCheckpoints,
+          ),
+        );
+        emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
+      }
+      bar?.tick(1, { loss, 'tok/s': Math.round(tokensPerSec) });
+      // Yield to the event loop between steps so signals and stream writes are handled.
+      await new Promise<void>((done) => setImmediate(done));
     }
-    const metrics = { step: step + 1, loss, lr, gradNorm, tokens: state.tokensSeen, tokensPerSec, seconds };
-    if (main) {
-      appendFileSync(
-        metricsPath,
-        `${JSON.stringify(evalLoss === null ? metrics : { ...metrics, evalLoss })}\n`,
-      );
-    }
-    if (main && (last || (step + 1) % c.checkpointEvery === 0)) {
-      const trainer = state;
-      checkpointDir = tidy(() =>
-        writeTrainingCheckpoint(
-          out,
-          trainer,
-          optimizer.state(),
-          getRngState(),
-          (dir, files) => saveLMCheckpoint(dir, model, trainer, tokenizerPath, files),
-          c.keepCheckpoints,
-        ),
-      );
-      emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
-    }
-    bar?.tick(1, { loss, 'tok/s': Math.round(tokensPerSec) });
-    // Yield to the event loop between steps so signals and stream writes are handled.
-    await new Promise<void>((done) => setImmediate(done));
+  } finally {
+    bar?.done();
+    parameters = endTrainingRun(reducer, params, optimizer);
   }
-  bar?.done();
-  const parameters = endTrainingRun(reducer, params, optimizer);
   return {
     checkpoint: checkpointDir,
     steps: state.step,
@@ -319,7 +361,7 @@ function countTargets(data: PreparedCorpus, indices: readonly number[], T: numbe
   return n;
 }
 
-function createModel(c: LMTrainConfig, vocabSize: number): GPT {
+function createModel(c: LMTrainConfig, vocabSize: number, allowNonFinite: boolean): GPT {
   const config: GPTConfig = {
     nLayer: c.nLayer,
     nHead: c.nHead,
@@ -329,7 +371,7 @@ function createModel(c: LMTrainConfig, vocabSize: number): GPT {
     dropout: c.dropout,
   };
   if (!c.init) return new GPT(config, { seed: c.seed });
-  const init = loadCheckpoint(c.init);
+  const init = loadCheckpoint(c.init, { allowNonFinite });
   const from = init.model.config;
   if (from.vocabSize !== vocabSize) {
     throw new ConfigError(
@@ -356,4 +398,14 @@ function checkResumable(saved: LMTrainConfig, now: LMTrainConfig): void {
       .join(', ');
     throw new ConfigError(`cannot resume with a different ${what}; use the checkpoint's values or a new out`);
   }
+}
+
+/** Warnings for a resume whose peak or final learning rate differs from the checkpoint's run. */
+function changedLearningRate(saved: LMTrainConfig, now: LMTrainConfig): string[] {
+  return (['lr', 'minLr'] as const)
+    .filter((k) => saved[k] !== now[k])
+    .map(
+      (k) =>
+        `resuming with ${k} ${now[k]} (the checkpoint's run used ${saved[k]}); the schedule goes on from the checkpoint's step with the new value`,
+    );
 }
