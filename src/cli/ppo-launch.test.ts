@@ -84,14 +84,14 @@ interface FixtureRun {
   stderr: string;
 }
 
-/** Runs the update fixture on `n` processes (n = 1: no process group). */
-async function runFixture(n: number, env: Record<string, string>): Promise<FixtureRun[]> {
+/** Runs the update fixture on `n` processes (n = 1: no process group); `env` may set HHKIT_DIST_TIMEOUT. */
+async function runFixture(n: number, env: Record<string, string>, timeoutMs = 90_000): Promise<FixtureRun[]> {
   const port = await freePort();
   const ranks = Array.from({ length: n }, async (_, rank) => {
     const dist = n > 1 ? rankEnv(rank, n, port) : {};
     const r = await runChild(process.execPath, ['--import', 'tsx', fixture], {
-      env: { ...process.env, ...env, ...dist, HHKIT_NUM_THREADS: '1', HHKIT_DIST_TIMEOUT: '60' },
-      timeoutMs: 90_000,
+      env: { ...process.env, HHKIT_DIST_TIMEOUT: '60', ...env, ...dist, HHKIT_NUM_THREADS: '1' },
+      timeoutMs,
     });
     const line = r.stdout.trim().split('\n').at(-1) ?? '';
     return { code: r.code, result: line.startsWith('{') ? JSON.parse(line) : {}, stderr: r.stderr };
@@ -135,13 +135,39 @@ test('PPO update on given rollouts: 2 ranks × 4 rows = 1 process × 8 rows (sam
   }
 });
 
-test('a NaN on one rank stops every rank with PPODivergenceError (nobody waits on a collective)', async () => {
+test('a NaN score on one rank stops every rank with TrainingDivergenceError (nobody waits on a collective)', async () => {
   const fx = tinyPolicy(4);
   const env = { INIT: fx.init, PROMPTS: JSON.stringify(fx.prompts), SCENARIO: 'nan' };
   const two = await runFixture(2, { ...env, OUT: join(fx.dir, 'nan') });
   for (const r of two) {
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.result['error'], 'PPODivergenceError', JSON.stringify(r.result));
+    assert.equal(r.result['error'], 'TrainingDivergenceError', JSON.stringify(r.result));
     assert.match(r.result['message'] as string, /ppo step 1: the loss is NaN/);
+  }
+});
+
+test('a NaN loss on rank 1 only: both ranks agree before backward and stop together (no bucket mismatch, no hang)', async () => {
+  const fx = tinyPolicy(4);
+  // Rank 1's loss (not its scores: those would reach rank 0 through whitening) is NaN at update step 2.
+  // Without the agreement, rank 1 skipped the backward and its next all-reduce met rank 0's gradient
+  // bucket: a size mismatch, or a wait until the timeout (20 s here; the kill after 60 s).
+  const env = {
+    INIT: fx.init,
+    PROMPTS: JSON.stringify(fx.prompts),
+    OUT: join(fx.dir, 'nan-loss'),
+    HHKIT_TEST_NONFINITE: '2@1',
+    HHKIT_DIST_TIMEOUT: '20',
+  };
+  const two = await runFixture(2, env, 60_000);
+  for (const [rank, r] of two.entries()) {
+    assert.equal(r.code, 0, `rank ${rank} exited ${r.code}: ${r.stderr}`);
+    assert.equal(r.result['error'], 'TrainingDivergenceError', `rank ${rank}: ${JSON.stringify(r.result)}`);
+    const mine = rank === 1 ? ', rank 1 among them' : '';
+    assert.ok(
+      (r.result['message'] as string).startsWith(
+        `ppo step 2: the loss is NaN (on 1 of 2 ranks${mine}); training stopped before the update. The last good checkpoint is nowhere `,
+      ),
+      `rank ${rank}: ${r.result['message']}`,
+    );
   }
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { liveTensors, noGrad, randn, tidy } from '../engine/index.ts';
+import { liveTensors, noGrad, randn, TrainingDivergenceError, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { distill } from './distill.ts';
 import { topKWithRest } from './distill-cache.ts';
@@ -61,4 +61,42 @@ test('context distillation reduces KL to the prompted teacher by a margin, cache
   assert.ok(report.prefixTokens > 0 && report.prefixTokens <= report.prefixTokensTotal);
   assert.ok(existsSync(join(out, 'teacher-cache', 'ids.bin')));
   assert.equal(loadCheckpoint(report.checkpoint).meta?.kind, 'policy');
+});
+
+test('distillation at lr 1e6 stops on the first non-finite loss or gradient with one error naming the step and the last good checkpoint', async () => {
+  const fx = tinyPolicy(4);
+  const dialogues = Array.from(
+    { length: 40 },
+    (_, i) => `${fx.prompts[i % fx.prompts.length]} It is ${i % 7}.`,
+  );
+  const out = join(fx.dir, 'diverge');
+  const before = liveTensors();
+  let step = 0;
+  await assert.rejects(
+    distill({
+      config: toyDistillConfig(out, { steps: 8, lr: 1e6, checkpointEvery: 1, keepCheckpoints: 1 }),
+      init: fx.init,
+      tokenizer: fx.tokenizer,
+      hhhPrompt: 'Below are dialogues.\n\nHuman: Say Q.\n\nAssistant: QQQ.\n',
+      dialogues,
+    }),
+    (err: Error) => {
+      if (!(err instanceof TrainingDivergenceError)) return false;
+      step = err.context.step;
+      const good = join(out, 'checkpoints', `step-${String(step - 1).padStart(6, '0')}`);
+      return (
+        step >= 2 &&
+        new RegExp(`^distill step ${step}: the (loss|gradient norm|weights after the update) `).test(
+          err.message,
+        ) &&
+        err.message.includes(`The last good checkpoint is ${good} `)
+      );
+    },
+  );
+  assert.equal(liveTensors(), before, 'teacher, student and optimiser state are freed');
+  const good = `step-${String(step - 1).padStart(6, '0')}`;
+  assert.deepEqual(readdirSync(join(out, 'checkpoints')), [good]);
+  assert.equal(readlinkSync(join(out, 'checkpoint')), join('checkpoints', good));
+  const loaded = loadCheckpoint(join(out, 'checkpoint')); // finite: loads without allowNonFinite
+  for (const p of loaded.model.parameters()) p.dispose();
 });

@@ -8,10 +8,15 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path';
 import {
   AdamW,
+  agreeFinite,
+  assertFinite,
+  assertFiniteWeights,
   autocast,
   clipGradNorm,
+  type DivergenceContext,
   decodeSafetensors,
   encodeSafetensors,
+  injectNonFinite,
   noGrad,
   type Tensor,
   tensor,
@@ -21,10 +26,11 @@ import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
+import { EpochOrder } from '../util/epoch-order.ts';
 import { Progress } from '../util/progress.ts';
 import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
 import { evaluatePolicy } from './evaluate.ts';
-import { permutation, type RewardFn } from './rollout.ts';
+import type { RewardFn } from './rollout.ts';
 import { latestRunCheckpoint, readRunState, truncateMetrics, writeRunCheckpoint } from './state.ts';
 
 export interface DistillConfig extends HardwareConfig {
@@ -75,6 +81,8 @@ export interface DistillOptions {
   gold?: RewardFn;
   resume?: boolean;
   progress?: boolean;
+  /** Load the LM or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
+  allowNonFinite?: boolean;
   onEvent?: (
     e:
       | { type: 'teacher'; done: number; total: number }
@@ -202,7 +210,8 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   mkdirSync(out, { recursive: true });
   const metricsPath = join(out, 'metrics.jsonl');
   const emit = opts.onEvent ?? (() => {});
-  const teacherCkpt = loadCheckpoint(opts.init);
+  const allowNonFinite = opts.allowNonFinite ?? false;
+  const teacherCkpt = loadCheckpoint(opts.init, { allowNonFinite });
   const teacher = teacherCkpt.model.eval();
   if (device !== 'cpu') teacher.to({ device });
   const padId = opts.tokenizer.padId;
@@ -245,7 +254,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   const existing = latestRunCheckpoint(out);
   if (existing && !opts.resume)
     throw new Error(`${out} already holds a distillation run (${existing}); pass resume or pick another out`);
-  const student = loadCheckpoint(existing ?? opts.init).model.eval();
+  const student = loadCheckpoint(existing ?? opts.init, { allowNonFinite }).model.eval();
   if (device !== 'cpu') student.to({ device }); // before the optimiser holds its weights
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
   const free = (): void => {
@@ -340,23 +349,17 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
         c.keepCheckpoints,
       );
 
+    // Batches walk the training dialogues in epoch order (step s: positions (s − 1)·B … s·B − 1).
+    const order = new EpochOrder(trainRows.length, c.seed);
     for (let step = state.step + 1; step <= c.steps; step++) {
-      // Batches walk seeded permutations of the training dialogues, one permutation per epoch.
-      const epochSize = trainRows.length;
-      const rows = Array.from({ length: c.batchSize }, (_, i) => {
-        const n = (step - 1) * c.batchSize + i;
-        return trainRows[permutation(epochSize, c.seed * 977 + Math.floor(n / epochSize))[n % epochSize]!]!;
-      });
+      const rows = order.slice((step - 1) * c.batchSize, c.batchSize).map((i) => trainRows[i]!);
+      const guard: DivergenceContext = { trainer: 'distill', step, lastGood: checkpoint, init: opts.init };
       const loss = tidy(() => {
-        const l = batchKL(student, cache, rows, padId, c.precision);
-        const value = l.item();
-        if (!Number.isFinite(value))
-          throw new Error(
-            `distill step ${step}: loss is ${value}; the last good checkpoint is ${checkpoint || opts.init}`,
-          );
+        const l = injectNonFinite(batchKL(student, cache, rows, padId, c.precision), step);
+        const [value] = agreeFinite(guard, 'the loss', [l.item()]) as [number];
         optimizer.zeroGrad();
         l.backward();
-        clipGradNorm(student.parameters(), 1);
+        assertFinite(guard, 'the gradient norm', clipGradNorm(student.parameters(), 1));
         optimizer.step();
         optimizer.zeroGrad();
         return value;
@@ -365,6 +368,8 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       emit({ type: 'step', step, loss });
       bar?.tick(1, { kl: loss });
       if (step % c.checkpointEvery === 0 || step === c.steps) {
+        // Never a non-finite checkpoint (it would become OUT/checkpoint and could prune the good ones).
+        assertFiniteWeights(guard, student.namedParameters());
         checkpoint = save(step);
         emit({ type: 'checkpoint', step, dir: checkpoint });
       }

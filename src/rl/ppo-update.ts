@@ -10,10 +10,14 @@
 // float32 before log-probs, KL, whitening, GAE and the losses.
 import {
   type AdamW,
+  agreeFinite,
   allReduceNumbers,
+  assertFinite,
   autocast,
   clipGradNorm,
+  type DivergenceContext,
   getWorldSize,
+  injectNonFinite,
   noGrad,
   GradientReducer,
   type Tensor,
@@ -52,18 +56,15 @@ export function actorCriticAt(
   return { logits: out.logits.float(), values: out.values.float() };
 }
 
-/** Thrown when a loss or reward is NaN/Inf; OUT/checkpoint still points at the last good weights. */
-export class PPODivergenceError extends Error {
-  override name = 'PPODivergenceError';
-}
-
 export interface PPOUpdateOptions {
   config: PPOConfig;
   /** λ_KL of this step (the controller's value before it sees this step's KL). */
   klCoef: number;
   step: number;
-  /** Named in the divergence error: the checkpoint the run can go back to. */
+  /** Named in the divergence error: the checkpoint the run can go back to ('' when none yet). */
   lastGood: string;
+  /** Named in the divergence error when there is no checkpoint yet: the initial policy. */
+  init?: string;
   /**
    * Local row indices of each minibatch of an epoch; default `miniBatchPlan` (a seeded shuffle of this
    * rank's rows into miniBatchSize/W slices, the same seed on every rank). Every rank must return the same
@@ -184,6 +185,12 @@ export function ppoUpdate(
   const stats = { policyLoss: 0, valueLoss: 0, clipFraction: 0, approxKL: 0, entropy: 0, n: 0 };
   // Sums each minibatch's gradients over ranks while its backward runs (DDP-style); no-op on one process.
   const reducer = new GradientReducer(params);
+  const guard: DivergenceContext = {
+    trainer: 'ppo',
+    step: opts.step,
+    lastGood: opts.lastGood,
+    ...(opts.init === undefined ? {} : { init: opts.init }),
+  };
   try {
     let k = 0;
     for (const miniBatches of epochs) {
@@ -192,7 +199,7 @@ export function ppoUpdate(
         const share = localTokens[k]! / Math.max(1, tokens); // this rank's part of the minibatch's tokens
         k++;
         optimizer.zeroGrad();
-        const local = tidy(() => {
+        const global = tidy(() => {
           // This minibatch's rows of the CPU-side arrays, as (b, N) float32 on the models' device.
           const pick = (flat: ArrayLike<number>) =>
             matrix(
@@ -227,39 +234,31 @@ export function ppoUpdate(
             c.clipRangeValue,
             tokens,
           );
-          const loss = policy.loss.add(value.loss.mul(c.vfCoef));
-          const lossValue = loss.item();
-          // A non-finite loss is not backpropagated (every rank still reaches the collective below).
-          if (Number.isFinite(lossValue)) {
-            reducer.arm();
-            loss.backward();
-          }
-          return [
-            lossValue,
-            policy.loss.item(),
-            value.loss.item(),
-            policy.clipFraction * share,
-            policy.approxKL * share,
-            tokenEntropy(logits, mbMask) * share,
-          ];
-        });
-        // The ranks' shares add up to the global minibatch's loss and statistics; a NaN anywhere stops all.
-        const [
-          loss = Number.NaN,
-          policyLoss = 0,
-          valueLoss = 0,
-          clipFraction = 0,
-          approxKL = 0,
-          entropy = 0,
-        ] = across(local);
-        if (!Number.isFinite(loss)) {
-          optimizer.zeroGrad();
-          throw new PPODivergenceError(
-            `ppo step ${opts.step}: the loss is ${loss}; training stopped, the last good checkpoint is ${opts.lastGood}`,
+          const loss = injectNonFinite(policy.loss.add(value.loss.mul(c.vfCoef)), opts.step);
+          // The ranks' shares add up to the global minibatch's loss and statistics, summed BEFORE the
+          // backward: a non-finite loss on any rank stops every rank here, together, so no rank skips a
+          // backward whose gradient buckets its peers are all-reducing.
+          const sums = agreeFinite(
+            guard,
+            'the loss',
+            [
+              loss.item(),
+              policy.loss.item(),
+              value.loss.item(),
+              policy.clipFraction * share,
+              policy.approxKL * share,
+              tokenEntropy(logits, mbMask) * share,
+            ],
+            { checked: 1, sum: across },
           );
-        }
+          reducer.arm();
+          loss.backward();
+          return sums;
+        });
+        const [_loss, policyLoss = 0, valueLoss = 0, clipFraction = 0, approxKL = 0, entropy = 0] = global;
         reducer.finish();
-        clipGradNorm(params, c.maxGradNorm);
+        // The gradients are summed over ranks: every rank sees the same norm.
+        assertFinite(guard, 'the gradient norm', clipGradNorm(params, c.maxGradNorm));
         optimizer.step();
         optimizer.zeroGrad();
         stats.policyLoss += policyLoss;

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { liveTensors, tidy } from '../engine/index.ts';
+import { liveTensors, TrainingDivergenceError, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import type { PPOConfig } from './ppo-config.ts';
-import { type PPOStepMetrics, trainPPO } from './ppo.ts';
+import { EpochOrder } from '../util/epoch-order.ts';
+import { type PPOStepMetrics, stepPrompts, trainPPO } from './ppo.ts';
 import { letterReward, tinyPolicy, toyPPOConfig } from './test-fixtures.ts';
 
 const config = toyPPOConfig;
@@ -91,7 +92,9 @@ test('PPO stops on a non-finite reward with a clear error, keeping the last good
       reward,
     }),
     (err: Error) =>
-      err.name === 'PPODivergenceError' && /step 3/.test(err.message) && /step-000002/.test(err.message),
+      err instanceof TrainingDivergenceError &&
+      err.message.startsWith('ppo step 3: the reward is NaN; training stopped before the update.') &&
+      err.message.includes(`The last good checkpoint is ${join(out, 'checkpoints', 'step-000002')} `),
   );
   assert.equal(loadCheckpoint(join(out, 'checkpoint')).meta?.metrics?.['step'], 2);
 });
@@ -118,4 +121,16 @@ test('PPO with a separate value trunk (and adaptive KL, k3) resumes bit for bit 
   assert.equal(straight.lastStep?.klCoef, resumed.lastStep?.klCoef);
   assert.notEqual(straight.lastStep?.klCoef, 0.02, 'the adaptive controller moved λ');
   assert.ok(existsSync(join(straight.checkpoint, 'value-trunk.safetensors')));
+});
+
+test('PPO prompts at an epoch boundary: 100 prompts, batch 32 — step 4 takes order₀[96..99] then order₁[0..27]', () => {
+  const order = new EpochOrder(100, 1);
+  const steps = Array.from({ length: 7 }, (_, i) => stepPrompts(order, i + 1, 32)).flat(); // positions 0…223
+  const epoch = (from: number) => [...steps.slice(from, from + 100)].sort((a, b) => a - b);
+  const all = Array.from({ length: 100 }, (_, i) => i);
+  assert.deepEqual(epoch(0), all, 'steps 1–4 visit every prompt of epoch 0 once');
+  assert.deepEqual(epoch(100), all, 'steps 4–7 visit every prompt of epoch 1 once');
+  const step4 = stepPrompts(new EpochOrder(100, 1), 4, 32); // a resumed run derives it from the step alone
+  assert.deepEqual(step4, steps.slice(96, 128));
+  assert.notDeepEqual(step4.slice(4), steps.slice(0, 28), 'not epoch 0’s first rows again');
 });

@@ -5,8 +5,10 @@
 //   4. whiten    optionally rescale the per-token rewards
 //   5. GAE       advantages (γ, λ) from a value head, then whitened
 //   6. clipped policy loss + clipped value loss, K passes over the batch in minibatches
-// Resumable bit for bit: rollouts are seeded by (seed, step), minibatch order by (seed, step, epoch), and a
-// checkpoint holds the policy, value head, AdamW moments and the KL controller.
+// Resumable bit for bit: the prompts come in epoch order (util/epoch-order.ts, position (step − 1)·B),
+// rollouts are seeded by (seed, step), minibatch order by (seed, step, epoch), and a checkpoint holds the
+// policy, value head, AdamW moments and the KL controller. A non-finite reward, loss, gradient norm or
+// weight stops the run on every rank with one TrainingDivergenceError (engine/finite.ts).
 // Data-parallel under `hhkit launch` (c10d, engine/distributed.ts), as TRL/OpenRLHF's rollout batch:
 // batchSize is the step's global prompt count. Every rank draws the same prompt order and takes its slice
 // of batchSize/W prompts, samples them with its own seed, scores them and computes their reference
@@ -19,27 +21,31 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join, resolve } from 'node:path';
 import {
   AdamW,
+  agreeFinite,
   allReduceNumbers,
+  assertFiniteWeights,
   broadcast,
   decodeSafetensors,
   encodeSafetensors,
   initProcessGroup,
   parameterDrift,
+  TrainingDivergenceError,
   tidy,
 } from '../engine/index.ts';
-import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
+import { loadCheckpoint, refuseNonFinite, saveCheckpoint } from '../nn/checkpoint.ts';
 import type { GPT } from '../nn/gpt.ts';
 import { ScalarHead } from '../nn/heads.ts';
 import { prefixKeys, stripPrefix } from '../nn/module.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { trainingDevice } from '../train/config.ts';
+import { EpochOrder } from '../util/epoch-order.ts';
 import { Progress } from '../util/progress.ts';
 import { evaluatePolicy, type PolicyEvaluation } from './evaluate.ts';
 import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
 import { ActorCritic } from './policy.ts';
 import { type PPOConfig, PPOConfigError, validatePPOConfig } from './ppo-config.ts';
-import { PPODivergenceError, ppoUpdate } from './ppo-update.ts';
-import { permutation, type RewardFn, sampleRollout } from './rollout.ts';
+import { ppoUpdate } from './ppo-update.ts';
+import { type RewardFn, sampleRollout } from './rollout.ts';
 import {
   latestRunCheckpoint,
   readRunState,
@@ -92,6 +98,8 @@ export interface PPOOptions {
   resume?: boolean;
   progress?: boolean;
   onEvent?: (e: PPOEvent) => void;
+  /** Load the init or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
+  allowNonFinite?: boolean;
 }
 
 export interface PPOResult {
@@ -108,7 +116,11 @@ export interface PPOResult {
   drift: number;
 }
 
-export { PPODivergenceError };
+/**
+ * PPO's divergence error is every trainer's: TrainingDivergenceError (engine/finite.ts). The old name is
+ * kept for callers that catch it.
+ */
+export const PPODivergenceError = TrainingDivergenceError;
 
 /** Thrown at a checkpoint when the ranks' weights no longer agree (they must: same init, summed gradients). */
 export class PPODriftError extends Error {
@@ -161,22 +173,29 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
   if (opts.prompts.length === 0) throw new RangeError('ppo: no training prompts');
 
   // Models: the frozen reference, the policy (+ value trunk) from the checkpoint or the initial policy.
-  const reference = loadCheckpoint(opts.init).model.eval();
+  const allowNonFinite = opts.allowNonFinite ?? false;
+  const reference = loadCheckpoint(opts.init, { allowNonFinite }).model.eval();
   const existing = latestRunCheckpoint(out);
   if (existing && !opts.resume)
     throw new Error(
       `${out} already holds a PPO run (${existing}); pass resume to continue it or pick another out`,
     );
   const from = existing ?? opts.init;
-  const loaded = loadCheckpoint(from);
+  const loaded = loadCheckpoint(from, { allowNonFinite });
   const valueHead = new ScalarHead(loaded.config.nEmbd, { seed: c.seed, std: 0.01 });
   const headTensors = stripPrefix(loaded.extra, VALUE_HEAD);
   if (Object.keys(headTensors).length > 0) valueHead.loadStateDict(headTensors);
   let trunk: GPT | null = null;
   if (c.valueModel === 'separate') {
-    trunk = loadCheckpoint(opts.init).model;
-    if (existing)
-      tidy(() => trunk!.loadStateDict(decodeSafetensors(readBytes(join(existing, TRUNK_FILE))).tensors));
+    trunk = loadCheckpoint(opts.init, { allowNonFinite }).model;
+    if (existing) {
+      tidy(() => {
+        const path = join(existing, TRUNK_FILE);
+        const { tensors } = decodeSafetensors(readBytes(path), path);
+        if (!allowNonFinite) refuseNonFinite(path, tensors);
+        trunk!.loadStateDict(tensors);
+      });
+    }
   }
   for (const t of Object.values(loaded.extra)) t.dispose();
   // Checkpoints load on the CPU; every model moves to the device before the optimiser holds its weights.
@@ -264,6 +283,12 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     // ranks get the folder's name.
     let drift = 0;
     const checkpointAt = (step: number): string => {
+      // Never a non-finite checkpoint (the ranks hold the same weights, so all of them stop here together).
+      assertFiniteWeights({ trainer: 'ppo', step, lastGood: checkpoint, init: opts.init }, [
+        ...ac.policy.namedParameters(),
+        ...ac.valueHead.namedParameters().map(([k, t]) => [`${VALUE_HEAD}.${k}`, t] as const),
+        ...(trunk ? trunk.namedParameters().map(([k, t]) => [`trunk.${k}`, t] as const) : []),
+      ]);
       const measured = parameterDrift(ac.parameters());
       drift = Math.max(drift, measured);
       if (!(measured < MAX_PARAMETER_DRIFT)) {
@@ -282,18 +307,15 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     let checkpoint = existing ?? '';
     const resumedFrom = state.step;
 
+    const promptOrder = new EpochOrder(promptTokens.length, c.seed);
     for (let step = state.step + 1; step <= c.steps; step++) {
       const t0 = performance.now();
-      // 1. rollout: B prompts in a seeded order that cycles through the prompt set, the same on every
-      //    rank; this rank samples its slice of B/W with its own seed.
-      const order = permutation(
-        promptTokens.length,
-        c.seed * 1_000_003 + Math.floor(((step - 1) * c.batchSize) / promptTokens.length),
+      // 1. rollout: B prompts in epoch order over the prompt set, the same on every rank; this rank
+      //    samples its slice of B/W with its own seed.
+      const rows = stepPrompts(promptOrder, step, c.batchSize).slice(
+        rank * localBatch,
+        (rank + 1) * localBatch,
       );
-      const rows = Array.from(
-        { length: c.batchSize },
-        (_, i) => order[((step - 1) * c.batchSize + i) % promptTokens.length]!,
-      ).slice(rank * localBatch, (rank + 1) * localBatch);
       const rollout = await sampleRollout(
         ac.policy,
         opts.tokenizer,
@@ -309,13 +331,13 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         // 2. score: the reward of the full transcript, read at the end of the response.
         const prompts = rows.map((i) => opts.prompts[i]!);
         const scores = await opts.reward(prompts, rollout.texts);
-        const bad = scores.length !== rows.length || !scores.every(Number.isFinite);
-        const [badRanks = 0] = allReduceNumbers([bad ? 1 : 0]); // every rank stops, not just the one
-        if (badRanks > 0) {
-          throw new PPODivergenceError(
-            `ppo step ${step}: the reward returned a non-finite or missing score${worldSize > 1 ? ` (on ${badRanks} of ${worldSize} ranks)` : ''}; the last good checkpoint is ${checkpoint || opts.init}`,
-          );
-        }
+        // A missing or non-finite score stops every rank, not just the one that got it.
+        const missing = scores.length !== rows.length;
+        agreeFinite(
+          { trainer: 'ppo', step, lastGood: checkpoint, init: opts.init },
+          missing ? `the reward (${scores.length} scores for ${rows.length} responses)` : 'the reward',
+          [missing ? Number.NaN : sum(scores)],
+        );
         const golds = opts.gold ? await opts.gold(prompts, rollout.texts) : [];
         const t2 = performance.now();
         // 3.–6. KL-penalised rewards, whitening, GAE, clipped policy + value loss (ppo-update.ts).
@@ -323,7 +345,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
           config: c,
           klCoef: kl.value,
           step,
-          lastGood: checkpoint || opts.init,
+          lastGood: checkpoint,
+          init: opts.init,
         });
         // The step's statistics over every rank's samples.
         const B = c.batchSize;
@@ -413,6 +436,16 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
   } finally {
     free();
   }
+}
+
+/**
+ * The prompt indices of PPO step `step` (1-based): positions (step − 1)·B … step·B − 1 of the epoch order,
+ * so a batch that runs past the end of the prompts continues with the NEXT epoch's order.
+ *
+ * @example stepPrompts(new EpochOrder(100, 1), 4, 32) // order₀[96..99], then order₁[0..27]
+ */
+export function stepPrompts(order: EpochOrder, step: number, batchSize: number): number[] {
+  return order.slice((step - 1) * batchSize, batchSize);
 }
 
 function readBytes(path: string): Uint8Array {

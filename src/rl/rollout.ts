@@ -6,7 +6,6 @@ import { autocast, keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { generateBatch, leftPad } from '../nn/generate.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { mulberry32 } from '../util/random.ts';
 import type { ResponseWindow } from './policy.ts';
 
 /**
@@ -121,13 +120,5 @@ export async function sampleRollout(
   };
 }
 
-/** A seeded permutation of 0..n−1 (Fisher–Yates). */
-export function permutation(n: number, seed: number): number[] {
-  const random = mulberry32(seed); // minibatch order: deterministic per (seed, step, epoch)
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}
+/** A seeded permutation of 0..n−1 (Fisher–Yates); one implementation, in util/epoch-order.ts. */
+export { permutation } from '../util/epoch-order.ts';
