@@ -3,7 +3,7 @@ import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { bestOfN } from '../rl/best-of-n.ts';
 import { hardwareDocs } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
-import { parseArgs, stringOption, UsageError } from './args.ts';
+import { type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { rewardOption } from './ppo.ts';
 import {
@@ -17,6 +17,22 @@ import {
 } from './rl-common.ts';
 
 const defaultHardware = { device: 'auto', precision: 'fp32' };
+const OPTIONS: OptionSpec = {
+  command: 'best-of-n',
+  values: [
+    'policy',
+    'world',
+    'reward',
+    'ns',
+    'prompts',
+    'max-new-tokens',
+    'seed',
+    'out',
+    'device',
+    'precision',
+  ],
+  flags: ['strict'],
+};
 
 const help = `usage: hhkit best-of-n --policy CKPT --world DIR --reward PM|gold [options] [--json]
 
@@ -34,6 +50,7 @@ options:
   --max-new-tokens N   response length (default 32)
   --seed S             sampling seed (default 1)
   --out FILE.json      also write the table there
+  --strict             accepted as by every data-reading command; a bad rl-prompts.jsonl line is always an error
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultHardware, hardwareDocs)}
 
@@ -43,7 +60,7 @@ export const command: Command = {
   summary: 'best-of-N (rejection sampling) by reward, with gold scores and analytic KL',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv);
+    const { options } = parseArgs(argv, OPTIONS);
     const policyPath = stringOption(options, 'policy', '');
     const world = stringOption(options, 'world', '');
     const rewardSpec = stringOption(options, 'reward', '');

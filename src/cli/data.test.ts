@@ -92,6 +92,6 @@ test('import then export through the CLI reproduces the valid lines', () => {
   );
   assert.equal(exported.length, valid);
   const missing = hhkit('export', '--db', join(dir, 'nope.db'), '--out', out);
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 2, "a database that cannot be opened is the user's to fix: exit 2");
   assert.match(missing.stderr, /nope.db: cannot open/);
 });

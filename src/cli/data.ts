@@ -1,7 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  ComparisonFileError,
   type ComparisonWriter,
   LoadReport,
   openComparisonWriter,
@@ -10,12 +9,21 @@ import {
 } from '../data/comparisons.ts';
 import { LINE_STYLES, type LineStyle } from '../data/format.ts';
 import { assignSplit } from '../data/split.ts';
-import { StoreError } from '../store/errors.ts';
 import { exportComparisons, importComparisons } from '../store/io.ts';
 import { Store, type StoreTask } from '../store/store.ts';
 import { Progress } from '../util/progress.ts';
-import { type ParsedArgs, numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  numberOption,
+  type OptionSpec,
+  outputFile,
+  outputFolder,
+  type ParsedArgs,
+  parseArgs,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
+import { warnLoad } from './warnings.ts';
 
 const help = `usage: hhkit data <subcommand> [options]
 
@@ -32,7 +40,9 @@ const help = `usage: hhkit data <subcommand> [options]
       --round N  --task helpful|red-team  --style hh|hh-utf8|compact
 
 common options:
-  --strict                      stop at the first bad line (exit 1, file:line on stderr)
+  --strict                      stop at the first bad line or truncated file (exit 1, file:line on stderr);
+                                without it bad lines are counted and skipped, and a file that stops
+                                mid-way (truncated .gz) is a WARNING line on stderr naming where
   --json                        the last stdout line is the summary as one JSON object`;
 
 /** Progress over the bytes of all files, in KiB (the record count is not known before reading). */
@@ -92,6 +102,7 @@ async function inspect(args: ParsedArgs): Promise<number> {
     }
   }
   finish(bar);
+  warnLoad(report);
   if (args.options['json']) console.log(JSON.stringify(report));
   else console.log(report.format());
   return 0;
@@ -108,6 +119,7 @@ async function split(args: ParsedArgs): Promise<number> {
   const [file] = requireFiles(args);
   const out = args.options['out'];
   if (typeof out !== 'string') throw new UsageError('split needs --out DIR');
+  outputFolder(out, '--out');
   const testFrac = numberOption(args.options, 'test-frac', 0.1);
   if (testFrac < 0 || testFrac > 1) throw new UsageError(`--test-frac must be in [0, 1], got ${testFrac}`);
   const seed = numberOption(args.options, 'seed', 0);
@@ -133,6 +145,7 @@ async function split(args: ParsedArgs): Promise<number> {
   }
   const [train, test] = [await writers.train.close(), await writers.test.close()];
   finish(bar);
+  warnLoad(report);
   const summary = { train, test, trainFile: names.train, testFile: names.test, testFrac, seed, report };
   if (args.options['json']) console.log(JSON.stringify(summary));
   else console.log(`${report.format()}\n\ntrain: ${train} → ${names.train}\ntest:  ${test} → ${names.test}`);
@@ -150,6 +163,7 @@ async function importCmd(args: ParsedArgs): Promise<number> {
     strict: args.options['strict'] === true,
   });
   finish(bar);
+  warnLoad(result.report);
   if (args.options['json']) console.log(JSON.stringify({ db, ...result }));
   else console.log(`${result.report.format()}\n\nimported ${result.imported} comparisons into ${db}`);
   return 0;
@@ -159,6 +173,7 @@ async function exportCmd(args: ParsedArgs): Promise<number> {
   const db = stringOption(args.options, 'db', '');
   const out = stringOption(args.options, 'out', '');
   if (!db || !out) throw new UsageError('export needs --db PATH and --out FILE');
+  outputFile(out, '--out');
   const style = stringOption(args.options, 'style', 'hh') as LineStyle;
   if (!LINE_STYLES.includes(style)) throw new UsageError(`--style must be one of ${LINE_STYLES.join(', ')}`);
   const task = args.options['task'];
@@ -176,11 +191,11 @@ async function exportCmd(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
-const subcommands: Record<string, (args: ParsedArgs) => Promise<number>> = {
-  inspect,
-  split,
-  import: importCmd,
-  export: exportCmd,
+const subcommands: Record<string, { run: (args: ParsedArgs) => Promise<number>; values: string[] }> = {
+  inspect: { run: inspect, values: ['examples'] },
+  split: { run: split, values: ['out', 'test-frac', 'seed'] },
+  import: { run: importCmd, values: ['db'] },
+  export: { run: exportCmd, values: ['db', 'out', 'round', 'task', 'style'] },
 };
 
 export const command: Command = {
@@ -188,18 +203,10 @@ export const command: Command = {
   help,
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
-    const run = sub === undefined ? undefined : subcommands[sub];
-    if (!run) throw new UsageError(`unknown subcommand ${JSON.stringify(sub ?? '')}\n\n${help}`);
-    const args = parseArgs(rest, ['strict']);
-    try {
-      return await run(args);
-    } catch (err) {
-      // A strict-mode stop or an unopenable store is the user's to fix, not a crash: say where, exit 1.
-      if (err instanceof ComparisonFileError || err instanceof StoreError) {
-        console.error(`hhkit data ${sub}: ${err.message}`);
-        return 1;
-      }
-      throw err;
-    }
+    const found = sub === undefined ? undefined : subcommands[sub];
+    if (!found) throw new UsageError(`unknown subcommand ${JSON.stringify(sub ?? '')}\n\n${help}`);
+    const spec: OptionSpec = { command: `data ${sub}`, values: found.values, flags: ['strict'] };
+    // A strict-mode stop (exit 1) or a bad store (exit 2) is one line from main, not a crash.
+    return found.run(parseArgs(rest, spec));
   },
 };

@@ -2,8 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultDistillConfig, type DistillConfig, distill } from '../rl/distill.ts';
 import { hardwareDocs } from '../train/config.ts';
-import { parseArgs, stringOption, UsageError } from './args.ts';
+import { newCorpusReport, readCorpusDocuments } from '../train/corpus.ts';
+import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { warnCorpus } from './warnings.ts';
 import {
   applyOverrides,
   checkpointTokenizer,
@@ -15,7 +17,13 @@ import {
   resolveCheckpoint,
 } from './rl-common.ts';
 
-const OWN = ['init', 'world', 'dialogues', 'evalPrompts', 'resume', 'json', 'help', 'config'];
+const OWN = ['init', 'world', 'dialogues', 'evalPrompts', 'resume', 'strict', 'json', 'help', 'config'];
+const distillConfig = configOptions(defaultDistillConfig);
+const OPTIONS: OptionSpec = {
+  command: 'distill',
+  values: ['init', 'world', 'dialogues', 'eval-prompts', ...distillConfig.values],
+  flags: ['resume', 'strict', ...distillConfig.flags],
+};
 
 const help = `usage: hhkit distill --init LM --world DIR [--out DIR] [--key value …] [--resume] [--json]
 
@@ -35,6 +43,7 @@ options:
   --dialogues N        training + held-out dialogues taken from pretrain.jsonl (default 1200)
   --eval-prompts N     held-out RL prompts sampled for the gold score (default 64)
   --resume             continue OUT/checkpoint
+  --strict             a bad line in pretrain.jsonl is an error (default: warned with file:line, skipped)
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultDistillConfig, hardwareDocs)}`;
 
@@ -42,7 +51,7 @@ export const command: Command = {
   summary: 'context-distil the HHH prompt into the LM (the policy init)',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv, ['resume']);
+    const { options } = parseArgs(argv, OPTIONS);
     const init = stringOption(options, 'init', '');
     const world = stringOption(options, 'world', '');
     if (!init || !world) throw new UsageError(`distill: --init and --world are required\n\n${help}`);
@@ -54,12 +63,14 @@ export const command: Command = {
     const hhhPath = join(world, 'hhh-prompt.txt');
     if (!existsSync(hhhPath)) throw new UsageError(`${hhhPath}: not found`);
     const count = Number(options['dialogues'] ?? 1200);
-    const dialogues = readFileSync(join(world, 'pretrain.jsonl'), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => (JSON.parse(l) as { text: string }).text)
-      .filter((t) => t.startsWith('\n\nHuman:'))
-      .slice(0, count);
+    const corpus = newCorpusReport();
+    let dialogues: string[] = [];
+    for await (const docs of readCorpusDocuments(join(world, 'pretrain.jsonl'), corpus, {
+      strict: options['strict'] === true,
+    }))
+      for (const d of docs) if (d.text.startsWith('\n\nHuman:')) dialogues.push(d.text);
+    warnCorpus(corpus);
+    dialogues = dialogues.slice(0, count);
     const evalPrompts = readRLPrompts(world).eval.slice(
       0,
       Number(options['evalPrompts'] ?? options['eval-prompts'] ?? 64),

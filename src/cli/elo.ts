@@ -3,8 +3,14 @@ import { bootstrapElo, type EloComparison, type PairCounts, pmPredictedElo } fro
 import { type EloSkip, type EloTask, readEloFile, storeEloComparisons } from '../eval/elo-data.ts';
 import { StoreError } from '../store/errors.ts';
 import { Store } from '../store/store.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+
+const OPTIONS: OptionSpec = {
+  command: 'elo',
+  values: ['db', 'file', 'task', 'round', 'anchor', 'bootstrap', 'level', 'seed', 'prior', 'pm-scores'],
+  flags: ['strict'],
+};
 
 const help = `usage: hhkit elo (--db PATH | --file FILE … | FILE …) [options]
 
@@ -63,7 +69,7 @@ export const command: Command = {
   summary: 'maximum-likelihood Elo of models from comparisons, with bootstrap intervals',
   help,
   async run(argv) {
-    const { positionals, options } = parseArgs(argv);
+    const { positionals, options } = parseArgs(argv, OPTIONS);
     const task = stringOption(options, 'task', 'helpful');
     if (task !== 'helpful' && task !== 'red-team' && task !== 'all') {
       throw new UsageError(`--task expects helpful, red-team or all, got ${JSON.stringify(task)}`);

@@ -11,8 +11,15 @@ import {
 import { type WorldTaskResult, worldTaskAccuracy } from '../eval/world-tasks.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { warnSkipped } from './warnings.ts';
+
+const OPTIONS: OptionSpec = {
+  command: 'eval',
+  values: ['models', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer'],
+  flags: ['strict'],
+};
 
 const help = `usage: hhkit eval --models CKPT[,CKPT…] [FILE[=FORMAT] …] [--world DIR | --prompts FILE] [options]
 
@@ -21,7 +28,8 @@ Evaluations of one or more checkpoints, printed as one table (a row per model):
   ARC, OpenBookQA, HellaSwag, MMLU (multiple choice: accuracy and length-normalised accuracy),
   Lambada (last-word accuracy), QA {"question", "answer"} (exact match of the greedy answer).
   The format is detected from the keys; force it with FILE=arc|openbookqa|hellaswag|mmlu|lambada|qa.
-  Unusable lines are reported as file:line and skipped.
+  Unusable lines are reported as file:line and skipped (--strict: an error); a file that stops mid-way
+  (truncated .gz) is a loud warning naming the line where it stopped.
 - Held-out task accuracy on the assistant world (--world DIR reads DIR/helpful-test.jsonl, or
   --prompts FILE): greedy answers judged by the gold judge — the paper's alignment tax/bonus table
   when run over the base, distilled, best-of-N and PPO policies.
@@ -34,6 +42,7 @@ options:
   --max-new-tokens N  tokens generated per world answer (default 48)
   --batch-size N      sequences per forward pass (default 16)
   --out FILE          results as JSON for hhkit report (default eval.json)
+  --strict            stop at the first unusable line or truncated file (exit 1, file:line on stderr)
   --json              the last stdout line is the results as one JSON object`;
 
 interface Task {
@@ -41,6 +50,7 @@ interface Task {
   file: string;
   loaded?: LoadedEval;
   prompts?: string[];
+  skipped: number;
 }
 
 type Result = (NlpEvalResult | (WorldTaskResult & { metric: 'accuracy'; value: number })) & { count: number };
@@ -56,7 +66,7 @@ export const command: Command = {
   summary: 'NLP evals by log-likelihood and world task accuracy for a list of checkpoints',
   help,
   async run(argv) {
-    const { positionals, options } = parseArgs(argv);
+    const { positionals, options } = parseArgs(argv, OPTIONS);
     const models = stringOption(options, 'models', '')
       .split(',')
       .map((s) => s.trim())
@@ -65,30 +75,36 @@ export const command: Command = {
     const limit = numberOption(options, 'limit', 200);
     const batchSize = numberOption(options, 'batch-size', 16);
     const maxNewTokens = numberOption(options, 'max-new-tokens', 48);
+    const strict = options['strict'] === true;
     const tasks: Task[] = [];
     for (const arg of positionals) {
       const { file, format } = parseFileArg(arg);
       if (!existsSync(file)) throw new UsageError(`eval: ${file} not found`);
       let loaded: LoadedEval;
       try {
-        loaded = loadEvalFile(file, format);
+        loaded = loadEvalFile(file, format, { strict });
       } catch (err) {
-        throw new UsageError((err as Error).message);
+        if (err instanceof RangeError) throw new UsageError(err.message);
+        throw err;
       }
-      for (const s of loaded.skipped.slice(0, 20)) console.error(`${s.where}: skipped: ${s.reason}`);
-      if (loaded.skipped.length > 20)
-        console.error(`… and ${loaded.skipped.length - 20} more skipped in ${file}`);
+      warnSkipped(loaded.skipped, file);
       loaded.items = loaded.items.slice(0, limit);
       const stem = basename(file).replace(/\.jsonl(\.gz)?$|\.json$/, '');
-      tasks.push({ name: stem === loaded.format ? stem : `${loaded.format}:${stem}`, file, loaded });
+      const name = stem === loaded.format ? stem : `${loaded.format}:${stem}`;
+      tasks.push({ name, file, loaded, skipped: loaded.skipped.length });
     }
     const world = stringOption(options, 'world', '');
     const promptFile = stringOption(options, 'prompts', world ? join(world, 'helpful-test.jsonl') : '');
     if (promptFile) {
       if (!existsSync(promptFile)) throw new UsageError(`eval: ${promptFile} not found`);
-      const { prompts, skipped } = loadPrompts(promptFile);
-      for (const s of skipped.slice(0, 20)) console.error(`${s.where}: skipped: ${s.reason}`);
-      tasks.push({ name: 'world', file: promptFile, prompts: prompts.slice(0, limit) });
+      const { prompts, skipped } = loadPrompts(promptFile, { strict });
+      warnSkipped(skipped, promptFile);
+      tasks.push({
+        name: 'world',
+        file: promptFile,
+        prompts: prompts.slice(0, limit),
+        skipped: skipped.length,
+      });
     }
     if (tasks.length === 0) throw new UsageError('eval: give benchmark files, --world DIR or --prompts FILE');
 
@@ -155,7 +171,7 @@ export const command: Command = {
         file: t.file,
         format: t.loaded?.format ?? 'world',
         count: t.loaded?.items.length ?? t.prompts!.length,
-        skipped: t.loaded?.skipped.length ?? 0,
+        skipped: t.skipped,
       })),
       models: rows,
     };

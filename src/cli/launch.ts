@@ -8,8 +8,13 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../util/child.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+
+const OPTIONS: OptionSpec = {
+  command: 'launch',
+  values: ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'threads', 'backend'],
+};
 
 const help = `usage: hhkit launch [--nproc N] [--nnodes M --node-rank K --master-addr HOST --master-port P]
                     -- <hhkit command> [its options]
@@ -78,7 +83,7 @@ export const command: Command = {
           `commands that do: ${[...DATA_PARALLEL].join(', ')}`,
       );
     }
-    const { options, positionals } = parseArgs(argv.slice(0, split));
+    const { options, positionals } = parseArgs(argv.slice(0, split), OPTIONS);
     if (positionals.length > 0) throw new UsageError(`launch: unexpected argument '${positionals[0]}'`);
     const int = (key: string, fallback: number, min: number): number => {
       const v = numberOption(options, key, fallback);

@@ -10,7 +10,8 @@ import {
 } from '../online/config.ts';
 import { type Collector, type OnlineEvent, runOnline } from '../online/rounds.ts';
 import { Progress } from '../util/progress.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { defaultPMTrainConfigs } from '../pm/config.ts';
+import { configOptions, numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
 const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
@@ -85,6 +86,19 @@ const OWN = new Set([
   'help',
 ]);
 
+// --pm-KEY and --ppo-KEY: the keys of hhkit pm train and hhkit ppo, less those each round sets itself.
+const pmKeys = configOptions(defaultPMTrainConfigs.finetune, ['phase', 'data', 'eval', 'out', 'init']);
+const ppoKeys = configOptions(defaultPPOConfig, ['out']);
+const OPTIONS: OptionSpec = {
+  command: 'online',
+  values: [
+    ...[...OWN].filter((k) => !['json', 'config', 'help'].includes(k)),
+    ...pmKeys.values.map((k) => `pm-${k}`),
+    ...ppoKeys.values.map((k) => `ppo-${k}`),
+  ],
+  flags: [...pmKeys.flags.map((k) => `pm-${k}`), ...ppoKeys.flags.map((k) => `ppo-${k}`)],
+};
+
 /** The --ppo-KEY options as a typed partial PPO config (values coerced to the default's type). */
 function ppoOverrides(options: Record<string, string | boolean>): Partial<PPOConfig> {
   const out: Record<string, unknown> = {};
@@ -154,11 +168,10 @@ export const command: Command = {
   summary: 'iterated online rounds: deploy → collect → retrain PM → PPO → Elo',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv);
+    const { options } = parseArgs(argv, OPTIONS);
     const pm: Record<string, string> = {};
     for (const [key, value] of Object.entries(options)) {
       if (key.startsWith('pm-') && key !== 'pm-init') pm[camel(key.slice(3))] = String(value);
-      else if (!key.startsWith('ppo-') && !OWN.has(key)) throw new UsageError(`unknown option --${key}`);
     }
     const mode = stringOption(options, 'collect', 'simulated');
     if (mode !== 'simulated' && mode !== 'server')

@@ -3,8 +3,17 @@ import { type OodReport, evaluateOodDetection, type Pooling } from '../eval/ood-
 import { loadPrompts } from '../eval/nlp-data.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { warnSkipped } from './warnings.ts';
+
+const OPTIONS: OptionSpec = {
+  command: 'ood',
+  // biome-ignore format: one list of the command's options
+  values: ['model', 'in', 'out-of', 'pool', 'layers', 'shots', 'seeds', 'seed', 'fit-fraction', 'limit', 'batch-size',
+    'tokenizer', 'out'],
+  flags: ['strict'],
+};
 
 const help = `usage: hhkit ood --model CKPT --in BENIGN.jsonl --out-of HARMFUL.jsonl [options]
 
@@ -26,6 +35,7 @@ options:
   --batch-size 16       prompts per forward pass
   --tokenizer PATH      tokenizer.json when the checkpoint has none
   --out FILE            write the result as JSON (what hhkit report reads as ood.json)
+  --strict              stop at the first unusable prompt line or truncated file (exit 1, file:line)
   --json                the last stdout line is the result as one JSON object`;
 
 function intList(v: string, what: string): number[] {
@@ -38,18 +48,16 @@ function intList(v: string, what: string): number[] {
   });
 }
 
-function prompts(path: string, limit: number): string[] {
-  let loaded: ReturnType<typeof loadPrompts>;
-  try {
-    loaded = loadPrompts(path);
-  } catch (err) {
-    throw new UsageError(
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
-  }
-  for (const s of loaded.skipped.slice(0, 10)) console.error(`${s.where}: skipped: ${s.reason}`);
-  if (loaded.skipped.length > 10)
-    console.error(`… and ${loaded.skipped.length - 10} more skipped in ${path}`);
+/** A prompt file's first `limit` prompts; its skipped lines go to stderr and into `skippedLines[path]`. */
+function prompts(
+  path: string,
+  limit: number,
+  strict: boolean,
+  skippedLines: Record<string, number>,
+): string[] {
+  const loaded = loadPrompts(path, { strict }); // a wrong path or a strict stop: a one-line error from main
+  warnSkipped(loaded.skipped, path, 10);
+  skippedLines[path] = loaded.skipped.length;
   return loaded.prompts.slice(0, limit);
 }
 
@@ -57,7 +65,7 @@ export const command: Command = {
   summary: 'OOD detection of harmful requests from activations: AUROC per layer, few-shot exposure',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv);
+    const { options } = parseArgs(argv, OPTIONS);
     const modelDir = stringOption(options, 'model', '');
     const inFile = stringOption(options, 'in', '');
     const outFile = stringOption(options, 'out-of', '');
@@ -73,6 +81,8 @@ export const command: Command = {
     if (!(fitFraction > 0 && fitFraction < 1))
       throw new UsageError('--fit-fraction expects a number in (0, 1)');
     const limit = numberOption(options, 'limit', Number.POSITIVE_INFINITY);
+    const strict = options['strict'] === true;
+    const skippedLines: Record<string, number> = {};
 
     let ckpt: ReturnType<typeof loadCheckpoint>;
     try {
@@ -85,8 +95,12 @@ export const command: Command = {
     if (!tokPath) throw new UsageError(`${modelDir} has no tokenizer.json; pass --tokenizer PATH`);
     const tok = Tokenizer.fromFile(tokPath);
     const layers = layerArg === 'all' ? undefined : intList(layerArg, 'layers');
-    const benign = await tok.encodeBatch(prompts(inFile, limit), { allowSpecial: false });
-    const harmful = await tok.encodeBatch(prompts(outFile, limit), { allowSpecial: false });
+    const benign = await tok.encodeBatch(prompts(inFile, limit, strict, skippedLines), {
+      allowSpecial: false,
+    });
+    const harmful = await tok.encodeBatch(prompts(outFile, limit, strict, skippedLines), {
+      allowSpecial: false,
+    });
     let report: OodReport;
     try {
       report = evaluateOodDetection(ckpt.model, benign, harmful, {
@@ -124,7 +138,13 @@ export const command: Command = {
     } else if (shots.length) {
       console.log(`few-shot outlier exposure skipped: ${harmful.length} harmful prompts are too few`);
     }
-    const result = { kind: 'ood', command: `hhkit ood ${argv.join(' ')}`, model: modelDir, ...report };
+    const result = {
+      kind: 'ood',
+      command: `hhkit ood ${argv.join(' ')}`,
+      model: modelDir,
+      skippedLines,
+      ...report,
+    };
     const out = stringOption(options, 'out', '');
     if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     if (options['json'] === true) console.log(JSON.stringify(result));

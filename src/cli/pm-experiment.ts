@@ -15,7 +15,7 @@ import { readCorpusDocuments, resolveLMTrainConfig, trainLM } from '../train/ind
 import type { CorpusReport } from '../train/corpus.ts';
 import { Progress } from '../util/progress.ts';
 import { generateWorld, worldGold, worldSizes, worldWorkUnits } from '../world/index.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 
 /** LM sizes ~4× apart in parameters (with the 1024-token vocabulary): ≈50k, ≈174k, ≈740k. */
 export const experimentSizes = [
@@ -98,9 +98,14 @@ async function prepareLM(
   return join(config.out, 'checkpoint');
 }
 
+const OPTIONS: OptionSpec = {
+  command: 'pm experiment',
+  values: ['out', 'world', 'seed', 'lm-steps', 'lr-multiplier', 'pmp-lr-multiplier'],
+};
+
 /** Runs `hhkit pm experiment …`. */
 export async function runExperimentCommand(argv: string[]): Promise<number> {
-  const { options, positionals } = parseArgs(argv);
+  const { options, positionals } = parseArgs(argv, OPTIONS);
   if (options['help'] === true) {
     console.log(experimentHelp);
     return 0;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initProcessGroup } from '../engine/index.ts';
 import { camelKey, ConfigError } from '../train/config.ts';
@@ -20,7 +20,20 @@ import {
   trainPreferenceModel,
 } from '../pm/index.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { DataFileError, readComparisonEntries } from '../data/comparisons.ts';
+import { readTextLines } from '../eval/nlp-data.ts';
+import {
+  configOptions,
+  numberOption,
+  type OptionSpec,
+  outputFile,
+  outputFolder,
+  parseArgs,
+  requireFile,
+  requireFolder,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
 import { worldGold } from '../world/index.ts';
@@ -38,7 +51,7 @@ const configHelp = (Object.keys(pmTrainConfigDocs) as (keyof typeof pmTrainConfi
 
 const help = `usage: hhkit pm pretrain --init LM --data PAIRS.jsonl [--out DIR] [--key value …] [--resume] [--json]
        hhkit pm train    --init LM_OR_PMP --data FILES [--eval FILES] [--out DIR] [--key value …] [--resume] [--json]
-       hhkit pm eval     --model DIR --data FILES [--gold] [--bins N] [--report FILE.json] [--json]
+       hhkit pm eval     --model DIR --data FILES [--gold] [--bins N] [--report FILE.json] [--strict] [--json]
        hhkit pm score    --model DIR [FILE]        (transcripts from FILE or stdin → JSON lines of scores)
        hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--json]   (see hhkit pm experiment --help)
 
@@ -70,6 +83,8 @@ metrics. A resume must keep the global batch (batch-size × processes).
 training options (camelCase or kebab-case; also as keys of --config FILE.json):
 ${configHelp}
   --resume                  continue from DIR/checkpoint
+  --strict                  stop at the first bad line or truncated file of --data/--eval (exit 1, file:line);
+                            without it bad lines are reported with file:line and skipped, a lost tail loudly
   --json                    make the last stdout line the summary as one JSON object
 
 eval/score options:
@@ -79,6 +94,8 @@ eval/score options:
   --bins N                  calibration bins (default 10)
   --report FILE.json        write the whole evaluation report as JSON
   --max-length N            token budget per transcript (default: the model's context)
+  --strict                  eval: stop at the first bad line or truncated file (exit 1, file:line);
+                            score: every input line must parse (always so: outputs align with inputs)
 
 ${experimentHelp}`;
 
@@ -101,14 +118,30 @@ function describe(e: PMTrainEvent): string | null {
   }
 }
 
+const trainOptions = (phase: PMPhase): OptionSpec => {
+  const keys = configOptions(defaultPMTrainConfigs[phase], ['phase']);
+  const command = phase === 'pmp' ? 'pm pretrain' : 'pm train';
+  return { command, values: keys.values, flags: ['resume', 'strict', ...keys.flags] };
+};
+const EVAL_OPTIONS: OptionSpec = {
+  command: 'pm eval',
+  values: ['model', 'data', 'bins', 'report', 'max-length', 'tokenizer'],
+  flags: ['gold', 'strict'],
+};
+const SCORE_OPTIONS: OptionSpec = {
+  command: 'pm score',
+  values: ['model', 'max-length', 'tokenizer'],
+  flags: ['strict'],
+};
+
 const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(4)) : null);
 
 async function train(phase: PMPhase, argv: string[]): Promise<number> {
-  const { options, positionals } = parseArgs(argv, ['resume']);
+  const { options, positionals } = parseArgs(argv, trainOptions(phase));
   if (positionals.length > 0) throw new UsageError(`pm: unexpected argument '${positionals[0]}'`);
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!['resume', 'json', 'help', 'config'].includes(camelKey(key))) overrides[key] = value;
+    if (!['resume', 'strict', 'json', 'help', 'config'].includes(camelKey(key))) overrides[key] = value;
   }
   let config: PMTrainConfig;
   try {
@@ -117,12 +150,19 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
     if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message} (see hhkit pm --help)`);
     throw err;
   }
-  for (const f of [...fileList(config.data), ...fileList(config.eval)]) {
-    if (!existsSync(f)) throw new UsageError(`${f}: file not found`);
-  }
-  if (config.init && !existsSync(config.init))
-    throw new UsageError(`--init ${config.init}: folder not found`);
+  for (const f of fileList(config.data)) requireFile(f, '--data');
+  for (const f of fileList(config.eval)) requireFile(f, '--eval');
+  if (config.init) requireFolder(config.init, '--init');
+  outputFolder(config.out, '--out');
   const resume = options['resume'] === true;
+  if (options['strict'] === true) {
+    // The trainer loads leniently (it takes no `strict` yet), so read every file through strictly first:
+    // the first bad line or truncated file stops here, before any training, on every rank alike.
+    for (const f of [...fileList(config.data), ...fileList(config.eval)])
+      for await (const _ of readComparisonEntries(f, { strict: true })) {
+        // reading through is the check
+      }
+  }
   if (!resume && latestCheckpointDir(resolve(config.out)) !== null) {
     throw new UsageError(
       `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
@@ -137,12 +177,14 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
     );
   }
   let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
+  let skippedLines = 0; // from the 'data' event: bad lines and truncated files of --data, for --json
   try {
     result = await trainPreferenceModel(config, {
       resume,
       progress: true,
       label: phase === 'pmp' ? 'pmp' : 'pm',
       onEvent: (e) => {
+        if (e.type === 'data') skippedLines = e.skippedLines;
         const line = describe(e);
         if (line) console.error(line);
       },
@@ -160,6 +202,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
     resumedFrom: result.resumedFrom,
     comparisons: result.comparisons,
     evalComparisons: result.evalComparisons,
+    skippedLines,
     lr: result.lr,
     firstLoss: round(result.firstLoss),
     lastLoss: round(result.lastLoss),
@@ -182,7 +225,7 @@ function openModel(
 ): ReturnType<typeof loadPreferenceModel> & { tokenizer: Tokenizer } {
   const dir = stringOption(options, 'model', '');
   if (!dir) throw new UsageError('pm: --model DIR is required (a PM checkpoint folder)');
-  if (!existsSync(dir)) throw new UsageError(`--model ${dir}: folder not found`);
+  requireFolder(dir, '--model');
   const loaded = loadPreferenceModel(dir);
   if (!loaded.hadHead)
     throw new UsageError(
@@ -194,12 +237,15 @@ function openModel(
 }
 
 async function evaluate(argv: string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['gold']);
-  const { pm, tokenizer } = openModel(options);
+  const { options } = parseArgs(argv, EVAL_OPTIONS);
   const files = fileList(stringOption(options, 'data', ''));
   if (files.length === 0) throw new UsageError('pm eval: --data FILES is required');
-  for (const f of files) if (!existsSync(f)) throw new UsageError(`${f}: file not found`);
-  const { items, report } = await loadTaskedComparisons(files);
+  for (const f of files) requireFile(f, '--data');
+  const reportPath = stringOption(options, 'report', '');
+  if (reportPath) outputFile(reportPath, '--report');
+  const { pm, tokenizer } = openModel(options);
+  const { items, report } = await loadTaskedComparisons(files, { strict: options['strict'] === true });
+  // format() opens with a WARNING line per file that stopped mid-way (counted in skipped).
   if (report.skipped > 0) console.error(`data: skipped ${report.skipped} bad lines\n${report.format()}`);
   if (items.length === 0) throw new UsageError(`${files.join(', ')}: no usable comparisons`);
   const maxLength = numberOption(options, 'max-length', 0);
@@ -209,7 +255,6 @@ async function evaluate(argv: string[]): Promise<number> {
   });
   const result = evaluateScored(scored, { calibrationBins: numberOption(options, 'bins', 10) });
   console.log(formatEvalReport(result));
-  const reportPath = stringOption(options, 'report', '');
   if (reportPath) writeFileSync(reportPath, `${JSON.stringify(result, null, 2)}\n`);
   if (options['json'] === true) {
     console.log(
@@ -220,6 +265,7 @@ async function evaluate(argv: string[]): Promise<number> {
         ece: round(result.calibration.ece),
         byTask: Object.fromEntries(result.byTask.map((g) => [g.group, round(g.accuracy)])),
         lengthBaseline: round(result.crowd.lengthBaseline.accuracy),
+        data: report.summary(),
         ...(result.gold
           ? {
               goldCount: result.gold.count,
@@ -257,14 +303,18 @@ function parseScoreLine(
 }
 
 async function score(argv: string[]): Promise<number> {
-  const { options, positionals } = parseArgs(argv);
-  const { pm, tokenizer } = openModel(options);
+  const { options, positionals } = parseArgs(argv, SCORE_OPTIONS);
   const source = positionals[0];
-  const input = source && source !== '-' ? readFileSync(source, 'utf8') : readFileSync(0, 'utf8');
-  const lines = input
-    .split('\n')
-    .map((l, i) => ({ l, i }))
-    .filter(({ l }) => l.trim() !== '');
+  const fromFile = source !== undefined && source !== '-';
+  if (fromFile) requireFile(source, 'pm score');
+  const { pm, tokenizer } = openModel(options);
+  // Every line must parse, truncated .gz included: skipping one would misalign outputs with inputs.
+  const read = fromFile
+    ? readTextLines(source)
+    : { lines: readFileSync(0, 'utf8').split('\n'), stopped: null };
+  if (read.stopped !== null)
+    throw new DataFileError(source!, read.lines.length + 1, `file stops here (${read.stopped})`);
+  const lines = read.lines.map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '');
   const parsed = lines.map(({ l, i }) => parseScoreLine(l, `${source ?? 'stdin'}:${i + 1}`));
   const texts = parsed.flatMap((p) => ('text' in p ? [p.text] : [p.chosen, p.rejected]));
   const scores = await scoreTranscripts(pm, tokenizer, texts, {

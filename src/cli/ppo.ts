@@ -4,7 +4,7 @@ import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-conf
 import { PPODivergenceError, PPODriftError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { hardwareDocs } from '../train/config.ts';
-import { parseArgs, stringOption, UsageError } from './args.ts';
+import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import {
   applyOverrides,
@@ -19,7 +19,24 @@ import {
   resolveCheckpoint,
 } from './rl-common.ts';
 
-const OWN = ['init', 'world', 'reward', 'normalizeReward', 'evalPrompts', 'resume', 'json', 'help', 'config'];
+const OWN = [
+  'init',
+  'world',
+  'reward',
+  'normalizeReward',
+  'evalPrompts',
+  'resume',
+  'strict',
+  'json',
+  'help',
+  'config',
+];
+const ppoConfig = configOptions(defaultPPOConfig);
+const OPTIONS: OptionSpec = {
+  command: 'ppo',
+  values: ['init', 'world', 'reward', 'eval-prompts', ...ppoConfig.values],
+  flags: ['resume', 'normalize-reward', 'strict', ...ppoConfig.flags],
+};
 
 const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out DIR] [--key value …] [--resume] [--json]
 
@@ -56,6 +73,7 @@ options:
   --normalize-reward   subtract the PM's mean score on held-out comparisons (sets --reward-offset)
   --eval-prompts N     held-out prompts per evaluation (default 64)
   --resume             continue OUT/checkpoint
+  --strict             a bad line in the world's files is an error (rl-prompts.jsonl always is)
   --json               the last stdout line is the summary as one JSON object
 ${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
@@ -68,10 +86,11 @@ export async function rewardOption(
   world: string,
   normalise: boolean,
   hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
+  strict = false,
 ): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
   if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
   const pm = await pmReward(spec, hw);
-  const offset = normalise ? await pm.meanOn(heldOutTranscripts(world)) : null;
+  const offset = normalise ? await pm.meanOn(await heldOutTranscripts(world, 400, strict)) : null;
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
 
@@ -92,7 +111,7 @@ export const command: Command = {
   summary: 'RLHF: PPO against a preference model (or the gold judge) with a KL penalty',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv, ['resume', 'normalize-reward', 'whiten-rewards']);
+    const { options } = parseArgs(argv, OPTIONS);
     const init = stringOption(options, 'init', '');
     const world = stringOption(options, 'world', '');
     const rewardSpec = stringOption(options, 'reward', '');
@@ -117,6 +136,7 @@ export const command: Command = {
       world,
       options['normalize-reward'] === true,
       { device, precision: config.precision },
+      options['strict'] === true,
     );
     if (offset !== null) {
       config.rewardOffset = offset;

@@ -57,7 +57,10 @@ test('usage errors: a mistyped option or a missing --data exits 2 with a message
   const corpus = tinyCorpus(20);
   const typo = await runHhkit(['pretrain', '--data', corpus.path, '--batchsize', '4']);
   assert.equal(typo.code, 2);
-  assert.match(typo.stderr, /unknown option 'batchsize'/);
+  assert.match(
+    typo.stderr,
+    /unknown option --batchsize \(did you mean --batch-size\?\); known options: .*--steps/,
+  );
   const missing = await runHhkit(['pretrain', '--steps', '3']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /data is required/);

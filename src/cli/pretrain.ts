@@ -15,13 +15,29 @@ import {
   type TrainLMResult,
   trainLM,
 } from '../train/index.ts';
-import type { CorpusReport } from '../train/corpus.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { type CorpusReport, corpusWarnings, newCorpusReport } from '../train/corpus.ts';
+import {
+  configOptions,
+  numberOption,
+  type OptionSpec,
+  outputFolder,
+  parseArgs,
+  requireFile,
+  requireFolder,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 
 const DEFAULT_VOCAB = 2048;
 // Options of the command itself; every other --key is a training-config key.
-const CLI_KEYS = new Set(['tokenizer', 'vocabSize', 'resume', 'json', 'help', 'config']);
+const CLI_KEYS = new Set(['tokenizer', 'vocabSize', 'resume', 'strict', 'json', 'help', 'config']);
+const lmConfig = configOptions(defaultLMTrainConfig);
+const OPTIONS: OptionSpec = {
+  command: 'pretrain',
+  values: ['tokenizer', 'vocab-size', ...lmConfig.values],
+  flags: ['resume', 'strict', ...lmConfig.flags],
+};
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -42,7 +58,8 @@ gradient accumulation and clipping. With --loss-on assistant it is supervised fi
 the loss is taken only on the Assistant's replies (add --init CHECKPOINT to start from a pretrained LM).
 
 The corpus is JSON lines with a "text" (or "chosen") transcript per line, gzipped or not, or a .txt file
-whose documents are separated by <|endoftext|>; bad lines are reported with file:line and skipped.
+whose documents are separated by <|endoftext|>; bad lines are reported with file:line and skipped, and a
+file that stops mid-way (truncated .gz) with a WARNING line naming where (--strict: both are errors).
 Documents are joined with <|endoftext|> and packed into blocks of block-size tokens; a hash of each
 document's text puts it in the train or eval split. The tokenised data is cached in DIR/data.
 
@@ -58,6 +75,7 @@ options:
   --tokenizer PATH          use this tokenizer.json instead of training one (also reused from DIR or --init)
   --vocab-size N            vocabulary of the tokenizer trained on the corpus (default ${DEFAULT_VOCAB})
   --resume                  continue from DIR/checkpoint (starts fresh when there is none)
+  --strict                  stop at the first bad line or truncated file of the corpus (exit 1, file:line)
   --json                    make the last stdout line the run summary as one JSON object
 ${configHelp}
 
@@ -72,9 +90,10 @@ function parseCommandLine(argv: string[]): {
   tokenizer: string;
   vocabSize: number;
   resume: boolean;
+  strict: boolean;
   json: boolean;
 } {
-  const { options, positionals } = parseArgs(argv, ['resume']);
+  const { options, positionals } = parseArgs(argv, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`pretrain: unexpected argument '${positionals[0]}'`);
   const overrides: Record<string, unknown> = {};
   const own: Record<string, string | boolean> = {};
@@ -99,6 +118,7 @@ function parseCommandLine(argv: string[]): {
     tokenizer: stringOption(own, 'tokenizer', ''),
     vocabSize,
     resume: own['resume'] === true,
+    strict: own['strict'] === true,
     json: own['json'] === true,
   };
 }
@@ -111,7 +131,8 @@ async function obtainTokenizer(
   config: LMTrainConfig,
   path: string,
   vocabSize: number,
-): Promise<{ tokenizer: Tokenizer; source: string }> {
+  strict: boolean,
+): Promise<{ tokenizer: Tokenizer; source: string; readCorpus: boolean }> {
   const candidates = [
     path,
     join(config.out, 'tokenizer.json'),
@@ -119,12 +140,14 @@ async function obtainTokenizer(
   ];
   for (const candidate of candidates) {
     if (candidate && existsSync(candidate))
-      return { tokenizer: Tokenizer.fromFile(candidate), source: candidate };
+      return { tokenizer: Tokenizer.fromFile(candidate), source: candidate, readCorpus: false };
     if (candidate === path && path) throw new UsageError(`--tokenizer ${path}: file not found`);
   }
-  const report: CorpusReport = { documents: 0, skipped: 0, blankLines: 0, examples: [] };
+  // Bad lines are reported once, by the trainer's 'data' event; strict stops at the first one here.
+  const report: CorpusReport = newCorpusReport();
   const texts: string[] = [];
-  for await (const docs of readCorpusDocuments(config.data, report)) for (const d of docs) texts.push(d.text);
+  for await (const docs of readCorpusDocuments(config.data, report, { strict }))
+    for (const d of docs) texts.push(d.text);
   if (texts.length === 0) throw new UsageError(`${config.data}: no usable documents`);
   const started = performance.now();
   const tokenizer = Tokenizer.train(texts, { vocabSize });
@@ -132,6 +155,7 @@ async function obtainTokenizer(
   return {
     tokenizer,
     source: `trained on ${texts.length} documents (vocab ${tokenizer.vocabSize}, ${seconds}s)`,
+    readCorpus: true,
   };
 }
 
@@ -144,12 +168,8 @@ export function describeEvent(e: TrainEvent): string | null {
         `data: ${e.data.train.tokens.length} train tokens (${e.trainExamples} blocks), ` +
           `${e.data.eval.tokens.length} eval tokens (${e.evalExamples} blocks)${cached}`,
       ];
-      if (e.data.report.skipped > 0) {
-        lines.push(
-          `data: skipped ${e.data.report.skipped} lines:`,
-          ...e.data.report.examples.map((x) => `  ${x}`),
-        );
-      }
+      // A lost tail (truncated .gz) first, as a WARNING line naming file:line, then the skipped lines.
+      lines.push(...corpusWarnings(e.data.report));
       return lines.join('\n');
     }
     case 'resume':
@@ -161,6 +181,17 @@ export function describeEvent(e: TrainEvent): string | null {
     default:
       return null;
   }
+}
+
+/** What the --json summary says of the corpus load: documents, skipped lines, where a truncated file stopped. */
+function dataSummary(report: CorpusReport | null): Record<string, unknown> | null {
+  if (!report) return null;
+  const stop = report.stoppedAt;
+  return {
+    documents: report.documents,
+    skipped: report.skipped,
+    unreadable: stop ? [`${stop.file}:${stop.line}`] : [],
+  };
 }
 
 /** The run summary (the --json line). */
@@ -193,7 +224,9 @@ export const command: Command = {
   async run(argv) {
     const cli = parseCommandLine(argv);
     const { config } = cli;
-    if (!existsSync(config.data)) throw new UsageError(`--data ${config.data}: file not found`);
+    requireFile(config.data, '--data');
+    outputFolder(config.out, '--out');
+    if (config.init) requireFolder(config.init, '--init');
     if (!cli.resume && latestCheckpointDir(config.out) !== null) {
       throw new UsageError(
         `${config.out} already has a checkpoint; pass --resume to continue it, or another --out`,
@@ -203,7 +236,13 @@ export const command: Command = {
     const { rank, worldSize } = initProcessGroup();
     let tokenizer: Tokenizer;
     if (rank === 0) {
-      const obtained = await obtainTokenizer(config, cli.tokenizer, cli.vocabSize);
+      const obtained = await obtainTokenizer(config, cli.tokenizer, cli.vocabSize, cli.strict);
+      if (cli.strict && !obtained.readCorpus) {
+        // The trainer reads leniently (it takes no `strict` yet): read the corpus through strictly first.
+        for await (const _ of readCorpusDocuments(config.data, newCorpusReport(), { strict: true })) {
+          // reading through is the check
+        }
+      }
       tokenizer = obtained.tokenizer;
       console.error(`tokenizer: ${obtained.source}`);
       if (worldSize > 1) {
@@ -220,6 +259,7 @@ export const command: Command = {
       tokenizer = Tokenizer.fromFile(join(config.out, 'tokenizer.json'));
     }
     let result: TrainLMResult;
+    let data: CorpusReport | null = null; // from the 'data' event, for --json
     try {
       result = await trainLM(config, {
         tokenizer,
@@ -227,6 +267,7 @@ export const command: Command = {
         progress: true,
         label: config.lossOn === 'assistant' ? 'sft' : 'pretrain',
         onEvent: (e) => {
+          if (e.type === 'data') data = e.data.report;
           const line = describeEvent(e);
           if (line) console.error(line);
         },
@@ -236,7 +277,10 @@ export const command: Command = {
       throw err;
     }
     if (rank !== 0) return 0;
-    const summary = summarize(config, result, join(config.out, 'tokenizer.json'));
+    const summary: Record<string, unknown> = {
+      ...summarize(config, result, join(config.out, 'tokenizer.json')),
+      data: dataSummary(data),
+    };
     console.log(
       `pretrain: loss ${summary['firstLoss']} → ${summary['lastLoss']} (eval ${summary['evalLoss']}) over ` +
         `${result.steps} steps, ${summary['tokensPerSec']} tokens/s; checkpoint ${summary['checkpoint']}`,

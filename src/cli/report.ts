@@ -2,8 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readRunInputs } from '../report/inputs.ts';
 import { buildFigures, renderReport } from '../report/report.ts';
-import { parseArgs, stringOption, UsageError } from './args.ts';
+import { type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+
+const OPTIONS: OptionSpec = { command: 'report', values: ['out', 'title'] };
 
 const help = `usage: hhkit report RUN_DIR [--out report.html] [--title T] [--json]
 
@@ -23,7 +25,7 @@ export const command: Command = {
   summary: 'self-contained HTML report with SVG figures of a run folder',
   help,
   async run(argv) {
-    const { positionals, options } = parseArgs(argv);
+    const { positionals, options } = parseArgs(argv, OPTIONS);
     const dir = positionals[0];
     if (!dir || positionals.length > 1) throw new UsageError(`report: give one RUN_DIR\n\n${help}`);
     const out = resolve(stringOption(options, 'out', `${dir}/report.html`));

@@ -1,13 +1,15 @@
 // Shared by the RL commands (distill, ppo, best-of-n, robustness): world files, rewards (the gold judge or
 // a preference model), checkpoint and tokenizer lookup, config overrides, device and precision.
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadComparisons } from '../data/comparisons.ts';
 import { readWorldPrompts } from '../online/data.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { goldJudge } from '../world/index.ts';
 import { UsageError } from './args.ts';
+import { warnLoad } from './warnings.ts';
 
 /** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest (training). */
 export function readRLPrompts(world: string): { train: string[]; eval: string[] } {
@@ -83,19 +85,15 @@ export async function pmReward(
   };
 }
 
-/** Held-out transcripts of a world (chosen and rejected of the test comparisons), for a PM's mean score. */
-export function heldOutTranscripts(world: string, limit = 400): string[] {
-  const out: string[] = [];
-  for (const name of ['helpful-test.jsonl', 'harmless-test.jsonl']) {
-    const path = join(world, name);
-    if (!existsSync(path)) continue;
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      const row = JSON.parse(line) as { chosen?: string; rejected?: string };
-      if (row.chosen) out.push(row.chosen);
-      if (row.rejected) out.push(row.rejected);
-    }
-  }
+/**
+ * Held-out transcripts of a world (chosen and rejected of the test comparisons), for a PM's mean score;
+ * bad lines are warned about with file:line (an error when `strict`).
+ */
+export async function heldOutTranscripts(world: string, limit = 400, strict = false): Promise<string[]> {
+  const paths = ['helpful-test.jsonl', 'harmless-test.jsonl'].map((n) => join(world, n)).filter(existsSync);
+  const { records, report } = await loadComparisons(paths, { strict });
+  warnLoad(report);
+  const out = records.flatMap((r) => [r.chosen, r.rejected]);
   // Every k-th, so both files are represented under the limit.
   const step = Math.max(1, Math.floor(out.length / limit));
   return out.filter((_, i) => i % step === 0).slice(0, limit);

@@ -4,7 +4,7 @@ import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
 import { trainPPO } from '../rl/ppo.ts';
 import { permutation } from '../rl/rollout.ts';
 import { analyseRobustness, evaluateSnapshots, type RobustnessAnalysis } from '../rl/robustness.ts';
-import { parseArgs, stringOption, UsageError } from './args.ts';
+import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { describePPOEvent } from './ppo.ts';
 import {
@@ -31,10 +31,20 @@ const OWN = [
   'threshold',
   'evalPrompts',
   'resume',
+  'strict',
   'json',
   'help',
   'config',
 ];
+
+const ppoConfig = configOptions(defaultPPOConfig);
+const OPTIONS: OptionSpec = {
+  command: 'robustness',
+  // biome-ignore format: one list of the command's own options
+  values: ['policy', 'world', 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'pm-lr-multiplier', 'early-fraction',
+    'threshold', 'eval-prompts', ...ppoConfig.values],
+  flags: ['resume', 'strict', ...ppoConfig.flags],
+};
 
 const help = `usage: hhkit robustness --policy INIT --world DIR [--out DIR] [--pm-train PM --pm-test PM | --pm-init LM]
                         [--steps N --snapshot-every K …PPO options] [--json]
@@ -59,6 +69,7 @@ options:
   --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
   --threshold T          divergence gap in PM units (default 0.25)
   --eval-prompts N       held-out prompts per snapshot (default 64)
+  --strict               a bad line in the world's comparison files is an error
   PPO options as hhkit ppo (defaults here: --steps 60 --snapshot-every 10 --checkpoint-every 10)`;
 
 async function trainSplitPMs(
@@ -180,7 +191,7 @@ export const command: Command = {
   summary: 'robustness study: PPO against a train PM, scored by a test PM and gold vs √KL',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv, ['resume']);
+    const { options } = parseArgs(argv, OPTIONS);
     const policyPath = stringOption(options, 'policy', '');
     const world = stringOption(options, 'world', '');
     if (!policyPath || !world)
@@ -202,7 +213,7 @@ export const command: Command = {
       trainSpec = pms.a;
       testSpec = pms.b;
     }
-    const held = heldOutTranscripts(world);
+    const held = await heldOutTranscripts(world, 400, options['strict'] === true);
     const scorer = async (spec: string) => {
       if (spec === 'gold') return { reward: goldReward, centre: 0 };
       const pm = await pmReward(spec);

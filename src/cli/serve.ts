@@ -5,8 +5,16 @@ import { buildServer } from '../server/app.ts';
 import { DEFAULT_RATE_LIMITS } from '../server/ratelimit.ts';
 import { StoreError } from '../store/errors.ts';
 import { newToken, Store } from '../store/store.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+
+const OPTIONS: OptionSpec = {
+  command: 'serve',
+  // biome-ignore format: one list of the command's options
+  values: ['db', 'models', 'port', 'host', 'round', 'max-new-tokens', 'temperature', 'top-p', 'timeout-ms', 'queue',
+    'rate-limit', 'rate-burst', 'signin-limit', 'new-admin'],
+  flags: ['log'],
+};
 
 const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] [options]
 
@@ -64,7 +72,7 @@ export const command: Command = {
   summary: 'the human-feedback web interface with model serving',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv, ['log']);
+    const { options } = parseArgs(argv, OPTIONS);
     const dbPath = stringOption(options, 'db', '');
     const modelDirs = stringOption(options, 'models', '')
       .split(',')

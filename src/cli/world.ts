@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { Progress } from '../util/progress.ts';
 import { generateWorld, type WorldSize, worldSizes, worldWorkUnits } from '../world/index.ts';
 import type { Command } from './main.ts';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+
+const OPTIONS: OptionSpec = { command: 'world', values: ['out', 'seed', 'size', 'agreement'] };
 
 const help = `usage: hhkit world --out DIR [--seed S] [--size small|medium] [--agreement A] [--json]
 
@@ -22,7 +24,7 @@ export const command: Command = {
   summary: 'generate the built-in assistant world (data, gold judge, crowd)',
   help,
   async run(argv) {
-    const { options } = parseArgs(argv);
+    const { options } = parseArgs(argv, OPTIONS);
     const out = stringOption(options, 'out', '');
     if (!out) throw new UsageError('world: --out DIR is required');
     const seed = numberOption(options, 'seed', 1);
