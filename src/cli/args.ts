@@ -108,6 +108,10 @@ export function parseArgs(argv: string[], specOrBooleans: OptionSpec | string[] 
   const spec = Array.isArray(specOrBooleans) ? null : specOrBooleans;
   const flags = spec ? (spec.flags ?? []) : (specOrBooleans as string[]);
   const flagSet = new Set([...ALWAYS_FLAGS, ...flags].map(normalKey));
+  const known = [...(spec?.values ?? []), ...flags, ...ALWAYS_FLAGS, 'config'].map(normalKey);
+  const knownSet = new Set(known);
+  const isKnown = (k: string) =>
+    !spec || knownSet.has(k) || (spec.prefixes ?? []).some((p) => k.startsWith(p));
   const positionals: string[] = [];
   const cli: Record<string, string | boolean> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -119,6 +123,8 @@ export function parseArgs(argv: string[], specOrBooleans: OptionSpec | string[] 
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const key = normalKey(eq >= 0 ? arg.slice(2, eq) : arg.slice(2));
+      // Refused before its value is looked for: a mistyped last option is "unknown", not "needs a value".
+      if (spec && !isKnown(key)) refuseUnknown(key, spec, known, '');
       if (eq >= 0) cli[key] = arg.slice(eq + 1);
       else if (flagSet.has(key) || (!spec && key.startsWith('no-'))) cli[key] = true;
       else {
@@ -133,10 +139,6 @@ export function parseArgs(argv: string[], specOrBooleans: OptionSpec | string[] 
   const configPath = cli['config'];
   const fromFile = typeof configPath === 'string' ? readConfigFile(configPath) : {};
   if (spec) {
-    const known = [...(spec.values ?? []), ...flags, ...ALWAYS_FLAGS, 'config'].map(normalKey);
-    const knownSet = new Set(known);
-    const isKnown = (k: string) => knownSet.has(k) || (spec.prefixes ?? []).some((p) => k.startsWith(p));
-    for (const key of Object.keys(cli)) if (!isKnown(key)) refuseUnknown(key, spec, known, '');
     for (const key of Object.keys(fromFile))
       if (!isKnown(key)) refuseUnknown(key, spec, known, ` in config file ${configPath}`);
   }

@@ -1,29 +1,6 @@
-/** One `hhkit <name>` command. `run` returns the process exit status. */
-export interface Command {
-  summary: string;
-  help: string;
-  run(argv: string[]): Promise<number>;
-}
+import { commands } from './commands.ts';
 
-// Commands load lazily so `hhkit --help` stays instant and one command's deps don't slow the others.
-const commands: Record<string, () => Promise<{ command: Command }>> = {
-  demo: () => import('./demo.ts'),
-  elo: () => import('./elo.ts'),
-  data: () => import('./data.ts'),
-  world: () => import('./world.ts'),
-  pretrain: () => import('./pretrain.ts'),
-  launch: () => import('./launch.ts'),
-  distill: () => import('./distill.ts'),
-  ppo: () => import('./ppo.ts'),
-  'best-of-n': () => import('./best-of-n.ts'),
-  robustness: () => import('./robustness.ts'),
-  pm: () => import('./pm.ts'),
-  online: () => import('./online.ts'),
-  serve: () => import('./serve.ts'),
-  ood: () => import('./ood.ts'),
-  eval: () => import('./eval.ts'),
-  report: () => import('./report.ts'),
-};
+export type { Command } from './commands.ts';
 
 async function usage(): Promise<string> {
   const lines = ['usage: hhkit <command> [options]   (hhkit <command> --help for details)', '', 'commands:'];
