@@ -151,7 +151,21 @@ test('a truncated gzip is one "unreadable" defect after the lines that did arriv
   assert.equal(report.defects.get('unreadable')?.count, 1);
   // Every record that arrived is intact (no half line passed as valid).
   for (const [i, r] of records.entries()) assert.equal(r.chosen, `${P} ${i}`);
-  await assert.rejects(loadComparisons(path, { strict: true }), ComparisonFileError);
+  // The lost tail counts as a skipped record, so a caller that reports only when skipped > 0 still reports it,
+  // and it is a loud warning naming file:line (the first line not read).
+  const stop = records.length + 1;
+  assert.equal(report.skipped, 1);
+  assert.deepEqual(report.summary().unreadable, [`${path}:${stop}`]);
+  assert.deepEqual(report.warnings(), [
+    `WARNING: ${path}:${stop}: file stops here (unexpected end of file); the rest of the file is lost, only the lines before it were read`,
+  ]);
+  assert.match(report.format(), /^WARNING: /);
+  await assert.rejects(loadComparisons(path, { strict: true }), (err: unknown) => {
+    assert.ok(err instanceof ComparisonFileError);
+    assert.equal(err.kind, 'unreadable');
+    assert.equal(err.line, stop);
+    return true;
+  });
 });
 
 test('a missing file or a folder is an error naming the path, not a defect', async () => {

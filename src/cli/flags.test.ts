@@ -1,0 +1,47 @@
+// Every command refuses an option it does not know, before doing anything, with the list of the ones it
+// knows (issue 14: `serve --signin-limt 0` used to start with the default). Walks the command registry, so a
+// new command is covered without touching this file; commands with subcommands list their argv prefixes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError } from './args.ts';
+import { commands } from './commands.ts';
+import { runHhkitSync } from './test-cli.ts';
+
+/** The argv before the options, per command (default: none); launch's own options come before `--`. */
+const invocations: Record<string, { before: string[]; after?: string[] }[]> = {
+  pm: ['pretrain', 'train', 'eval', 'score', 'experiment'].map((sub) => ({ before: [sub] })),
+  data: ['inspect', 'split', 'import', 'export'].map((sub) => ({ before: [sub] })),
+  launch: [{ before: [], after: ['--', 'pretrain'] }],
+};
+// demo.ts still parses with the old, lenient parseArgs (its owner adopts an OptionSpec); not run, since
+// with unknown options accepted the call would start the whole demo pipeline.
+const skip: Record<string, string> = { demo: 'src/cli/demo.ts does not pass an OptionSpec to parseArgs yet' };
+
+for (const [name, load] of Object.entries(commands)) {
+  for (const { before, after = [] } of invocations[name] ?? [{ before: [] }]) {
+    const label = [name, ...before].join(' ');
+    test(`hhkit ${label} refuses an unknown option with the known ones`, { skip: skip[name] }, async () => {
+      const { command } = await load();
+      await assert.rejects(command.run([...before, '--no-such-option', '1', ...after]), (err: unknown) => {
+        assert.ok(err instanceof UsageError, `got ${String(err)}`);
+        assert.match(
+          err.message,
+          new RegExp(`^${label}: unknown option --no-such-option; known options: --`),
+        );
+        assert.match(err.message, /--json/);
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      });
+    });
+  }
+}
+
+test('a typo gets the nearest known option; through the CLI it is one line and exit 2', () => {
+  const r = runHhkitSync(['serve', '--signin-limt', '0', '--db', 'x.db', '--models', 'm']);
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /^hhkit: serve: unknown option --signin-limt \(did you mean --signin-limit\?\); known/,
+  );
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
