@@ -5,6 +5,7 @@ import { StoreError } from '../store/errors.ts';
 import { Store } from '../store/store.ts';
 import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
+import { warnSkipped } from './warnings.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'elo',
@@ -33,6 +34,7 @@ options:
   --seed S               bootstrap seed (default 0)
   --prior λ              L2 prior precision on r = Elo·ln10/400 (default 0.01; keeps undefeated models finite)
   --pm-scores FILE.json  {"model": mean PM score, …}: adds PM-predicted Elo (174·ΔPM) beside the crowd's
+  --strict               a bad line or a truncated file is an error (default: warned with file:line, skipped)
   --json                 the last stdout line is the table as one JSON object`;
 
 interface Row {
@@ -110,19 +112,12 @@ export const command: Command = {
       }
     }
     for (const file of files) {
-      let got: Awaited<ReturnType<typeof readEloFile>>;
-      try {
-        got = await readEloFile(file, task as EloTask);
-      } catch (err) {
-        throw new UsageError(
-          `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
-      }
+      // A wrong path (exit 2) or a strict stop (exit 1) is one line from main.
+      const got = await readEloFile(file, task as EloTask, { strict: options['strict'] === true });
       comparisons.push(...got.comparisons);
       skipped.push(...got.skipped);
     }
-    for (const s of skipped.slice(0, 20)) console.error(`${s.where}: skipped: ${s.reason}`);
-    if (skipped.length > 20) console.error(`… and ${skipped.length - 20} more skipped`);
+    warnSkipped(skipped, files.join(', ') || 'the store');
     if (comparisons.length === 0) {
       console.error('elo: no usable comparisons between models');
       return 1;

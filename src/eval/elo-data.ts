@@ -3,6 +3,7 @@
  * comparisons table (each response records the model that sampled it). Kept beside elo.ts so the
  * online rounds (§4.5) and `hhkit elo` read them the same way.
  */
+import { DataFileError } from '../data/errors.ts';
 import { readRawLines } from '../data/lines.ts';
 import type { Store } from '../store/store.ts';
 import type { EloComparison, PairCounts } from './elo.ts';
@@ -14,6 +15,8 @@ export type EloTask = 'helpful' | 'red-team' | 'all';
 export interface EloSkip {
   where: string;
   reason: string;
+  /** Where the file stopped mid-way (a truncated or corrupt gzip): the lines after it were lost. */
+  lost?: boolean;
 }
 
 export interface EloData {
@@ -85,26 +88,35 @@ export function parseEloRecord(value: unknown, task: EloTask = 'all'): EloCompar
 
 /**
  * Reads comparisons from a JSON-lines file (gzipped or not); bad lines are listed with file:line and
- * skipped, never fatal.
+ * skipped, and a file that stops mid-way ends with one `lost` skip where it stopped; with `strict` the
+ * first of either is a DataFileError.
  *
  * @example const { comparisons, skipped } = await readEloFile('round3-comparisons.jsonl');
  */
-export async function readEloFile(path: string, task: EloTask = 'all'): Promise<EloData> {
+export async function readEloFile(
+  path: string,
+  task: EloTask = 'all',
+  opts: { strict?: boolean } = {},
+): Promise<EloData> {
   const comparisons: (EloComparison | PairCounts)[] = [];
   const skipped: EloSkip[] = [];
+  const skip = (line: number, reason: string, lost = false) => {
+    if (opts.strict) throw new DataFileError(path, line, reason);
+    skipped.push({ where: `${path}:${line}`, reason, ...(lost ? { lost } : {}) });
+  };
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  for await (const batch of readRawLines(path)) {
+  const lines = readRawLines(path, { onUnreadable: (line, reason) => skip(line, reason, true) });
+  for await (const batch of lines) {
     for (const { line, bytes } of batch) {
-      const where = `${path}:${line}`;
       if (bytes === null) {
-        skipped.push({ where, reason: 'line too long' });
+        skip(line, 'line too long');
         continue;
       }
       let text: string;
       try {
         text = decoder.decode(bytes);
       } catch {
-        skipped.push({ where, reason: 'not UTF-8' });
+        skip(line, 'not UTF-8');
         continue;
       }
       if (text.trim() === '') continue;
@@ -112,11 +124,11 @@ export async function readEloFile(path: string, task: EloTask = 'all'): Promise<
       try {
         value = JSON.parse(text);
       } catch {
-        skipped.push({ where, reason: 'not JSON' });
+        skip(line, 'not JSON');
         continue;
       }
       const parsed = parseEloRecord(value, task);
-      if (typeof parsed === 'string') skipped.push({ where, reason: parsed });
+      if (typeof parsed === 'string') skip(line, parsed);
       else comparisons.push(parsed);
     }
   }
