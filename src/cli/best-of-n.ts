@@ -3,7 +3,7 @@ import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { bestOfN } from '../rl/best-of-n.ts';
 import { hardwareDocs } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
-import { type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { rewardOption } from './ppo.ts';
 import {
@@ -69,6 +69,8 @@ export const command: Command = {
     const ns = stringOption(options, 'ns', '1,4,16,64').split(',').map(Number);
     if (ns.some((n) => !Number.isInteger(n) || n < 1))
       throw new UsageError('--ns expects positive integers, e.g. 1,4,16,64');
+    const out = stringOption(options, 'out', '');
+    if (out) outputFile(out, '--out');
     const hw = {
       device: stringOption(options, 'device', defaultHardware.device),
       precision: stringOption(options, 'precision', defaultHardware.precision),
@@ -104,7 +106,6 @@ export const command: Command = {
         `${String(r.n).padStart(6)} ${fmt(r.reward).padStart(8)} ${fmt(r.gold).padStart(8)} ${fmt(r.kl).padStart(11)} ${fmt(r.sqrtKL).padStart(6)}`,
       );
     console.error(lines.join('\n'));
-    const out = stringOption(options, 'out', '');
     if (out) writeFileSync(out, `${JSON.stringify({ reward: label, ...report }, null, 2)}\n`);
     if (options['json'] === true) console.log(JSON.stringify({ reward: label, ...report }));
     return 0;

@@ -3,7 +3,15 @@ import { join, resolve } from 'node:path';
 import { defaultDistillConfig, type DistillConfig, distill } from '../rl/distill.ts';
 import { hardwareDocs } from '../train/config.ts';
 import { newCorpusReport, readCorpusDocuments } from '../train/corpus.ts';
-import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  configOptions,
+  type OptionSpec,
+  outputFolder,
+  parseArgs,
+  requireFolder,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import { warnCorpus } from './warnings.ts';
 import {
@@ -56,7 +64,8 @@ export const command: Command = {
     const world = stringOption(options, 'world', '');
     if (!init || !world) throw new UsageError(`distill: --init and --world are required\n\n${help}`);
     const config: DistillConfig = applyOverrides(defaultDistillConfig, options, OWN);
-    config.out = resolve(config.out);
+    config.out = resolve(outputFolder(config.out, '--out'));
+    requireFolder(world, '--world');
     const device = commandDevice(config, 'distill');
     const ckpt = resolveCheckpoint(init);
     const tokenizer = checkpointTokenizer(ckpt);

@@ -11,7 +11,7 @@ import {
 import { type WorldTaskResult, worldTaskAccuracy } from '../eval/world-tasks.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { warnSkipped } from './warnings.ts';
 
@@ -76,6 +76,7 @@ export const command: Command = {
     const batchSize = numberOption(options, 'batch-size', 16);
     const maxNewTokens = numberOption(options, 'max-new-tokens', 48);
     const strict = options['strict'] === true;
+    const out = outputFile(stringOption(options, 'out', 'eval.json'), '--out'); // checked before hours of evals
     const tasks: Task[] = [];
     for (const arg of positionals) {
       const { file, format } = parseFileArg(arg);
@@ -175,7 +176,6 @@ export const command: Command = {
       })),
       models: rows,
     };
-    const out = stringOption(options, 'out', 'eval.json');
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`wrote ${out}`);
     if (options['json'] === true) console.log(JSON.stringify(result));

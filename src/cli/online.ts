@@ -11,7 +11,15 @@ import {
 import { type Collector, type OnlineEvent, runOnline } from '../online/rounds.ts';
 import { Progress } from '../util/progress.ts';
 import { defaultPMTrainConfigs } from '../pm/config.ts';
-import { configOptions, numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  configOptions,
+  numberOption,
+  type OptionSpec,
+  outputFolder,
+  parseArgs,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 
 const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
@@ -180,7 +188,7 @@ export const command: Command = {
       world: stringOption(options, 'world', ''),
       init: stringOption(options, 'init', ''),
       pmInit: stringOption(options, 'pm-init', ''),
-      out: stringOption(options, 'out', defaultOnlineConfig.out),
+      out: outputFolder(stringOption(options, 'out', defaultOnlineConfig.out), '--out'),
       db: stringOption(options, 'db', ''),
       rounds: numberOption(options, 'rounds', defaultOnlineConfig.rounds),
       comparisonsPerRound: numberOption(options, 'comparisons', defaultOnlineConfig.comparisonsPerRound),

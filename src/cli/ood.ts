@@ -3,7 +3,7 @@ import { type OodReport, evaluateOodDetection, type Pooling } from '../eval/ood-
 import { loadPrompts } from '../eval/nlp-data.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { warnSkipped } from './warnings.ts';
 
@@ -83,6 +83,8 @@ export const command: Command = {
     const limit = numberOption(options, 'limit', Number.POSITIVE_INFINITY);
     const strict = options['strict'] === true;
     const skippedLines: Record<string, number> = {};
+    const out = stringOption(options, 'out', '');
+    if (out) outputFile(out, '--out');
 
     let ckpt: ReturnType<typeof loadCheckpoint>;
     try {
@@ -145,7 +147,6 @@ export const command: Command = {
       skippedLines,
       ...report,
     };
-    const out = stringOption(options, 'out', '');
     if (out) writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     if (options['json'] === true) console.log(JSON.stringify(result));
     return 0;

@@ -15,7 +15,7 @@ import { readCorpusDocuments, resolveLMTrainConfig, trainLM } from '../train/ind
 import type { CorpusReport } from '../train/corpus.ts';
 import { Progress } from '../util/progress.ts';
 import { generateWorld, worldGold, worldSizes, worldWorkUnits } from '../world/index.ts';
-import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, outputFolder, parseArgs, stringOption, UsageError } from './args.ts';
 
 /** LM sizes ~4× apart in parameters (with the 1024-token vocabulary): ≈50k, ≈174k, ≈740k. */
 export const experimentSizes = [
@@ -116,7 +116,7 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
     throw new UsageError(
       `pm experiment: expected size, pmp, mix or all, got '${which}'\n\n${experimentHelp}`,
     );
-  const out = resolve(stringOption(options, 'out', 'runs/pm-experiments'));
+  const out = resolve(outputFolder(stringOption(options, 'out', 'runs/pm-experiments'), '--out'));
   const seed = numberOption(options, 'seed', 1);
   const lmSteps = numberOption(options, 'lm-steps', 400);
   mkdirSync(out, { recursive: true });

@@ -4,7 +4,15 @@ import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-conf
 import { PPODivergenceError, PPODriftError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { hardwareDocs } from '../train/config.ts';
-import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  configOptions,
+  type OptionSpec,
+  outputFolder,
+  parseArgs,
+  requireFolder,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import {
   applyOverrides,
@@ -122,7 +130,8 @@ export const command: Command = {
       'normalize-reward',
       'eval-prompts',
     ]);
-    config.out = resolve(config.out);
+    config.out = resolve(outputFolder(config.out, '--out'));
+    requireFolder(world, '--world');
     // Under `hhkit launch` every rank loads the same models and prompts; rank 0 alone talks.
     const { rank, worldSize } = initProcessGroup();
     const say = (line: string): void => {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readRunInputs } from '../report/inputs.ts';
 import { buildFigures, renderReport } from '../report/report.ts';
-import { type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { type OptionSpec, outputFile, parseArgs, requireFolder, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
 const OPTIONS: OptionSpec = { command: 'report', values: ['out', 'title'] };
@@ -28,7 +28,8 @@ export const command: Command = {
     const { positionals, options } = parseArgs(argv, OPTIONS);
     const dir = positionals[0];
     if (!dir || positionals.length > 1) throw new UsageError(`report: give one RUN_DIR\n\n${help}`);
-    const out = resolve(stringOption(options, 'out', `${dir}/report.html`));
+    requireFolder(dir, 'report');
+    const out = outputFile(resolve(stringOption(options, 'out', `${dir}/report.html`)), '--out');
     const inputs = readRunInputs(dir);
     const title = stringOption(options, 'title', `hhkit report: ${dir}`);
     writeFileSync(out, renderReport(inputs, { title, generatedAt: new Date().toISOString() }));

@@ -4,7 +4,15 @@ import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
 import { trainPPO } from '../rl/ppo.ts';
 import { permutation } from '../rl/rollout.ts';
 import { analyseRobustness, evaluateSnapshots, type RobustnessAnalysis } from '../rl/robustness.ts';
-import { configOptions, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  configOptions,
+  type OptionSpec,
+  outputFolder,
+  parseArgs,
+  requireFolder,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import { describePPOEvent } from './ppo.ts';
 import {
@@ -196,7 +204,8 @@ export const command: Command = {
     const world = stringOption(options, 'world', '');
     if (!policyPath || !world)
       throw new UsageError(`robustness: --policy and --world are required\n\n${help}`);
-    const out = resolve(stringOption(options, 'out', 'runs/robustness'));
+    requireFolder(world, '--world');
+    const out = resolve(outputFolder(stringOption(options, 'out', 'runs/robustness'), '--out'));
     mkdirSync(out, { recursive: true });
     const init = resolveCheckpoint(policyPath);
     const tokenizer = checkpointTokenizer(init);

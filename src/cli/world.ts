@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Progress } from '../util/progress.ts';
 import { generateWorld, type WorldSize, worldSizes, worldWorkUnits } from '../world/index.ts';
 import type { Command } from './main.ts';
-import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { numberOption, type OptionSpec, outputFolder, parseArgs, stringOption, UsageError } from './args.ts';
 
 const OPTIONS: OptionSpec = { command: 'world', values: ['out', 'seed', 'size', 'agreement'] };
 
@@ -27,6 +27,7 @@ export const command: Command = {
     const { options } = parseArgs(argv, OPTIONS);
     const out = stringOption(options, 'out', '');
     if (!out) throw new UsageError('world: --out DIR is required');
+    outputFolder(out, '--out');
     const seed = numberOption(options, 'seed', 1);
     if (!Number.isInteger(seed) || seed < 0)
       throw new UsageError(`--seed expects a non-negative integer, got ${seed}`);
