@@ -1,9 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
+import { HhkitError } from '../util/errors.ts';
 
 /** Thrown for bad command lines and wrong paths; the CLI prints the message as one line and exits 2. */
-export class UsageError extends Error {
+export class UsageError extends HhkitError {
   override name = 'UsageError';
-  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message, { exitCode: 2 });
+  }
 }
 
 export interface ParsedArgs {

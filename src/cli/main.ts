@@ -1,3 +1,4 @@
+import { HhkitError } from '../util/errors.ts';
 import { commands } from './commands.ts';
 
 export type { Command } from './commands.ts';
@@ -39,15 +40,15 @@ async function main(argv: string[]): Promise<number> {
 // ---- user-facing errors: one line `hhkit: message`, no stack, a meaningful exit status ----
 //
 // An error is the user's to fix, and its message the whole story (file:line, expected vs got), when it
-// carries a numeric `exitCode` (UsageError, DataFileError, StoreError, and src/util/errors.ts's
-// HhkitError family) or is one of the library's typed errors below, matched by name so that `hhkit
-// --help` need not load the modules that define them. A wrong path from node:fs (ENOENT, EISDIR, …) is one
-// line too. Anything else is a bug and keeps its stack; HHKIT_DEBUG=1 shows the stack of every error.
+// is an HhkitError (src/util/errors.ts: UsageError, DataFileError, StoreError, CheckpointError,
+// TrainingDivergenceError, …, each with its exit status) or one of the library's older typed errors below,
+// matched by name so that `hhkit --help` need not load the modules that define them. A wrong path from
+// node:fs (ENOENT, EISDIR, …) is one line too. Anything else is a bug and keeps its stack; HHKIT_DEBUG=1
+// shows the stack of every error.
 
-/** Typed library errors without an `exitCode` of their own: bad input files and configs, exit 2. */
+/** Typed library errors that are not HhkitErrors (yet): bad input files and configs, exit 2. */
 const USER_ERRORS: Record<string, number> = {
   ConfigError: 2, // src/train/config.ts: a config key with a wrong value
-  CheckpointError: 2, // src/nn/checkpoint.ts: a missing or invalid checkpoint folder
   GPTConfigError: 2, // src/nn/gpt.ts: a checkpoint's config.json
   SafetensorsError: 2, // src/engine/safetensors.ts: a damaged .safetensors file
   StateDictError: 2, // src/nn/module.ts: a checkpoint's tensors do not fit the model
@@ -64,8 +65,7 @@ const PATH_CODES = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'E
  */
 function userFacing(err: unknown): { code: number; message: string } | null {
   if (!(err instanceof Error)) return null;
-  const own = (err as { exitCode?: unknown }).exitCode;
-  if (typeof own === 'number') return { code: own, message: err.message };
+  if (err instanceof HhkitError) return { code: err.exitCode, message: err.message };
   const known = USER_ERRORS[err.name];
   if (known !== undefined) return { code: known, message: err.message };
   const fsError = err as NodeJS.ErrnoException;

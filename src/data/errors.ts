@@ -1,3 +1,4 @@
+import { HhkitError } from '../util/errors.ts';
 import type { DefectKind } from './report.ts';
 
 /**
@@ -9,16 +10,16 @@ import type { DefectKind } from './report.ts';
  * try { for await (const b of readRawLines('a.jsonl.gz')) use(b); }
  * catch (err) { if (err instanceof DataFileError) console.error(err.message); } // a.jsonl.gz:137: file stops here: …
  */
-export class DataFileError extends Error {
+export class DataFileError extends HhkitError {
   override name = 'DataFileError';
-  /** The CLI's exit status: 1, the data is bad (a strict read's stop); a wrong path is 2 (FilePathError). */
-  readonly exitCode: number = 1;
+  /** `exitCode`: 1, the data is bad (a strict read's stop); a wrong path is 2 (FilePathError). */
   constructor(
     readonly file: string,
     readonly line: number,
     readonly reason: string,
+    exitCode = 1,
   ) {
-    super(line > 0 ? `${file}:${line}: ${reason}` : `${file}: ${reason}`);
+    super(line > 0 ? `${file}:${line}: ${reason}` : `${file}: ${reason}`, { exitCode });
   }
 }
 
@@ -30,9 +31,8 @@ export class DataFileError extends Error {
  */
 export class FilePathError extends DataFileError {
   override name = 'FilePathError';
-  override readonly exitCode: number = 2;
   constructor(file: string, reason: string) {
-    super(file, 0, reason);
+    super(file, 0, reason, 2);
   }
 }
 
