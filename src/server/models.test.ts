@@ -79,12 +79,19 @@ test('ModelPool refuses at start a checkpoint whose weights hold NaN, naming the
   const start = 8 + headerLength + (header['transformer.wte.weight'].data_offsets[0] as number);
   bytes.fill(0xff, start, start + 8);
   writeFileSync(weights, bytes);
-  await assert.rejects(
-    ModelPool.start(store, [dir], { timeoutMs: 20_000 }),
-    (err: Error) =>
-      err.message.includes(
-        `model ${dir}: worker failed: ${weights}: tensor 'transformer.wte.weight' holds 2 NaN/±Inf value(s)`,
-      ) && err.message.includes('--allow-nonfinite'),
+  const refused = await ModelPool.start(store, [dir], { timeoutMs: 20_000 }).then(
+    async (pool) => {
+      await pool.close(); // started after all: stop its worker, or the test would hang here
+      return null;
+    },
+    (err: Error) => err,
+  );
+  assert.ok(refused, 'start() refuses the model');
+  assert.ok(
+    refused.message.includes(
+      `model ${dir}: worker failed: ${weights}: tensor 'transformer.wte.weight' holds 2 NaN/±Inf value(s)`,
+    ) && refused.message.includes('--allow-nonfinite'),
+    refused.message,
   );
   assert.deepEqual(store.db.prepare('SELECT name FROM models').all(), [], 'nothing registered');
   const allowed = await ModelPool.start(store, [dir], { timeoutMs: 20_000, allowNonFinite: true });
