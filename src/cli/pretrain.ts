@@ -31,12 +31,21 @@ import type { Command } from './main.ts';
 
 const DEFAULT_VOCAB = 2048;
 // Options of the command itself; every other --key is a training-config key.
-const CLI_KEYS = new Set(['tokenizer', 'vocabSize', 'resume', 'strict', 'json', 'help', 'config']);
+const CLI_KEYS = new Set([
+  'tokenizer',
+  'vocabSize',
+  'resume',
+  'strict',
+  'allowNonfinite',
+  'json',
+  'help',
+  'config',
+]);
 const lmConfig = configOptions(defaultLMTrainConfig);
 const OPTIONS: OptionSpec = {
   command: 'pretrain',
   values: ['tokenizer', 'vocab-size', ...lmConfig.values],
-  flags: ['resume', 'strict', ...lmConfig.flags],
+  flags: ['resume', 'strict', 'allow-nonfinite', ...lmConfig.flags],
 };
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -74,12 +83,19 @@ options:
   --config FILE.json        options as a JSON object (camelCase or kebab-case keys); flags override it
   --tokenizer PATH          use this tokenizer.json instead of training one (also reused from DIR or --init)
   --vocab-size N            vocabulary of the tokenizer trained on the corpus (default ${DEFAULT_VOCAB})
-  --resume                  continue from DIR/checkpoint (starts fresh when there is none)
+  --resume                  continue from DIR/checkpoint (starts fresh when there is none); a changed
+                            --lr or --min-lr is accepted with a warning (the schedule goes on from the
+                            checkpoint's step with the new value), other model/data keys are refused
   --strict                  stop at the first bad line or truncated file of the corpus (exit 1, file:line)
+  --allow-nonfinite         load an --init or resume checkpoint even if its weights hold NaN/±Inf
   --json                    make the last stdout line the run summary as one JSON object
 ${configHelp}
 
 Every option also reads as camelCase (--batchSize 8). Progress goes to stderr.
+
+A NaN/±Inf loss or gradient norm stops the run before the update, on every rank, with one line naming
+the step and the last good checkpoint (DIR/checkpoint still points at it; nothing non-finite is written
+or pruned) and exit status 3; --resume with a lower --lr continues from there.
 
 Data-parallel: \`hhkit launch --nproc N -- pretrain …\` trains on N processes (c10d gloo); --batch-size is
 per process, so the step equals one process with N × batch-size. Rank 0 writes checkpoints and metrics.`;
@@ -91,6 +107,7 @@ function parseCommandLine(argv: string[]): {
   vocabSize: number;
   resume: boolean;
   strict: boolean;
+  allowNonFinite: boolean;
   json: boolean;
 } {
   const { options, positionals } = parseArgs(argv, OPTIONS);
@@ -119,6 +136,7 @@ function parseCommandLine(argv: string[]): {
     vocabSize,
     resume: own['resume'] === true,
     strict: own['strict'] === true,
+    allowNonFinite: own['allowNonfinite'] === true,
     json: own['json'] === true,
   };
 }
@@ -178,6 +196,8 @@ export function describeEvent(e: TrainEvent): string | null {
       return `eval: step ${e.step} loss ${e.loss.toFixed(4)}`;
     case 'checkpoint':
       return `checkpoint: step ${e.step} → ${e.dir}`;
+    case 'warning':
+      return `warning: ${e.message}`;
     default:
       return null;
   }
@@ -264,6 +284,7 @@ export const command: Command = {
       result = await trainLM(config, {
         tokenizer,
         resume: cli.resume,
+        allowNonFinite: cli.allowNonFinite,
         progress: true,
         label: config.lossOn === 'assistant' ? 'sft' : 'pretrain',
         onEvent: (e) => {
