@@ -25,12 +25,23 @@ import {
   resolveCheckpoint,
 } from './rl-common.ts';
 
-const OWN = ['init', 'world', 'dialogues', 'evalPrompts', 'resume', 'strict', 'json', 'help', 'config'];
+const OWN = [
+  'init',
+  'world',
+  'dialogues',
+  'evalPrompts',
+  'resume',
+  'strict',
+  'allowNonfinite',
+  'json',
+  'help',
+  'config',
+];
 const distillConfig = configOptions(defaultDistillConfig);
 const OPTIONS: OptionSpec = {
   command: 'distill',
   values: ['init', 'world', 'dialogues', 'eval-prompts', ...distillConfig.values],
-  flags: ['resume', 'strict', ...distillConfig.flags],
+  flags: ['resume', 'strict', 'allow-nonfinite', ...distillConfig.flags],
 };
 
 const help = `usage: hhkit distill --init LM --world DIR [--out DIR] [--key value …] [--resume] [--json]
@@ -45,12 +56,17 @@ gold HH score of samples on the world's held-out RL prompts, before and after (a
 Teacher and student run on --device (a GPU when there is one); --precision bf16 runs their forwards in
 bfloat16 autocast, with float32 weights, top-k log-probs and KL.
 
+A NaN/±Inf loss, gradient norm or weight stops the run with one line naming the step and the last good
+checkpoint (kept; nothing non-finite is written) and exit status 3.
+
 options:
   --init LM            LM checkpoint (or run folder) to distil
   --world DIR          the world (hhh-prompt.txt, pretrain.jsonl, rl-prompts.jsonl)
   --dialogues N        training + held-out dialogues taken from pretrain.jsonl (default 1200)
   --eval-prompts N     held-out RL prompts sampled for the gold score (default 64)
   --resume             continue OUT/checkpoint
+  --allow-nonfinite    load the LM or resume checkpoint even if its weights hold NaN/±Inf (by default an
+                       error naming the file and tensor)
   --strict             a bad line in pretrain.jsonl is an error (default: warned with file:line, skipped)
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultDistillConfig, hardwareDocs)}`;
@@ -93,6 +109,7 @@ export const command: Command = {
       evalPrompts,
       gold: goldReward,
       resume: options['resume'] === true,
+      allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
       onEvent: (e) => {
         if (e.type === 'teacher' && (e.done === e.total || e.done % 256 === 0))

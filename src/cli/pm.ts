@@ -82,10 +82,18 @@ metrics. A resume must keep the global batch (batch-size × processes).
 
 training options (camelCase or kebab-case; also as keys of --config FILE.json):
 ${configHelp}
-  --resume                  continue from DIR/checkpoint
+  --resume                  continue from DIR/checkpoint; a changed learning rate (--base-lr,
+                            --lr-multiplier, --min-lr-ratio) is accepted with a warning, the schedule going
+                            on from the checkpoint's step with the new value
   --strict                  stop at the first bad line or truncated file of --data/--eval (exit 1, file:line);
                             without it bad lines are reported with file:line and skipped, a lost tail loudly
+  --allow-nonfinite         load a checkpoint (--init, the resume one, eval/score's --model) even if its
+                            weights hold NaN/±Inf; by default that is an error naming the file and tensor
   --json                    make the last stdout line the summary as one JSON object
+
+A NaN/±Inf loss or gradient norm stops training before the update, on every rank, with one line naming
+the step and the last good checkpoint (DIR/checkpoint still points at it; nothing non-finite is written
+or pruned) and exit status 3; --resume with a lower learning rate continues from there.
 
 eval/score options:
   --model DIR               PM checkpoint folder (e.g. runs/pm/checkpoint)
@@ -113,6 +121,8 @@ function describe(e: PMTrainEvent): string | null {
       const drift = e.drift === undefined ? '' : ` (ranks' weights drift ${e.drift})`;
       return `checkpoint: step ${e.step} → ${e.dir}${drift}`;
     }
+    case 'warning':
+      return `warning: ${e.message}`;
     default:
       return null;
   }
@@ -121,17 +131,17 @@ function describe(e: PMTrainEvent): string | null {
 const trainOptions = (phase: PMPhase): OptionSpec => {
   const keys = configOptions(defaultPMTrainConfigs[phase], ['phase']);
   const command = phase === 'pmp' ? 'pm pretrain' : 'pm train';
-  return { command, values: keys.values, flags: ['resume', 'strict', ...keys.flags] };
+  return { command, values: keys.values, flags: ['resume', 'strict', 'allow-nonfinite', ...keys.flags] };
 };
 const EVAL_OPTIONS: OptionSpec = {
   command: 'pm eval',
   values: ['model', 'data', 'bins', 'report', 'max-length', 'tokenizer'],
-  flags: ['gold', 'strict'],
+  flags: ['gold', 'strict', 'allow-nonfinite'],
 };
 const SCORE_OPTIONS: OptionSpec = {
   command: 'pm score',
   values: ['model', 'max-length', 'tokenizer'],
-  flags: ['strict'],
+  flags: ['strict', 'allow-nonfinite'],
 };
 
 const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(4)) : null);
@@ -141,7 +151,8 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`pm: unexpected argument '${positionals[0]}'`);
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!['resume', 'strict', 'json', 'help', 'config'].includes(camelKey(key))) overrides[key] = value;
+    if (!['resume', 'strict', 'allowNonfinite', 'json', 'help', 'config'].includes(camelKey(key)))
+      overrides[key] = value;
   }
   let config: PMTrainConfig;
   try {
@@ -181,6 +192,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   try {
     result = await trainPreferenceModel(config, {
       resume,
+      allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
       label: phase === 'pmp' ? 'pmp' : 'pm',
       onEvent: (e) => {
@@ -226,7 +238,7 @@ function openModel(
   const dir = stringOption(options, 'model', '');
   if (!dir) throw new UsageError('pm: --model DIR is required (a PM checkpoint folder)');
   requireFolder(dir, '--model');
-  const loaded = loadPreferenceModel(dir);
+  const loaded = loadPreferenceModel(dir, { allowNonFinite: options['allow-nonfinite'] === true });
   if (!loaded.hadHead)
     throw new UsageError(
       `--model ${dir}: not a preference model (no score head); train one with hhkit pm train`,

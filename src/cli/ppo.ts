@@ -35,6 +35,7 @@ const OWN = [
   'evalPrompts',
   'resume',
   'strict',
+  'allowNonfinite',
   'json',
   'help',
   'config',
@@ -43,7 +44,7 @@ const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'ppo',
   values: ['init', 'world', 'reward', 'eval-prompts', ...ppoConfig.values],
-  flags: ['resume', 'normalize-reward', 'strict', ...ppoConfig.flags],
+  flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', ...ppoConfig.flags],
 };
 
 const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out DIR] [--key value …] [--resume] [--json]
@@ -57,8 +58,10 @@ and clipped value loss, K passes (--ppo-epochs) over minibatches.
 
 Trains on the world's generated RL prompts; evaluates on its fixed static prompts every --eval-every steps
 (reward, gold HH, KL, √KL). Logs per step: reward, KL, √KL, gold HH, entropy, clip fraction, approx-KL,
-value loss, response length, empty-response fraction, the time split. Stops on NaN/Inf with the last
-good checkpoint kept; warns on negative KL estimates and on EOS-only collapse.
+value loss, response length, empty-response fraction, the time split. A NaN/±Inf reward, loss, gradient
+norm or weight stops the run on every rank with one line naming the step and the last good checkpoint
+(kept; nothing non-finite is written) and exit status 3; warns on negative KL estimates and on EOS-only
+collapse.
 
 Writes OUT/checkpoint (kind 'policy': the policy GPT + value_head.* tensors, optimiser state),
 OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.
@@ -82,6 +85,8 @@ options:
   --eval-prompts N     held-out prompts per evaluation (default 64)
   --resume             continue OUT/checkpoint
   --strict             a bad line in the world's files is an error (rl-prompts.jsonl always is)
+  --allow-nonfinite    load the --init or resume policy even if its weights hold NaN/±Inf (by default an
+                       error naming the file and tensor)
   --json               the last stdout line is the summary as one JSON object
 ${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
@@ -170,6 +175,7 @@ export const command: Command = {
         reward,
         gold: goldReward,
         resume: options['resume'] === true,
+        allowNonFinite: options['allow-nonfinite'] === true,
         progress: true,
         onEvent: (e) => {
           const line = describePPOEvent(e);
@@ -205,11 +211,12 @@ export const command: Command = {
       if (options['json'] === true) console.log(JSON.stringify(summary));
       return 0;
     } catch (err) {
-      if (
-        err instanceof PPODivergenceError ||
-        err instanceof PPOConfigError ||
-        err instanceof PPODriftError
-      ) {
+      // A divergence is every trainer's TrainingDivergenceError: exit 3, as pretrain and pm train.
+      if (err instanceof PPODivergenceError) {
+        console.error(`hhkit ppo: ${err.message}`);
+        return err.exitCode;
+      }
+      if (err instanceof PPOConfigError || err instanceof PPODriftError) {
         console.error(`hhkit ppo: ${err.message}`);
         return 1;
       }

@@ -13,7 +13,7 @@ const OPTIONS: OptionSpec = {
   // biome-ignore format: one list of the command's options
   values: ['db', 'models', 'port', 'host', 'round', 'max-new-tokens', 'temperature', 'top-p', 'timeout-ms', 'queue',
     'rate-limit', 'rate-burst', 'signin-limit', 'new-admin'],
-  flags: ['log'],
+  flags: ['log', 'allow-nonfinite'],
 };
 
 const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] [options]
@@ -39,6 +39,8 @@ options:
   --rate-burst N         submissions a worker may make at once before the rate applies (default 20)
   --signin-limit N[/min] sign-in attempts per minute per client IP (default 10; 0: off)
   --new-admin NAME       add an admin named NAME and print its token once
+  --allow-nonfinite      serve checkpoints whose weights hold NaN/±Inf; by default serve refuses to start
+                         on one, naming the file and the tensor (exit 1)
   --log                  log each request
 
 With no admin in the store, one named "admin" is created and its token printed once.`;
@@ -118,6 +120,7 @@ export const command: Command = {
     try {
       pool = await ModelPool.start(store, modelDirs, {
         timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
+        allowNonFinite: options['allow-nonfinite'] === true,
         maxWaiting: positiveInt(options, 'queue', 4, 0),
       });
     } catch (err) {
