@@ -78,11 +78,34 @@ test('hhkit ood, eval and report on tiny checkpoints', async () => {
   assert.equal(ood.code, 0, ood.stderr);
   assert.match(ood.stderr, /harmful\.jsonl:31: skipped/);
   const oodResult = lastJson(ood.stdout) as {
-    layers: { simplifiedRelativeMahalanobis: number; mahalanobis: number }[];
+    layers: {
+      layer: number;
+      simplifiedRelativeMahalanobis: number;
+      mahalanobis: number;
+      validation: { simplifiedRelativeMahalanobis: number };
+    }[];
+    bestLayer: number;
     fewShot: unknown[];
+    counts: Record<string, number>;
   };
   assert.equal(oodResult.layers.length, 3);
   assert.equal(oodResult.fewShot.length, 3);
+  // 40 benign: 20 fit, 10 validation, 10 test; 30 harmful: 10 exposure pool, 10 validation, 10 test.
+  assert.deepEqual(oodResult.counts, {
+    fit: 20,
+    validationIn: 10,
+    validationOut: 10,
+    testIn: 10,
+    testOut: 10,
+    outlierPool: 10,
+  });
+  const byValidation = Math.max(...oodResult.layers.map((l) => l.validation.simplifiedRelativeMahalanobis));
+  const chosen = oodResult.layers.find((l) => l.layer === oodResult.bestLayer)!;
+  assert.equal(chosen.validation.simplifiedRelativeMahalanobis, byValidation);
+  assert.match(
+    ood.stdout,
+    new RegExp(`result: test AUROC ${chosen.simplifiedRelativeMahalanobis.toFixed(3)} `),
+  );
   const best = Math.max(...oodResult.layers.flatMap((l) => [l.mahalanobis, l.simplifiedRelativeMahalanobis]));
   assert.ok(best > 0.8, `harmful prompts use other tokens: best AUROC ${best}`);
 

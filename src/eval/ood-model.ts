@@ -3,13 +3,22 @@
  * Appendix B.9): run the prompts through the GPT, pool each layer's residual stream over the prompt's
  * tokens, fit a Gaussian on part of the in-distribution (helpful) prompts, and measure per layer how
  * well Mahalanobis / simplified relative Mahalanobis distances tell held-out helpful prompts from
- * harmful ones (AUROC). At the best layer, few-shot outlier exposure shows how far M labelled harmful
- * examples move that AUROC. The distance and probe maths live in ./ood.ts and ./outlier-exposure.ts.
+ * harmful ones (AUROC). The best layer is chosen on a validation split and its AUROC reported on a
+ * disjoint test split (choosing the layer by the same AUROC one reports would overstate it). At the
+ * best layer, few-shot outlier exposure shows how far M labelled harmful examples (drawn from a pool
+ * disjoint from both splits) move the test AUROC. The distance and probe maths live in ./ood.ts and
+ * ./outlier-exposure.ts.
  */
 import { cat, keep, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import { leftPad } from '../nn/generate.ts';
 import type { GPT } from '../nn/gpt.ts';
-import { type GaussianFitOptions, type OodAurocs, oodAurocs } from './ood.ts';
+import {
+  fitGaussian,
+  type GaussianFitOptions,
+  type OodAurocs,
+  type SplitAurocs,
+  splitAurocs,
+} from './ood.ts';
 import { type FewShotResult, fewShotOutlierExposure } from './outlier-exposure.ts';
 import { SeededRandom } from './rng.ts';
 
@@ -91,56 +100,228 @@ export function layerActivations(
   });
 }
 
-export interface OodEvalOptions extends ActivationOptions, GaussianFitOptions {
-  /** Fraction of in-distribution prompts used to fit the Gaussian; the rest are test negatives. Default 0.5. */
+export interface OodSplitOptions {
+  /** Fraction of in-distribution prompts used to fit the Gaussian. Default 0.5. */
   fitFraction?: number;
+  /**
+   * Fraction of the prompts left after the fit (in-distribution) and after the exposure pool
+   * (out-of-distribution) that go to validation; the rest are the test split. Default 0.5.
+   */
+  validationFraction?: number;
   /** Few-shot outlier exposure shot counts (default [1, 2, 5, 10], the paper's). */
   shots?: number[];
-  /** Random draws per shot count (default 5). */
-  seeds?: number;
   /** Seed of the splits and the draws (default 0). */
   seed?: number;
 }
 
+export interface OodEvalOptions extends ActivationOptions, GaussianFitOptions, OodSplitOptions {
+  /** Random draws per shot count (default 5). */
+  seeds?: number;
+}
+
+/**
+ * Row indices of the disjoint parts of an OOD evaluation. In-distribution: `fit` (the Gaussian),
+ * `validationIn`, `testIn`. Out-of-distribution: `outlierPool` (the few-shot exposure draws),
+ * `validationOut`, `testOut`. Anything chosen by looking at an AUROC (the layer) is chosen on the
+ * validation parts; the reported AUROCs and the few-shot curve are measured on the test parts, which
+ * nothing was fitted to, chosen with or drawn from.
+ */
+export interface OodSplits {
+  fit: number[];
+  validationIn: number[];
+  testIn: number[];
+  outlierPool: number[];
+  validationOut: number[];
+  testOut: number[];
+  /** The shot counts the pool is large enough for (those of `opts.shots` ≤ the pool size). */
+  shots: number[];
+}
+
+/**
+ * Splits `nIn` in-distribution and `nOut` out-of-distribution prompts into the disjoint parts of
+ * {@link OodSplits} by seeded shuffles. The exposure pool takes at most a third of the harmful
+ * prompts (and no more than 2·max(shots)); with too few of them few-shot exposure is skipped
+ * (`shots` is empty) rather than eating into validation or test.
+ *
+ * @example
+ * const s = splitOodPrompts(200, 60, { shots: [1, 2, 5] });
+ * [s.fit.length, s.validationIn.length, s.testIn.length]          // [100, 50, 50]
+ * [s.outlierPool.length, s.validationOut.length, s.testOut.length] // [10, 25, 25]
+ */
+export function splitOodPrompts(nIn: number, nOut: number, opts: OodSplitOptions = {}): OodSplits {
+  const fitFraction = opts.fitFraction ?? 0.5;
+  const validationFraction = opts.validationFraction ?? 0.5;
+  for (const [name, v] of [
+    ['fitFraction', fitFraction],
+    ['validationFraction', validationFraction],
+  ] as const) {
+    if (!(v > 0 && v < 1)) throw new RangeError(`OOD: ${name} must be in (0, 1) (got ${v})`);
+  }
+  const fitCount = Math.round(nIn * fitFraction);
+  const heldIn = nIn - fitCount;
+  const validationInCount = Math.round(heldIn * validationFraction);
+  if (fitCount < 2 || validationInCount < 1 || heldIn - validationInCount < 1) {
+    throw new RangeError(
+      `OOD: need ≥ 2 in-distribution prompts to fit, ≥ 1 to validate and ≥ 1 to test (got ${nIn} in all)`,
+    );
+  }
+  if (nOut < 2)
+    throw new RangeError(
+      `OOD: need ≥ 2 out-of-distribution prompts, 1 to validate and 1 to test (got ${nOut})`,
+    );
+  const shots = (opts.shots ?? [1, 2, 5, 10]).filter((m) => Number.isInteger(m) && m > 0);
+  const poolCap = shots.length ? Math.min(Math.floor(nOut / 3), 2 * Math.max(...shots)) : 0;
+  const usableShots = shots.filter((m) => m <= poolCap);
+  const poolCount = usableShots.length ? poolCap : 0;
+  const heldOut = nOut - poolCount;
+  const validationOutCount = Math.min(heldOut - 1, Math.max(1, Math.round(heldOut * validationFraction)));
+  const rng = new SeededRandom(opts.seed ?? 0);
+  const inOrder = rng.sample(nIn, nIn);
+  const outOrder = rng.sample(nOut, nOut);
+  return {
+    fit: inOrder.slice(0, fitCount),
+    validationIn: inOrder.slice(fitCount, fitCount + validationInCount),
+    testIn: inOrder.slice(fitCount + validationInCount),
+    outlierPool: outOrder.slice(0, poolCount),
+    validationOut: outOrder.slice(poolCount, poolCount + validationOutCount),
+    testOut: outOrder.slice(poolCount + validationOutCount),
+    shots: usableShots,
+  };
+}
+
+/**
+ * One layer's AUROCs. The top-level `mahalanobis`, `diagonalMahalanobis` and
+ * `simplifiedRelativeMahalanobis` are measured on the TEST split; `validation` holds the same
+ * AUROCs on the validation split, the ones the best layer is chosen by. Both splits are scored under
+ * the one Gaussian fitted on the fit split (`shrinkage` is that fit's).
+ */
 export interface OodLayerResult extends OodAurocs {
   /** Hidden-state index: 0 = embeddings, l = output of block l. */
   layer: number;
+  validation: SplitAurocs;
 }
 
 /** The result of {@link evaluateOodDetection}; also what `hhkit ood --out` writes and the report reads. */
 export interface OodReport {
   pool: Pooling;
+  /** Per layer: test-split AUROCs at the top level, validation-split AUROCs under `validation`. */
   layers: OodLayerResult[];
-  /** The layer with the highest simplified relative Mahalanobis AUROC (ties: the earlier one). */
+  /**
+   * The layer with the highest VALIDATION simplified relative Mahalanobis AUROC (ties: the earlier
+   * one). Its test AUROCs (`layers[…].simplifiedRelativeMahalanobis` of this layer) are the result.
+   */
   bestLayer: number;
-  /** Few-shot outlier exposure at the best layer; empty when there were too few harmful prompts. */
+  /** How `bestLayer` was chosen: by this score's AUROC on this split. */
+  selection: { split: 'validation'; score: 'simplifiedRelativeMahalanobis' };
+  /**
+   * Few-shot outlier exposure at the best layer: M outliers drawn from the exposure pool (disjoint
+   * from validation and test), AUROC on the test split; empty when there were too few harmful prompts.
+   */
   fewShot: FewShotResult[];
-  counts: { fit: number; testIn: number; testOut: number; outlierPool: number };
-}
-
-/** Splits [0, n) by a seeded shuffle into the first `k` and the rest. */
-function shuffledSplit(n: number, k: number, rng: SeededRandom): [number[], number[]] {
-  const order = rng.sample(n, n);
-  return [order.slice(0, k), order.slice(k)];
+  counts: {
+    fit: number;
+    validationIn: number;
+    validationOut: number;
+    testIn: number;
+    testOut: number;
+    outlierPool: number;
+  };
 }
 
 function rowsOf(x: Tensor, index: number[]): Tensor {
-  return tidy(() => keep(x.indexSelect(0, tensorOfIndices(index))));
+  return tidy(() => keep(x.indexSelect(0, tensor(index, { dtype: 'int64' }))));
 }
 
-function tensorOfIndices(index: number[]): Tensor {
-  return tensor(index, { dtype: 'int64' });
+/**
+ * The OOD evaluation on activations already pooled: `inActs[i]` / `outActs[i]` are the (N_in, C) /
+ * (N_out, C) activations at hidden-state `layers[i]`. Per layer, a Gaussian is fitted on the fit
+ * split and the validation and test splits are scored under it; the best layer is chosen on the
+ * validation split only, and few-shot outlier exposure runs there, drawing its outliers from the
+ * exposure pool and scoring the test split. The tensors stay the caller's.
+ *
+ * @example
+ * const report = evaluateOodActivations([embIn, lastIn], [embOut, lastOut], [0, 2], { shots: [1, 5] });
+ * report.layers.find((l) => l.layer === report.bestLayer)!.simplifiedRelativeMahalanobis; // test AUROC
+ */
+export function evaluateOodActivations(
+  inActs: readonly Tensor[],
+  outActs: readonly Tensor[],
+  layers: readonly number[],
+  opts: OodEvalOptions = {},
+): OodReport {
+  if (inActs.length !== layers.length || outActs.length !== layers.length)
+    throw new RangeError(`OOD: ${layers.length} layers but ${inActs.length} / ${outActs.length} activations`);
+  if (layers.length === 0) throw new RangeError('OOD: no layers');
+  const splits = splitOodPrompts(inActs[0]!.shape[0]!, outActs[0]!.shape[0]!, opts);
+  const results: OodLayerResult[] = [];
+  let bestAt = 0;
+  layers.forEach((layer, i) => {
+    const parts = {
+      fit: rowsOf(inActs[i]!, splits.fit),
+      validationIn: rowsOf(inActs[i]!, splits.validationIn),
+      validationOut: rowsOf(outActs[i]!, splits.validationOut),
+      testIn: rowsOf(inActs[i]!, splits.testIn),
+      testOut: rowsOf(outActs[i]!, splits.testOut),
+    };
+    try {
+      using fit = fitGaussian(parts.fit, opts);
+      const validation = splitAurocs(fit, parts.validationIn, parts.validationOut);
+      const test = splitAurocs(fit, parts.testIn, parts.testOut);
+      results.push({ layer, ...test, shrinkage: fit.shrinkage, validation });
+      // Chosen on validation only: the test AUROCs must not have seen the choice.
+      if (
+        validation.simplifiedRelativeMahalanobis > results[bestAt]!.validation.simplifiedRelativeMahalanobis
+      )
+        bestAt = results.length - 1;
+    } finally {
+      for (const t of Object.values(parts)) t.dispose();
+    }
+  });
+  let fewShot: FewShotResult[] = [];
+  if (splits.shots.length) {
+    const data = {
+      inDistribution: rowsOf(inActs[bestAt]!, splits.fit),
+      outlierPool: rowsOf(outActs[bestAt]!, splits.outlierPool),
+      testIn: rowsOf(inActs[bestAt]!, splits.testIn),
+      testOut: rowsOf(outActs[bestAt]!, splits.testOut),
+    };
+    try {
+      fewShot = fewShotOutlierExposure(data, {
+        shots: splits.shots,
+        seeds: opts.seeds ?? 5,
+        seed: opts.seed ?? 0,
+      });
+    } finally {
+      for (const t of Object.values(data)) t.dispose();
+    }
+  }
+  return {
+    pool: opts.pool ?? 'mean',
+    layers: results,
+    bestLayer: results[bestAt]!.layer,
+    selection: { split: 'validation', score: 'simplifiedRelativeMahalanobis' },
+    fewShot,
+    counts: {
+      fit: splits.fit.length,
+      validationIn: splits.validationIn.length,
+      validationOut: splits.validationOut.length,
+      testIn: splits.testIn.length,
+      testOut: splits.testOut.length,
+      outlierPool: splits.outlierPool.length,
+    },
+  };
 }
 
 /**
  * Per-layer OOD AUROCs and few-shot outlier exposure for token-id prompts: in-distribution
- * (helpful/benign) vs out-of-distribution (harmful). In-distribution prompts are split into a fit part
- * and a test part; harmful prompts into an exposure pool (half, at most max(shots)·2, for the few-shot
- * probe) and a test part. Unsupervised scores are measured on the same test parts as the probe.
+ * (helpful/benign) vs out-of-distribution (harmful). Runs the prompts through the model and hands
+ * the pooled activations to {@link evaluateOodActivations}: splits as in {@link splitOodPrompts},
+ * the layer chosen on validation, every reported AUROC on the disjoint test split.
  *
  * @example
  * const report = evaluateOodDetection(model, await tok.encodeBatch(benign), await tok.encodeBatch(harmful));
- * report.layers.map((l) => l.simplifiedRelativeMahalanobis); // AUROC per layer
+ * report.bestLayer;                                    // chosen on the validation split
+ * report.layers.map((l) => l.simplifiedRelativeMahalanobis); // test AUROC per layer
  */
 export function evaluateOodDetection(
   model: GPT,
@@ -148,76 +329,14 @@ export function evaluateOodDetection(
   outOfDistribution: readonly (readonly number[])[],
   opts: OodEvalOptions = {},
 ): OodReport {
-  const rng = new SeededRandom(opts.seed ?? 0);
-  const nIn = inDistribution.length;
-  const nOut = outOfDistribution.length;
-  const fitCount = Math.round(nIn * (opts.fitFraction ?? 0.5));
-  if (fitCount < 2 || nIn - fitCount < 1)
-    throw new RangeError(`OOD: need ≥ 3 in-distribution prompts to fit and test (got ${nIn})`);
-  if (nOut < 1) throw new RangeError('OOD: no out-of-distribution prompts');
-  const shots = (opts.shots ?? [1, 2, 5, 10]).filter((m) => Number.isInteger(m) && m > 0);
-  // Exposure pool: enough for the largest M, but never more than half the harmful prompts.
-  const poolCount = shots.length ? Math.min(Math.floor(nOut / 2), 2 * Math.max(...shots)) : 0;
-  const usableShots = shots.filter((m) => m <= poolCount);
-  const [fitIdx, testInIdx] = shuffledSplit(nIn, fitCount, rng);
-  const [poolIdx, testOutIdx] = shuffledSplit(nOut, usableShots.length ? poolCount : 0, rng);
-
+  // Check the split sizes before the forward passes.
+  splitOodPrompts(inDistribution.length, outOfDistribution.length, opts);
   const layerIds = opts.layers ?? Array.from({ length: model.config.nLayer + 1 }, (_, i) => i);
   const inActs = layerActivations(model, inDistribution, { ...opts, layers: layerIds });
   const outActs = layerActivations(model, outOfDistribution, { ...opts, layers: layerIds });
-  const layers: OodLayerResult[] = [];
-  let bestLayer = layerIds[0]!;
-  let bestAt = 0;
-  let fewShot: FewShotResult[] = [];
   try {
-    layerIds.forEach((layer, i) => {
-      const parts = [
-        rowsOf(inActs[i]!, fitIdx),
-        rowsOf(inActs[i]!, testInIdx),
-        rowsOf(outActs[i]!, testOutIdx),
-      ] as const;
-      try {
-        const aurocs = oodAurocs(parts[0], parts[1], parts[2], opts);
-        layers.push({ layer, ...aurocs });
-        if (aurocs.simplifiedRelativeMahalanobis > layers[bestAt]!.simplifiedRelativeMahalanobis) {
-          bestAt = layers.length - 1;
-        }
-      } finally {
-        for (const p of parts) p.dispose();
-      }
-    });
-    bestLayer = layers[bestAt]!.layer;
-    if (usableShots.length) {
-      const i = layerIds.indexOf(bestLayer);
-      const data = {
-        inDistribution: rowsOf(inActs[i]!, fitIdx),
-        outlierPool: rowsOf(outActs[i]!, poolIdx),
-        testIn: rowsOf(inActs[i]!, testInIdx),
-        testOut: rowsOf(outActs[i]!, testOutIdx),
-      };
-      try {
-        fewShot = fewShotOutlierExposure(data, {
-          shots: usableShots,
-          seeds: opts.seeds ?? 5,
-          seed: opts.seed ?? 0,
-        });
-      } finally {
-        for (const t of Object.values(data)) t.dispose();
-      }
-    }
+    return evaluateOodActivations(inActs, outActs, layerIds, opts);
   } finally {
     for (const t of [...inActs, ...outActs]) t.dispose();
   }
-  return {
-    pool: opts.pool ?? 'mean',
-    layers,
-    bestLayer,
-    fewShot,
-    counts: {
-      fit: fitIdx.length,
-      testIn: testInIdx.length,
-      testOut: testOutIdx.length,
-      outlierPool: poolIdx.length,
-    },
-  };
 }

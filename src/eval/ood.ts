@@ -211,12 +211,35 @@ export function auroc(positives: ArrayLike<number>, negatives: ArrayLike<number>
   return (rankSumPos - (np * (np + 1)) / 2) / (np * nn);
 }
 
-export interface OodAurocs {
+/** AUROCs of the three distances on one labelled set (OOD = positive). */
+export interface SplitAurocs {
   mahalanobis: number;
   diagonalMahalanobis: number;
   simplifiedRelativeMahalanobis: number;
+}
+
+export interface OodAurocs extends SplitAurocs {
   /** The shrinkage the fit used. */
   shrinkage: number;
+}
+
+/**
+ * AUROC of each distance under an existing fit for telling `outRows` (OOD) from `inRows`: score
+ * several disjoint sets (validation, test) under one fit without fitting twice.
+ *
+ * @example
+ * using fit = fitGaussian(trainHelpful);
+ * const validation = splitAurocs(fit, validHelpful, validHarmful);
+ * const test = splitAurocs(fit, testHelpful, testHarmful);
+ */
+export function splitAurocs(fit: GaussianFit, inRows: Tensor, outRows: Tensor): SplitAurocs {
+  const both = (score: (f: GaussianFit, x: Tensor) => Float64Array) =>
+    auroc(score(fit, outRows), score(fit, inRows));
+  return {
+    mahalanobis: both(mahalanobis),
+    diagonalMahalanobis: both(diagonalMahalanobis),
+    simplifiedRelativeMahalanobis: both(simplifiedRelativeMahalanobis),
+  };
 }
 
 /**
@@ -234,12 +257,5 @@ export function oodAurocs(
   opts: GaussianFitOptions = {},
 ): OodAurocs {
   using fit = fitGaussian(train, opts);
-  const both = (score: (f: GaussianFit, x: Tensor) => Float64Array) =>
-    auroc(score(fit, testOut), score(fit, testIn));
-  return {
-    mahalanobis: both(mahalanobis),
-    diagonalMahalanobis: both(diagonalMahalanobis),
-    simplifiedRelativeMahalanobis: both(simplifiedRelativeMahalanobis),
-    shrinkage: fit.shrinkage,
-  };
+  return { ...splitAurocs(fit, testIn, testOut), shrinkage: fit.shrinkage };
 }
