@@ -15,6 +15,8 @@ export interface BestOfNRow {
   /** Analytic KL(best-of-N ‖ base) = log N − (N−1)/N nats, and its square root. */
   kl: number;
   sqrtKL: number;
+  /** Gold score of the kept response, per prompt in prompt order (for paired intervals between Ns; [] without gold). */
+  golds: number[];
 }
 
 export interface BestOfNReport {
@@ -53,7 +55,7 @@ export async function bestOfN(
   const maxN = ns.at(-1) ?? 1;
   const batchSize = Math.max(1, opts.batchSize ?? 64);
   const promptTokens = await tokenizer.encodeBatch(prompts, { allowSpecial: false });
-  const sums = ns.map(() => ({ reward: 0, gold: 0 }));
+  const sums = ns.map(() => ({ reward: 0, gold: 0, golds: [] as number[] }));
   let example: BestOfNReport['example'] = null;
   for (let p = 0; p < prompts.length; p++) {
     const responses: string[] = [];
@@ -80,6 +82,7 @@ export async function bestOfN(
       for (let i = 1; i < n; i++) if (rewards[i]! > rewards[best]!) best = i;
       sums[k]!.reward += rewards[best]!;
       sums[k]!.gold += golds.length ? golds[best]! : Number.NaN;
+      if (golds.length) sums[k]!.golds.push(golds[best]!);
       if (p === 0 && n === maxN)
         example = { prompt: prompts[0]!, response: responses[best]!, reward: rewards[best]! };
     });
@@ -93,6 +96,7 @@ export async function bestOfN(
       gold: sums[k]!.gold / prompts.length,
       kl,
       sqrtKL: Math.sqrt(kl),
+      golds: sums[k]!.golds,
     };
   });
   return { rows, prompts: prompts.length, example };
