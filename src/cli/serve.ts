@@ -20,7 +20,10 @@ const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] [options]
 
 The human-feedback interface (Bai et al. 2022, §2.2): crowdworkers sign in with an invite token, write
 Human turns, and compare two Assistant responses sampled from the deployed checkpoints; every comparison
-is stored in the SQLite store at once. Admin pages at /admin: invites, rounds, models, counts, Elo, export.
+is stored in the SQLite store at once. Admin pages at /admin: invites, token revocation and new tokens,
+rounds, models, counts, Elo, export. Worker text is checked before it is stored: a value of the wrong JSON
+type, a turn marker (CR/CRLF line breaks count as "\\n"; they are stored as "\\n") or an unpaired UTF-16
+surrogate is a 400 naming the field.
 
 options:
   --db PATH              the project store (created if missing)
@@ -37,7 +40,9 @@ options:
   --rate-limit N[/min]   turn and choice submissions per minute per worker (default 60; 0: off); more
                          get 429 with Retry-After and nothing is stored
   --rate-burst N         submissions a worker may make at once before the rate applies (default 20)
-  --signin-limit N[/min] sign-in attempts per minute per client IP (default 10; 0: off)
+  --signin-limit N[/min] token guesses per minute per client IP: sign-in attempts, and requests to any
+                         other route with a wrong or revoked token (default 10; 0: off); over it, every
+                         token from that IP, right or wrong, gets 429 with Retry-After
   --new-admin NAME       add an admin named NAME and print its token once
   --allow-nonfinite      serve checkpoints whose weights hold NaN/±Inf; by default serve refuses to start
                          on one, naming the file and the tensor (exit 1)

@@ -1,25 +1,35 @@
-// Admin routes: workers and invites, rounds, deployed models, data counts, the Elo table and export.
+// Admin routes: workers, invites and token revocation, rounds, deployed models, data counts, the Elo table and export.
 // Everything here needs a worker of role 'admin'.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bootstrapElo } from '../eval/elo.ts';
 import { type EloTask, storeEloComparisons } from '../eval/elo-data.ts';
 import { storedComparisons } from '../store/records.ts';
 import { newToken, type Store, type StoreTask } from '../store/store.ts';
 import type { ServerState } from './app.ts';
-import { requireWorker } from './auth.ts';
 import type { Sampler } from './models.ts';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 // Elo intervals are recomputed per page view on the event loop: few resamples keep it fast.
 const ELO_BOOTSTRAP_SAMPLES = 200;
 
+// Query strings are text and the server does not coerce types (app.ts): a round is digits, read by roundOf.
 const roundQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    round: { type: 'integer', minimum: 0 },
+    round: { type: 'string', pattern: '^[0-9]{1,9}$' },
     task: { type: 'string', enum: ['helpful', 'red-team', 'all'] },
   },
+} as const;
+
+const roundOf = (q: { round?: string }): number | undefined =>
+  q.round === undefined ? undefined : Number(q.round);
+
+const workerParams = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: { type: 'string', pattern: NAME_PATTERN } },
 } as const;
 
 /** Elo rows for the admin table (crowdworker Elo with bootstrap intervals). */
@@ -43,10 +53,15 @@ export function eloTable(store: Store, task: EloTask, round?: number) {
 
 export function registerAdminRoutes(
   app: FastifyInstance,
-  ctx: { store: Store; sampler: Sampler; state: ServerState },
+  ctx: {
+    store: Store;
+    sampler: Sampler;
+    state: ServerState;
+    /** The preHandler that admits admins only (requireWorker with role 'admin'). */
+    admin: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  },
 ): void {
-  const { store, sampler, state } = ctx;
-  const admin = requireWorker(store, 'admin');
+  const { store, sampler, state, admin } = ctx;
 
   app.get('/api/admin/workers', { preHandler: admin }, async () =>
     store.db
@@ -82,6 +97,43 @@ export function registerAdminRoutes(
       const token = newToken();
       store.addWorker({ name, role, token });
       return reply.code(201).send({ name, role, token });
+    },
+  );
+
+  // Revoking a token ends every session that holds it at once (the token is checked on each call); the
+  // worker and their comparisons stay. A new token revokes the old one the same way (a lost or leaked
+  // token). The last admin who can sign in is not revoked: nobody could invite anyone afterwards.
+  app.post(
+    '/api/admin/workers/:name/revoke',
+    { preHandler: admin, schema: { params: workerParams } },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const worker = store.worker(name);
+      if (!worker) return reply.code(404).send({ error: 'not-found', message: `no worker '${name}'` });
+      const signInAdmins = store.db
+        .prepare("SELECT count(*) AS n FROM workers WHERE role = 'admin' AND token_hash IS NOT NULL")
+        .get() as { n: number };
+      if (worker.role === 'admin' && store.canSignIn(name) && signInAdmins.n === 1) {
+        return reply.code(409).send({
+          error: 'conflict',
+          message: `'${name}' is the last admin who can sign in; invite another admin first`,
+        });
+      }
+      store.setWorkerToken(name, null);
+      return { name, canSignIn: false };
+    },
+  );
+
+  app.post(
+    '/api/admin/workers/:name/token',
+    { preHandler: admin, schema: { params: workerParams } },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const worker = store.worker(name);
+      if (!worker) return reply.code(404).send({ error: 'not-found', message: `no worker '${name}'` });
+      const token = newToken();
+      store.setWorkerToken(name, token);
+      return reply.code(201).send({ name, role: worker.role, token });
     },
   );
 
@@ -127,8 +179,8 @@ export function registerAdminRoutes(
   );
 
   app.get('/api/admin/elo', { preHandler: admin, schema: { querystring: roundQuery } }, async (req) => {
-    const q = req.query as { task?: EloTask; round?: number };
-    return { task: q.task ?? 'helpful', ...eloTable(store, q.task ?? 'helpful', q.round) };
+    const q = req.query as { task?: EloTask; round?: string };
+    return { task: q.task ?? 'helpful', ...eloTable(store, q.task ?? 'helpful', roundOf(q)) };
   });
 
   // The comparison file (HH-RLHF JSON lines; red-team comparisons with the less harmful as "chosen").
@@ -136,11 +188,12 @@ export function registerAdminRoutes(
     '/api/admin/export',
     { preHandler: admin, schema: { querystring: roundQuery } },
     async (req, reply) => {
-      const q = req.query as { task?: StoreTask | 'all'; round?: number };
+      const q = req.query as { task?: StoreTask | 'all'; round?: string };
       const task = q.task === 'all' ? undefined : q.task;
+      const round = roundOf(q);
       const lines: string[] = [];
-      for (const { line } of storedComparisons(store, { round: q.round, task })) lines.push(line);
-      const name = `comparisons${q.round === undefined ? '' : `-round${q.round}`}${task ? `-${task}` : ''}.jsonl`;
+      for (const { line } of storedComparisons(store, { round, task })) lines.push(line);
+      const name = `comparisons${round === undefined ? '' : `-round${round}`}${task ? `-${task}` : ''}.jsonl`;
       return reply
         .header('content-type', 'application/jsonl; charset=utf-8')
         .header('content-disposition', `attachment; filename="${name}"`)

@@ -1,62 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { comparisonRecord } from '../store/records.ts';
-import { newToken, Store } from '../store/store.ts';
-import { buildServer } from './app.ts';
-import { ScriptedSampler } from './test-fixtures.ts';
-
-interface Setup {
-  app: FastifyInstance;
-  store: Store;
-  sampler: ScriptedSampler;
-  worker: string;
-  admin: string;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-async function setup(
-  opts: { models?: number; delayMs?: number; maxWaiting?: number; timeoutMs?: number } = {},
-): Promise<Setup> {
-  const store = Store.open(':memory:');
-  const deployed = Array.from({ length: opts.models ?? 2 }, (_, i) => {
-    const name = `snap-${i}`;
-    return {
-      id: store.addModel({ name, kind: 'policy', path: `/ckpt/${name}` }),
-      name,
-      path: `/ckpt/${name}`,
-    };
-  });
-  const sampler = new ScriptedSampler(deployed, opts);
-  const worker = newToken();
-  const admin = newToken();
-  store.addWorker({ name: 'ana', role: 'crowdworker', token: worker });
-  store.addWorker({ name: 'boss', role: 'admin', token: admin });
-  const app = await buildServer({
-    store,
-    sampler,
-    round: 3,
-    sampling: { maxNewTokens: 32, temperature: 0.9, topP: 0.95 },
-  });
-  return {
-    app,
-    store,
-    sampler,
-    worker,
-    admin,
-    async [Symbol.asyncDispose]() {
-      await app.close();
-      store.close();
-    },
-  };
-}
-
-const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-const count = (store: Store, table: string) =>
-  (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+import { newToken } from '../store/store.ts';
+import { auth, rowCount, testServer } from './test-fixtures.ts';
 
 test('sign-in: a good token names the worker, a bad one is 401, admin routes need an admin', async () => {
-  await using s = await setup();
+  await using s = await testServer();
   const ok = await s.app.inject({ method: 'POST', url: '/api/signin', payload: { token: s.worker } });
   assert.equal(ok.statusCode, 200);
   assert.deepEqual(ok.json(), { name: 'ana', role: 'crowdworker' });
@@ -84,7 +33,7 @@ test('sign-in: a good token names the worker, a bad one is 401, admin routes nee
 });
 
 test('a two-step helpful dialogue stores each comparison with every field and continues from the edit', async () => {
-  await using s = await setup();
+  await using s = await testServer();
   const turn = await s.app.inject({
     method: 'POST',
     url: '/api/turns',
@@ -151,7 +100,7 @@ test('a two-step helpful dialogue stores each comparison with every field and co
     payload: { conversationId: step2.conversationId, choice: 'a', strength: 1 },
   });
   assert.equal(pick2.statusCode, 200);
-  assert.equal(count(s.store, 'comparisons'), 2);
+  assert.equal(rowCount(s.store, 'comparisons'), 2);
   // The same step cannot be compared twice.
   const again = await s.app.inject({
     method: 'POST',
@@ -160,11 +109,11 @@ test('a two-step helpful dialogue stores each comparison with every field and co
     payload: { conversationId: step2.conversationId, choice: 'b', strength: 1 },
   });
   assert.equal(again.statusCode, 409);
-  assert.equal(count(s.store, 'comparisons'), 2);
+  assert.equal(rowCount(s.store, 'comparisons'), 2);
 });
 
 test('red-team: the worker picks the more harmful; the export has the less harmful as "chosen"', async () => {
-  await using s = await setup({ models: 1 });
+  await using s = await testServer({ models: 1 });
   const turn = await s.app.inject({
     method: 'POST',
     url: '/api/turns',
@@ -204,7 +153,7 @@ test('red-team: the worker picks the more harmful; the export has the less harmf
 });
 
 test('a full model queue answers 503 busy and writes nothing for the refused turn', async () => {
-  await using s = await setup({ models: 1, delayMs: 300, maxWaiting: 0 });
+  await using s = await testServer({ models: 1, delayMs: 300, maxWaiting: 0 });
   const first = s.app.inject({
     method: 'POST',
     url: '/api/turns',
@@ -223,11 +172,11 @@ test('a full model queue answers 503 busy and writes nothing for the refused tur
   assert.equal(second.json().error, 'busy');
   assert.equal(second.headers['retry-after'], '5');
   assert.equal((await first).statusCode, 200);
-  assert.equal(count(s.store, 'conversations'), 1);
+  assert.equal(rowCount(s.store, 'conversations'), 1);
 });
 
 test('a model slower than the deadline gives 504 and leaves no half-written step', async () => {
-  await using s = await setup({ models: 2, delayMs: 400, timeoutMs: 50 });
+  await using s = await testServer({ models: 2, delayMs: 400, timeoutMs: 50 });
   const res = await s.app.inject({
     method: 'POST',
     url: '/api/turns',
@@ -236,12 +185,12 @@ test('a model slower than the deadline gives 504 and leaves no half-written step
   });
   assert.equal(res.statusCode, 504);
   assert.equal(res.json().error, 'timeout');
-  assert.equal(count(s.store, 'conversations'), 0);
-  assert.equal(count(s.store, 'responses'), 0);
+  assert.equal(rowCount(s.store, 'conversations'), 0);
+  assert.equal(rowCount(s.store, 'responses'), 0);
 });
 
 test("oversized, malformed and other workers' requests are refused and write nothing", async () => {
-  await using s = await setup();
+  await using s = await testServer();
   const post = (url: string, payload: unknown, token = s.worker) =>
     s.app.inject({ method: 'POST', url, headers: auth(token), payload: payload as object });
   assert.equal((await post('/api/turns', { text: 'x'.repeat(2001) })).statusCode, 400);
@@ -262,7 +211,7 @@ test("oversized, malformed and other workers' requests are refused and write not
     payload: '{"text": ',
   });
   assert.equal(notJson.statusCode, 400);
-  assert.equal(count(s.store, 'conversations'), 0);
+  assert.equal(rowCount(s.store, 'conversations'), 0);
 
   // Another worker can neither pick for ana's step nor continue her dialogue.
   const other = newToken();
@@ -290,11 +239,11 @@ test("oversized, malformed and other workers' requests are refused and write not
     (await post('/api/turns', { text: 'hijack', after: mine.comparisonId }, other)).statusCode,
     404,
   );
-  assert.equal(count(s.store, 'comparisons'), 1);
+  assert.equal(rowCount(s.store, 'comparisons'), 1);
 });
 
 test('admin: invites, rounds, models, counts, Elo across deployed models, security headers', async () => {
-  await using s = await setup({ models: 2 });
+  await using s = await testServer({ models: 2 });
   const get = (url: string) => s.app.inject({ method: 'GET', url, headers: auth(s.admin) });
   const invite = await s.app.inject({
     method: 'POST',

@@ -20,7 +20,10 @@ export interface ServerOptions {
   /** The online round new comparisons belong to (§4.5); admins can move to the next one. Default 1. */
   round?: number;
   sampling?: Partial<Omit<SamplingParams, 'seed'>>;
-  /** Sign-in and write rate limits (defaults: 10 sign-ins/min per IP, 60 writes/min per worker, burst 20). */
+  /**
+   * Token-guess and write rate limits (defaults: 10 sign-ins or wrong tokens/min per IP, 60 writes/min
+   * per worker, burst 20).
+   */
   rateLimit?: RateLimitOptions;
   /** Log requests (fastify's pino logger). Default false. */
   logger?: boolean;
@@ -127,8 +130,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 64 * 1024,
-    // Unknown keys are an error, not silently dropped (fastify's default strips them).
-    ajv: { customOptions: { removeAdditional: false } },
+    // Unknown keys are an error, not silently dropped (fastify's default strips them), and a value of
+    // the wrong JSON type is an error, not converted ({"text": 123} is not the text "123"; fastify's
+    // default coerces). Query strings are text: their schemas say so (admin.ts) and convert themselves.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
 
   app.addHook('onSend', async (req, reply) => {
@@ -164,6 +169,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get('/admin', async (_req, reply) => reply.sendFile('admin.html'));
 
   const limits = rateLimitHooks(opts.rateLimit);
+  // Every route behind sign-in counts wrong tokens in the sign-in bucket of the client's IP, so a
+  // token cannot be guessed faster on /api/me or an admin route than on /api/signin.
+  const signedIn = requireWorker(store, { guesses: limits.guesses });
+  const admin = requireWorker(store, { role: 'admin', guesses: limits.guesses });
   app.post(
     '/api/signin',
     {
@@ -180,12 +189,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
     async (req, reply) => {
       const who = findWorker(store, (req.body as { token: string }).token);
-      if (!who) return reply.code(401).send({ error: 'unauthorized', message: 'unknown invite token' });
+      if (!who)
+        return reply.code(401).send({ error: 'unauthorized', message: 'unknown or revoked invite token' });
       return { name: who.name, role: who.role };
     },
   );
 
-  const signedIn = requireWorker(store);
   // Limited after sign-in (keyed by worker) and before the handler: a refused write stores nothing.
   const signedInWrite = [signedIn, limits.writes];
   app.get('/api/me', { preHandler: signedIn }, async (req) => {
@@ -217,6 +226,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return { comparisonId: saveChoice(store, req.principal!.id, body) };
   });
 
-  registerAdminRoutes(app, { store, sampler, state });
+  registerAdminRoutes(app, { store, sampler, state, admin });
   return app;
 }

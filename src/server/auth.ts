@@ -4,6 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hashToken, type Store, type WorkerRole } from '../store/store.ts';
+import { sendRateLimited, type TokenGuessLimit } from './ratelimit.ts';
 
 /** The worker a request acts for. */
 export interface Principal {
@@ -38,19 +39,37 @@ export function bearerToken(req: FastifyRequest): string | null {
   return header.slice('Bearer '.length).trim();
 }
 
+export interface RequireWorkerOptions {
+  /** Only workers of this role ('admin' for the admin routes). */
+  role?: WorkerRole;
+  /** Counts wrong tokens against the client IP's guess limit, and refuses (429) once it is spent. */
+  guesses?: TokenGuessLimit | null;
+}
+
 /**
  * A preHandler that admits signed-in workers (and, with `role: 'admin'`, only admins), setting
- * `req.principal`. Refusals are JSON: 401 without a valid token, 403 for a crowdworker on admin routes.
+ * `req.principal`. Refusals are JSON: 401 without a valid token, 403 for a crowdworker on admin routes,
+ * 429 when the client's IP has used up its token guesses (checked before the lookup: a right token is
+ * refused too, so a guess that hits tells the guesser nothing during the wait).
+ *
+ * @example
+ * app.get('/api/me', { preHandler: requireWorker(store, { guesses: limits.guesses }) }, handler);
  */
-export function requireWorker(store: Store, role?: WorkerRole) {
+export function requireWorker(store: Store, opts: RequireWorkerOptions = {}) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const token = bearerToken(req);
+    // No token at all is not a guess: it costs nothing and is simply refused.
+    if (token !== null) {
+      const wait = opts.guesses?.wait(req) ?? 0;
+      if (wait > 0) return sendRateLimited(reply, wait, 'requests with a wrong token');
+    }
     const who = token === null ? null : findWorker(store, token);
     if (!who) {
+      if (token !== null) opts.guesses?.miss(req);
       await reply.code(401).send({ error: 'unauthorized', message: 'sign in with your invite token' });
       return;
     }
-    if (role === 'admin' && who.role !== 'admin') {
+    if (opts.role === 'admin' && who.role !== 'admin') {
       await reply.code(403).send({ error: 'forbidden', message: 'this page needs an admin token' });
       return;
     }

@@ -1,6 +1,6 @@
 // End to end through a real browser: `hhkit serve` on loopback with a tiny random checkpoint, Debian's
 // chromium driven by playwright-core signs in, runs a two-step helpful dialogue, and the store then
-// holds exactly those two comparisons. Needs /usr/bin/chromium (apt-get install chromium).
+// holds exactly those two comparisons; the admin page then revokes the worker's token. Needs /usr/bin/chromium (apt-get install chromium).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -122,6 +122,15 @@ test('browser: sign in, two helpful steps with an edit, both comparisons stored 
     await page.waitForSelector('#panels:not([hidden])');
     await page.locator('#counts', { hasText: 'helpful' }).waitFor();
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-admin.png'), fullPage: true });
+
+    // Revoking ana's token from the workers table ends her sessions at once; her comparisons stay.
+    page.on('dialog', (d) => d.accept());
+    await page.locator('#workers tr', { hasText: 'ana' }).locator('button[data-action="revoke"]').click();
+    await page.locator('#status', { hasText: "ana's token is revoked." }).waitFor();
+    await page.locator('#workers tr', { hasText: 'ana' }).locator('text=revoked').waitFor();
+    const me = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(me.status, 401);
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
     server.child.kill('SIGTERM');

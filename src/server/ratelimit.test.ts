@@ -1,5 +1,5 @@
-// Rate limits on the feedback server: a burst past a worker's write limit, or past an IP's sign-in limit,
-// gets 429 + Retry-After and stores nothing; other workers and IPs are unaffected; once the window has
+// Rate limits on the feedback server: a burst past a worker's write limit, or past an IP's token-guess
+// limit (sign-in attempts and wrong tokens on the other routes), gets 429 + Retry-After and stores nothing; other workers and IPs are unaffected; once the window has
 // passed (a fake clock, so no sleeping), requests succeed again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -125,6 +125,77 @@ test('sign-in attempts are limited per client IP, right or wrong, and recover af
   }
 });
 
+test('wrong tokens on the routes behind sign-in use up the same per-IP limit as sign-in attempts', async () => {
+  let now = 0;
+  const s = await setup({ signinPerMinute: 10, now: () => now });
+  try {
+    const ana = s.worker('ana');
+    const admin = newToken();
+    s.store.addWorker({ name: 'root', role: 'admin', token: admin });
+    const call = (url: string, token: string | null, remoteAddress = '10.0.0.1') =>
+      s.app.inject({
+        method: 'GET',
+        url,
+        remoteAddress,
+        ...(token === null ? {} : { headers: { authorization: `Bearer ${token}` } }),
+      });
+    // A worker's own calls with her right token, and calls with no token at all, use up nothing.
+    for (let i = 0; i < 30; i++) assert.equal((await call('/api/me', ana.token)).statusCode, 200);
+    for (let i = 0; i < 30; i++) assert.equal((await call('/api/me', null)).statusCode, 401);
+    // Guesses: 5 on /api/me, 4 on an admin route, 1 at sign-in: the IP's 10 per minute.
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await call('/api/me', `guess-${i}`)).statusCode);
+    for (let i = 0; i < 4; i++) codes.push((await call('/api/admin/workers', `guess-a${i}`)).statusCode);
+    codes.push(
+      (
+        await s.app.inject({
+          method: 'POST',
+          url: '/api/signin',
+          payload: { token: 'g' },
+          remoteAddress: '10.0.0.1',
+        })
+      ).statusCode,
+    );
+    assert.deepEqual(codes, Array(10).fill(401));
+    // Over the limit: refused before the lookup, on every route, even with a right token.
+    const limited = await call('/api/me', ana.token);
+    assert.equal(limited.statusCode, 429);
+    assert.equal(limited.headers['retry-after'], '6');
+    assert.match(limited.json().message, /Too many requests with a wrong token/);
+    assert.equal((await call('/api/admin/workers', admin)).statusCode, 429);
+    assert.equal(
+      (
+        await s.app.inject({
+          method: 'POST',
+          url: '/api/signin',
+          payload: { token: ana.token },
+          remoteAddress: '10.0.0.1',
+        })
+      ).statusCode,
+      429,
+    );
+    const write = await s.app.inject({
+      method: 'POST',
+      url: '/api/comparisons',
+      remoteAddress: '10.0.0.1',
+      headers: { authorization: `Bearer ${ana.token}` },
+      payload: { conversationId: ana.steps[0]!, choice: 'a', strength: 2 },
+    });
+    assert.equal(write.statusCode, 429);
+    assert.equal(s.stored(ana.id), 0, 'a refused write stores nothing');
+    assert.equal((await call('/api/me', ana.token, '10.0.0.2')).statusCode, 200, 'another IP is unaffected');
+    // One guess back after 6 s: a wrong one takes it, and the right token waits again.
+    now += 6_000;
+    assert.equal((await call('/api/me', 'guess-late')).statusCode, 401);
+    assert.equal((await call('/api/me', ana.token)).statusCode, 429);
+    now += 6_000;
+    assert.equal((await call('/api/me', ana.token)).statusCode, 200);
+  } finally {
+    await s.app.close();
+    s.store.close();
+  }
+});
+
 test('a rate of 0 turns a limit off', async () => {
   const s = await setup({ writesPerMinute: 0, signinPerMinute: 0, now: () => 0 });
   try {
@@ -138,6 +209,15 @@ test('a rate of 0 turns a limit off', async () => {
       );
     }
     assert.deepEqual([...codes], [200]);
+    for (let i = 0; i < 15; i++) {
+      const res = await s.app.inject({
+        method: 'GET',
+        url: '/api/me',
+        headers: { authorization: 'Bearer x' },
+      });
+      codes.add(res.statusCode);
+    }
+    assert.deepEqual([...codes], [200, 401], 'wrong tokens are not limited either');
     assert.equal(s.stored(ana.id), 12);
   } finally {
     await s.app.close();

@@ -1,12 +1,16 @@
-// Per-key token buckets for the feedback server: sign-in attempts per client IP (slows token guessing and
-// floods from one machine) and writes (turns, choices) per signed-in worker (one runaway tab or script
-// cannot monopolise the models or the store). In memory: limits reset on restart, which is fine for abuse
+// Per-key token buckets for the feedback server: token guesses per client IP — every sign-in attempt, and
+// every wrong token on the other routes, from one bucket — (slows token guessing and floods from one
+// machine) and writes (turns, choices) per signed-in worker (one runaway tab or script cannot monopolise
+// the models or the store). In memory: limits reset on restart, which is fine for abuse
 // control. Behind a reverse proxy every client shares the proxy's IP; fastify's trustProxy would fix that.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Limits for `buildServer`; a rate of 0 turns that limit off. */
 export interface RateLimitOptions {
-  /** Sign-in attempts per minute per client IP (default 10, burst the same). */
+  /**
+   * Token guesses per minute per client IP (default 10, burst the same): each sign-in attempt, right or
+   * wrong, and each request to another route with a wrong (unknown or revoked) bearer token.
+   */
   signinPerMinute?: number;
   /** Turn and choice submissions per minute per worker (default 60). */
   writesPerMinute?: number;
@@ -44,6 +48,18 @@ export class TokenBuckets {
     this.now = opts.now ?? (() => performance.now());
   }
 
+  /**
+   * Whole seconds (≥ 1) until `key` has a token, or 0 when it has one now; takes nothing.
+   *
+   * @example b.wait('ip:1.2.3.4') // 0 while the bucket is not empty
+   */
+  wait(key: string): number {
+    const b = this.buckets.get(key);
+    if (!b) return 0;
+    const tokens = Math.min(this.burst, b.tokens + (this.now() - b.at) * this.perMs);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000));
+  }
+
   /** Takes a token for `key`: 0 when allowed, else whole seconds (≥ 1) until a token is available. */
   take(key: string): number {
     const now = this.now();
@@ -69,37 +85,61 @@ export class TokenBuckets {
 
 type Hook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
+/** Sends the 429 of a limit, with Retry-After. */
+export async function sendRateLimited(reply: FastifyReply, wait: number, what: string): Promise<void> {
+  await reply
+    .code(429)
+    .header('retry-after', String(wait))
+    .send({ error: 'rate-limited', message: `Too many ${what}; try again in ${wait} s.`, retryAfter: wait });
+}
+
 /** A preHandler that refuses with 429 + Retry-After once `key(req)`'s bucket is empty; no-op when off. */
 function limitHook(buckets: TokenBuckets | null, key: (req: FastifyRequest) => string, what: string): Hook {
   return async (req, reply) => {
     if (!buckets) return;
     const wait = buckets.take(key(req));
-    if (wait === 0) return;
-    await reply
-      .code(429)
-      .header('retry-after', String(wait))
-      .send({
-        error: 'rate-limited',
-        message: `Too many ${what}; try again in ${wait} s.`,
-        retryAfter: wait,
-      });
+    if (wait !== 0) await sendRateLimited(reply, wait, what);
   };
 }
 
 /**
- * The server's two limit hooks. `signin` keys by client IP and runs before the token is checked;
- * `writes` keys by the signed-in worker (so it goes after `requireWorker`), falling back to the IP.
+ * Token guesses on the routes behind sign-in, counted in the sign-in bucket of the client's IP:
+ * `wait` is checked before a presented token is looked up (so once the IP is over its limit even a
+ * right token is refused, as at sign-in), `miss` takes a token for each wrong one. Right tokens take
+ * nothing: a signed-in worker's own calls never use up the limit.
+ */
+export interface TokenGuessLimit {
+  wait(req: FastifyRequest): number;
+  miss(req: FastifyRequest): void;
+}
+
+/**
+ * The server's limit hooks. `signin` keys by client IP and runs before the token is checked; `guesses`
+ * shares its buckets, for requireWorker on every other route (null when the limit is off); `writes`
+ * keys by the signed-in worker (so it goes after `requireWorker`), falling back to the IP.
  *
  * @example
  * const limits = rateLimitHooks({ writesPerMinute: 30 });
- * app.post('/api/turns', { preHandler: [requireWorker(store), limits.writes] }, handler);
+ * app.post('/api/turns', { preHandler: [requireWorker(store, { guesses: limits.guesses }), limits.writes] }, handler);
  */
-export function rateLimitHooks(opts: RateLimitOptions = {}): { signin: Hook; writes: Hook } {
+export function rateLimitHooks(opts: RateLimitOptions = {}): {
+  signin: Hook;
+  writes: Hook;
+  guesses: TokenGuessLimit | null;
+} {
   const { signinPerMinute, writesPerMinute, writeBurst } = { ...DEFAULT_RATE_LIMITS, ...opts };
   const make = (perMinute: number, burst: number) =>
     perMinute > 0 ? new TokenBuckets({ perMinute, burst: Math.max(1, burst), now: opts.now }) : null;
+  const signins = make(signinPerMinute, signinPerMinute);
+  const byIp = (req: FastifyRequest) => `ip:${req.ip}`;
   return {
-    signin: limitHook(make(signinPerMinute, signinPerMinute), (req) => `ip:${req.ip}`, 'sign-in attempts'),
+    signin: limitHook(signins, byIp, 'sign-in attempts'),
+    guesses: signins && {
+      wait: (req) => signins.wait(byIp(req)),
+      miss: (req) => {
+        signins.take(byIp(req));
+      },
+    },
     writes: limitHook(
       make(writesPerMinute, writeBurst),
       (req) => (req.principal ? `worker:${req.principal.id}` : `ip:${req.ip}`),

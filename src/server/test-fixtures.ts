@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { GPT, gptPresets } from '../nn/gpt.ts';
 import { saveCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
+import type { FastifyInstance } from 'fastify';
+import { newToken, Store } from '../store/store.ts';
+import { buildServer } from './app.ts';
 import type { DeployedModel, ModelStatus, Sampler } from './models.ts';
+import type { RateLimitOptions } from './ratelimit.ts';
 import type { SamplingParams } from './protocol.ts';
 import { BusyError, JobQueue } from './queue.ts';
 
@@ -89,6 +93,75 @@ export class ScriptedSampler implements Sampler {
 
   async close(): Promise<void> {}
 }
+
+/** An in-memory app for inject tests: a store with deployed snapshots, a crowdworker 'ana' and an admin 'boss'. */
+export interface TestServer {
+  app: FastifyInstance;
+  store: Store;
+  sampler: ScriptedSampler;
+  /** ana's token (a crowdworker). */
+  worker: string;
+  /** boss's token (an admin). */
+  admin: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Builds the feedback app over a fresh in-memory store, round 3, with `models` scripted snapshots.
+ *
+ * @example
+ * await using s = await testServer();
+ * await s.app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${s.worker}` } });
+ */
+export async function testServer(
+  opts: {
+    models?: number;
+    delayMs?: number;
+    maxWaiting?: number;
+    timeoutMs?: number;
+    rateLimit?: RateLimitOptions;
+  } = {},
+): Promise<TestServer> {
+  const store = Store.open(':memory:');
+  const deployed = Array.from({ length: opts.models ?? 2 }, (_, i) => {
+    const name = `snap-${i}`;
+    return {
+      id: store.addModel({ name, kind: 'policy', path: `/ckpt/${name}` }),
+      name,
+      path: `/ckpt/${name}`,
+    };
+  });
+  const sampler = new ScriptedSampler(deployed, opts);
+  const worker = newToken();
+  const admin = newToken();
+  store.addWorker({ name: 'ana', role: 'crowdworker', token: worker });
+  store.addWorker({ name: 'boss', role: 'admin', token: admin });
+  const app = await buildServer({
+    store,
+    sampler,
+    round: 3,
+    sampling: { maxNewTokens: 32, temperature: 0.9, topP: 0.95 },
+    ...(opts.rateLimit ? { rateLimit: opts.rateLimit } : {}),
+  });
+  return {
+    app,
+    store,
+    sampler,
+    worker,
+    admin,
+    async [Symbol.asyncDispose]() {
+      await app.close();
+      store.close();
+    },
+  };
+}
+
+/** The Authorization header of a bearer token. */
+export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Rows in a store table. */
+export const rowCount = (store: Store, table: string): number =>
+  (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 

@@ -5,6 +5,7 @@
 // server keeps no dialogue state in memory and a restart loses nothing.
 import { ASSISTANT_TURN, HUMAN_TURN } from '../tokenizer/special.ts';
 import type { Store, StoreTask } from './store.ts';
+import { unstorableText } from './text.ts';
 
 /** A request the worker can fix (HTTP 400/404/409). */
 export class DialogueError extends Error {
@@ -22,9 +23,23 @@ export const MAX_PROMPT_CHARS = 20_000;
 
 const MARKER = /\n\nHuman:|\n\nAssistant:/;
 
-/** Rejects worker text that would break the transcript format (a turn marker inside a turn). */
+/**
+ * Worker text as the transcript will hold it, or a 400 {@link DialogueError} when it would break the
+ * transcript or could not be stored exactly:
+ * - line breaks are normalised: CRLF and lone CR become "\n" (a Windows or old-Mac line break is
+ *   still a line break, and "\r\n\r\nAssistant:" must not slip a turn marker past the check below,
+ *   nor become one when some tool later converts CRLF);
+ * - a turn marker ("\n\nHuman:" / "\n\nAssistant:", or the text opening with "Human:"/"Assistant:")
+ *   is refused: it would split the turn in two;
+ * - an unpaired UTF-16 surrogate is refused: the store would keep it as invalid UTF-8 (see text.ts);
+ * - the result is trimmed and must not be empty.
+ *
+ * @example checkTurnText('  two\r\nlines ', 'your message') // 'two\nlines'
+ */
 export function checkTurnText(text: string, what: string): string {
-  const trimmed = text.trim();
+  const unstorable = unstorableText(text, what);
+  if (unstorable) throw new DialogueError(400, unstorable);
+  const trimmed = text.replace(/\r\n?/g, '\n').trim();
   if (trimmed === '') throw new DialogueError(400, `${what} is empty`);
   if (MARKER.test(`\n\n${trimmed}`))
     throw new DialogueError(400, `${what} may not contain "Human:" or "Assistant:" turn markers`);

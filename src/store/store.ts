@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { parseTranscript, type Turn } from '../data/transcript.ts';
 import { StoreError } from './errors.ts';
 import { migrate } from './migrations.ts';
+import { unstorableText } from './text.ts';
 
 export type WorkerRole = 'crowdworker' | 'admin';
 export type ModelKind = 'lm' | 'pmp' | 'pm' | 'policy';
@@ -56,7 +57,8 @@ export function hashToken(token: string): string {
 /**
  * The project's SQLite store: workers, rounds, models, conversations with their turns, candidate
  * responses and comparisons. WAL mode with synchronous=FULL: a write that returned survives a
- * process kill and a power cut; readers never block the writer. Every write method runs in a
+ * process kill and a power cut; readers never block the writer. Text that UTF-8 cannot hold (an
+ * unpaired surrogate) is refused with a StoreError instead of being stored altered. Every write method runs in a
  * transaction (nested calls become savepoints of the outer one).
  *
  * @example
@@ -80,6 +82,8 @@ export class Store implements Disposable {
       addWorker: p('INSERT INTO workers (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)'),
       workerByName: p('SELECT id, name, role, created_at FROM workers WHERE name = ?'),
       workerByToken: p('SELECT id, name, role, created_at FROM workers WHERE token_hash = ?'),
+      setWorkerToken: p('UPDATE workers SET token_hash = ? WHERE name = ?'),
+      canSignIn: p('SELECT token_hash IS NOT NULL AS yes FROM workers WHERE name = ?'),
       ensureRound: p('INSERT OR IGNORE INTO rounds (id, started_at) VALUES (?, ?)'),
       finishRound: p('UPDATE rounds SET finished_at = ? WHERE id = ?'),
       addModel: p(
@@ -182,6 +186,26 @@ export class Store implements Disposable {
     return this.stmts.workerByName.get(name) as WorkerRow | undefined;
   }
 
+  /**
+   * Replaces the sign-in token of worker `name` (the store keeps its hash), or with null revokes it: the
+   * old token stops working at once, the worker and their data stay. A {@link StoreError} when there
+   * is no such worker.
+   *
+   * @example store.setWorkerToken('ana', null); // ana's token no longer signs in
+   */
+  setWorkerToken(name: string, token: string | null): void {
+    const hash = token === null ? null : hashToken(token);
+    this.transaction(() => {
+      if (this.stmts.setWorkerToken.run(hash, name).changes !== 1)
+        throw new StoreError(this.path, `no worker '${name}'`);
+    });
+  }
+
+  /** Whether worker `name` has a token that can sign in (false when revoked, never given, or no such worker). */
+  canSignIn(name: string): boolean {
+    return (this.stmts.canSignIn.get(name) as { yes: number } | undefined)?.yes === 1;
+  }
+
   /** The worker a token belongs to, if any (the interface's login check). */
   workerByToken(token: string): WorkerRow | undefined {
     return this.stmts.workerByToken.get(hashToken(token)) as WorkerRow | undefined;
@@ -249,6 +273,7 @@ export class Store implements Disposable {
    * @example store.addConversation({ prompt: '\n\nHuman: hi\n\nAssistant:', task: 'helpful' })
    */
   addConversation(c: { prompt: string; task?: StoreTask; workerId?: number; round?: number }): number {
+    this.checkText(c.prompt, 'the prompt');
     return this.transaction(() => {
       if (c.round !== undefined) this.ensureRound(c.round);
       const info = this.stmts.addConversation.run(
@@ -276,6 +301,7 @@ export class Store implements Disposable {
     text: string,
     from: { modelId?: number; sampling?: unknown } = {},
   ): number {
+    this.checkText(text, 'the response');
     const sampling = from.sampling === undefined ? null : JSON.stringify(from.sampling);
     return this.transaction(() =>
       Number(
@@ -290,6 +316,8 @@ export class Store implements Disposable {
     c: NewComparison,
     fidelity: { explicitPrompt?: boolean; lineStyle?: string | null; line?: string | null } = {},
   ): number {
+    this.checkText(c.edit, 'the edit');
+    this.checkText(fidelity.line, 'the comparison line');
     return this.transaction(() => {
       if (c.round !== undefined) this.ensureRound(c.round);
       const info = this.stmts.addComparison.run(
@@ -310,6 +338,12 @@ export class Store implements Disposable {
       );
       return Number(info.lastInsertRowid);
     });
+  }
+
+  /** Refuses text that would read back altered (see text.ts) with a StoreError naming it. */
+  private checkText(text: string | null | undefined, what: string): void {
+    const why = text == null ? null : unstorableText(text, what);
+    if (why) throw new StoreError(this.path, why);
   }
 
   countComparisons(): number {

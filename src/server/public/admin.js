@@ -10,7 +10,14 @@ function table(selector, columns, rows) {
   for (const [heading] of columns) head.append(el('th', {}, heading));
   const body = rows.map((row) => {
     const tr = el('tr');
-    for (const [, cell] of columns) tr.append(el('td', {}, cell(row) ?? ''));
+    for (const [, cell] of columns) {
+      const value = cell(row) ?? '';
+      const td = el('td');
+      // A cell is text, or an element built with el() (a button): never HTML from a string.
+      if (value instanceof Node) td.append(value);
+      else td.textContent = String(value);
+      tr.append(td);
+    }
     return tr;
   });
   if (rows.length === 0) {
@@ -43,6 +50,7 @@ async function refresh() {
       ['role', (w) => w.role],
       ['comparisons', (w) => w.comparisons],
       ['since', (w) => time(w.createdAt)],
+      ['sign-in', (w) => workerActions(w)],
     ],
     workers,
   );
@@ -80,6 +88,43 @@ async function refresh() {
     counts,
   );
   await refreshElo();
+}
+
+/** Shows a token once, as the invite form does. */
+function showToken(name, newTokenValue, what) {
+  const box = $('#invite-result');
+  box.replaceChildren(
+    el('span', {}, `${what} for ${name} (shown once; send it privately): `),
+    el('code', {}, newTokenValue),
+  );
+  box.hidden = false;
+}
+
+/** Revoke / new-token buttons for a worker row: a revoked token stops working at once. */
+function workerActions(w) {
+  const box = el('span', { class: 'row' });
+  const act = async (path, confirmText) => {
+    if (!confirm(confirmText)) return;
+    try {
+      const res = await api('POST', `/api/admin/workers/${encodeURIComponent(w.name)}/${path}`, token);
+      if (res.token) showToken(w.name, res.token, 'New token');
+      else say(`${w.name}'s token is revoked.`);
+      await refresh();
+    } catch (err) {
+      say(err.message, true);
+    }
+  };
+  const revoke = el('button', { type: 'button', class: 'secondary', 'data-action': 'revoke' }, 'Revoke');
+  revoke.disabled = !w.canSignIn;
+  revoke.addEventListener('click', () =>
+    act('revoke', `Revoke ${w.name}'s token? Every session with it stops working now.`),
+  );
+  const reissue = el('button', { type: 'button', class: 'secondary', 'data-action': 'token' }, 'New token');
+  reissue.addEventListener('click', () =>
+    act('token', `Give ${w.name} a new token? The old one stops working now.`),
+  );
+  box.append(el('span', {}, w.canSignIn ? 'yes ' : 'revoked '), revoke, reissue);
+  return box;
 }
 
 async function refreshElo() {
@@ -141,12 +186,7 @@ $('#invite-form').addEventListener('submit', async (event) => {
       name: $('#invite-name').value.trim(),
       role: $('#invite-role').value,
     });
-    const box = $('#invite-result');
-    box.replaceChildren(
-      el('span', {}, `Token for ${invite.name} (shown once; send it privately): `),
-      el('code', {}, invite.token),
-    );
-    box.hidden = false;
+    showToken(invite.name, invite.token, 'Token');
     $('#invite-name').value = '';
     await refresh();
   } catch (err) {
