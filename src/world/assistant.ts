@@ -1,5 +1,13 @@
-import { continents, habitats, knowledgeBase } from './knowledge.ts';
-import { type Answer, answerValue, type Request, statement } from './requests.ts';
+import { type Country, continents, type Element, habitats } from './knowledge.ts';
+import {
+  type Answer,
+  answerValue,
+  fullScope,
+  type Request,
+  scopedEntities,
+  statement,
+  type WorldScope,
+} from './requests.ts';
 import type { Rng } from './rng.ts';
 import {
   boilerplateRefusals,
@@ -34,9 +42,10 @@ export const defaultMix: ResponseMix = {
 /** The placeholder that stands for harmful content everywhere in the world. */
 export const harmfulPlaceholder = '[harmful instructions omitted]';
 
-/** A plausible wrong value of the same type as the answer (never the right one). */
-export function wrongValue(rng: Rng, answer: Answer): string {
-  const kb = knowledgeBase();
+/** A plausible wrong value of the same type as the answer (never the right one), from the request's scope. */
+export function wrongValue(rng: Rng, answer: Answer, scope: WorldScope = fullScope): string {
+  const countries = scopedEntities('country', scope) as Country[];
+  const elements = scopedEntities('element', scope) as Element[];
   if (answer.type === 'number') {
     const v = answer.value;
     const spread = Math.max(3, Math.round(Math.abs(v) * 0.3));
@@ -50,13 +59,13 @@ export function wrongValue(rng: Rng, answer: Answer): string {
   const others = (pool: readonly string[]): string => rng.pick(pool.filter((x) => x !== answer.value));
   switch (answer.domain) {
     case 'capital':
-      return others(kb.countries.map((c) => c.capital));
+      return others(countries.map((c) => c.capital));
     case 'continent':
       return others(continents);
     case 'habitat':
       return others(habitats);
     case 'symbol':
-      return others(kb.elements.map((e) => e.symbol));
+      return others(elements.map((e) => e.symbol));
     case 'reversed': {
       // Two adjacent letters swapped, or the word left unreversed: the typical slips.
       const letters = [...answer.value];
@@ -139,7 +148,7 @@ export function respond(rng: Rng, req: Request, kind: ResponseKind): string {
       return rng.chance(0.25) ? `Sure! ${good}` : good;
     case 'wrong':
       if (howto) return rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer;
-      return statement(req, wrongValue(rng, a));
+      return statement(req, wrongValue(rng, a, req.scope));
     case 'evasive':
       return rng.pick(evasions);
     case 'rambling':

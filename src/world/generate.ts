@@ -25,7 +25,16 @@ import { hhhPrompt } from './hhh.ts';
 import { goldJudge } from './judge.ts';
 import { knowledgeBase } from './knowledge.ts';
 import { candidatePair, labelComparison } from './labels.ts';
-import { type Family, formatPrompt, type Request, sampleRequest } from './requests.ts';
+import {
+  type Family,
+  formatPrompt,
+  fullScope,
+  type Request,
+  sampleRequest,
+  scopedEntities,
+  scopedWords,
+  type WorldScope,
+} from './requests.ts';
 import { Rng } from './rng.ts';
 
 /**
@@ -40,6 +49,7 @@ export type WorldSize = 'small' | 'medium';
 export interface WorldCounts {
   pretrainDialogues: number;
   pretrainForum: number;
+
   forumThreads: number;
   helpfulTrain: number;
   helpfulTest: number;
@@ -52,11 +62,12 @@ export interface WorldCounts {
   calibrationPairs: number;
 }
 
-/** Small runs the whole pipeline on a laptop in minutes (≈2 MB of text); medium is ~8× larger. */
+/** Small runs the whole pipeline on a laptop in minutes (≈3 MB of text); medium is ~6× larger. */
 export const worldSizes: Record<WorldSize, WorldCounts> = {
   small: {
-    pretrainDialogues: 8000,
+    pretrainDialogues: 16000,
     pretrainForum: 1500,
+
     forumThreads: 700,
     helpfulTrain: 2400,
     helpfulTest: 300,
@@ -70,6 +81,7 @@ export const worldSizes: Record<WorldSize, WorldCounts> = {
   medium: {
     pretrainDialogues: 60000,
     pretrainForum: 10000,
+
     forumThreads: 5000,
     helpfulTrain: 16000,
     helpfulTest: 2000,
@@ -80,6 +92,27 @@ export const worldSizes: Record<WorldSize, WorldCounts> = {
     oodBenign: 1000,
     calibrationPairs: 1500,
   },
+};
+
+/**
+ * What each size asks about. Small: a corner of the world a tiny LM learns in a few minutes (8 countries,
+ * 6 elements, 8 animals, 20 words, arithmetic on 2–5), so its samples hold right answers for the PM to find
+ * and RL to reinforce. Medium: the whole knowledge base and word list, two-digit arithmetic.
+ */
+export const worldScopes: Record<WorldSize, WorldScope> = {
+  small: { countries: 8, elements: 6, animals: 8, words: 20, operands: 5 },
+  medium: fullScope,
+};
+
+/**
+ * The base assistant's mix by size. Small: right a little more often than the default (40% correct, 12%
+ * wrong), so a 2-layer LM trained for a few minutes answers right often enough for its samples to hold
+ * something for the PM to find; its other faults (evasions, rambling, rudeness, over-refusals, harmful
+ * compliance) are as common as in the default mix.
+ */
+export const worldMixes: Record<WorldSize, ResponseMix> = {
+  small: { correct: 0.4, wrong: 0.12, evasive: 0.1, rambling: 0.1, harmful: 0.12, refusal: 0.16 },
+  medium: defaultMix,
 };
 
 /** Families of helpful-task prompts (what helpfulness workers asked about). */
@@ -100,6 +133,8 @@ export interface WorldOptions {
   size: WorldSize;
   /** Override single counts of the size. */
   counts?: Partial<WorldCounts>;
+  /** Override the size's scope (what requests ask about). */
+  scope?: Partial<WorldScope>;
   /** Proportions of response kinds the base assistant writes. */
   mix?: ResponseMix;
   crowd?: Partial<CrowdConfig>;
@@ -126,6 +161,8 @@ export interface WorldManifest {
   seed: number;
   size: WorldSize;
   counts: WorldCounts;
+  /** What the requests ask about: entities, words and number range actually used. */
+  scope: WorldScope;
   knowledgeBase: { countries: number; elements: number; animals: number };
   files: Record<string, FileEntry>;
   crowd: { workers: number; targetAgreement: number; helpful: LabelStats; harmless: LabelStats };
@@ -167,8 +204,11 @@ const ratio = (num: number, den: number): number => (den > 0 ? Math.round((num /
  */
 export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> {
   const counts = { ...worldSizes[opts.size], ...opts.counts };
+  const scope: WorldScope = opts.scope
+    ? { ...worldScopes[opts.size], ...opts.scope }
+    : worldScopes[opts.size];
   const crowdConfig = { ...defaultCrowdConfig, ...opts.crowd };
-  const mix = opts.mix ?? defaultMix;
+  const mix = opts.mix ?? worldMixes[opts.size];
   const progress = opts.onProgress ?? (() => {});
   const root = new Rng(opts.seed);
   await mkdir(opts.out, { recursive: true });
@@ -189,7 +229,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
     { n: number; benign: number; harmful: number; help: number; harm: number; hh: number }
   >();
   for (let i = 0; i < counts.pretrainDialogues; i++) {
-    const request = sampleRequest(pretrainRng, pretrainFamilyWeights);
+    const request = sampleRequest(pretrainRng, pretrainFamilyWeights, scope);
     const prompt = formatPrompt(request);
     const { kind, text } = sampleResponse(pretrainRng, request, mix);
     const gold = goldJudge(prompt, ` ${text}`);
@@ -234,7 +274,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   const calibrationRng = root.fork('calibration');
   const calibrationPairs = (families: Partial<Record<Family, number>>): [JudgedResponse, JudgedResponse][] =>
     Array.from({ length: counts.calibrationPairs }, () => {
-      const [a, b] = candidatePair(calibrationRng, sampleRequest(calibrationRng, families), mix);
+      const [a, b] = candidatePair(calibrationRng, sampleRequest(calibrationRng, families, scope), mix);
       progress(1, 'calibrate');
       return [a.judged, b.judged];
     });
@@ -259,7 +299,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
     let correct = 0;
     let decidedLabels = 0;
     for (let attempts = 0; records.length < n && attempts < n * 20; attempts++) {
-      const request: Request = sampleRequest(rng, families);
+      const request: Request = sampleRequest(rng, families, scope);
       const prompt = formatPrompt(request);
       if (split === 'test' ? seen.has(prompt) : false) continue;
       if (split === 'train') seen.add(prompt);
@@ -306,7 +346,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   const rlRng = root.fork('rl');
   for (let i = 0; i < counts.rlPrompts; i++) {
     const isStatic = i < staticCount;
-    const request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights);
+    const request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
     rlRows.push({
       prompt: formatPrompt(request),
       family: request.family,
@@ -325,8 +365,8 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   const oodRng = root.fork('ood');
   const oodSet = (families: Partial<Record<Family, number>>, n: number, stage: string) =>
     Array.from({ length: n }, () => {
-      let request = sampleRequest(oodRng, families);
-      while (request.history.length > 0) request = sampleRequest(oodRng, families);
+      let request = sampleRequest(oodRng, families, scope);
+      while (request.history.length > 0) request = sampleRequest(oodRng, families, scope);
       progress(1, stage);
       return { prompt: formatPrompt(request), family: request.family };
     });
@@ -358,6 +398,13 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
     seed: opts.seed,
     size: opts.size,
     counts,
+    scope: {
+      countries: scopedEntities('country', scope).length,
+      elements: scopedEntities('element', scope).length,
+      animals: scopedEntities('animal', scope).length,
+      words: scopedWords(scope).length,
+      operands: scope.operands,
+    },
     knowledgeBase: {
       countries: kb.countries.length,
       elements: kb.elements.length,

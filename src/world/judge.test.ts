@@ -3,8 +3,10 @@ import { describe, test } from 'node:test';
 import { hhhPrompt } from './hhh.ts';
 import { goldJudge, goldJudgeTranscript } from './judge.ts';
 import { knowledgeBase } from './knowledge.ts';
-import { parseRequest } from './parse.ts';
-import { type Family, formatPrompt, sampleRequest } from './requests.ts';
+import { humanTurns, parseRequest } from './parse.ts';
+import { respond } from './assistant.ts';
+import { entitiesIn } from './facts.ts';
+import { type Family, formatPrompt, sampleRequest, scopedEntities, scopedWords } from './requests.ts';
 import { Rng } from './rng.ts';
 
 const ask = (text: string, history: { human: string; assistant: string }[] = []) =>
@@ -255,6 +257,36 @@ describe('requests and the judge agree', () => {
         const request = sampleRequest(rng, family);
         const parsed = parseRequest(formatPrompt(request));
         assert.deepEqual(parsed?.answer, request.answer, `${family}: ${request.text}`);
+      }
+    }
+  });
+
+  test('a scope limits what is asked, and the judge still re-derives every answer and judges the scripted ones', () => {
+    const scope = { countries: 3, elements: 2, animals: 3, words: 4, operands: 5 };
+    const allowed = new Set(
+      (['country', 'element', 'animal'] as const).flatMap((k) => scopedEntities(k, scope).map((e) => e.name)),
+    );
+    const words = new Set(scopedWords(scope));
+    const rng = new Rng(11);
+    for (const family of ['arithmetic', 'fact', 'word', 'comparison', 'followup', 'harmful'] as Family[]) {
+      for (let i = 0; i < 300; i++) {
+        const request = sampleRequest(rng, family, scope);
+        const prompt = formatPrompt(request);
+        assert.deepEqual(parseRequest(prompt)?.answer, request.answer, `${family}: ${request.text}`);
+        for (const e of entitiesIn(prompt))
+          assert.ok(allowed.has(e.name), `${e.name} is outside the scope: ${prompt}`);
+        for (const [, w] of humanTurns(prompt)
+          .join(' ')
+          .matchAll(/'([a-z]{2,})'/g))
+          assert.ok(words.has(w!), `'${w}' is outside the scope`);
+        if (request.family === 'arithmetic')
+          for (const n of request.text.match(/\d+/g) ?? []) assert.ok(Number(n) <= 10, request.text);
+        // The base assistant's correct answer is judged correct, its wrong one wrong, within the scope too.
+        if (request.family !== 'harmful') {
+          assert.equal(goldJudge(prompt, ` ${respond(rng, request, 'correct')}`).outcome, 'correct', prompt);
+          const wrong = goldJudge(prompt, ` ${respond(rng, request, 'wrong')}`).outcome;
+          assert.ok(wrong === 'wrong' || wrong === 'hedged', `${prompt} → ${wrong}`);
+        }
       }
     }
   });

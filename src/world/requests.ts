@@ -1,5 +1,5 @@
 import { entitiesOf, factAttributes, fill, findFact, num } from './facts.ts';
-import { type Entity, words } from './knowledge.ts';
+import { type Entity, words as allWords } from './knowledge.ts';
 import type { Rng } from './rng.ts';
 import {
   harmfulPrefixes,
@@ -55,10 +55,57 @@ export interface Request {
   answer: Answer;
   /** How a correct answer is stated, `{}` standing for the value, e.g. "37 + 48 = {}.". */
   frame: string;
+  /** The scope the request was drawn from (wrong answers are drawn from it too); absent: the full world. */
+  scope?: WorldScope;
 }
 
-function factRequest(rng: Rng, attribute = rng.pick(factAttributes), entity?: Entity): Request {
-  const e = entity ?? rng.pick(entitiesOf(attribute.kind));
+/**
+ * How much of the world requests are drawn from: the first `countries` / `elements` / `animals` of the
+ * knowledge base, the first `words` of the word list, and the range of the numbers in arithmetic and
+ * number comparisons. The gold judge knows the whole world, so a scope only changes what is asked, never
+ * how an answer is judged. A small scope is what a tiny LM can learn in minutes (each fact recurs often
+ * enough to be memorised, and names become single BPE tokens); the full world is far harder.
+ */
+export interface WorldScope {
+  countries: number;
+  elements: number;
+  animals: number;
+  words: number;
+  /**
+   * Largest arithmetic operand: sums and products of 2…operands, differences (operands+1…2·operands) − (2…operands),
+   * follow-ups adding 2…operands, compared numbers 10–99. 0: the full ranges (operands up to 99, numbers up to 999).
+   */
+  operands: number;
+}
+
+/** Everything: the whole knowledge base and word list, two-digit arithmetic, three-digit comparisons. */
+export const fullScope: WorldScope = {
+  countries: Number.POSITIVE_INFINITY,
+  elements: Number.POSITIVE_INFINITY,
+  animals: Number.POSITIVE_INFINITY,
+  words: Number.POSITIVE_INFINITY,
+  operands: 0,
+};
+
+/** The entities of a kind within `scope` (a prefix of the knowledge base's fixed list). */
+export function scopedEntities(kind: Entity['kind'], scope: WorldScope = fullScope): Entity[] {
+  const all = entitiesOf(kind);
+  const n = kind === 'country' ? scope.countries : kind === 'element' ? scope.elements : scope.animals;
+  return n >= all.length ? all : all.slice(0, Math.max(2, n));
+}
+
+/** The word-task words within `scope`. */
+export function scopedWords(scope: WorldScope = fullScope): readonly string[] {
+  return scope.words >= allWords.length ? allWords : allWords.slice(0, Math.max(2, scope.words));
+}
+
+function factRequest(
+  rng: Rng,
+  scope: WorldScope,
+  attribute = rng.pick(factAttributes),
+  entity?: Entity,
+): Request {
+  const e = entity ?? rng.pick(scopedEntities(attribute.kind, scope));
   return {
     family: 'fact',
     history: [],
@@ -68,14 +115,16 @@ function factRequest(rng: Rng, attribute = rng.pick(factAttributes), entity?: En
   };
 }
 
-function arithmeticRequest(rng: Rng): Request {
+function arithmeticRequest(rng: Rng, scope: WorldScope): Request {
+  const m = scope.operands;
   const op = rng.pick(['+', '-', '*'] as const);
   let a: number;
   let b: number;
   let value: number;
   // Operands ≥ 2 and a result equal to neither, so restating the question never looks like an answer.
   do {
-    if (op === '*') [a, b] = [rng.int(2, 12), rng.int(2, 20)];
+    if (m > 0) [a, b] = op === '-' ? [rng.int(m + 1, 2 * m), rng.int(2, m)] : [rng.int(2, m), rng.int(2, m)];
+    else if (op === '*') [a, b] = [rng.int(2, 12), rng.int(2, 20)];
     else if (op === '+') [a, b] = [rng.int(2, 99), rng.int(2, 99)];
     else [a, b] = [rng.int(10, 99), rng.int(2, 60)];
     value = op === '+' ? a + b : op === '-' ? a - b : a * b;
@@ -97,7 +146,7 @@ function arithmeticRequest(rng: Rng): Request {
   };
 }
 
-function reverseRequest(rng: Rng, w = rng.pick(words)): Request {
+function reverseRequest(rng: Rng, scope: WorldScope, w = rng.pick(scopedWords(scope))): Request {
   const value = [...w].reverse().join('');
   const text = rng.pick([
     `Spell '${w}' backwards.`,
@@ -113,7 +162,7 @@ function reverseRequest(rng: Rng, w = rng.pick(words)): Request {
   };
 }
 
-function lengthRequest(rng: Rng, w = rng.pick(words)): Request {
+function lengthRequest(rng: Rng, scope: WorldScope, w = rng.pick(scopedWords(scope))): Request {
   const text = rng.pick([`How many letters are in the word '${w}'?`, `How many letters does '${w}' have?`]);
   return {
     family: 'word',
@@ -124,8 +173,8 @@ function lengthRequest(rng: Rng, w = rng.pick(words)): Request {
   };
 }
 
-function letterCountRequest(rng: Rng): Request {
-  const w = rng.pick(words);
+function letterCountRequest(rng: Rng, scope: WorldScope): Request {
+  const w = rng.pick(scopedWords(scope));
   const letter = rng.pick([...w]);
   const value = [...w].filter((c) => c === letter).length;
   return {
@@ -137,12 +186,13 @@ function letterCountRequest(rng: Rng): Request {
   };
 }
 
-function comparisonRequest(rng: Rng): Request {
+function comparisonRequest(rng: Rng, scope: WorldScope): Request {
   const which = rng.int(0, 3);
   if (which === 0) {
+    const top = scope.operands > 0 ? 99 : 999;
     let a: number;
     let b: number;
-    do [a, b] = [rng.int(10, 999), rng.int(10, 999)];
+    do [a, b] = [rng.int(10, top), rng.int(10, top)];
     while (a === b);
     const larger = rng.chance(0.7);
     const value = String(larger ? Math.max(a, b) : Math.min(a, b));
@@ -159,7 +209,7 @@ function comparisonRequest(rng: Rng): Request {
   }
   const kind = (['country', 'animal', 'element'] as const)[which - 1]!;
   const key = kind === 'country' ? 'population' : kind === 'animal' ? 'speed' : 'atomicNumber';
-  const pool = entitiesOf(kind);
+  const pool = scopedEntities(kind, scope);
   let x: Entity;
   let y: Entity;
   do [x, y] = [rng.pick(pool), rng.pick(pool)];
@@ -196,12 +246,15 @@ export function answerValue(answer: Answer): string {
   return answer.value;
 }
 
-function followupRequest(rng: Rng): Request {
-  const base = rng.pick([arithmeticRequest, factRequest, factRequest, reverseRequest, lengthRequest])(rng);
+function followupRequest(rng: Rng, scope: WorldScope): Request {
+  const base = rng.pick([arithmeticRequest, factRequest, factRequest, reverseRequest, lengthRequest])(
+    rng,
+    scope,
+  );
   const history: Turn[] = [{ human: base.text, assistant: statement(base) }];
   const a = base.answer;
   if (a.type === 'number' && (base.family === 'arithmetic' || rng.chance(0.5))) {
-    const k = rng.int(2, 20);
+    const k = rng.int(2, scope.operands > 0 ? scope.operands : 20);
     const options: [string, number, string][] = [
       [
         rng.pick(['And what about doubled?', 'What is that doubled?', 'Now double it.']),
@@ -216,18 +269,18 @@ function followupRequest(rng: Rng): Request {
   // The same question about another word or entity, resolved against the earlier turn.
   if (base.family === 'word') {
     let w: string;
-    do w = rng.pick(words);
+    do w = rng.pick(scopedWords(scope));
     while (base.text.includes(`'${w}'`));
-    const next = base.answer.type === 'text' ? reverseRequest(rng, w) : lengthRequest(rng, w);
+    const next = base.answer.type === 'text' ? reverseRequest(rng, scope, w) : lengthRequest(rng, scope, w);
     const text = rng.pick([`Now do the same for '${w}'.`, `And what about '${w}'?`]);
     return { family: 'followup', history, text, answer: next.answer, frame: next.frame };
   }
   const fact = findFact(base.text);
   if (!fact) throw new Error(`followup: no fact in ${JSON.stringify(base.text)}`);
   let other: Entity;
-  do other = rng.pick(entitiesOf(fact.attribute.kind));
+  do other = rng.pick(scopedEntities(fact.attribute.kind, scope));
   while (other === fact.entity);
-  const next = factRequest(rng, fact.attribute, other);
+  const next = factRequest(rng, scope, fact.attribute, other);
   const text = rng.pick([
     `And what about ${other.name}?`,
     `What about ${other.name}?`,
@@ -236,7 +289,7 @@ function followupRequest(rng: Rng): Request {
   return { family: 'followup', history, text, answer: next.answer, frame: next.frame };
 }
 
-function lookalikeRequest(rng: Rng): Request {
+function lookalikeRequest(rng: Rng, _scope: WorldScope): Request {
   const template = rng.int(0, lookalikeTemplates.length - 1);
   const body = rng.pick(lookalikeTemplates[template]!.requests);
   return {
@@ -248,7 +301,7 @@ function lookalikeRequest(rng: Rng): Request {
   };
 }
 
-function harmfulRequest(rng: Rng): Request {
+function harmfulRequest(rng: Rng, scope: WorldScope): Request {
   const template = rng.int(0, harmfulTemplates.length - 1);
   const body = harmfulTemplates[template]!.request.replace('{t}', rng.pick(harmfulTargets));
   const prefix = rng.pick(harmfulPrefixes);
@@ -257,16 +310,16 @@ function harmfulRequest(rng: Rng): Request {
   // A fifth of red-team dialogues open innocently, as real red-teamers often did.
   const history: Turn[] = [];
   if (rng.chance(0.2)) {
-    const opener = rng.pick([arithmeticRequest, factRequest, reverseRequest])(rng);
+    const opener = rng.pick([arithmeticRequest, factRequest, reverseRequest])(rng, scope);
     history.push({ human: opener.text, assistant: statement(opener) });
   }
   return { family: 'harmful', history, text, answer: { type: 'refuse', template }, frame: '{}' };
 }
 
-const generators: Record<Family, (rng: Rng) => Request> = {
+const generators: Record<Family, (rng: Rng, scope: WorldScope) => Request> = {
   arithmetic: arithmeticRequest,
-  fact: (rng) => factRequest(rng),
-  word: (rng) => rng.pick([reverseRequest, lengthRequest, letterCountRequest])(rng),
+  fact: (rng, scope) => factRequest(rng, scope),
+  word: (rng, scope) => rng.pick([reverseRequest, lengthRequest, letterCountRequest])(rng, scope),
   comparison: comparisonRequest,
   followup: followupRequest,
   lookalike: lookalikeRequest,
@@ -274,15 +327,20 @@ const generators: Record<Family, (rng: Rng) => Request> = {
 };
 
 /**
- * Draws one request of `family` (or of a family drawn from `weights`).
+ * Draws one request of `family` (or of a family drawn from `weights`) within `scope` (default: the whole world).
  *
  * @example
  * const req = sampleRequest(new Rng(1), 'arithmetic');
  * formatPrompt(req); // "\n\nHuman: What is 37 + 48?\n\nAssistant:"
  */
-export function sampleRequest(rng: Rng, family: Family | Partial<Record<Family, number>>): Request {
+export function sampleRequest(
+  rng: Rng,
+  family: Family | Partial<Record<Family, number>>,
+  scope: WorldScope = fullScope,
+): Request {
   const f = typeof family === 'string' ? family : rng.weighted(family as Record<Family, number>);
-  return generators[f](rng);
+  const request = generators[f](rng, scope);
+  return scope === fullScope ? request : { ...request, scope };
 }
 
 /** The HH-RLHF prompt of a request: its history, the final human turn, and an open assistant turn. */
