@@ -16,6 +16,7 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   pretrain: () => import('./pretrain.ts'),
   launch: () => import('./launch.ts'),
   distill: () => import('./distill.ts'),
+  collect: () => import('./collect.ts'),
   ppo: () => import('./ppo.ts'),
   'best-of-n': () => import('./best-of-n.ts'),
   robustness: () => import('./robustness.ts'),
