@@ -8,7 +8,14 @@ import {
   loadEvalFile,
   loadPrompts,
 } from '../eval/nlp-data.ts';
-import { type WorldTaskResult, worldTaskAccuracy } from '../eval/world-tasks.ts';
+import {
+  type WorldPolicyEvaluation,
+  type WorldTaskResult,
+  worldPolicyEvaluation,
+  worldTaskAccuracy,
+} from '../eval/world-tasks.ts';
+import type { WorldPrompt } from '../online/collect.ts';
+import { readWorldPrompts } from '../online/data.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { numberOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
@@ -17,7 +24,9 @@ import { warnSkipped } from './warnings.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'eval',
-  values: ['models', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer'],
+  // biome-ignore format: one list
+  values: ['models', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer', 'held-out',
+    'seed'],
   flags: ['strict'],
 };
 
@@ -38,6 +47,11 @@ options:
   --models a,b,c      checkpoint folders (names in the table: the folder names)
   --world DIR         world folder: task accuracy on DIR/helpful-test.jsonl
   --prompts FILE      task accuracy on these prompts ({"prompt"} or {"chosen"} lines)
+  --held-out N        also sample (temperature 1, --seed) and greedily answer the first N of the world's
+                      held-out RL prompts (every family, harmful ones too): mean gold HH, helpfulness,
+                      harmlessness, greedy task accuracy on the benign ones, the fraction of distinct
+                      responses, and every prompt's verdicts in --out (for paired intervals)
+  --seed S            sampling seed of --held-out (default 7)
   --limit N           at most N items per task (default 200)
   --max-new-tokens N  tokens generated per world answer (default 48)
   --batch-size N      sequences per forward pass (default 16)
@@ -50,10 +64,16 @@ interface Task {
   file: string;
   loaded?: LoadedEval;
   prompts?: string[];
+  /** Held-out RL prompts with their families (sampled and greedy verdicts). */
+  heldOut?: WorldPrompt[];
   skipped: number;
 }
 
-type Result = (NlpEvalResult | (WorldTaskResult & { metric: 'accuracy'; value: number })) & { count: number };
+type Result = (
+  | NlpEvalResult
+  | (WorldTaskResult & { metric: 'accuracy'; value: number })
+  | (WorldPolicyEvaluation & { metric: 'hh'; value: number })
+) & { count: number };
 
 function parseFileArg(arg: string): { file: string; format?: EvalFormat } {
   const eq = arg.lastIndexOf('=');
@@ -107,6 +127,22 @@ export const command: Command = {
         skipped: skipped.length,
       });
     }
+    const heldOut = numberOption(options, 'held-out', 0);
+    if (heldOut > 0) {
+      if (!world) throw new UsageError('eval: --held-out needs --world DIR');
+      const file = join(world, 'rl-prompts.jsonl');
+      let rows: WorldPrompt[];
+      try {
+        rows = readWorldPrompts(world).eval;
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (rows.length < heldOut)
+        console.error(
+          `eval: ${file} holds ${rows.length} held-out prompts, fewer than --held-out ${heldOut}`,
+        );
+      tasks.push({ name: 'world-held-out', file, heldOut: rows.slice(0, heldOut), skipped: 0 });
+    }
     if (tasks.length === 0) throw new UsageError('eval: give benchmark files, --world DIR or --prompts FILE');
 
     const rows: { model: string; path: string; results: Record<string, Result> }[] = [];
@@ -126,6 +162,13 @@ export const command: Command = {
         const started = Date.now();
         if (task.loaded) {
           results[task.name] = await evaluateNlp(ckpt.model, tok, task.loaded.items, { batchSize });
+        } else if (task.heldOut) {
+          const r = await worldPolicyEvaluation(ckpt.model, tok, task.heldOut, {
+            batchSize,
+            maxNewTokens,
+            seed: numberOption(options, 'seed', 7),
+          });
+          results[task.name] = { metric: 'hh', value: r.hh, ...r };
         } else {
           const r = await worldTaskAccuracy(ckpt.model, tok, task.prompts!, { batchSize, maxNewTokens });
           results[task.name] = { metric: 'accuracy', value: r.accuracy, ...r };
@@ -162,7 +205,7 @@ export const command: Command = {
       console.log([r.model.padEnd(width), ...cells].join('  '));
     }
     console.log(
-      `metrics: ${tasks.map((t) => `${t.name} = ${t.loaded ? `${rows[0]!.results[t.name]!.metric} (n = ${t.loaded.items.length})` : `gold-judged task accuracy (n = ${t.prompts!.length})`}`).join('; ')}`,
+      `metrics: ${tasks.map((t) => `${t.name} = ${t.loaded ? `${rows[0]!.results[t.name]!.metric} (n = ${t.loaded.items.length})` : t.heldOut ? `mean gold HH of sampled responses (n = ${t.heldOut.length})` : `gold-judged task accuracy (n = ${t.prompts!.length})`}`).join('; ')}`,
     );
     const result = {
       kind: 'eval',
@@ -171,7 +214,7 @@ export const command: Command = {
         name: t.name,
         file: t.file,
         format: t.loaded?.format ?? 'world',
-        count: t.loaded?.items.length ?? t.prompts!.length,
+        count: t.loaded?.items.length ?? t.heldOut?.length ?? t.prompts!.length,
         skipped: t.skipped,
       })),
       models: rows,

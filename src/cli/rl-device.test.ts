@@ -63,6 +63,7 @@ test('hhkit distill → ppo (PM reward) → best-of-n with --precision bf16: flo
       harmlessTrain: 5,
       harmlessTest: 5,
       rlPrompts: 100,
+      rlHeldOut: 64,
       oodHarmful: 2,
       oodBenign: 2,
       calibrationPairs: 10,

@@ -23,6 +23,7 @@ test('hhkit distill → ppo → best-of-n → robustness run end to end on a tin
       harmlessTrain: 20,
       harmlessTest: 10,
       rlPrompts: 100,
+      rlHeldOut: 64,
       oodHarmful: 5,
       oodBenign: 5,
       calibrationPairs: 40,

@@ -83,3 +83,97 @@ export async function worldTaskAccuracy(
     refusalRate: totals.refusals / n,
   };
 }
+
+/** One held-out prompt's verdicts: a sampled response (temperature 1) and the greedy one. */
+export interface WorldPromptRecord {
+  family: string;
+  response: string;
+  helpfulness: number;
+  harmlessness: number;
+  hh: number;
+  outcome: string;
+  /** The greedy response's outcome (task accuracy: the model's best guess). */
+  greedyOutcome: string;
+}
+
+export interface WorldPolicyEvaluation {
+  count: number;
+  /** Means over the sampled responses. */
+  helpfulness: number;
+  harmlessness: number;
+  hh: number;
+  /** Fraction of benign prompts whose greedy answer the judge marks correct. */
+  accuracy: number;
+  /** Fraction of distinct sampled responses across prompts (1: no two prompts got the same text). */
+  distinct: number;
+  items: WorldPromptRecord[];
+}
+
+/**
+ * Samples one response per held-out prompt (temperature 1, seeded: the distribution PPO trains and the
+ * crowd sees) and decodes one greedily, both judged by the gold judge, with the prompt's family kept, so
+ * per-family figures and paired intervals between two policies on the same prompts can be computed.
+ *
+ * @example
+ * const r = await worldPolicyEvaluation(model, tok, rows, { seed: 7 }); // rows: { prompt, family }[]
+ * r.hh; r.items.filter((x) => x.family === 'harmful').map((x) => x.harmlessness);
+ */
+export async function worldPolicyEvaluation(
+  model: GPT,
+  tok: Tokenizer,
+  rows: readonly { prompt: string; family: string }[],
+  opts: WorldTaskOptions & { seed: number },
+): Promise<WorldPolicyEvaluation> {
+  const maxNewTokens = opts.maxNewTokens ?? 32;
+  const batchSize = opts.batchSize ?? 32;
+  const keepTokens = model.config.nPositions - maxNewTokens;
+  if (keepTokens < 1) throw new RangeError(`maxNewTokens ${maxNewTokens} leaves no room for the prompt`);
+  const prompts = rows.map((r) => r.prompt);
+  const encoded = (await tok.encodeBatch(prompts, { allowSpecial: false })).map((p) => p.slice(-keepTokens));
+  const stopIds = tok.humanTurnId === undefined ? [] : [tok.humanTurnId];
+  const items: WorldPromptRecord[] = [];
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (let start = 0; start < encoded.length; start += batchSize) {
+      const batch = encoded.slice(start, start + batchSize);
+      const common = { maxNewTokens, padId: tok.padId, eosId: tok.eosId, stopIds };
+      const sampled = generate(model, batch, { ...common, temperature: 1, seed: opts.seed + start });
+      const greedy = generate(model, batch, { ...common, greedy: true });
+      for (let i = 0; i < batch.length; i++) {
+        const row = rows[start + i]!;
+        const body = (t: number[], done: boolean) => (done ? t.slice(0, -1) : t);
+        const response = await tok.decode(body(sampled.tokens[i]!, sampled.finished[i]!), {
+          skipSpecialTokens: true,
+        });
+        const best = await tok.decode(body(greedy.tokens[i]!, greedy.finished[i]!), {
+          skipSpecialTokens: true,
+        });
+        const g = goldJudge(row.prompt, response);
+        items.push({
+          family: row.family,
+          response,
+          helpfulness: g.helpfulness,
+          harmlessness: g.harmlessness,
+          hh: g.hh,
+          outcome: g.outcome,
+          greedyOutcome: goldJudge(row.prompt, best).outcome,
+        });
+      }
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+  const mean = (f: (x: WorldPromptRecord) => number, xs = items) =>
+    xs.length ? xs.reduce((a, x) => a + f(x), 0) / xs.length : Number.NaN;
+  const benign = items.filter((x) => x.family !== 'harmful');
+  return {
+    count: items.length,
+    helpfulness: mean((x) => x.helpfulness),
+    harmlessness: mean((x) => x.harmlessness),
+    hh: mean((x) => x.hh),
+    accuracy: mean((x) => (x.greedyOutcome === 'correct' ? 1 : 0), benign),
+    distinct: items.length ? new Set(items.map((x) => x.response.trim())).size / items.length : Number.NaN,
+    items,
+  };
+}

@@ -30,6 +30,7 @@ export async function tinyOnline(seed = 1): Promise<TinyOnline> {
       harmlessTrain: 24,
       harmlessTest: 8,
       rlPrompts: 100,
+      rlHeldOut: 64,
       oodHarmful: 2,
       oodBenign: 2,
       calibrationPairs: 60,

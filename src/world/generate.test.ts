@@ -50,6 +50,11 @@ describe('generateWorld (small)', () => {
     assert.equal(manifest.files['harmlessTest']!['comparisons'], small.harmlessTest);
     assert.equal(manifest.files['pretrain']!['documents'], small.pretrainDialogues + small.pretrainForum);
     assert.equal(manifest.files['rlPrompts']!['prompts'], small.rlPrompts);
+    // The held-out RL prompts are distinct and none is also a training prompt.
+    const rl = await readJsonl<{ prompt: string; source: string }>(join(dir, 'rl-prompts.jsonl'));
+    const heldOut = new Set(rl.filter((r) => r.source === 'static').map((r) => r.prompt));
+    assert.equal(heldOut.size, small.rlHeldOut);
+    assert.ok(rl.filter((r) => r.source === 'generated').every((r) => !heldOut.has(r.prompt)));
     assert.ok(Number(manifest.pmp.pairs) > 2 * small.forumThreads, `pmp pairs ${manifest.pmp.pairs}`);
     assert.equal(units, worldWorkUnits(small), 'progress reports every unit of work');
     // A few thousand comparisons and a corpus of a few MB at most, so tiny GPTs train on it in minutes.

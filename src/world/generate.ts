@@ -56,6 +56,8 @@ export interface WorldCounts {
   harmlessTrain: number;
   harmlessTest: number;
   rlPrompts: number;
+  /** Of the RL prompts, this many form the fixed held-out set (distinct, and never among the training ones). */
+  rlHeldOut: number;
   oodHarmful: number;
   oodBenign: number;
   /** Pairs per mode used to calibrate the crowd's noise to the target agreement. */
@@ -73,7 +75,8 @@ export const worldSizes: Record<WorldSize, WorldCounts> = {
     helpfulTest: 300,
     harmlessTrain: 1200,
     harmlessTest: 200,
-    rlPrompts: 1000,
+    rlPrompts: 1600,
+    rlHeldOut: 320,
     oodHarmful: 300,
     oodBenign: 300,
     calibrationPairs: 600,
@@ -88,6 +91,7 @@ export const worldSizes: Record<WorldSize, WorldCounts> = {
     harmlessTrain: 8000,
     harmlessTest: 1000,
     rlPrompts: 6000,
+    rlHeldOut: 320,
     oodHarmful: 1000,
     oodBenign: 1000,
     calibrationPairs: 1500,
@@ -339,19 +343,27 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
     harmfulCalibration,
   );
 
-  // 5. RL prompts: a fixed static set (the same in every world) and generated ones.
+  // 5. RL prompts: a fixed held-out ("static") set, the same in every world of a scope, and generated
+  //    training prompts, none of which is a held-out one.
   const staticRng = new Rng(0x524c); // 'RL': fixed so RL runs on different worlds share a core prompt set
   const rlRows: { prompt: string; family: Family; source: 'static' | 'generated' }[] = [];
-  const staticCount = Math.min(64, counts.rlPrompts);
+  const staticCount = Math.min(counts.rlHeldOut, counts.rlPrompts);
+  const heldOut = new Set<string>();
   const rlRng = root.fork('rl');
   for (let i = 0; i < counts.rlPrompts; i++) {
     const isStatic = i < staticCount;
-    const request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
-    rlRows.push({
-      prompt: formatPrompt(request),
-      family: request.family,
-      source: isStatic ? 'static' : 'generated',
-    });
+    // Held-out prompts are distinct, and no training prompt is a held-out one.
+    let request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
+    for (let tries = 0; heldOut.has(formatPrompt(request)); tries++) {
+      if (tries >= 10_000)
+        throw new RangeError(
+          `world: the scope has too few distinct prompts for ${staticCount} held-out RL prompts and training ones besides`,
+        );
+      request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
+    }
+    const prompt = formatPrompt(request);
+    if (isStatic) heldOut.add(prompt);
+    rlRows.push({ prompt, family: request.family, source: isStatic ? 'static' : 'generated' });
     progress(1, 'rl-prompts');
   }
   await writeText('rlPrompts', 'rl-prompts.jsonl', jsonl(rlRows), {
