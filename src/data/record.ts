@@ -1,4 +1,5 @@
 import type { DefectKind } from './report.ts';
+import { loneSurrogateAt, mayHoldLoneSurrogate } from '../util/unicode.ts';
 import { COMPARISON_KEYS, type ComparisonRecord } from './types.ts';
 
 /** A line that is a record (maybe with keys hhkit does not know), or why it is not. */
@@ -7,10 +8,6 @@ export type ParsedLine =
   | { ok: false; kind: DefectKind; reason: string };
 
 const KNOWN = new Set<string>(COMPARISON_KEYS);
-// With the u flag a surrogate pair is one code point, so this matches only unpaired halves,
-// which UTF-8 (files, SQLite, tokenizers) cannot represent.
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 const fail = (kind: DefectKind, reason: string): ParsedLine => ({ ok: false, kind, reason });
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
@@ -75,10 +72,10 @@ export function parseComparisonLine(text: string): ParsedLine {
   }
   // Valid UTF-8 cannot encode a surrogate, so one can only come from a \uD800–\uDFFF escape:
   // look for the escape in the line before scanning every string (most lines have none).
-  const mayHaveSurrogate = SURROGATE_ESCAPE.test(text);
+  const mayHaveSurrogate = mayHoldLoneSurrogate(text);
   for (const key of ['chosen', 'rejected', 'prompt', 'source', 'worker'] as const) {
     const v = record[key];
-    if (mayHaveSurrogate && v !== undefined && LONE_SURROGATE.test(v)) {
+    if (mayHaveSurrogate && v !== undefined && loneSurrogateAt(v) >= 0) {
       return fail('bad-value', `"${key}" contains an unpaired UTF-16 surrogate (not encodable as UTF-8)`);
     }
   }

@@ -2,19 +2,7 @@
 // UTF-16 surrogate (a JS string can hold one, e.g. from the JSON escape "\ud800"): better-sqlite3 writes
 // it as the invalid bytes ED A0 80, which read back as three U+FFFD, so the text would come back altered.
 
-// With the u flag a surrogate pair is one code point, so this matches only unpaired halves.
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
-
-/**
- * Where the first unpaired UTF-16 surrogate of `text` is (a UTF-16 index), or -1 when there is none.
- *
- * @example loneSurrogateAt('ok 😀') // -1
- * @example loneSurrogateAt('ab\ud800') // 2
- */
-export function loneSurrogateAt(text: string): number {
-  const m = LONE_SURROGATE.exec(text);
-  return m ? m.index : -1;
-}
+import { loneSurrogateAt } from '../util/unicode.ts';
 
 /**
  * Why `text` cannot be stored exactly, naming it as `what`, or null when it can.
