@@ -20,10 +20,12 @@
  * - Lambada: {"text"}: the context is everything before the last space, the target the last word.
  * - QA: {"question", "answer": "…"} or {"question", "answers": ["…", …]} (any answer counts).
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import { DataFileError } from '../data/errors.ts';
 import { pathError } from '../data/lines.ts';
+import { holdsLoneSurrogate, mayHoldLoneSurrogate } from '../util/unicode.ts';
 
 export type EvalFormat = 'arc' | 'openbookqa' | 'hellaswag' | 'mmlu' | 'lambada' | 'qa';
 export const EVAL_FORMATS: readonly EvalFormat[] = [
@@ -218,31 +220,45 @@ const PARSERS: Record<EvalFormat, (row: Json, where: string) => EvalItem> = {
 /**
  * Lines of a (possibly gzipped) text file, read whole (benchmark files are small). A gzip that stops
  * mid-way keeps the whole lines before the break; `stopped` then says why, and the partial line is dropped.
+ * Lines whose bytes are not valid UTF-8 are decoded with U+FFFD and listed (1-based) in `notUtf8`, so a
+ * caller can refuse them rather than use altered text.
  */
-export function readTextLines(path: string): { lines: string[]; stopped: string | null } {
+export function readTextLines(path: string): { lines: string[]; stopped: string | null; notUtf8: number[] } {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (err) {
     throw pathError(path, err) ?? err;
   }
-  let text: string;
+  let raw = bytes;
   let stopped: string | null = null;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      text = gunzipSync(bytes).toString('utf8');
+      raw = gunzipSync(bytes);
     } catch (err) {
       stopped = (err as Error).message;
       try {
-        text = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+        raw = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH });
       } catch {
-        text = ''; // corrupt from the start: nothing usable
+        raw = Buffer.alloc(0); // corrupt from the start: nothing usable
       }
     }
-  } else text = bytes.toString('utf8');
-  const lines = text.split('\n');
-  if (stopped !== null || lines.at(-1) === '') lines.pop();
-  return { lines, stopped };
+  }
+  const lines: string[] = [];
+  const notUtf8: number[] = [];
+  for (let start = 0; ; ) {
+    const nl = raw.indexOf(0x0a, start);
+    const part = raw.subarray(start, nl < 0 ? raw.length : nl);
+    if (!isUtf8(part)) notUtf8.push(lines.length + 1);
+    lines.push(part.toString('utf8'));
+    if (nl < 0) break;
+    start = nl + 1;
+  }
+  if (stopped !== null || lines.at(-1) === '') {
+    lines.pop();
+    if (notUtf8.at(-1) === lines.length + 1) notUtf8.pop();
+  }
+  return { lines, stopped, notUtf8 };
 }
 
 /** Records a skipped line, or throws it as a DataFileError when strict. */
@@ -255,22 +271,32 @@ function skipper(path: string, skipped: Skipped[], opts: EvalReadOptions) {
 
 /**
  * The non-blank lines of a (possibly gzipped) JSONL file, parsed, each with its file:line; lines that are
- * not JSON go to `skip` with the parser's reason, in line order with the caller's own skips, and a file
+ * not UTF-8, not JSON or hold an unpaired surrogate go to `skip` with the reason, in line order with the caller's own skips, and a file
  * that stops mid-way ends with one `lost` skip where it stopped.
  */
 function* jsonRows(
   path: string,
   skip: ReturnType<typeof skipper>,
 ): Generator<{ row: unknown; where: string }> {
-  const { lines, stopped } = readTextLines(path);
+  const { lines, stopped, notUtf8 } = readTextLines(path);
+  const invalid = new Set(notUtf8);
   for (let i = 0; i < lines.length; i++) {
     const where = `${path}:${i + 1}`;
+    if (invalid.has(i + 1)) {
+      skip(i + 1, 'not valid UTF-8');
+      continue;
+    }
     if (!lines[i]!.trim()) continue;
     let row: unknown;
     try {
       row = JSON.parse(lines[i]!);
     } catch (err) {
       skip(i + 1, `not JSON (${(err as Error).message})`);
+      continue;
+    }
+    // An escaped unpaired surrogate cannot be tokenized (or written back) as it is: refuse the line.
+    if (mayHoldLoneSurrogate(lines[i]!) && holdsLoneSurrogate(row)) {
+      skip(i + 1, 'holds an unpaired UTF-16 surrogate (a \\uD800–\\uDFFF escape), which UTF-8 cannot encode');
       continue;
     }
     yield { row, where };
