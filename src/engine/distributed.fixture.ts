@@ -3,6 +3,7 @@
 // JSON lines; SCENARIO=die has rank 1 exit after the first barrier, and rank 0 report how its next
 // all-reduce ended.
 import {
+  allGatherBytes,
   allReduce,
   allReduceNumbers,
   barrier,
@@ -34,6 +35,18 @@ if (process.env.SCENARIO === 'collectives') {
   allReduce([v], 'avg');
   print('avg', v.toArray());
   print('numbers', allReduceNumbers([rank, 0.5], 'sum'));
+  // Each rank's bytes, every value 0…255 included, in rank order on every rank.
+  const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * (rank + 1) + 255 * rank) % 256);
+  print(
+    'gathered',
+    allGatherBytes(bytes).map((b) => Array.from(b)),
+  );
+  try {
+    allGatherBytes(new Uint8Array(rank + 1));
+    print('ragged', null);
+  } catch (e) {
+    print('ragged', (e as Error).message);
+  }
   const w = tensor([rank, rank, rank]).requiresGrad_();
   broadcast([w], 1);
   print('broadcast', w.toArray());

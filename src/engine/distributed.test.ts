@@ -66,7 +66,7 @@ test('gloo binds to the address on the master network: loopback, own address, a 
   }
 });
 
-test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcast', async () => {
+test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, gathered bytes, broadcast', async () => {
   const [r0, r1] = await runRanks('collectives', 2);
   for (const r of [r0!, r1!]) {
     assert.equal(r.code, 0, r.stderr);
@@ -82,6 +82,15 @@ test('gloo collectives on 2 processes: bucketed sum, max, avg, numbers, broadcas
     assert.deepEqual(value(r, 'max'), [1, 0]);
     assert.deepEqual(value(r, 'avg'), [1]);
     assert.deepEqual(value(r, 'numbers'), [1, 1]);
+    const gathered = value(r, 'gathered') as number[][];
+    assert.deepEqual(
+      gathered,
+      [0, 1].map((rank) => Array.from({ length: 300 }, (_, i) => (i * (rank + 1) + 255 * rank) % 256)),
+    );
+    assert.match(
+      String(value(r, 'ragged')),
+      /the ranks hold 1 to 2 bytes .*every rank must pass the same length/,
+    );
     assert.deepEqual(value(r, 'broadcast'), [1, 1, 1]);
     assert.deepEqual(value(r, 'drift'), [0, 1]);
   }

@@ -199,6 +199,31 @@ export function allReduceNumbers(values: readonly number[], op: ReduceOp = 'sum'
   }
 }
 
+/**
+ * Every process's `bytes`, in rank order, on every process (e.g. each rank's generator state for a
+ * checkpoint): one all-reduce of a float64 vector that holds each rank's bytes in its own slot, exact for
+ * byte values. All ranks must pass the same length (a DistributedError otherwise). On one process,
+ * `[bytes]`.
+ *
+ * @example const states = allGatherBytes(getRngState().toTypedArray() as Uint8Array); // states[1]: rank 1's
+ */
+export function allGatherBytes(bytes: Uint8Array): Uint8Array[] {
+  if (!multi()) return [bytes.slice()];
+  const rank = getRank();
+  const worldSize = getWorldSize();
+  const [longest] = allReduceNumbers([bytes.length], 'max');
+  const [shortest] = allReduceNumbers([bytes.length], 'min');
+  if (longest !== shortest)
+    throw new DistributedError(
+      `allGatherBytes: the ranks hold ${shortest} to ${longest} bytes (rank ${rank}: ${bytes.length}); every rank must pass the same length`,
+    );
+  const n = bytes.length;
+  const slots = new Array<number>(worldSize * n).fill(0);
+  for (let i = 0; i < n; i++) slots[rank * n + i] = bytes[i]!;
+  const all = allReduceNumbers(slots, 'sum');
+  return Array.from({ length: worldSize }, (_, r) => Uint8Array.from(all.slice(r * n, (r + 1) * n)));
+}
+
 /** Every process's tensors take rank `root`'s values, in place (e.g. parameters after init). */
 export function broadcast(tensors: readonly Tensor[], root = 0): void {
   if (!multi() || tensors.length === 0) return;
