@@ -104,6 +104,8 @@ test('pm train: 2 gloo processes × batch 4 end with the same weights as 1 proce
 
   const wa = checkpointTensors(join(one, 'checkpoint'));
   const wb = checkpointTensors(join(two, 'checkpoint'));
+  // Two processes' trainer state holds rank 1's generator too (train/state.ts), for a bit-exact resume.
+  assert.ok(wb.delete('trainer-state.safetensors:rng.cpu.1'), "rank 1's generator state is saved");
   assert.deepEqual([...wb.keys()].sort(), [...wa.keys()].sort());
   const init = checkpointTensors(lmDir);
   let worst = 0;

@@ -15,7 +15,6 @@ import {
   assertFiniteWeights,
   clipGradNorm,
   type DivergenceContext,
-  getRngState,
   initProcessGroup,
   injectNonFinite,
   autocast,
@@ -29,6 +28,7 @@ import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
 import {
   endTrainingRun,
+  generatorStates,
   initialTrainerState,
   resumableCheckpoint,
   startTrainingRun,
@@ -276,7 +276,7 @@ export async function trainPreferenceModel(
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   }
   // AdamW moments, dropout RNG, metrics, rank 0's weights everywhere, and the gradient reducer.
-  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank });
+  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank, device });
   const resumedFrom = state.step;
   const order = new EpochOrder(data.length, c.seed);
 
@@ -400,20 +400,22 @@ export async function trainPreferenceModel(
       // Never a non-finite checkpoint (it would become OUT/checkpoint and could prune the good ones); the
       // ranks hold the same weights, so each checks its own and all stop together.
       if (checkpointStep) assertFiniteWeights(guard, pm.namedParameters());
-      // The other ranks name rank 0's folder in their divergence messages.
-      if (checkpointStep && !main) checkpointDir = trainingCheckpointDir(out, step + 1);
-      if (main && checkpointStep) {
+      if (checkpointStep) {
         const trainer = state;
-        checkpointDir = tidy(() =>
-          writeTrainingCheckpoint(
+        checkpointDir = tidy(() => {
+          // Every rank's generator states (dropout), gathered for rank 0's checkpoint: a collective.
+          const generators = generatorStates(device);
+          // The other ranks name rank 0's folder in their divergence messages.
+          if (!main) return trainingCheckpointDir(out, step + 1);
+          return writeTrainingCheckpoint(
             out,
             trainer,
             optimizer.state(),
-            getRngState(),
+            generators,
             (dir, files) => savePreferenceModel(dir, pm, metaOf(trainer, lineage), tokenizerPath, files),
             c.keepCheckpoints,
-          ),
-        );
+          );
+        });
         emit({
           type: 'checkpoint',
           step: step + 1,

@@ -1,39 +1,24 @@
-// Run folders of the RL commands (distill, ppo), laid out as src/train's:
+// Run folders of the RL commands (distill, ppo), laid out as every trainer's (util/step-folders.ts):
 //   OUT/checkpoints/step-000040/   a model checkpoint (saveCheckpoint: atomic) + the run's state files
 //   OUT/checkpoint -> checkpoints/step-000040   the latest complete one (symlink, replaced by rename)
 //   OUT/metrics.jsonl              one JSON line per step / eval
 // A kill at any instant leaves the previous checkpoint or the new one; `--resume` continues from it.
-import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
 import { join } from 'node:path';
+import { readStateFile } from '../train/state.ts';
+import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
+import { commitStepFolder, latestStepFolder } from '../util/step-folders.ts';
 
-const LATEST = 'checkpoint';
+export { stepFolderName } from '../util/step-folders.ts';
 export const RUN_STATE_FILE = 'run-state.json';
-export const stepFolderName = (step: number): string => `step-${String(step).padStart(6, '0')}`;
 
 /** The folder OUT/checkpoint points at, or null when none is complete yet. */
-export function latestRunCheckpoint(out: string): string | null {
-  try {
-    const dir = join(out, readlinkSync(join(out, LATEST)));
-    return existsSync(join(dir, RUN_STATE_FILE)) ? dir : null;
-  } catch {
-    return null;
-  }
-}
+export const latestRunCheckpoint = (out: string): string | null => latestStepFolder(out, RUN_STATE_FILE);
 
-/** The run state (step, controller values, …) of a checkpoint folder. */
-export function readRunState<T>(dir: string): T {
-  return JSON.parse(readFileSync(join(dir, RUN_STATE_FILE), 'utf8')) as T;
-}
+/**
+ * The run state (step, controller values, …) of a checkpoint folder. A damaged run-state.json (truncated,
+ * edited by hand) is a CheckpointError naming the file (exit 2), not a raw SyntaxError.
+ */
+export const readRunState = <T>(dir: string): T => readStateFile<T>(join(dir, RUN_STATE_FILE), 'run state');
 
 /**
  * Writes OUT/checkpoints/step-N with `write(dir, files)` (which must write `files` into the folder in the
@@ -50,24 +35,8 @@ export function writeRunCheckpoint(
   write: (dir: string, files: Record<string, string | Uint8Array>) => void,
   keep: number,
 ): string {
-  const parent = join(out, 'checkpoints');
-  mkdirSync(parent, { recursive: true });
-  const name = stepFolderName(step);
-  const dir = join(parent, name);
-  write(dir, { ...files, [RUN_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n` });
-  const link = join(out, `.${LATEST}.tmp-${process.pid}`);
-  rmSync(link, { force: true });
-  symlinkSync(join('checkpoints', name), link);
-  renameSync(link, join(out, LATEST));
-  const steps = readdirSync(parent)
-    .filter((n) => /^step-\d+$/.test(n))
-    .sort();
-  for (const n of steps.slice(0, Math.max(0, steps.length - keep))) {
-    if (n !== name) rmSync(join(parent, n), { recursive: true, force: true });
-  }
-  for (const n of readdirSync(parent))
-    if (n.startsWith('.step-')) rmSync(join(parent, n), { recursive: true, force: true });
-  return dir;
+  const all = { ...files, [RUN_STATE_FILE]: `${JSON.stringify(state, null, 2)}\n` };
+  return commitStepFolder(out, step, (dir) => write(dir, all), keep);
 }
 
 /**

@@ -18,7 +18,6 @@ import {
   type DivergenceContext,
   getLocalRank,
   autocast,
-  getRngState,
   initProcessGroup,
   injectNonFinite,
   noGrad,
@@ -36,6 +35,7 @@ import { type PreparedCorpus, prepareCorpus } from './dataset.ts';
 import { learningRate } from './schedule.ts';
 import {
   endTrainingRun,
+  generatorStates,
   initialTrainerState,
   resumableCheckpoint,
   startTrainingRun,
@@ -186,7 +186,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   }
   // AdamW moments, RNG (dropout; GPT's init used its own seed), metrics, rank 0's weights everywhere, and
   // the reducer that sums gradients over ranks during backward.
-  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank });
+  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank, device });
   const resumedFrom = state.step;
 
   const evaluate = (): number | null => {
@@ -309,20 +309,22 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
       // Never a non-finite checkpoint (it would become OUT/checkpoint and could prune the good ones); the
       // ranks hold the same weights, so each checks its own and all stop together.
       if (checkpointStep) assertFiniteWeights(guard, model.namedParameters());
-      // The other ranks name rank 0's folder in their divergence messages.
-      if (checkpointStep && !main) checkpointDir = trainingCheckpointDir(out, step + 1);
-      if (main && checkpointStep) {
+      if (checkpointStep) {
         const trainer = state;
-        checkpointDir = tidy(() =>
-          writeTrainingCheckpoint(
+        checkpointDir = tidy(() => {
+          // Every rank's generator states (dropout), gathered for rank 0's checkpoint: a collective.
+          const generators = generatorStates(device);
+          // The other ranks name rank 0's folder in their divergence messages.
+          if (!main) return trainingCheckpointDir(out, step + 1);
+          return writeTrainingCheckpoint(
             out,
             trainer,
             optimizer.state(),
-            getRngState(),
+            generators,
             (dir, files) => saveLMCheckpoint(dir, model, trainer, tokenizerPath, files),
             c.keepCheckpoints,
-          ),
-        );
+          );
+        });
         emit({ type: 'checkpoint', step: step + 1, dir: checkpointDir });
       }
       bar?.tick(1, { loss, 'tok/s': Math.round(tokensPerSec) });
