@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { initProcessGroup } from '../engine/index.ts';
-import { defaultPPOConfig, type PPOConfig, PPOConfigError } from '../rl/ppo-config.ts';
-import { PPODivergenceError, PPODriftError, type PPOEvent, trainPPO } from '../rl/ppo.ts';
+import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
+import { type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { hardwareDocs } from '../train/config.ts';
 import {
@@ -165,62 +165,49 @@ export const command: Command = {
       say(
         `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
       );
-    try {
-      const result = await trainPPO({
-        config,
-        init: ckpt,
-        tokenizer,
-        prompts: prompts.train,
-        evalPrompts: prompts.eval.slice(0, evalCount),
-        reward,
-        gold: goldReward,
-        resume: options['resume'] === true,
-        allowNonFinite: options['allow-nonfinite'] === true,
-        progress: true,
-        onEvent: (e) => {
-          const line = describePPOEvent(e);
-          if (line) console.error(line);
-        },
-      });
-      if (rank !== 0) return 0;
-      const summary = {
-        out: config.out,
-        checkpoint: result.checkpoint,
-        steps: result.steps,
-        resumedFrom: result.resumedFrom,
-        before: result.firstEval && {
-          reward: result.firstEval.reward,
-          gold: result.firstEval.gold,
-          kl: result.firstEval.kl,
-        },
-        after: result.lastEval && {
-          reward: result.lastEval.reward,
-          gold: result.lastEval.gold,
-          kl: result.lastEval.kl,
-          sqrtKL: result.lastEval.sqrtKL,
-        },
-        lastStep: result.lastStep,
-        worldSize: result.worldSize,
-        drift: result.drift,
-      };
-      if (result.firstEval && result.lastEval) {
-        console.error(
-          `held-out gold HH ${fmt(result.firstEval.gold)} → ${fmt(result.lastEval.gold)}, reward ${fmt(result.firstEval.reward)} → ${fmt(result.lastEval.reward)}, KL ${fmt(result.lastEval.kl)} nats`,
-        );
-      }
-      if (options['json'] === true) console.log(JSON.stringify(summary));
-      return 0;
-    } catch (err) {
-      // A divergence is every trainer's TrainingDivergenceError: exit 3, as pretrain and pm train.
-      if (err instanceof PPODivergenceError) {
-        console.error(`hhkit ppo: ${err.message}`);
-        return err.exitCode;
-      }
-      if (err instanceof PPOConfigError || err instanceof PPODriftError) {
-        console.error(`hhkit ppo: ${err.message}`);
-        return 1;
-      }
-      throw err;
+    const result = await trainPPO({
+      config,
+      init: ckpt,
+      tokenizer,
+      prompts: prompts.train,
+      evalPrompts: prompts.eval.slice(0, evalCount),
+      reward,
+      gold: goldReward,
+      resume: options['resume'] === true,
+      allowNonFinite: options['allow-nonfinite'] === true,
+      progress: true,
+      onEvent: (e) => {
+        const line = describePPOEvent(e);
+        if (line) console.error(line);
+      },
+    });
+    if (rank !== 0) return 0;
+    const summary = {
+      out: config.out,
+      checkpoint: result.checkpoint,
+      steps: result.steps,
+      resumedFrom: result.resumedFrom,
+      before: result.firstEval && {
+        reward: result.firstEval.reward,
+        gold: result.firstEval.gold,
+        kl: result.firstEval.kl,
+      },
+      after: result.lastEval && {
+        reward: result.lastEval.reward,
+        gold: result.lastEval.gold,
+        kl: result.lastEval.kl,
+        sqrtKL: result.lastEval.sqrtKL,
+      },
+      lastStep: result.lastStep,
+      worldSize: result.worldSize,
+      drift: result.drift,
+    };
+    if (result.firstEval && result.lastEval) {
+      console.error(
+        `held-out gold HH ${fmt(result.firstEval.gold)} → ${fmt(result.lastEval.gold)}, reward ${fmt(result.firstEval.reward)} → ${fmt(result.lastEval.reward)}, KL ${fmt(result.lastEval.kl)} nats`,
+      );
     }
+    if (options['json'] === true) console.log(JSON.stringify(summary));
+    return 0;
   },
 };

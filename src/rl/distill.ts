@@ -25,7 +25,7 @@ import {
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
+import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { EpochOrder } from '../util/epoch-order.ts';
 import { Progress } from '../util/progress.ts';
 import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
@@ -253,7 +253,9 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   // The student: the LM again (or the latest checkpoint on resume).
   const existing = latestRunCheckpoint(out);
   if (existing && !opts.resume)
-    throw new Error(`${out} already holds a distillation run (${existing}); pass resume or pick another out`);
+    throw new ConfigError(
+      `${out} already holds a distillation run (${existing}); pass resume (--resume) to continue it or pick another out`,
+    );
   const student = loadCheckpoint(existing ?? opts.init, { allowNonFinite }).model.eval();
   if (device !== 'cpu') student.to({ device }); // before the optimiser holds its weights
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });

@@ -37,8 +37,9 @@ import type { GPT } from '../nn/gpt.ts';
 import { ScalarHead } from '../nn/heads.ts';
 import { prefixKeys, stripPrefix } from '../nn/module.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { trainingDevice } from '../train/config.ts';
+import { ConfigError, trainingDevice } from '../train/config.ts';
 import { EpochOrder } from '../util/epoch-order.ts';
+import { EXIT_DIVERGED, HhkitError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { evaluatePolicy, type PolicyEvaluation } from './evaluate.ts';
 import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
@@ -122,9 +123,16 @@ export interface PPOResult {
  */
 export const PPODivergenceError = TrainingDivergenceError;
 
-/** Thrown at a checkpoint when the ranks' weights no longer agree (they must: same init, summed gradients). */
-export class PPODriftError extends Error {
+/**
+ * Thrown at a checkpoint when the ranks' weights no longer agree (they must: same init, summed gradients).
+ * Nothing is written; the CLI exits 3 as for a divergence (the run stopped, its last checkpoint is good).
+ */
+export class PPODriftError extends HhkitError {
   override name = 'PPODriftError';
+
+  constructor(message: string) {
+    super(message, { exitCode: EXIT_DIVERGED });
+  }
 }
 
 /** Largest parameterDrift tolerated at a checkpoint. */
@@ -177,8 +185,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
   const reference = loadCheckpoint(opts.init, { allowNonFinite }).model.eval();
   const existing = latestRunCheckpoint(out);
   if (existing && !opts.resume)
-    throw new Error(
-      `${out} already holds a PPO run (${existing}); pass resume to continue it or pick another out`,
+    throw new ConfigError(
+      `${out} already holds a PPO run (${existing}); pass resume (--resume) to continue it or pick another out`,
     );
   const from = existing ?? opts.init;
   const loaded = loadCheckpoint(from, { allowNonFinite });
@@ -293,7 +301,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       drift = Math.max(drift, measured);
       if (!(measured < MAX_PARAMETER_DRIFT)) {
         throw new PPODriftError(
-          `ppo step ${step}: the ${worldSize} ranks' weights differ (parameterDrift ${measured} ≥ ${MAX_PARAMETER_DRIFT}); the gradients were not summed alike on every rank — no checkpoint written`,
+          `ppo step ${step}: the ${worldSize} ranks' weights differ (parameterDrift ${measured} ≥ ${MAX_PARAMETER_DRIFT}); the gradients were not summed alike on every rank — no checkpoint written. ${checkpoint ? `The last good checkpoint is ${checkpoint} (--resume continues from it)` : `No checkpoint was written yet (the run started from ${opts.init})`}`,
         );
       }
       return main ? save(step) : join(out, 'checkpoints', stepFolderName(step));
