@@ -18,15 +18,23 @@ export interface CliRun {
 
 /**
  * Runs `hhkit <args>` asynchronously; `stdin` is written to its input; `onStderrLine` sees each stderr
- * line as it arrives (and may kill the child).
+ * line as it arrives (and may kill the child); `env` adds variables (test hooks); `onSpawn` sees the child
+ * once started; `timeoutMs` kills it (SIGKILL) if it runs longer.
  *
  * @example const run = await runHhkit(['pretrain', '--help']);
  */
 export function runHhkit(
   args: string[],
-  opts: { stdin?: string; onStderrLine?: (line: string, child: ChildProcess) => void } = {},
+  opts: {
+    stdin?: string;
+    onStderrLine?: (line: string, child: ChildProcess) => void;
+    onSpawn?: (child: ChildProcess) => void;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
 ): Promise<CliRun> {
-  return runChild(process.execPath, [bin, ...args], { cwd: root, env, ...opts });
+  const { env: extra, ...rest } = opts;
+  return runChild(process.execPath, [bin, ...args], { cwd: root, env: { ...env, ...extra }, ...rest });
 }
 
 /** Runs `hhkit <args>` to completion. */

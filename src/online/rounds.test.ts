@@ -24,25 +24,28 @@ const tinyConfig = (world: string, init: string, out: string): OnlineConfig =>
     ppo: { steps: 2, batchSize: 8, miniBatchSize: 8, ppoEpochs: 1, maxNewTokens: 10, checkpointEvery: 1 },
   });
 
-test('a 2-round online run on a tiny world: a kill mid-round resumes without redoing finished stages; table, store, Elo', async () => {
+// A run stopped by an error at a stage boundary; kill -9 at random moments (inside stages and writes) is
+// src/cli/online-kill.test.ts.
+test("a 2-round online run on a tiny world: a run stopped as round 1's PPO starts reruns without redoing finished stages; table, store, Elo", async () => {
   const fx = await tinyOnline(3);
   const config = tinyConfig(fx.world, fx.init, join(fx.dir, 'online'));
 
-  // 1. A run killed when round 1's PPO starts (its deploy, collect, data and PM stages are finished).
-  class Killed extends Error {}
+  // 1. A run stopped (an error thrown) when round 1's PPO starts (its deploy, collect, data and PM
+  //    stages are finished).
+  class Stopped extends Error {}
   await assert.rejects(
     runOnline(config, {
       onEvent: (e) => {
         if (e.type === 'stage' && e.round === 1 && e.stage === 'ppo' && e.status === 'started')
-          throw new Killed();
+          throw new Stopped();
       },
     }),
-    Killed,
+    Stopped,
   );
   const midState = JSON.parse(readFileSync(join(config.out, 'state.json'), 'utf8')) as {
     rounds: { round: number; pm?: unknown; ppo?: unknown }[];
   };
-  assert.ok(midState.rounds.find((r) => r.round === 1)?.pm, 'round 1 PM finished before the kill');
+  assert.ok(midState.rounds.find((r) => r.round === 1)?.pm, 'round 1 PM finished before the stop');
   assert.equal(midState.rounds.find((r) => r.round === 1)?.ppo, undefined);
 
   // 2. The rerun skips every finished stage and continues with round 1's PPO.

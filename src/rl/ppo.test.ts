@@ -44,7 +44,8 @@ test('PPO raises a toy reward (emit the letter Q) by a margin with bounded KL, a
   assert.deepEqual(meta?.lineage, [fx.init]);
 });
 
-test('PPO resumes bit for bit: 4 steps, kill, resume to 8 = 8 steps straight', async () => {
+// A finished run extended with more steps; kill -9 at random moments and resume is src/cli/ppo-kill.test.ts.
+test('PPO extends a finished run bit for bit: 4 steps, then resumed with steps 8 = 8 steps straight', async () => {
   const fx = tinyPolicy(2);
   const common = { init: fx.init, tokenizer: fx.tokenizer, prompts: fx.prompts, reward: letterReward('Q') };
   const straight = await trainPPO({
@@ -99,7 +100,7 @@ test('PPO stops on a non-finite reward with a clear error, keeping the last good
   assert.equal(loadCheckpoint(join(out, 'checkpoint')).meta?.metrics?.['step'], 2);
 });
 
-test('PPO with a separate value trunk (and adaptive KL, k3) resumes bit for bit too', async () => {
+test('PPO with a separate value trunk (and adaptive KL, k3) extends a finished run bit for bit too', async () => {
   const fx = tinyPolicy(6);
   const common = { init: fx.init, tokenizer: fx.tokenizer, prompts: fx.prompts, reward: letterReward('Q') };
   const extra: Partial<PPOConfig> = {
