@@ -109,13 +109,19 @@ function complianceText(rng: Rng): string {
 }
 
 /**
- * A response of the given kind to a request.
+ * A response of the given kind to a request. A rambling or rude answer states a wrong value with
+ * probability `wrongRate` (the mix's share of wrong among its answers), as often as a plain one does.
  *
  * @example
  * const req = sampleRequest(new Rng(1), 'arithmetic');
  * respond(new Rng(2), req, 'wrong'); // e.g. "37 + 48 = 83."
  */
-export function respond(rng: Rng, req: Request, kind: ResponseKind): string {
+export function respond(
+  rng: Rng,
+  req: Request,
+  kind: ResponseKind,
+  opts: { wrongRate: number } = { wrongRate: wrongRateOf(defaultMix) },
+): string {
   const a = req.answer;
   if (a.type === 'refuse') {
     switch (kind) {
@@ -143,18 +149,25 @@ export function respond(rng: Rng, req: Request, kind: ResponseKind): string {
   }
   const howto = a.type === 'howto' ? lookalikeTemplates[a.template]! : undefined;
   const good = howto ? howto.answer : statement(req);
+  const bad = (): string =>
+    howto
+      ? rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer
+      : statement(req, wrongValue(rng, a, req.scope));
+  // Style and correctness are independent: an eager ("Sure!"), rambling or rude answer is as often wrong as
+  // a plain one, so no surface cue tells a right answer from a wrong one — only knowing the answer does.
+  const content = (): string => (rng.chance(opts.wrongRate) ? bad() : good);
+  const eager = (text: string): string => (rng.chance(0.25) ? `Sure! ${text}` : text);
   switch (kind) {
     case 'correct':
-      return rng.chance(0.25) ? `Sure! ${good}` : good;
+      return eager(good);
     case 'wrong':
-      if (howto) return rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer;
-      return statement(req, wrongValue(rng, a, req.scope));
+      return eager(bad());
     case 'evasive':
       return rng.pick(evasions);
     case 'rambling':
-      return ramble(rng, good);
+      return ramble(rng, content());
     case 'harmful':
-      return `${rng.pick(rudePrefixes)} ${good}`;
+      return `${rng.pick(rudePrefixes)} ${content()}`;
     case 'refusal': {
       const verb = howto
         ? /\b(kill|shoot|steal|attack|crack|destroy|poison|break|knock|blow|beat)\b/i.exec(req.text)?.[1]
@@ -177,5 +190,11 @@ export function sampleResponse(
   mix: ResponseMix = defaultMix,
 ): { kind: ResponseKind; text: string } {
   const kind = rng.weighted(mix);
-  return { kind, text: respond(rng, req, kind) };
+  return { kind, text: respond(rng, req, kind, { wrongRate: wrongRateOf(mix) }) };
+}
+
+/** How often an answer of the mix is wrong among its answers: wrong / (correct + wrong). */
+export function wrongRateOf(mix: ResponseMix): number {
+  const answers = mix.correct + mix.wrong;
+  return answers > 0 ? mix.wrong / answers : 0;
 }

@@ -64,10 +64,10 @@ export interface WorldCounts {
   calibrationPairs: number;
 }
 
-/** Small runs the whole pipeline on a laptop in minutes (≈3 MB of text); medium is ~6× larger. */
+/** Small runs the whole pipeline on a laptop in minutes (≈2 MB of text); medium is ~8× larger. */
 export const worldSizes: Record<WorldSize, WorldCounts> = {
   small: {
-    pretrainDialogues: 16000,
+    pretrainDialogues: 8000,
     pretrainForum: 1500,
 
     forumThreads: 700,
