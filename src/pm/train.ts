@@ -276,7 +276,17 @@ export async function trainPreferenceModel(
     emit({ type: 'resume', step: state.step, dir: ckpt.dir });
   }
   // AdamW moments, dropout RNG, metrics, rank 0's weights everywhere, and the gradient reducer.
-  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank, device });
+  const reducer = startTrainingRun({
+    ckpt,
+    optimizer,
+    params,
+    metricsPath,
+    seed: c.seed,
+    rank,
+    device,
+    out,
+    keepCheckpoints: c.keepCheckpoints,
+  });
   const resumedFrom = state.step;
   const order = new EpochOrder(data.length, c.seed);
 

@@ -31,7 +31,13 @@ import { Progress } from '../util/progress.ts';
 import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
 import { evaluatePolicy } from './evaluate.ts';
 import type { RewardFn } from './rollout.ts';
-import { latestRunCheckpoint, readRunState, truncateMetrics, writeRunCheckpoint } from './state.ts';
+import {
+  latestRunCheckpoint,
+  pruneStepFolders,
+  readRunState,
+  truncateMetrics,
+  writeRunCheckpoint,
+} from './state.ts';
 
 export interface DistillConfig extends HardwareConfig {
   out: string;
@@ -308,7 +314,8 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       );
       optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
       for (const t of Object.values(tensors)) t.dispose();
-      truncateMetrics(metricsPath, state.step);
+      truncateMetrics(metricsPath, state.step, { closingEval: true });
+      pruneStepFolders(out, c.keepCheckpoints); // what a kill after the last write left
     } else {
       state = {
         step: 0,

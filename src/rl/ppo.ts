@@ -49,6 +49,7 @@ import { ppoUpdate } from './ppo-update.ts';
 import { type RewardFn, sampleRollout } from './rollout.ts';
 import {
   latestRunCheckpoint,
+  pruneStepFolders,
   readRunState,
   stepFolderName,
   truncateMetrics,
@@ -144,6 +145,12 @@ interface RunState {
   init: string;
   config: PPOConfig;
   firstEval: PolicyEvaluation | null;
+  /**
+   * The last step's metrics and evaluation at the checkpoint, so that a run resumed after its last
+   * checkpoint (killed before it returned) reports them as the uninterrupted run did (absent in older runs).
+   */
+  lastStep?: PPOStepMetrics | null;
+  lastEval?: PolicyEvaluation | null;
 }
 
 const VALUE_HEAD = 'value_head';
@@ -223,6 +230,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       optimizer.loadState({ step: Number(metadata['step']), lrs: [c.lr], tensors });
       for (const t of Object.values(tensors)) t.dispose();
       if (main) truncateMetrics(metricsPath, state.step);
+      if (main) pruneStepFolders(out, c.keepCheckpoints); // what a kill after the last write left
       emit({ type: 'resume', step: state.step, dir: existing });
     } else if (main) {
       writeFileSync(metricsPath, '');
@@ -261,7 +269,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         }),
       };
       if (trunk) files[TRUNK_FILE] = tidy(() => encodeSafetensors(trunk!.stateDict()));
-      const runState: RunState = { ...state, step, klCoef: kl.value };
+      const runState: RunState = { ...state, step, klCoef: kl.value, lastStep, lastEval };
       // stateDict() hands out new tensor handles: free them with the save.
       return tidy(() =>
         writeRunCheckpoint(
@@ -310,8 +318,8 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     if (state.step === 0 && c.evalEvery > 0) state.firstEval = await evaluate(0);
     const bar = opts.progress && main ? new Progress({ total: c.steps, label: 'ppo', unit: 'step' }) : null;
     bar?.resumeAt(state.step);
-    let lastStep: PPOStepMetrics | null = null;
-    let lastEval: PolicyEvaluation | null = null;
+    let lastStep: PPOStepMetrics | null = state.lastStep ?? null;
+    let lastEval: PolicyEvaluation | null = state.lastEval ?? null;
     let checkpoint = existing ?? '';
     const resumedFrom = state.step;
 

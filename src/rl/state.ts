@@ -3,12 +3,14 @@
 //   OUT/checkpoint -> checkpoints/step-000040   the latest complete one (symlink, replaced by rename)
 //   OUT/metrics.jsonl              one JSON line per step / eval
 // A kill at any instant leaves the previous checkpoint or the new one; `--resume` continues from it.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStateFile } from '../train/state.ts';
+import { writeFileAtomicSync } from '../util/atomic.ts';
 import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
 import { commitStepFolder, latestStepFolder } from '../util/step-folders.ts';
 
-export { stepFolderName } from '../util/step-folders.ts';
+export { pruneStepFolders, stepFolderName } from '../util/step-folders.ts';
 export const RUN_STATE_FILE = 'run-state.json';
 
 /** The folder OUT/checkpoint points at, or null when none is complete yet. */
@@ -41,8 +43,26 @@ export function writeRunCheckpoint(
 
 /**
  * Keeps the lines of OUT/metrics.jsonl whose `step` is ≤ `step`, and those without a step (a resume drops
- * what the killed run logged after its last checkpoint, so the file reads as one uninterrupted run).
+ * what the killed run logged after its last checkpoint, so the file reads as one uninterrupted run). With
+ * `closingEval`, an `eval` line at `step` itself goes too: the closing evaluation a run writes after its
+ * last checkpoint (distillation's), which the resumed run writes again.
  */
-export function truncateMetrics(path: string, step: number): void {
+export function truncateMetrics(path: string, step: number, opts: { closingEval?: boolean } = {}): void {
   truncateMetricsLines(path, step, { keepUnstepped: true });
+  if (!opts.closingEval || step === 0 || !existsSync(path)) return;
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
+  const closing = (l: string) => {
+    const m = JSON.parse(l) as { type?: unknown; step?: unknown };
+    return m.type === 'eval' && m.step === step;
+  };
+  if (lines.some(closing))
+    writeFileAtomicSync(
+      path,
+      lines
+        .filter((l) => !closing(l))
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
 }

@@ -186,7 +186,17 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   }
   // AdamW moments, RNG (dropout; GPT's init used its own seed), metrics, rank 0's weights everywhere, and
   // the reducer that sums gradients over ranks during backward.
-  const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: c.seed, rank, device });
+  const reducer = startTrainingRun({
+    ckpt,
+    optimizer,
+    params,
+    metricsPath,
+    seed: c.seed,
+    rank,
+    device,
+    out,
+    keepCheckpoints: c.keepCheckpoints,
+  });
   const resumedFrom = state.step;
 
   const evaluate = (): number | null => {

@@ -49,6 +49,8 @@ function drawsAfterResume(out: string, rank: number): number[] {
     seed: 1,
     rank,
     device: 'cpu',
+    out,
+    keepCheckpoints: 2,
   });
   reducer.dispose();
   return rand([6]).toArray() as number[];

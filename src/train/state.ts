@@ -31,7 +31,12 @@ import {
 } from '../engine/index.ts';
 import { CheckpointError } from '../nn/checkpoint.ts';
 import { truncateMetrics } from '../util/metrics.ts';
-import { commitStepFolder, latestStepFolder, stepFolderPath } from '../util/step-folders.ts';
+import {
+  commitStepFolder,
+  latestStepFolder,
+  pruneStepFolders,
+  stepFolderPath,
+} from '../util/step-folders.ts';
 import { ConfigError, type LMTrainConfig } from './config.ts';
 
 /** What, besides the model and the optimiser, a resume needs (trainer.json); C is the trainer's config. */
@@ -222,15 +227,18 @@ export function resumableCheckpoint<S extends TrainerState<unknown> = TrainerSta
 /**
  * The rank-aware start of a training run, once the model is built (and on resume holds the checkpoint's
  * weights) and the optimiser exists. Resuming: the AdamW moments and metrics.jsonl cut back to the
- * checkpoint's step, and each rank takes its own generator states from the checkpoint (CPU, and CUDA when
- * `device` is a GPU), so dropout goes on with the same masks as an uninterrupted run. A rank without a
+ * checkpoint's step, the step folders pruned (a killed run may have left one too many), and each rank
+ * takes its own generator states from the checkpoint (CPU, and CUDA when `device` is a GPU), so dropout
+ * goes on with the same masks as an uninterrupted run. A rank without a
  * saved state (a checkpoint of fewer processes, or from before per-rank states; a CPU checkpoint resumed
  * on a GPU) draws a fresh stream seeded by (seed, rank, step). Fresh: one dropout stream per rank and an
  * empty metrics.jsonl. Then every rank takes rank 0's weights, and the returned reducer sums gradients
  * over ranks during backward (a no-op on one process). Frees the checkpoint's tensors; only rank 0
  * writes metrics.
  *
- * @example const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: 1, rank: 0, device: 'cpu' });
+ * @example
+ * const reducer = startTrainingRun({ ckpt, optimizer, params, metricsPath, seed: 1, rank: 0, device: 'cpu',
+ *   out: 'runs/lm', keepCheckpoints: 2 });
  */
 export function startTrainingRun(opts: {
   ckpt: LoadedTrainingCheckpoint<TrainerState<unknown>> | null;
@@ -241,6 +249,9 @@ export function startTrainingRun(opts: {
   rank: number;
   /** The device the run trains on ('cpu', 'cuda', 'cuda:1'): whose generator dropout draws from. */
   device: string;
+  /** The run folder and how many step folders it keeps (a resume prunes what a killed run left). */
+  out: string;
+  keepCheckpoints: number;
 }): GradientReducer {
   const { ckpt, rank, seed, metricsPath, device } = opts;
   const main = rank === 0;
@@ -255,6 +266,7 @@ export function startTrainingRun(opts: {
     for (const t of [...Object.values(ckpt.generators), ...Object.values(ckpt.optimizer.tensors)])
       t.dispose();
     if (main) truncateMetrics(metricsPath, ckpt.trainer.step);
+    if (main) pruneStepFolders(opts.out, opts.keepCheckpoints);
   } else {
     manualSeed(seed + rank);
     if (main) writeFileSync(metricsPath, '');

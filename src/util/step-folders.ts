@@ -6,7 +6,7 @@
 // writer leaves behind — a step folder never linked, a half-written `.step-*` sibling of saveCheckpoint, a
 // `.checkpoint.tmp-*` link — is overwritten or removed by the next write, so it never changes a resume.
 import { existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const LATEST = 'checkpoint';
 const LINK_TMP = `.${LATEST}.tmp-`;
@@ -59,18 +59,36 @@ export function commitStepFolder(
   pauseForTest('link', step);
   renameSync(link, join(out, LATEST));
   pauseForTest('prune', step);
+  pruneStepFolders(out, keep);
+  return dir;
+}
+
+/**
+ * Keeps the newest `keep` step folders of `out` (and always the one OUT/checkpoint points at) and removes
+ * what killed writes left: saveCheckpoint's temp and backup siblings (`.step-*`) and temporary links of
+ * other processes that never replaced OUT/checkpoint. Every checkpoint write ends with it; a resumed run
+ * calls it first, since a run killed after its last write (or resumed when finished) writes no other.
+ *
+ * @example pruneStepFolders('runs/ppo', 2);
+ */
+export function pruneStepFolders(out: string, keep: number): void {
+  const parent = join(out, 'checkpoints');
+  if (!existsSync(parent)) return;
+  let latest = '';
+  try {
+    latest = basename(readlinkSync(join(out, LATEST)));
+  } catch {
+    // no link yet: nothing is protected
+  }
   const steps = readdirSync(parent)
     .filter((n) => /^step-\d+$/.test(n))
     .sort();
   for (const n of steps.slice(0, Math.max(0, steps.length - keep))) {
-    if (n !== name) rmSync(join(parent, n), { recursive: true, force: true });
+    if (n !== latest) rmSync(join(parent, n), { recursive: true, force: true });
   }
-  // Leftovers of writes a kill interrupted: saveCheckpoint's temp and backup siblings, and links of
-  // other processes that never replaced OUT/checkpoint (never pointed at by it).
   for (const n of readdirSync(parent))
     if (n.startsWith('.step-')) rmSync(join(parent, n), { recursive: true, force: true });
   for (const n of readdirSync(out)) if (n.startsWith(LINK_TMP)) rmSync(join(out, n), { force: true });
-  return dir;
 }
 
 /** Where a checkpoint write can be held by HHKIT_TEST_CHECKPOINT_PAUSE. */
