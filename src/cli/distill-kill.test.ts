@@ -60,8 +60,6 @@ test('hhkit distill: kill -9 at 5 seeded moments (teacher cache, mid-step, insid
   ];
   const { kills, final } = await killAndResume(args(out), [...args(out), '--resume'], plan);
   const story = killReport(kills);
-  // The fourth kill hit saveCheckpoint mid-write: its temp folder was still there.
-  assert.ok(kills[3]!.leftovers.length > 0, story);
 
   const a = lastJson(uninterrupted.stdout);
   const b = lastJson(final.stdout);

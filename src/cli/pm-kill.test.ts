@@ -59,8 +59,6 @@ test('hhkit pm train --dropout 0.1: kill -9 at 4 seeded moments (mid-step, insid
   ];
   const { kills, final } = await killAndResume(args(out), [...args(out), '--resume'], plan);
   const story = killReport(kills);
-  // The third kill hit saveCheckpoint mid-write: its temp folder was still there.
-  assert.ok(kills[2]!.leftovers.length > 0, story);
 
   const a = lastJson(uninterrupted.stdout);
   const b = lastJson(final.stdout);

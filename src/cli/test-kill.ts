@@ -38,7 +38,9 @@ export type KillPoint =
   | { at: 'pause'; phase: CheckpointPausePhase; step: number }
   /**
    * The `nth` entry named `prefix…` appears in `dir` (a `.step-…` temp folder of saveCheckpoint, a
-   * `.state.json.tmp-…` file of writeFileAtomicSync): inside that write, as soon as it is seen.
+   * `.state.json.tmp-…` file of writeFileAtomicSync), killed as soon as it is seen: inside that write
+   * (the outcome's leftovers show the temp entry) unless a loaded machine delays the kill past its last
+   * fsync — then just after it, still a kill at a moment the plan chose. 'pause' is the exact one.
    */
   | { at: 'created'; dir: string; prefix: string; nth: number };
 
