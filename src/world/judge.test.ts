@@ -76,6 +76,12 @@ describe('gold judge: correct > wrong > evasive', () => {
       goldJudge(ask("Spell 'rabbit' backwards."), " 'rabbit' backwards is 'tibar'.").outcome,
       'wrong',
     );
+    // A restated sum of other operands answers another question; swapped operands of + and × do not.
+    assert.equal(goldJudge(ask('What is 4 x 5?'), ' 4 x 4 = 20.').outcome, 'wrong');
+    assert.equal(goldJudge(ask('What is 8 - 5?'), ' 8 - 3 = 8.').outcome, 'wrong');
+    assert.equal(goldJudge(ask('What is 4 x 5?'), ' 5 x 4 = 20.').outcome, 'correct');
+    assert.equal(goldJudge(ask('What is 8 - 5?'), ' 5 - 8 = 3.').outcome, 'wrong');
+    assert.equal(goldJudge(ask('What is 8 - 5?'), ' 8 - 5 = 3.').outcome, 'correct');
     const letters = ask("How many times does the letter 'b' appear in 'rabbit'?");
     assert.equal(goldJudge(letters, " The letter 'b' appears 2 times in 'rabbit'.").outcome, 'correct');
   });

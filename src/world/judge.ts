@@ -148,16 +148,27 @@ function checkAnswer(answer: Answer, prompt: string, response: string): { found:
 
 /**
  * Whether the response is about something else than what was asked: it names another entity of the asked
- * kind and not the asked one ("The capital of Borland is …" to a question about Mumova), or quotes a word
- * that is neither the asked word nor the answer ("'rabbit' backwards is 'tibar'"). Such an answer is wrong
- * even when its number happens to be right.
+ * kind and not the asked one ("The capital of Borland is …" to a question about Mumova), quotes a word
+ * that is neither the asked word nor the answer ("'rabbit' backwards is 'tibar'"), or restates a sum of
+ * other operands ("4 x 4 = 20." to "What is 4 x 5?"). Such an answer is wrong even when its number happens
+ * to be right.
  */
+const arithmeticExpression = /(\d+)\s*(\+|plus|-|−|minus|\*|×|x|times|multiplied by)\s*(\d+)/g;
+
 function offTarget(request: ParsedRequest, text: string): boolean {
   const subject = request.subject;
   if (!subject) return false;
   if ('entity' in subject) {
     const named = entitiesIn(text).filter((e) => e.kind === subject.entity.kind);
     return named.length > 0 && !named.includes(subject.entity);
+  }
+  if ('operands' in subject) {
+    // A restated sum of other operands ("4 x 4 = 20." to "What is 4 x 5?") answers another question.
+    const [a, b] = subject.operands;
+    return [...text.toLowerCase().matchAll(arithmeticExpression)].some(([, x, , y]) => {
+      const [p, q] = [Number(x), Number(y)];
+      return !((p === a && q === b) || (subject.commutes && p === b && q === a));
+    });
   }
   const answer = request.answer.type === 'text' ? request.answer.value.toLowerCase() : undefined;
   // Two letters or more: "the letter 'a' appears …" quotes a letter, not a word.

@@ -19,7 +19,7 @@ export interface ParsedRequest {
    * What the question is about: the entity of a fact question, the word of a word task. An answer that
    * names another entity of that kind (or quotes another word) instead answers a different question.
    */
-  subject?: { entity: Entity } | { word: string };
+  subject?: { entity: Entity } | { word: string } | { operands: [number, number]; commutes: boolean };
 }
 
 /**
@@ -139,7 +139,11 @@ function parseSingle(text: string): ParsedRequest | undefined {
     const b = Number(arithmetic[3]);
     const op = arithmetic[2]!;
     const value = /\+|plus/.test(op) ? a + b : /-|−|minus/.test(op) ? a - b : a * b;
-    return { family: 'arithmetic', answer: numberAnswer(value) };
+    return {
+      family: 'arithmetic',
+      answer: numberAnswer(value),
+      subject: { operands: [a, b], commutes: !/-|−|minus/.test(op) },
+    };
   }
   const word = parseWordTask(text);
   if (word) return word;
