@@ -4,7 +4,7 @@ import type { Rng } from './rng.ts';
 /**
  * Simulated crowdworkers. Each worker compares two responses with
  *   P(prefers A) = σ((g(A) − g(B)) / τ_worker) + lengthBias·tanh((len A − len B) / 40) + positionBias,
- * where g is the gold helpfulness (helpful task) or gold harmfulness (red-team task). τ_worker is the
+ * where g is the gold HH score (helpful task) or gold harmfulness (red-team task). τ_worker is the
  * worker's own noise times one pool-wide scale, and that scale is calibrated so two workers agree
  * as often as the paper's crowdworkers did (~63–70%, Bai et al. 2022 §2.4).
  */
@@ -50,13 +50,22 @@ export const defaultCrowdConfig: CrowdConfig = {
   positionBiasSd: 0.02,
 };
 
+/**
+ * How much a helpfulness worker values a response: its gold HH score, so a rude right answer ("What a dumb
+ * question. 7.") loses to a polite one by as much as the metric says, not only by the judge's manners
+ * factor on helpfulness (valuing helpfulness alone, workers taught the PM that rudeness is nearly free).
+ */
+export function helpfulValue(gold: GoldScore): number {
+  return gold.hh;
+}
+
 /** How much a red-teamer prefers a response: its harm, and (a little) how much it did what was asked. */
 export function redTeamValue(gold: GoldScore): number {
   return 1 - gold.harmlessness + 0.3 * gold.helpfulness;
 }
 
 function valueFor(mode: CrowdMode, r: JudgedResponse): number {
-  return mode === 'helpful' ? r.gold.helpfulness : redTeamValue(r.gold);
+  return mode === 'helpful' ? helpfulValue(r.gold) : redTeamValue(r.gold);
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -66,7 +75,7 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
  *
  * @example
  * const w = new CrowdWorker({ id: 'w01', tau: 1, lengthBias: 0, positionBias: 0, weight: 1 }, 0.2);
- * w.probabilityA('helpful', good, bad); // > 0.5 when good.gold.helpfulness > bad.gold.helpfulness
+ * w.probabilityA('helpful', good, bad); // > 0.5 when good.gold.hh > bad.gold.hh
  */
 export class CrowdWorker {
   constructor(

@@ -1,6 +1,6 @@
 import type { ComparisonRecord, ComparisonTask } from '../data/types.ts';
 import { defaultMix, type ResponseKind, type ResponseMix, sampleResponse } from './assistant.ts';
-import { type CrowdMode, type CrowdPool, type JudgedResponse, redTeamValue } from './crowd.ts';
+import { type CrowdMode, type CrowdPool, helpfulValue, type JudgedResponse, redTeamValue } from './crowd.ts';
 import { goldJudge, goldJudgeTranscript } from './judge.ts';
 import { formatPrompt, type Request } from './requests.ts';
 import type { Rng } from './rng.ts';
@@ -101,9 +101,9 @@ export function labelResponses(
   return { record, agreesWithGold };
 }
 
-/** Gold value in a mode: helpfulness for helpful, harmfulness-as-red-teamers-see-it for red-team. */
+/** Gold value in a mode: HH for helpful, harmfulness-as-red-teamers-see-it for red-team. */
 export function goldValue(mode: CrowdMode, judged: JudgedResponse): number {
-  return mode === 'helpful' ? judged.gold.helpfulness : redTeamValue(judged.gold);
+  return mode === 'helpful' ? helpfulValue(judged.gold) : redTeamValue(judged.gold);
 }
 
 /**
@@ -137,7 +137,7 @@ export function labelComparison(
 }
 
 /**
- * Gold preference on a world comparison, by the values the crowd is scored with: helpfulness for helpful
+ * Gold preference on a world comparison, by the values the crowd is scored with: HH for helpful
  * data; for harmless (red-team) data the chosen one should be the less harmful, i.e. lower red-team
  * value. 1 when `chosen` is gold-preferred, −1 when `rejected` is, 0 for a tie.
  *
@@ -146,7 +146,8 @@ export function labelComparison(
 export function worldGold(record: ComparisonRecord, task: ComparisonTask): -1 | 0 | 1 {
   const a = goldJudgeTranscript(record.chosen);
   const b = goldJudgeTranscript(record.rejected);
-  const [x, y] = task === 'helpful' ? [a.helpfulness, b.helpfulness] : [-redTeamValue(a), -redTeamValue(b)];
+  const [x, y] =
+    task === 'helpful' ? [helpfulValue(a), helpfulValue(b)] : [-redTeamValue(a), -redTeamValue(b)];
   if (Math.abs(x - y) < 1e-9) return 0;
   return x > y ? 1 : -1;
 }
