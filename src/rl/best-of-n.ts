@@ -57,23 +57,32 @@ export async function bestOfN(
   const promptTokens = await tokenizer.encodeBatch(prompts, { allowSpecial: false });
   const sums = ns.map(() => ({ reward: 0, gold: 0, golds: [] as number[] }));
   let example: BestOfNReport['example'] = null;
-  for (let p = 0; p < prompts.length; p++) {
-    const responses: string[] = [];
-    for (let start = 0; start < maxN; start += batchSize) {
-      const count = Math.min(batchSize, maxN - start);
-      const r = await sampleRollout(
-        policy,
-        tokenizer,
-        Array.from({ length: count }, () => promptTokens[p]!),
-        {
+  // Several prompts' samples share one sampling batch (batchSize rows), so small N does not mean tiny batches.
+  const perBatch = Math.max(1, Math.floor(batchSize / maxN));
+  const sampled = new Map<number, string[]>();
+  const samplesOf = async (p: number): Promise<string[]> => {
+    if (!sampled.has(p)) {
+      const group = Array.from({ length: Math.min(perBatch, prompts.length - p) }, (_, k) => p + k);
+      for (const q of group) sampled.set(q, []);
+      for (let start = 0; start < maxN; start += batchSize) {
+        const count = Math.min(batchSize, maxN - start);
+        const rows = group.flatMap((q) => Array.from({ length: count }, () => promptTokens[q]!));
+        const r = await sampleRollout(policy, tokenizer, rows, {
           maxNewTokens: opts.maxNewTokens,
           seed: opts.seed * 1_000_003 + p * 4099 + start,
           ...(opts.precision ? { precision: opts.precision } : {}),
-        },
-      );
-      responses.push(...r.texts);
-      r.dispose();
+        });
+        for (const [k, q] of group.entries())
+          sampled.get(q)!.push(...r.texts.slice(k * count, (k + 1) * count));
+        r.dispose();
+      }
     }
+    const out = sampled.get(p)!;
+    sampled.delete(p);
+    return out;
+  };
+  for (let p = 0; p < prompts.length; p++) {
+    const responses = await samplesOf(p);
     const promptList = responses.map(() => prompts[p]!);
     const rewards = await opts.reward(promptList, responses);
     const golds = opts.gold ? await opts.gold(promptList, responses) : [];
