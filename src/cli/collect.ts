@@ -14,7 +14,7 @@ import { resolveCheckpoint } from './rl-common.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'collect',
-  values: ['policy', 'world', 'out', 'train-prompts', 'test-prompts', 'max-new-tokens', 'seed'],
+  values: ['policy', 'world', 'out', 'train-prompts', 'test-prompts', 'pairs', 'max-new-tokens', 'seed'],
 };
 
 const help = `usage: hhkit collect --policy CKPT --world DIR --out DIR [options] [--json]
@@ -36,6 +36,7 @@ options:
   --out DIR              output folder
   --train-prompts N      at most N training prompts, spread over the world's (default 0: all)
   --test-prompts N       at most N test prompts (default 0: all)
+  --pairs N              comparisons per training prompt, each of two fresh samples (default 1; test: 1)
   --max-new-tokens N     response length in tokens (default 32)
   --seed S               sampling and labelling seed (default 1)
   --json                 the last stdout line is collect.json as one JSON object`;
@@ -62,6 +63,7 @@ export const command: Command = {
       trainPrompts: count('train-prompts', 0),
       testPrompts: count('test-prompts', 0),
       maxNewTokens: Math.max(1, count('max-new-tokens', 32)),
+      pairs: Math.max(1, count('pairs', 1)),
       seed: count('seed', 1),
       progress: true,
     });

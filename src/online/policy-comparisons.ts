@@ -30,6 +30,8 @@ export interface PolicyComparisonOptions {
   testPrompts: number;
   maxNewTokens: number;
   seed: number;
+  /** Comparisons per prompt (each of two fresh samples; default 1). */
+  pairs?: number;
   /** Prompts sampled per batch. */
   batch?: number;
   progress?: boolean;
@@ -38,7 +40,7 @@ export interface PolicyComparisonOptions {
 export interface SplitStats {
   prompts: number;
   comparisons: number;
-  /** Prompts whose two samples were the same text even after a redraw (no comparison to make). */
+  /** Pairs whose two samples were the same text even after a redraw (no comparison to make). */
   identical: number;
   /** Pairs the gold judge scores equal, and the crowd's agreement with gold on the others. */
   goldTies: number;
@@ -129,36 +131,40 @@ async function collectSplit(
     r.dispose();
     return r.texts;
   };
-  const splitSeed = o.seed * 1_000_003 + (o.split === 'train' ? 0 : 500_009);
+  const pairs = Math.max(1, o.pairs ?? 1);
   for (let start = 0; start < prompts.length; start += batch) {
     const rows = ids.slice(start, start + batch);
-    const first = await draw(rows, splitSeed + 3 * start);
-    const second = await draw(rows, splitSeed + 3 * start + 1);
-    // One redraw of the second sample where both came out the same text.
-    const same = rows.flatMap((_, k) => (first[k] === second[k] ? [k] : []));
-    if (same.length > 0) {
-      const redrawn = await draw(
-        same.map((k) => rows[k]!),
-        splitSeed + 3 * start + 2,
-      );
-      same.forEach((k, j) => {
-        second[k] = redrawn[j]!;
-      });
-    }
-    for (let k = 0; k < rows.length; k++) {
-      const { prompt, mode } = prompts[start + k]!;
-      if (first[k] === second[k]) {
-        stats.identical++;
-        continue;
+    for (let pair = 0; pair < pairs; pair++) {
+      const base =
+        o.seed * 1_000_003 + (o.split === 'train' ? 0 : 500_009) + 3 * (start * pairs + pair * batch);
+      const first = await draw(rows, base);
+      const second = await draw(rows, base + 1);
+      // One redraw of the second sample where both came out the same text.
+      const same = rows.flatMap((_, k) => (first[k] === second[k] ? [k] : []));
+      if (same.length > 0) {
+        const redrawn = await draw(
+          same.map((k) => rows[k]!),
+          base + 2,
+        );
+        same.forEach((k, j) => {
+          second[k] = redrawn[j]!;
+        });
       }
-      const rng = new Rng(o.seed).fork(`collect/${o.split}/${start + k}`);
-      const { record, agreesWithGold } = labelResponses(rng, crowd, mode, prompt, first[k]!, second[k]!, {
-        source: `policy:${o.policy}`,
-        round: 0,
-      });
-      records.push(record);
-      if (agreesWithGold === undefined) stats.goldTies++;
-      else if (agreesWithGold) agree++;
+      for (let k = 0; k < rows.length; k++) {
+        const { prompt, mode } = prompts[start + k]!;
+        if (first[k] === second[k]) {
+          stats.identical++;
+          continue;
+        }
+        const rng = new Rng(o.seed).fork(`collect/${o.split}/${start + k}${pair > 0 ? `/${pair}` : ''}`);
+        const { record, agreesWithGold } = labelResponses(rng, crowd, mode, prompt, first[k]!, second[k]!, {
+          source: `policy:${o.policy}`,
+          round: 0,
+        });
+        records.push(record);
+        if (agreesWithGold === undefined) stats.goldTies++;
+        else if (agreesWithGold) agree++;
+      }
     }
     bar?.tick(rows.length);
   }
@@ -193,7 +199,8 @@ export async function collectPolicyComparisons(o: PolicyComparisonOptions): Prom
     for (const split of ['train', 'test'] as const) {
       const limit = split === 'train' ? o.trainPrompts : o.testPrompts;
       const prompts = evenly(worldSplitPrompts(o.world, split), limit);
-      const { records, stats: s } = await collectSplit(model, tokenizer, prompts, { ...o, split });
+      const pairs = split === 'train' ? (o.pairs ?? 1) : 1; // one comparison per held-out prompt
+      const { records, stats: s } = await collectSplit(model, tokenizer, prompts, { ...o, split, pairs });
       await writeComparisons(files[split], records);
       stats[split] = s;
     }
