@@ -89,8 +89,13 @@ export async function pmReward(
  * Held-out transcripts of a world (chosen and rejected of the test comparisons), for a PM's mean score;
  * bad lines are warned about with file:line (an error when `strict`).
  */
-export async function heldOutTranscripts(world: string, limit = 400, strict = false): Promise<string[]> {
-  const paths = ['helpful-test.jsonl', 'harmless-test.jsonl'].map((n) => join(world, n)).filter(existsSync);
+export async function heldOutTranscripts(
+  world: string,
+  limit = 400,
+  strict = false,
+  files: readonly string[] = ['helpful-test.jsonl', 'harmless-test.jsonl'].map((n) => join(world, n)),
+): Promise<string[]> {
+  const paths = files.filter(existsSync);
   const { records, report } = await loadComparisons(paths, { strict });
   warnLoad(report);
   const out = records.flatMap((r) => [r.chosen, r.rejected]);

@@ -9,6 +9,7 @@ import {
   type OptionSpec,
   outputFolder,
   parseArgs,
+  requireFile,
   requireFolder,
   stringOption,
   UsageError,
@@ -38,6 +39,8 @@ const OWN = [
   'earlyFraction',
   'threshold',
   'evalPrompts',
+  'data',
+  'heldOut',
   'resume',
   'strict',
   'json',
@@ -50,7 +53,7 @@ const OPTIONS: OptionSpec = {
   command: 'robustness',
   // biome-ignore format: one list of the command's own options
   values: ['policy', 'world', 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'pm-lr-multiplier', 'early-fraction',
-    'threshold', 'eval-prompts', ...ppoConfig.values],
+    'threshold', 'eval-prompts', 'data', 'held-out', ...ppoConfig.values],
   flags: ['resume', 'strict', ...ppoConfig.flags],
 };
 
@@ -72,6 +75,9 @@ options:
   --world DIR            the world
   --pm-train PM, --pm-test PM   trained PMs to use ('gold' stands in for a PM, for smoke tests)
   --pm-init LM           what the two PMs are finetuned from (default: --policy)
+  --data FILES           comparison files split 50/50 into the two PMs' data (default: the world's
+                         helpful-train.jsonl, harmless-train.jsonl), e.g. hhkit collect's train.jsonl
+  --held-out FILES       comparisons the PMs are evaluated and centred on (default: the world's test files)
   --pm-steps N           optimiser steps per PM (default: one epoch)
   --pm-lr-multiplier M   PM learning rate × the LM's pretraining rate (default: hhkit pm train's 0.01)
   --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
@@ -81,7 +87,8 @@ options:
   PPO options as hhkit ppo (defaults here: --steps 60 --snapshot-every 10 --checkpoint-every 10)`;
 
 async function trainSplitPMs(
-  world: string,
+  data: readonly string[],
+  heldOut: readonly string[],
   out: string,
   init: string,
   steps: number,
@@ -89,8 +96,7 @@ async function trainSplitPMs(
 ): Promise<{ a: string; b: string }> {
   const pmModule = await loadPMModule();
   const rows: string[] = [];
-  for (const name of ['helpful-train.jsonl', 'harmless-train.jsonl']) {
-    const path = join(world, name);
+  for (const path of data) {
     if (existsSync(path))
       rows.push(
         ...readFileSync(path, 'utf8')
@@ -99,7 +105,7 @@ async function trainSplitPMs(
       );
   }
   if (rows.length < 20)
-    throw new UsageError(`${world}: too few training comparisons to split (${rows.length})`);
+    throw new UsageError(`${data.join(', ')}: too few training comparisons to split (${rows.length})`);
   const order = permutation(rows.length, 20220412);
   const half = Math.floor(rows.length / 2);
   const files = { a: join(out, 'split-a.jsonl'), b: join(out, 'split-b.jsonl') };
@@ -117,10 +123,7 @@ async function trainSplitPMs(
       .map((i) => `${rows[i]}\n`)
       .join(''),
   );
-  const evalFiles = ['helpful-test.jsonl', 'harmless-test.jsonl']
-    .map((n) => join(world, n))
-    .filter(existsSync)
-    .join(',');
+  const evalFiles = heldOut.filter(existsSync).join(',');
   const dirs: Record<'a' | 'b', string> = { a: '', b: '' };
   for (const which of ['a', 'b'] as const) {
     const config = pmModule.resolvePMTrainConfig('finetune', {
@@ -151,14 +154,15 @@ export function robustnessSvg(a: RobustnessAnalysis): string {
   const pad = 50;
   const pts = a.points;
   const xs = pts.map((p) => p.sqrtKL);
+  // Every curve as its gain over the initial policy; gold in train-PM units (goldPM), so they share an axis.
   const series = [
-    { key: 'trainPM' as const, colour: '#d62728', label: 'train PM (centred)' },
-    { key: 'testPM' as const, colour: '#1f77b4', label: 'test PM (centred)' },
-    { key: 'gold' as const, colour: '#2ca02c', label: 'gold HH − start' },
+    { key: 'trainPM' as const, colour: '#d62728', label: 'train PM − start' },
+    { key: 'testPM' as const, colour: '#1f77b4', label: 'test PM − start' },
+    { key: 'gold' as const, colour: '#2ca02c', label: 'gold − start (train-PM units)' },
   ];
   const start = [...pts].sort((p, q) => p.step - q.step)[0];
   const y = (p: (typeof pts)[number], k: 'trainPM' | 'testPM' | 'gold') =>
-    k === 'gold' ? p.gold - (start?.gold ?? 0) : p[k];
+    k === 'gold' ? p.goldPM - (start?.goldPM ?? 0) : p[k] - (start?.[k] ?? 0);
   const ys = pts.flatMap((p) => series.map((s) => y(p, s.key))).filter(Number.isFinite);
   const [x0, x1] = [Math.min(0, ...xs), Math.max(1e-6, ...xs)];
   const [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1e-6)];
@@ -180,7 +184,7 @@ export function robustnessSvg(a: RobustnessAnalysis): string {
       parts.push(`<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${line.join(' ')}"/>`);
     const fit = a.fits[s.key];
     if (fit && s.key !== 'gold') {
-      const f = (x: number) => fit.intercept + fit.slope * x;
+      const f = (x: number) => fit.intercept + fit.slope * x - (start?.[s.key] ?? 0);
       parts.push(
         `<line x1="${sx(fit.xMin)}" y1="${sy(f(fit.xMin))}" x2="${sx(fit.xMax)}" y2="${sy(f(fit.xMax))}" stroke="${s.colour}" stroke-dasharray="5,4"/>`,
       );
@@ -211,9 +215,15 @@ export const command: Command = {
     const tokenizer = checkpointTokenizer(init);
     let trainSpec = stringOption(options, 'pm-train', '');
     let testSpec = stringOption(options, 'pm-test', '');
+    const files = (key: string, names: string[]) => {
+      const list = stringOption(options, key, '');
+      return list ? list.split(',').map((f) => requireFile(f, `--${key}`)) : names.map((n) => join(world, n));
+    };
+    const heldOutFiles = files('held-out', ['helpful-test.jsonl', 'harmless-test.jsonl']);
     if (!trainSpec || !testSpec) {
       const pms = await trainSplitPMs(
-        world,
+        files('data', ['helpful-train.jsonl', 'harmless-train.jsonl']),
+        heldOutFiles,
         out,
         resolveCheckpoint(stringOption(options, 'pm-init', policyPath)),
         Number(options['pm-steps'] ?? 0),
@@ -222,7 +232,7 @@ export const command: Command = {
       trainSpec = pms.a;
       testSpec = pms.b;
     }
-    const held = await heldOutTranscripts(world, 400, options['strict'] === true);
+    const held = await heldOutTranscripts(world, 400, options['strict'] === true, heldOutFiles);
     const scorer = async (spec: string) => {
       if (spec === 'gold') return { reward: goldReward, centre: 0 };
       const pm = await pmReward(spec);
@@ -245,6 +255,8 @@ export const command: Command = {
         'pm-lr-multiplier',
         'early-fraction',
         'eval-prompts',
+        'data',
+        'held-out',
         'out',
       ],
     );
@@ -301,6 +313,11 @@ export const command: Command = {
         ? `the PMs diverge at step ${analysis.divergence.step} (√KL ${fmt(analysis.divergence.sqrtKL)}, gap ${fmt(analysis.divergence.gap)})`
         : 'the PMs do not diverge by more than the threshold',
     );
+    const end = analysis.atLargestKL;
+    if (end)
+      console.error(
+        `at the largest √KL (${fmt(end.sqrtKL)}, step ${end.step}) the gains over the start are: train PM ${fmt(end.trainGain)}, test PM ${fmt(end.testGain)}, gold ${fmt(end.goldGain)} (in train-PM units)`,
+      );
     console.error(`wrote ${join(out, 'robustness.json')} and robustness.svg`);
     if (options['json'] === true) console.log(JSON.stringify(report));
     return 0;

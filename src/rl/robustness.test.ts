@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { analyseRobustness, type RobustnessPoint } from './robustness.ts';
+import { analyseRobustness, goldSlope, type RobustnessPoint } from './robustness.ts';
 
 test('robustness analysis: early line fits with R², and the step where the PMs diverge', () => {
   // Train PM keeps rising linearly in √KL; the test PM follows it until √KL = 2, then falls.
@@ -11,6 +11,7 @@ test('robustness analysis: early line fits with R², and the step where the PMs 
     trainPM: 0.5 * s,
     testPM: s <= 2 ? 0.5 * s : 1 - 0.3 * (s - 2),
     gold: s <= 1.5 ? 0.1 * s : 0.15 - 0.05 * (s - 1.5),
+    goldPM: 2 * (s <= 1.5 ? 0.1 * s : 0.15 - 0.05 * (s - 1.5)),
   }));
   const a = analyseRobustness(points, { earlyFraction: 0.5, threshold: 0.25 });
   assert.ok(a.fits.trainPM && Math.abs(a.fits.trainPM.slope - 0.5) < 1e-9 && a.fits.trainPM.r2 > 0.999);
@@ -21,6 +22,16 @@ test('robustness analysis: early line fits with R², and the step where the PMs 
     step: 50,
     sqrtKL: 2.5,
   });
+  // At the largest √KL (4): train gained 2, test 1 − 0.6 = 0.4, gold (×2) 2·(0.15 − 0.125) = 0.05.
+  assert.equal(a.atLargestKL?.step, 80);
+  assert.ok(Math.abs(a.atLargestKL!.trainGain - 2) < 1e-9);
+  assert.ok(Math.abs(a.atLargestKL!.testGain - 0.4) < 1e-9);
+  assert.ok(Math.abs(a.atLargestKL!.goldGain - 0.05) < 1e-9);
   const none = analyseRobustness(points.map((p) => ({ ...p, testPM: p.trainPM })));
   assert.equal(none.divergence, null);
+});
+
+test('goldSlope: the least-squares slope of reward on gold', () => {
+  assert.ok(Math.abs(goldSlope([0.1, 1.1, 2.1], [0, 0.5, 1]) - 2) < 1e-12);
+  assert.ok(Number.isNaN(goldSlope([1, 2], [0.5, 0.5])));
 });

@@ -21,10 +21,20 @@ export interface RobustnessPoint {
   testPM: number;
   /** Mean gold score (NaN without gold). */
   gold: number;
+  /**
+   * The gold gain over the initial policy in train-PM units: (gold − gold₀) × the slope of the train PM's
+   * score on gold over the initial policy's samples, so the three curves share one axis (NaN without gold).
+   */
+  goldPM: number;
 }
 
 export interface RobustnessAnalysis {
   points: RobustnessPoint[];
+  /**
+   * At the largest √KL: the train PM's gain over the start, and the test PM's and gold's (train-PM units).
+   * Over-optimisation shows as test and gold below train.
+   */
+  atLargestKL: { step: number; sqrtKL: number; trainGain: number; testGain: number; goldGain: number } | null;
   /** Lines fitted to the early part (√KL up to `earlyFraction` of the range) of each curve. */
   fits: { trainPM: LineFit | null; testPM: LineFit | null; gold: LineFit | null };
   earlyFraction: number;
@@ -54,12 +64,14 @@ interface ScoringOptions {
   centres: { train: number; test: number };
   maxNewTokens: number;
   seed: number;
+  /** Gold's slope in train-PM units and the initial policy's gold (default: measured on this policy). */
+  goldScale?: { slope: number; gold0: number };
 }
 
 /**
  * Scores one policy on held-out prompts with both PMs and gold, and measures its KL from the reference.
  *
- * @example const point = await robustnessPoint(policy, init, tok, prompts, { step: 40, trainPM, testPM, gold, centres });
+ * @example const { point } = await robustnessPoint(policy, init, tok, prompts, { step: 40, trainPM, testPM, gold, centres });
  */
 export async function robustnessPoint(
   policy: GPT,
@@ -67,7 +79,7 @@ export async function robustnessPoint(
   tokenizer: Tokenizer,
   prompts: readonly string[],
   o: ScoringOptions & { step: number },
-): Promise<RobustnessPoint> {
+): Promise<{ point: RobustnessPoint; goldScale: { slope: number; gold0: number } }> {
   let responses: string[] = [];
   // One sampling: capture the responses through the reward hook, then score them with the test PM.
   const captureTrain: RewardFn = async (p, r) => {
@@ -83,14 +95,40 @@ export async function robustnessPoint(
   });
   const test = await o.testPM([...prompts], responses);
   const testMean = test.reduce((a, b) => a + b, 0) / Math.max(1, test.length);
+  const goldScale = o.goldScale ?? { slope: goldSlope(ev.rewards, ev.golds), gold0: ev.gold };
   return {
-    step: o.step,
-    kl: ev.kl,
-    sqrtKL: ev.sqrtKL,
-    trainPM: ev.reward - o.centres.train,
-    testPM: testMean - o.centres.test,
-    gold: ev.gold,
+    point: {
+      step: o.step,
+      kl: ev.kl,
+      sqrtKL: ev.sqrtKL,
+      trainPM: ev.reward - o.centres.train,
+      testPM: testMean - o.centres.test,
+      gold: ev.gold,
+      goldPM: (ev.gold - goldScale.gold0) * goldScale.slope,
+    },
+    goldScale,
   };
+}
+
+/**
+ * Least-squares slope of the reward on gold over one policy's samples: how many PM units one unit of
+ * gold is worth where the PM was trained (NaN when gold does not vary).
+ *
+ * @example goldSlope([0.1, 1.1, 2.1], [0, 0.5, 1]) // 2
+ */
+export function goldSlope(rewards: readonly number[], golds: readonly number[]): number {
+  const n = Math.min(rewards.length, golds.length);
+  if (n < 2) return Number.NaN;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) [mx, my] = [mx + golds[i]! / n, my + rewards[i]! / n];
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (golds[i]! - mx) * (rewards[i]! - my);
+    sxx += (golds[i]! - mx) ** 2;
+  }
+  return sxx > 0 ? sxy / sxx : Number.NaN;
 }
 
 /**
@@ -107,11 +145,18 @@ export async function evaluateSnapshots(
 ): Promise<RobustnessPoint[]> {
   const reference = loadCheckpoint(init).model.eval();
   const points: RobustnessPoint[] = [];
+  // The initial policy (step 0) fixes gold's scale in train-PM units for every later snapshot.
+  let goldScale = o.goldScale;
   for (const snap of [{ step: 0, dir: init }, ...listSnapshots(runDir)]) {
     const { model } = loadCheckpoint(snap.dir);
     model.eval();
-    const point = await robustnessPoint(model, reference, tokenizer, prompts, { ...o, step: snap.step });
+    const { point, goldScale: measured } = await robustnessPoint(model, reference, tokenizer, prompts, {
+      ...o,
+      step: snap.step,
+      ...(goldScale ? { goldScale } : {}),
+    });
     for (const p of model.parameters()) p.dispose();
+    goldScale ??= measured;
     points.push(point);
     o.onPoint?.(point);
   }
@@ -174,5 +219,16 @@ export function analyseRobustness(
       }
     }
   }
-  return { points: [...points], fits, earlyFraction, divergence, threshold };
+  const last = sorted.at(-1);
+  const atLargestKL =
+    start && last && last !== start
+      ? {
+          step: last.step,
+          sqrtKL: last.sqrtKL,
+          trainGain: last.trainPM - start.trainPM,
+          testGain: last.testPM - start.testPM,
+          goldGain: last.goldPM - start.goldPM,
+        }
+      : null;
+  return { points: [...points], fits, atLargestKL, earlyFraction, divergence, threshold };
 }
