@@ -25,7 +25,8 @@ import type { Command } from './main.ts';
 const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
 
 Iterated online training (Bai et al. 2022 §2.3, §4.5). Round 0 trains a PM on the world's static comparisons
-(imported into the store as round 0) and runs PPO against it. Each round k ≥ 1 then
+(imported into the store as round 0; --round0-data for others) and runs PPO against it (or adopts a PM and
+a policy trained that way already: --round0-pm, --round0-policy). Each round k ≥ 1 then
   deploy    the base policy + the newest snapshots (frozen in OUT/models/NAME, registered with lineage)
   collect   new comparisons of their responses — from the world's simulated crowdworkers (default), or from
             people through \`hhkit serve\` (--collect server: started on the deployed snapshots, stopped once
@@ -63,6 +64,11 @@ options:
   --eval-prompts N          held-out prompts for gold HH and PM-predicted Elo (default ${defaultOnlineConfig.evalPrompts})
   --bootstrap N             Elo bootstrap resamples (default ${defaultOnlineConfig.bootstrap})
   --seed S                  default 1
+  --round0-data FILES       comparison files imported as round 0 (default: the world's static training
+                            comparisons), e.g. hhkit collect's comparisons of the initial policy's samples
+  --round0-pm CKPT          adopt this PM as round 0's instead of training one (it should be trained on
+                            round 0's data), and --round0-policy CKPT the policy PPO trained against it
+  --test-data FILES         held-out comparisons each round's PM is scored on (default: the world's test files)
   --pm-KEY V                PM finetuning option KEY (hhkit pm train's keys: --pm-steps, --pm-batch-size,
                             --pm-lr-multiplier, --pm-max-comparisons, --pm-max-length …)
   --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …)
@@ -89,6 +95,10 @@ const OWN = new Set([
   'eval-prompts',
   'bootstrap',
   'seed',
+  'round0-data',
+  'round0-pm',
+  'round0-policy',
+  'test-data',
   'json',
   'config',
   'help',
@@ -201,6 +211,10 @@ export const command: Command = {
       evalPrompts: numberOption(options, 'eval-prompts', defaultOnlineConfig.evalPrompts),
       bootstrap: numberOption(options, 'bootstrap', defaultOnlineConfig.bootstrap),
       seed: numberOption(options, 'seed', defaultOnlineConfig.seed),
+      round0Data: stringOption(options, 'round0-data', ''),
+      round0PM: stringOption(options, 'round0-pm', ''),
+      round0Policy: stringOption(options, 'round0-policy', ''),
+      testData: stringOption(options, 'test-data', ''),
       pm,
       ppo: ppoOverrides(options),
     };

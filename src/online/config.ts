@@ -34,6 +34,16 @@ export interface OnlineConfig {
   /** Bootstrap resamples for the crowd Elo intervals. */
   bootstrap: number;
   seed: number;
+  /**
+   * Round 0 from an earlier stage instead of trained here: comma-separated comparison files imported as
+   * round 0 (empty: the world's static training comparisons), and a PM and a policy checkpoint adopted as
+   * round 0's (empty: round 0 trains its own). The demo passes its PM's data, its PM and its PPO policy.
+   */
+  round0Data: string;
+  round0PM: string;
+  round0Policy: string;
+  /** Comma-separated held-out comparisons every round's PM is scored on (empty: the world's test files). */
+  testData: string;
   /** Overrides for the PM finetuning config (resolvePMTrainConfig keys; data/eval/out/init are set per round). */
   pm: Record<string, string | number>;
   /** Overrides for PPO (out is set per round). */
@@ -57,9 +67,20 @@ export const defaultOnlineConfig: OnlineConfig = {
   evalPrompts: 64,
   bootstrap: 200,
   seed: 1,
+  round0Data: '',
+  round0PM: '',
+  round0Policy: '',
+  testData: '',
   pm: {},
   ppo: { steps: 20, batchSize: 16, miniBatchSize: 8, maxNewTokens: 24, evalEvery: 0, checkpointEvery: 10 },
 };
+
+const resolveList = (files: string): string =>
+  files
+    .split(',')
+    .filter(Boolean)
+    .map((f) => resolve(f))
+    .join(',');
 
 export class OnlineConfigError extends Error {
   override name = 'OnlineConfigError';
@@ -75,6 +96,9 @@ export const FIXED_ON_RESUME = [
   'deploy',
   'seed',
   'maxNewTokens',
+  'round0Data',
+  'round0PM',
+  'round0Policy',
 ] as const;
 
 /**
@@ -124,5 +148,9 @@ export function resolveOnlineConfig(overrides: Partial<OnlineConfig>): OnlineCon
     init: resolve(c.init),
     pmInit: c.pmInit ? resolve(c.pmInit) : '',
     db: c.db ? resolve(c.db) : '',
+    round0Data: resolveList(c.round0Data),
+    round0PM: c.round0PM ? resolve(c.round0PM) : '',
+    round0Policy: c.round0Policy ? resolve(c.round0Policy) : '',
+    testData: resolveList(c.testData),
   };
 }

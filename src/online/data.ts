@@ -47,17 +47,23 @@ export function worldComparisonFiles(world: string): { train: string[]; test: st
 }
 
 /**
- * Imports the world's static training comparisons into the store once, as round 0 (their records carry
- * round 0). Idempotent: nothing is imported when round 0 already holds comparisons.
+ * Imports the world's static training comparisons (or `files`, e.g. comparisons of the initial policy's own
+ * samples) into the store once, as round 0; a damaged file's lost lines are warned about with file:line.
+ * Idempotent: nothing is imported when round 0 already holds comparisons.
  *
  * @example await importStaticData(store, 'world'); // 3600 on a small world
  */
-export async function importStaticData(store: Store, world: string): Promise<number> {
+export async function importStaticData(
+  store: Store,
+  world: string,
+  files: readonly string[] = worldComparisonFiles(world).train,
+): Promise<number> {
   const have = (
     store.db.prepare('SELECT count(*) AS n FROM comparisons WHERE round_id = 0').get() as { n: number }
   ).n;
   if (have > 0) return have;
-  const { imported } = await importComparisons(store, worldComparisonFiles(world).train);
+  const { imported, report } = await importComparisons(store, [...files]);
+  for (const line of report.warnings()) console.error(line);
   return imported;
 }
 

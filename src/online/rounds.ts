@@ -31,7 +31,7 @@ import {
   type Stage,
 } from './state.ts';
 import { eloRoundsFile, formatRoundTable, type RoundRow } from './table.ts';
-import { goldHH, pmRewardFn, trainRoundPM, trainRoundPolicy } from './train.ts';
+import { goldHH, pmRewardFn, scoreRoundPM, trainRoundPM, trainRoundPolicy } from './train.ts';
 
 export type OnlineEvent =
   | {
@@ -104,7 +104,7 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
       throw new Error(
         `${c.world}: no RL prompts fit in ${room} tokens; lower maxNewTokens or use a longer-context policy`,
       );
-    const testFiles = worldComparisonFiles(c.world).test;
+    const testFiles = c.testData ? c.testData.split(',') : worldComparisonFiles(c.world).test;
     const crowd = readCrowd(c.world);
 
     // Setup: the base policy (Elo anchor) and the PM init in the models table; the world's data as round 0.
@@ -112,7 +112,9 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
     state.pmInitId ??= c.pmInit
       ? ensureModel(store, { name: 'pm-init', kind: 'pm', path: c.pmInit })
       : state.base.id;
-    state.imported ??= { comparisons: await importStaticData(store, c.world) };
+    state.imported ??= {
+      comparisons: await importStaticData(store, c.world, c.round0Data ? c.round0Data.split(',') : undefined),
+    };
     saveState(state);
     const base = state.base;
 
@@ -173,26 +175,32 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
         return { files, comparisons: counted.n };
       });
       const pm = await stage(r, 'pm', async () => {
-        const result = await trainRoundPM(c, k, data.files, testFiles, progress);
+        // Round 0 may adopt an earlier stage's PM (trained on the same round-0 data) instead of training one.
+        const result =
+          k === 0 && c.round0PM
+            ? { checkpoint: c.round0PM, ...(await scoreRoundPM(c.round0PM, testFiles)) }
+            : await trainRoundPM(c, k, data.files, testFiles, progress);
         const modelId = ensureModel(store, {
           name: `pm-r${k}`,
           kind: 'pm',
-          path: join(c.out, 'rounds', String(k), 'pm', 'checkpoint'),
+          path: result.checkpoint,
           parent: state.pmInitId!,
           round: k,
           config: { data: data.files, comparisons: data.comparisons },
         });
         return { ...result, modelId };
       });
-      const ppo = await stage(r, 'ppo', () =>
-        trainRoundPolicy(
-          c,
-          k,
-          pm.checkpoint,
-          pm.meanScore,
-          prompts.train.map((p) => p.prompt),
-          progress,
-        ),
+      const ppo = await stage(r, 'ppo', async () =>
+        k === 0 && c.round0Policy
+          ? { checkpoint: c.round0Policy, reward: Number.NaN, kl: Number.NaN }
+          : trainRoundPolicy(
+              c,
+              k,
+              pm.checkpoint,
+              pm.meanScore,
+              prompts.train.map((p) => p.prompt),
+              progress,
+            ),
       );
       const snapshot = await stage(r, 'register', async () =>
         registerSnapshot(store, {

@@ -6,12 +6,13 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CONFIG_FILE, META_FILE, TOKENIZER_FILE, WEIGHTS_FILE } from '../nn/checkpoint.ts';
 import type { ModelKind, ModelRow, Store } from '../store/store.ts';
 import type { Snapshot } from './state.ts';
@@ -29,8 +30,12 @@ export function freezeSnapshot(
   extraMeta: Record<string, unknown> = {},
 ): string {
   if (existsSync(join(dir, CONFIG_FILE))) return dir;
+  // Temp folders of freezes a kill interrupted (any process's), so `serve --models OUT/models/*` never meets one.
+  const parent = dirname(dir);
+  if (existsSync(parent))
+    for (const n of readdirSync(parent))
+      if (n.startsWith(`${basename(dir)}.tmp-`)) rmSync(join(parent, n), { recursive: true, force: true });
   const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   for (const file of [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE]) {
     if (!existsSync(join(from, file))) throw new Error(`${from}: no ${file}; not a complete checkpoint`);

@@ -66,20 +66,31 @@ export async function trainRoundPM(
     seed: c.seed + k,
   });
   const result = await trainPreferenceModel(config, { resume: true, progress, label: `pm r${k}` });
-  const checkpoint = join(config.out, 'checkpoint');
+  return {
+    checkpoint: result.checkpoint,
+    ...(await scoreRoundPM(join(config.out, 'checkpoint'), testFiles)),
+  };
+}
+
+/**
+ * A PM's accuracy on held-out comparisons against the crowd's labels and against gold, and its mean score
+ * there (PPO's reward offset): what every round records of its PM, trained here or adopted from elsewhere.
+ *
+ * @example const { goldAccuracy, meanScore } = await scoreRoundPM('runs/demo/pm/checkpoint', ['collect/test.jsonl']);
+ */
+export async function scoreRoundPM(
+  checkpoint: string,
+  testFiles: readonly string[],
+): Promise<{ crowdAccuracy: number; goldAccuracy: number; count: number; meanScore: number }> {
   const loaded = loadPreferenceModel(checkpoint);
   const pm = loaded.pm.eval();
   try {
-    const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath ?? join(config.out, 'tokenizer.json'));
+    const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath ?? join(checkpoint, 'tokenizer.json'));
     const { items } = await loadTaskedComparisons(testFiles);
-    const scored = await scoreComparisons(pm, tokenizer, items, {
-      gold: worldGold,
-      maxLength: config.maxLength,
-    });
+    const scored = await scoreComparisons(pm, tokenizer, items, { gold: worldGold });
     const report = evaluateScored(scored);
     const all = scored.flatMap((s) => [s.chosen, s.rejected]);
     return {
-      checkpoint: result.checkpoint,
       crowdAccuracy: report.crowd.accuracy,
       goldAccuracy: report.gold?.accuracy ?? Number.NaN,
       count: report.count,
