@@ -51,6 +51,11 @@ export interface LabelAccuracy {
   byTask: GroupAccuracy[];
   /** Best single-feature heuristic (response length, in words) on the same comparisons. */
   lengthBaseline: HeuristicAccuracy;
+  /**
+   * Per comparison, in order: whether the PM (1, ½ on a tie, 0) and the length rule (same) agree with the
+   * labels — for paired intervals on the PM's margin over the heuristic.
+   */
+  perItem: { task: string; pm: number; length: number }[];
 }
 
 export interface PMEvalReport {
@@ -146,11 +151,18 @@ function goldRelabelled(items: readonly ScoredRecord[]): ScoredRecord[] {
 }
 
 function labelAccuracy(items: readonly ScoredRecord[]): LabelAccuracy {
+  const lengthBaseline = lengthHeuristic(items);
+  const sign = lengthBaseline.rule === 'longer' ? 1 : -1;
+  const agree = (chosen: number, rejected: number) => (chosen > rejected ? 1 : chosen < rejected ? 0 : 0.5);
   return {
     count: items.length,
     accuracy: preferenceAccuracy(items),
     byTask: accuracyByGroup(items, (c) => c.task),
-    lengthBaseline: lengthHeuristic(items),
+    lengthBaseline,
+    perItem: items.map((c) => {
+      const [chosen, rejected] = responseWords(c.record);
+      return { task: c.task, pm: agree(c.chosen, c.rejected), length: agree(sign * chosen, sign * rejected) };
+    }),
   };
 }
 
