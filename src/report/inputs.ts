@@ -19,6 +19,8 @@
  *   elo.json, `hhkit elo --json`'s summary {"models": [{"model", "elo", "lower", "upper"}]}
  * - ood.json          `hhkit ood --out`: OodReport (layers[], bestLayer, fewShot[])
  * - eval.json         `hhkit eval --out`: EvalFile below
+ * - claims.json       `hhkit demo`'s {"claims": [{"stage", "figure", "value": {"value", "lower", "upper"} | null,
+ *   "target", "paper", "held", "note"?}]}: the table shown on top of the report
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -89,6 +91,8 @@ export interface RobustnessPoint {
   trainPm: number;
   testPm?: number;
   gold?: number;
+  /** Gold's gain over the start in train-PM units (`hhkit robustness`'s goldPM). */
+  goldPm?: number;
 }
 export interface RobustnessIn {
   points: RobustnessPoint[];
@@ -174,6 +178,26 @@ const parsers = {
     const accuracy = optNum(c['accuracy'] ?? j['accuracy'], 'accuracy');
     return { bins, ...(ece === undefined ? {} : { ece }), ...(accuracy === undefined ? {} : { accuracy }) };
   },
+  claims(j: Json): ClaimIn[] {
+    return list(j['claims'], 'claims').map((c, i) => {
+      const o = obj(c, `claims[${i}]`);
+      const v =
+        o['value'] === null || o['value'] === undefined ? null : obj(o['value'], `claims[${i}].value`);
+      return {
+        stage: str(o['stage'], `claims[${i}].stage`),
+        figure: str(o['figure'], `claims[${i}].figure`),
+        value: v && {
+          value: num(v['value'], `claims[${i}].value.value`),
+          lower: num(v['lower'], `claims[${i}].value.lower`),
+          upper: num(v['upper'], `claims[${i}].value.upper`),
+        },
+        target: str(o['target'], `claims[${i}].target`),
+        paper: str(o['paper'], `claims[${i}].paper`),
+        held: o['held'] === true,
+        ...(typeof o['note'] === 'string' ? { note: o['note'] } : {}),
+      };
+    });
+  },
   robustness(j: Json): RobustnessIn {
     const points = nonEmpty(
       list(j['points'], 'points').map((p, i) => {
@@ -181,11 +205,13 @@ const parsers = {
         // `hhkit robustness` writes trainPM/testPM; trainPm/testPm are accepted too.
         const testPm = optNum(o['testPm'] ?? o['testPM'], `points[${i}].testPm`);
         const gold = optNum(o['gold'], `points[${i}].gold`);
+        const goldPm = optNum(o['goldPm'] ?? o['goldPM'], `points[${i}].goldPm`);
         return {
           sqrtKL: num(o['sqrtKL'] ?? o['sqrtKl'], `points[${i}].sqrtKL`),
           trainPm: num(o['trainPm'] ?? o['trainPM'], `points[${i}].trainPm`),
           ...(testPm === undefined ? {} : { testPm }),
           ...(gold === undefined ? {} : { gold }),
+          ...(goldPm === undefined ? {} : { goldPm }),
         };
       }),
       'points',
@@ -394,7 +420,19 @@ function ppoLog(dir: string, path: string): Input<RobustnessIn> | null {
   return points.length ? { file: relative(dir, path), data: { points, fromPpoLog: true } } : null;
 }
 
+/** `hhkit demo`'s claims.json: the paper's effects measured on the run, with intervals. */
+export interface ClaimIn {
+  stage: string;
+  figure: string;
+  value: { value: number; lower: number; upper: number } | null;
+  target: string;
+  paper: string;
+  held: boolean;
+  note?: string;
+}
+
 export interface RunInputs {
+  claims: Input<ClaimIn[]>;
   pmSizes: Input<PmSizePoint[]>;
   calibration: Input<CalibrationIn>;
   robustness: Input<RobustnessIn>;
@@ -429,6 +467,7 @@ export function readRunInputs(dir: string): RunInputs {
     }
   }
   return {
+    claims: find(['claims.json'], parsers.claims),
     pmSizes: find(['pm-sizes.json', 'size.json'], parsers.pmSizes),
     calibration: find(['pm-eval.json', 'calibration.json'], parsers.calibration),
     robustness,

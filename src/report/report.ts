@@ -9,6 +9,7 @@
 import { fitEarlyLine, type LineFit, predictLine } from '../eval/fit.ts';
 import type {
   BestOfNPoint,
+  ClaimIn,
   CalibrationIn,
   EloRoundsIn,
   EvalFile,
@@ -31,6 +32,7 @@ export interface Figure {
 }
 
 const DEFAULT_COMMANDS: Record<keyof RunInputs, string> = {
+  claims: 'hhkit demo',
   pmSizes: 'hhkit pm train (one run per model size), then hhkit pm eval on each',
   calibration: 'hhkit pm eval --model PM_DIR --data WORLD/helpful-test.jsonl',
   robustness: 'hhkit robustness …  (or hhkit ppo: its metrics.jsonl eval lines)',
@@ -109,7 +111,15 @@ function robustnessFigure(r: RobustnessIn): string {
       name: 'test PM',
       points: r.points.flatMap((p) => (p.testPm === undefined ? [] : [{ x: p.sqrtKL, y: p.testPm }])),
     });
-  if (r.points.some((p) => p.gold !== undefined))
+  // Gold on the PMs' axis when the run mapped it there (its gain in train-PM units, from the start's
+  // train-PM score); raw gold scores otherwise (they live on their own 0–1 scale).
+  const start = [...r.points].sort((a, b) => a.sqrtKL - b.sqrtKL)[0];
+  if (r.points.every((p) => p.goldPm !== undefined) && start)
+    series.push({
+      name: 'gold (train-PM units)',
+      points: r.points.map((p) => ({ x: p.sqrtKL, y: start.trainPm + p.goldPm! })),
+    });
+  else if (r.points.some((p) => p.gold !== undefined))
     series.push({
       name: 'gold',
       points: r.points.flatMap((p) => (p.gold === undefined ? [] : [{ x: p.sqrtKL, y: p.gold }])),
@@ -301,6 +311,29 @@ export function buildFigures(inputs: RunInputs): Figure[] {
   ];
 }
 
+/** The demo's claims as a table: held or not, stage, figure, value [95% CI], target, the paper's claim. */
+function claimsTable(claims: readonly ClaimIn[]): string {
+  const value = (c: ClaimIn) => {
+    if (!c.value) return '—';
+    const d = Math.abs(c.value.value) >= 10 ? 0 : 3;
+    const v = c.value;
+    return v.lower === v.upper
+      ? v.value.toFixed(d)
+      : `${v.value.toFixed(d)} [${v.lower.toFixed(d)}, ${v.upper.toFixed(d)}]`;
+  };
+  const rows = claims.map(
+    (c) =>
+      `<tr class="${c.held ? 'held' : 'failed'}"><td>${c.held ? 'held' : 'FAILED'}</td><td>${escapeXml(c.stage)}</td><td>${escapeXml(c.figure)}${c.note ? `<br><small>${escapeXml(c.note)}</small>` : ''}</td><td>${escapeXml(value(c))}</td><td>${escapeXml(c.target)}</td><td>${escapeXml(c.paper)}</td></tr>`,
+  );
+  const held = claims.filter((c) => c.held).length;
+  return `<section id="claims" data-held="${held}" data-claims="${claims.length}">
+<h2>The paper’s effects on this run: ${held} of ${claims.length} held (95% bootstrap intervals)</h2>
+<table class="evals claims"><tr><th></th><th>stage</th><th>measured</th><th>value [95% CI]</th><th>target</th><th>paper</th></tr>
+${rows.join('\n')}
+</table></section>
+`;
+}
+
 const CSS = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:24px auto;padding:0 16px;color:#222}
 h1{font-size:22px}h2{font-size:16px;margin:0 0 8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(580px,1fr));gap:16px}
@@ -308,7 +341,9 @@ figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:12px;background:
 figcaption{font-size:12px;color:#555;margin-top:6px}code{background:#f4f4f4;padding:1px 4px;border-radius:3px;word-break:break-all}
 .note{color:#8a5a00;background:#fff8e6;border:1px dashed #e0b050;padding:12px;border-radius:4px;font-size:13px}
 table.evals{border-collapse:collapse;font-size:13px}table.evals th,table.evals td{border:1px solid #ddd;padding:4px 8px;text-align:right}
-table.evals th:first-child{text-align:left}`;
+table.evals th:first-child{text-align:left}
+table.claims td{text-align:left}tr.held td:first-child{color:#1a7f37}tr.failed td:first-child{color:#c62828;font-weight:bold}
+section#claims{margin-bottom:16px}`;
 
 /**
  * Renders the report page from a run's inputs.
@@ -328,6 +363,7 @@ ${body}
 </figure>`;
   });
   const title = opts.title ?? 'hhkit report';
+  const claims = 'data' in inputs.claims ? claimsTable(inputs.claims.data) : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -335,7 +371,7 @@ ${body}
 <body>
 <h1>${escapeXml(title)}</h1>
 <p>${drawn} of ${figures.length} figures drawn${opts.generatedAt ? `, generated ${escapeXml(opts.generatedAt)}` : ''}. Bai et al. 2022, “Training a Helpful and Harmless Assistant with RLHF”, reproduced in miniature.</p>
-<div class="grid">
+${claims}<div class="grid">
 ${sections.join('\n')}
 </div>
 </body></html>
