@@ -323,9 +323,10 @@ async function score(argv: string[]): Promise<number> {
   // Every line must parse, truncated .gz included: skipping one would misalign outputs with inputs.
   const read = fromFile
     ? readTextLines(source)
-    : { lines: readFileSync(0, 'utf8').split('\n'), stopped: null };
+    : { lines: readFileSync(0, 'utf8').split('\n'), stopped: null, notUtf8: [] as number[] };
   if (read.stopped !== null)
     throw new DataFileError(source!, read.lines.length + 1, `file stops here (${read.stopped})`);
+  if (read.notUtf8.length) throw new DataFileError(source!, read.notUtf8[0]!, 'not valid UTF-8');
   const lines = read.lines.map((l, i) => ({ l, i })).filter(({ l }) => l.trim() !== '');
   const parsed = lines.map(({ l, i }) => parseScoreLine(l, `${source ?? 'stdin'}:${i + 1}`));
   const texts = parsed.flatMap((p) => ('text' in p ? [p.text] : [p.chosen, p.rejected]));

@@ -113,13 +113,10 @@ test('fuzz: the corpus reader returns every good document, reports every bad lin
   }
 });
 
-// Two defects this fuzz test found, waiting on a change to corpus.ts (owned elsewhere; the diff is in
-// issue 14's report): a text holding an unpaired surrogate is returned as a document (the tokenizer then
-// encodes it as U+FFFD), and a line of bytes that only look blank in latin1 (0xA0, not UTF-8) is counted
-// as blank instead of reported as invalid UTF-8. Run as TODO until then; it passes once corpus.ts changes.
-test('fuzz: the corpus reader refuses unpaired surrogates and non-UTF-8 "blank" lines', {
-  todo: 'needs the corpus.ts change in the issue 14 report',
-}, async (t) => {
+// Two defects this fuzz test found (fixed in corpus.ts): a text holding an unpaired surrogate was returned
+// as a document (the tokenizer then encoded it as U+FFFD), and a line of bytes that only look blank in
+// latin1 (0xA0, not UTF-8) was counted as blank instead of reported as invalid UTF-8.
+test('fuzz: the corpus reader refuses unpaired surrogates and non-UTF-8 "blank" lines', async (t) => {
   const seed = fuzzSeed(t, 'corpus reader, surrogates and latin1 blanks');
   const f = new Fuzz(seed);
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-fuzz-corpus-'));

@@ -3,11 +3,13 @@
 // whose documents are separated by "<|endoftext|>". Unusable lines are reported with file:line and why,
 // and skipped; one bad line never stops a load (unless strict). A file that stops mid-way (truncated or
 // corrupt gzip) keeps the documents before it and is reported where it stopped, never lost quietly.
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { DataFileError } from '../data/errors.ts';
 import { pathError, readRawLines } from '../data/lines.ts';
 import { type Location, lostTailWarning } from '../data/report.ts';
 import { END_OF_TEXT } from '../tokenizer/index.ts';
+import { holdsLoneSurrogate, mayHoldLoneSurrogate } from '../util/unicode.ts';
 
 export interface CorpusDocument {
   /** 1-based line of a JSONL file; for .txt the document's index + 1. */
@@ -53,6 +55,10 @@ function documentOf(raw: Buffer): { text: string } | { why: string } {
   const text = record['text'] ?? record['chosen'];
   if (typeof text !== 'string') return { why: 'expected a string "text" (or "chosen") field' };
   if (text.trim() === '') return { why: 'empty "text"' };
+  if (mayHoldLoneSurrogate(line) && holdsLoneSurrogate(text))
+    return {
+      why: 'the text holds an unpaired UTF-16 surrogate (a \\uD800–\\uDFFF escape), which UTF-8 cannot encode',
+    };
   return { text };
 }
 
@@ -99,7 +105,9 @@ export async function* readCorpusDocuments(
   for await (const batch of lines) {
     const docs: CorpusDocument[] = [];
     for (const raw of batch) {
-      if (raw.bytes !== null && raw.bytes.length < 64 && raw.bytes.toString('latin1').trim() === '') {
+      // Blank as the comparison loader says it: UTF-8 that trims to nothing (0xA0 alone is not UTF-8).
+      const bytes = raw.bytes;
+      if (bytes !== null && bytes.length < 64 && isUtf8(bytes) && bytes.toString('utf8').trim() === '') {
         report.blankLines++;
         continue;
       }
