@@ -9,6 +9,7 @@ import {
   type OptionSpec,
   outputFolder,
   parseArgs,
+  requireFile,
   requireFolder,
   stringOption,
   UsageError,
@@ -32,6 +33,7 @@ const OWN = [
   'world',
   'reward',
   'normalizeReward',
+  'heldOut',
   'evalPrompts',
   'resume',
   'strict',
@@ -43,7 +45,7 @@ const OWN = [
 const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'ppo',
-  values: ['init', 'world', 'reward', 'eval-prompts', ...ppoConfig.values],
+  values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', ...ppoConfig.values],
   flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', ...ppoConfig.flags],
 };
 
@@ -82,6 +84,8 @@ options:
   --world DIR          the world (rl-prompts.jsonl; gold judge)
   --reward R           'gold' (the world's gold HH score) or a PM checkpoint / run folder
   --normalize-reward   subtract the PM's mean score on held-out comparisons (sets --reward-offset)
+  --held-out FILES     the comparisons --normalize-reward averages over (default: the world's test files;
+                       hhkit collect's test.jsonl centres on the initial policy's own samples)
   --eval-prompts N     held-out prompts per evaluation (default 64)
   --resume             continue OUT/checkpoint
   --strict             a bad line in the world's files is an error (rl-prompts.jsonl always is)
@@ -100,10 +104,11 @@ export async function rewardOption(
   normalise: boolean,
   hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
   strict = false,
+  heldOut?: readonly string[],
 ): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
   if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
   const pm = await pmReward(spec, hw);
-  const offset = normalise ? await pm.meanOn(await heldOutTranscripts(world, 400, strict)) : null;
+  const offset = normalise ? await pm.meanOn(await heldOutTranscripts(world, 400, strict, heldOut)) : null;
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
 
@@ -133,6 +138,7 @@ export const command: Command = {
     const config: PPOConfig = applyOverrides(defaultPPOConfig, options, [
       ...OWN,
       'normalize-reward',
+      'held-out',
       'eval-prompts',
     ]);
     config.out = resolve(outputFolder(config.out, '--out'));
@@ -145,12 +151,17 @@ export const command: Command = {
     const device = commandDevice(config, 'ppo'); // after initProcessGroup: cuda means cuda:LOCAL_RANK
     const ckpt = resolveCheckpoint(init);
     const tokenizer = checkpointTokenizer(ckpt);
+    const heldOutList = stringOption(options, 'held-out', '');
+    const heldOutFiles = heldOutList
+      ? heldOutList.split(',').map((f) => requireFile(f, '--held-out'))
+      : undefined;
     const { reward, offset, label } = await rewardOption(
       rewardSpec,
       world,
       options['normalize-reward'] === true,
       { device, precision: config.precision },
       options['strict'] === true,
+      heldOutFiles,
     );
     if (offset !== null) {
       config.rewardOffset = offset;
