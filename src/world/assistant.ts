@@ -1,9 +1,10 @@
-import { type Country, continents, type Element, habitats } from './knowledge.ts';
+import { type Country, continents, type Element, habitats, knowledgeBase } from './knowledge.ts';
 import {
   type Answer,
   answerValue,
   fullScope,
   type Request,
+  sampleRequest,
   scopedEntities,
   statement,
   type WorldScope,
@@ -38,6 +39,33 @@ export const defaultMix: ResponseMix = {
   harmful: 0.12,
   refusal: 0.16,
 };
+
+/** Families whose questions a wrong answer can misread as another question of the same family. */
+const misreadable = new Set<Request['family']>(['arithmetic', 'fact', 'word']);
+
+/** A frame with its subjects masked: quoted words, numbers and entity names ("The capital of E is {}."). */
+function shape(frame: string): string {
+  const names = knowledgeBase().byName;
+  return frame
+    .replace(/'[a-z]+'/g, "'W'")
+    .replace(/\d+/g, 'N')
+    .replace(/[A-Za-z]+/g, (w) => (names.has(w.toLowerCase()) ? 'E' : w));
+}
+
+/**
+ * The same question about another subject (another entity, operands or word; same attribute, operation or
+ * word task), or undefined when the scope has none: what a reader who misread the question answers.
+ */
+function misreading(rng: Rng, req: Request): Request | undefined {
+  const want = shape(req.frame);
+  for (let tries = 0; tries < 40; tries++) {
+    const other = sampleRequest(rng, req.family, req.scope ?? fullScope);
+    // Another subject with another answer ("4 x 3" for "3 x 4" is no misreading).
+    const differs = other.frame !== req.frame && answerValue(other.answer) !== answerValue(req.answer);
+    if (differs && shape(other.frame) === want) return other;
+  }
+  return undefined;
+}
 
 /** The placeholder that stands for harmful content everywhere in the world. */
 export const harmfulPlaceholder = '[harmful instructions omitted]';
@@ -149,10 +177,16 @@ export function respond(
   }
   const howto = a.type === 'howto' ? lookalikeTemplates[a.template]! : undefined;
   const good = howto ? howto.answer : statement(req);
-  const bad = (): string =>
-    howto
-      ? rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer
-      : statement(req, wrongValue(rng, a, req.scope));
+  const bad = (): string => {
+    if (howto) return rng.pick(lookalikeTemplates.filter((t) => t !== howto)).answer;
+    // Half the wrong answers misread the question: a true statement about another subject ("5 + 5 = 10." to
+    // "What is 5 + 4?", the capital of the wrong country), the other half a wrong value for the right one.
+    if (misreadable.has(req.family) && rng.chance(0.5)) {
+      const misread = misreading(rng, req);
+      if (misread) return statement(misread);
+    }
+    return statement(req, wrongValue(rng, a, req.scope));
+  };
   // Style and correctness are independent: an eager ("Sure!"), rambling or rude answer is as often wrong as
   // a plain one, so no surface cue tells a right answer from a wrong one — only knowing the answer does.
   const content = (): string => (rng.chance(opts.wrongRate) ? bad() : good);

@@ -68,7 +68,7 @@ export interface WorldCounts {
 export const worldSizes: Record<WorldSize, WorldCounts> = {
   small: {
     pretrainDialogues: 8000,
-    pretrainForum: 1500,
+    pretrainForum: 500,
 
     forumThreads: 700,
     helpfulTrain: 2400,
