@@ -28,11 +28,12 @@ test('distill, ppo and best-of-n document --device and --precision in --help', (
 });
 
 test('--device cuda without a usable GPU and --precision fp16 exit 2 with the reason', async () => {
-  const base = ['--world', 'w', '--out', join(tmpdir(), 'never-written')];
+  // A world folder that exists, so the first thing wrong is the device or the precision.
+  const base = ['--world', tmpdir(), '--out', join(tmpdir(), 'never-written')];
   const runs = await Promise.all([
     runHhkit(['distill', '--init', 'lm', ...base, '--device', 'cuda']),
     runHhkit(['ppo', '--init', 'lm', '--reward', 'gold', ...base, '--device', 'cuda']),
-    runHhkit(['best-of-n', '--policy', 'lm', '--reward', 'gold', '--world', 'w', '--device', 'cuda']),
+    runHhkit(['best-of-n', '--policy', 'lm', '--reward', 'gold', '--world', tmpdir(), '--device', 'cuda']),
     runHhkit(['ppo', '--init', 'lm', '--reward', 'gold', ...base, '--precision', 'fp16']),
   ]);
   const fp16 = runs.pop()!;
