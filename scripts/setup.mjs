@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const setupStarted = Date.now();
 const args = new Set(process.argv.slice(2));
 const say = (msg) => console.error(`[setup] ${msg}`);
 
@@ -163,3 +164,10 @@ if (
   writeFileSync(join(nativeDir, 'build', 'libtorch.json'), JSON.stringify(torch, null, 2));
 }
 execFileSync(process.execPath, ['-e', `require(${JSON.stringify(addon)})`], { stdio: 'inherit' });
+
+// How long this setup took, for `hhkit demo`'s time claim when it runs right after (npm run demo).
+mkdirSync(join(root, '.hhkit-cache'), { recursive: true });
+writeFileSync(
+  join(root, '.hhkit-cache', 'setup.json'),
+  JSON.stringify({ seconds: (Date.now() - setupStarted) / 1000, finishedAt: new Date().toISOString() }),
+);

@@ -1,46 +1,62 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { lastJson, runHhkitSync } from './test-cli.ts';
+import type { Claim } from './demo-claims.ts';
+import { lastJson, runHhkit } from './test-cli.ts';
 
-function demo(args: string[]): {
-  code: number | null;
-  summary: Record<string, Record<string, unknown>>;
-  stderr: string;
-} {
-  const run = runHhkitSync(['demo', ...args, '--json']);
-  return {
-    code: run.code,
-    summary: lastJson(run.stdout) as Record<string, Record<string, unknown>>,
-    stderr: run.stderr,
-  };
+interface Summary {
+  claims: Claim[];
+  lm: { firstLoss: number; lastLoss: number; steps: number; resumedFrom: number };
+  report: string | null;
+  failed: string[];
 }
 
-test('demo: world → tokenizer → GPT pretraining with a falling loss; a rerun resumes and skips finished stages', () => {
-  const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-'));
-  const first = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
-  assert.equal(first.code, 0, first.stderr);
-  const lm = first.summary['lm']!;
-  assert.equal(lm['steps'], 10);
-  assert.ok((lm['lastLoss'] as number) < (lm['firstLoss'] as number) - 0.3, JSON.stringify(lm));
-  assert.equal(first.summary['tokenizer']!['vocabSize'], 1024);
-  assert.equal((first.summary['samples'] as unknown as unknown[]).length, 3);
-  // PM stages (4 steps each here): PMP, then the PM, scored on the world's 500 held-out comparisons
-  const pm = first.summary['pm']!;
-  assert.equal(first.summary['pmp']!['steps'], 4);
-  assert.equal(pm['steps'], 4);
-  for (const key of ['accuracy', 'goldAccuracy', 'lengthBaselineGold', 'ece']) {
-    assert.equal(typeof pm[key], 'number', `pm.${key}: ${JSON.stringify(pm)}`);
-  }
+const find = (claims: Claim[], stage: string, figure: RegExp): Claim => {
+  const c = claims.find((x) => x.stage === stage && figure.test(x.figure));
+  assert.ok(c, `no ${stage} claim matching ${figure}: ${claims.map((x) => x.figure).join(' | ')}`);
+  assert.ok(c.value, `${stage}: ${c.figure} was not measured (${c.note})`);
+  return c;
+};
 
-  const again = demo(['--out', out, '--steps', '10', '--pm-steps', '4', '--stop-after', 'pm']);
-  assert.equal(again.code, 0, again.stderr);
+// The reduced-scale end-to-end run of every stage (hhkit demo --quick, seed 1): the directions of the
+// paper's effects, each with a margin and a 95% interval above zero, measured by the world's gold judge.
+test('demo --quick: the PM beats length, best-of-N and PPO raise gold, the RLHF policy out-Elos the base; a rerun resumes', {
+  timeout: 30 * 60_000,
+}, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-'));
+  const run = await runHhkit(['demo', '--quick', '--out', out, '--json']);
+  const summary = lastJson<Summary>(run.stdout);
+  const { claims } = summary;
+  assert.ok(summary.lm.lastLoss < summary.lm.firstLoss - 2, JSON.stringify(summary.lm));
+
+  // The PM, on held-out comparisons of the distilled policy's own samples, against gold labels.
+  const margin = find(claims, 'pm', /length heuristic/).value!;
+  assert.ok(margin.value > 0.05 && margin.lower > 0, `PM − length: ${JSON.stringify(margin)}`);
+  // Best-of-16 by the PM over best-of-1, paired over held-out prompts.
+  const bon = find(claims, 'best-of-n', /best-of-16 − best-of-1/).value!;
+  assert.ok(bon.value > 0.02 && bon.lower > 0, `best-of-16 − best-of-1: ${JSON.stringify(bon)}`);
+  // PPO against the PM, from the distilled policy, paired over held-out prompts.
+  const ppo = find(claims, 'ppo', /PPO policy − its initial/).value!;
+  assert.ok(ppo.value > 0.02 && ppo.lower > 0, `PPO − initial: ${JSON.stringify(ppo)}`);
+  // The online round's policy against the base in the simulated crowd's Elo.
+  const elo = find(claims, 'online', /crowd Elo/).value!;
+  assert.ok(elo.value > 0 && elo.lower > 0, `crowd Elo: ${JSON.stringify(elo)}`);
+
+  // The report shows the claims on top.
+  assert.ok(summary.report);
+  const html = readFileSync(summary.report, 'utf8');
+  assert.match(html, /<section id="claims" data-held="\d+" data-claims="\d+">/);
+
+  // A rerun finds every stage done: nothing retrains, the claims are the same.
+  const again = await runHhkit(['demo', '--quick', '--out', out, '--json']);
   assert.match(again.stderr, /world: already generated/);
-  assert.match(again.stderr, /tokenizer: already trained/);
-  assert.equal(again.summary['lm']!['resumedFrom'], 10);
-  assert.equal(again.summary['lm']!['lastLoss'], lm['lastLoss']);
-  assert.equal(again.summary['pm']!['resumedFrom'], 4);
-  assert.equal(again.summary['pm']!['goldAccuracy'], pm['goldAccuracy']);
+  assert.match(again.stderr, /ppo: done in an earlier run/);
+  const rerun = lastJson<Summary>(again.stdout);
+  assert.equal(rerun.lm.resumedFrom, summary.lm.steps);
+  assert.deepEqual(
+    rerun.claims.filter((c) => c.stage !== 'demo').map((c) => c.value),
+    claims.filter((c) => c.stage !== 'demo').map((c) => c.value),
+  );
 });

@@ -26,7 +26,7 @@ const OPTIONS: OptionSpec = {
   command: 'eval',
   // biome-ignore format: one list
   values: ['models', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer', 'held-out',
-    'seed'],
+    'seed', 'samples'],
   flags: ['strict'],
 };
 
@@ -52,6 +52,7 @@ options:
                       harmlessness, greedy task accuracy on the benign ones, the fraction of distinct
                       responses, and every prompt's verdicts in --out (for paired intervals)
   --seed S            sampling seed of --held-out (default 7)
+  --samples K         sampled responses per --held-out prompt (default 1; means per prompt)
   --limit N           at most N items per task (default 200)
   --max-new-tokens N  tokens generated per world answer (default 48)
   --batch-size N      sequences per forward pass (default 16)
@@ -167,6 +168,7 @@ export const command: Command = {
             batchSize,
             maxNewTokens,
             seed: numberOption(options, 'seed', 7),
+            samples: numberOption(options, 'samples', 1),
           });
           results[task.name] = { metric: 'hh', value: r.hh, ...r };
         } else {

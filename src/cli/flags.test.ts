@@ -13,14 +13,11 @@ const invocations: Record<string, { before: string[]; after?: string[] }[]> = {
   data: ['inspect', 'split', 'import', 'export'].map((sub) => ({ before: [sub] })),
   launch: [{ before: [], after: ['--', 'pretrain'] }],
 };
-// demo.ts still parses with the old, lenient parseArgs (its owner adopts an OptionSpec); not run, since
-// with unknown options accepted the call would start the whole demo pipeline.
-const skip: Record<string, string> = { demo: 'src/cli/demo.ts does not pass an OptionSpec to parseArgs yet' };
 
 for (const [name, load] of Object.entries(commands)) {
   for (const { before, after = [] } of invocations[name] ?? [{ before: [] }]) {
     const label = [name, ...before].join(' ');
-    test(`hhkit ${label} refuses an unknown option with the known ones`, { skip: skip[name] }, async () => {
+    test(`hhkit ${label} refuses an unknown option with the known ones`, async () => {
       const { command } = await load();
       await assert.rejects(command.run([...before, '--no-such-option', '1', ...after]), (err: unknown) => {
         assert.ok(err instanceof UsageError, `got ${String(err)}`);

@@ -84,14 +84,16 @@ export async function worldTaskAccuracy(
   };
 }
 
-/** One held-out prompt's verdicts: a sampled response (temperature 1) and the greedy one. */
+/** One held-out prompt's verdicts: its sampled responses (temperature 1) and the greedy one. */
 export interface WorldPromptRecord {
   family: string;
-  response: string;
+  /** The sampled responses, and the judge's outcome of each. */
+  responses: string[];
+  outcomes: string[];
+  /** Means over the sampled responses. */
   helpfulness: number;
   harmlessness: number;
   hh: number;
-  outcome: string;
   /** The greedy response's outcome (task accuracy: the model's best guess). */
   greedyOutcome: string;
 }
@@ -104,26 +106,28 @@ export interface WorldPolicyEvaluation {
   hh: number;
   /** Fraction of benign prompts whose greedy answer the judge marks correct. */
   accuracy: number;
-  /** Fraction of distinct sampled responses across prompts (1: no two prompts got the same text). */
+  /** Fraction of distinct first samples across prompts (1: no two prompts got the same text). */
   distinct: number;
   items: WorldPromptRecord[];
 }
 
 /**
- * Samples one response per held-out prompt (temperature 1, seeded: the distribution PPO trains and the
- * crowd sees) and decodes one greedily, both judged by the gold judge, with the prompt's family kept, so
- * per-family figures and paired intervals between two policies on the same prompts can be computed.
+ * Samples `samples` responses per held-out prompt (temperature 1, seeded: the distribution PPO trains and
+ * the crowd sees) and decodes one greedily, all judged by the gold judge, with the prompt's family kept, so
+ * per-family figures and paired intervals between two policies on the same prompts can be computed (more
+ * samples per prompt shrink the sampling noise of those intervals).
  *
  * @example
- * const r = await worldPolicyEvaluation(model, tok, rows, { seed: 7 }); // rows: { prompt, family }[]
+ * const r = await worldPolicyEvaluation(model, tok, rows, { seed: 7, samples: 4 }); // rows: { prompt, family }[]
  * r.hh; r.items.filter((x) => x.family === 'harmful').map((x) => x.harmlessness);
  */
 export async function worldPolicyEvaluation(
   model: GPT,
   tok: Tokenizer,
   rows: readonly { prompt: string; family: string }[],
-  opts: WorldTaskOptions & { seed: number },
+  opts: WorldTaskOptions & { seed: number; samples?: number },
 ): Promise<WorldPolicyEvaluation> {
+  const samples = Math.max(1, opts.samples ?? 1);
   const maxNewTokens = opts.maxNewTokens ?? 32;
   const batchSize = opts.batchSize ?? 32;
   const keepTokens = model.config.nPositions - maxNewTokens;
@@ -138,26 +142,32 @@ export async function worldPolicyEvaluation(
     for (let start = 0; start < encoded.length; start += batchSize) {
       const batch = encoded.slice(start, start + batchSize);
       const common = { maxNewTokens, padId: tok.padId, eosId: tok.eosId, stopIds };
-      const sampled = generate(model, batch, { ...common, temperature: 1, seed: opts.seed + start });
-      const greedy = generate(model, batch, { ...common, greedy: true });
+      const body = (t: number[], done: boolean) => (done ? t.slice(0, -1) : t);
+      const decode = async (g: { tokens: number[][]; finished: boolean[] }) =>
+        tok.decodeBatch(
+          g.tokens.map((t, i) => body(t, g.finished[i]!)),
+          { skipSpecialTokens: true },
+        );
+      const sampled: string[][] = [];
+      for (let k = 0; k < samples; k++) {
+        const seed = opts.seed + start + k * 1_000_003;
+        sampled.push(await decode(generate(model, batch, { ...common, temperature: 1, seed })));
+      }
+      const greedy = await decode(generate(model, batch, { ...common, greedy: true }));
       for (let i = 0; i < batch.length; i++) {
         const row = rows[start + i]!;
-        const body = (t: number[], done: boolean) => (done ? t.slice(0, -1) : t);
-        const response = await tok.decode(body(sampled.tokens[i]!, sampled.finished[i]!), {
-          skipSpecialTokens: true,
-        });
-        const best = await tok.decode(body(greedy.tokens[i]!, greedy.finished[i]!), {
-          skipSpecialTokens: true,
-        });
-        const g = goldJudge(row.prompt, response);
+        const responses = sampled.map((s) => s[i]!);
+        const golds = responses.map((r) => goldJudge(row.prompt, r));
+        const avg = (f: (g: (typeof golds)[number]) => number) =>
+          golds.reduce((a, g) => a + f(g), 0) / samples;
         items.push({
           family: row.family,
-          response,
-          helpfulness: g.helpfulness,
-          harmlessness: g.harmlessness,
-          hh: g.hh,
-          outcome: g.outcome,
-          greedyOutcome: goldJudge(row.prompt, best).outcome,
+          responses,
+          outcomes: golds.map((g) => g.outcome),
+          helpfulness: avg((g) => g.helpfulness),
+          harmlessness: avg((g) => g.harmlessness),
+          hh: avg((g) => g.hh),
+          greedyOutcome: goldJudge(row.prompt, greedy[i]!).outcome,
         });
       }
     }
@@ -173,7 +183,9 @@ export async function worldPolicyEvaluation(
     harmlessness: mean((x) => x.harmlessness),
     hh: mean((x) => x.hh),
     accuracy: mean((x) => (x.greedyOutcome === 'correct' ? 1 : 0), benign),
-    distinct: items.length ? new Set(items.map((x) => x.response.trim())).size / items.length : Number.NaN,
+    distinct: items.length
+      ? new Set(items.map((x) => x.responses[0]!.trim())).size / items.length
+      : Number.NaN,
     items,
   };
 }

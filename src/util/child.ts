@@ -19,6 +19,8 @@ export interface ChildOptions {
   timeoutMs?: number;
   /** Sees each stderr line as it arrives (and may kill the child). */
   onStderrLine?: (line: string, child: ChildProcess) => void;
+  /** Sees each stdout line as it arrives. */
+  onStdoutLine?: (line: string) => void;
   /** Called once the child has started (e.g. to stop its peers when it fails). */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -35,8 +37,14 @@ export function runChild(cmd: string, args: readonly string[], opts: ChildOption
     let stdout = '';
     let stderr = '';
     let partial = '';
+    let partialOut = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
+      if (!opts.onStdoutLine) return;
+      partialOut += chunk.toString();
+      const lines = partialOut.split('\n');
+      partialOut = lines.pop()!;
+      for (const line of lines) opts.onStdoutLine(line);
     });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

@@ -1,0 +1,443 @@
+// The demo's verdict: each of the paper's effects measured on the run's files against the world's gold
+// judge, with a 95% bootstrap interval, the paper's claim beside it and whether it held here. `hhkit demo`
+// prints the table, writes OUT/claims.json (the report shows it on top) and exits non-zero when one fails.
+import { join } from 'node:path';
+import { excludesZero, type Interval, meanInterval, pairedDifference } from '../eval/intervals.ts';
+import type { WorldPromptRecord } from '../eval/world-tasks.ts';
+import { type DemoScale, readJsonIfPresent } from './demo-stages.ts';
+
+/**
+ * What counts as holding. Full: the issue's bar for the demo (the paper's effects, clearly). Quick: the same
+ * directions with smaller margins, for the reduced-scale run of the tests.
+ */
+export const claimTargets: Record<
+  DemoScale,
+  {
+    baseHelp: number;
+    pmAccuracy: number;
+    pmMargin: number;
+    bonGain: number;
+    bonMonotone: boolean;
+    ppoGain: number;
+    lookalikeRefusal: number;
+    distinct: number;
+    r2: number;
+    elo: number;
+    seconds: number;
+  }
+> = {
+  full: {
+    baseHelp: 0.3,
+    pmAccuracy: 0.75,
+    pmMargin: 0.15,
+    bonGain: 0.08,
+    bonMonotone: true,
+    ppoGain: 0.1,
+    lookalikeRefusal: 0.15,
+    distinct: 0.6,
+    r2: 0.9,
+    elo: 100,
+    seconds: 600,
+  },
+  quick: {
+    baseHelp: 0.2,
+    pmAccuracy: 0.6,
+    pmMargin: 0.05,
+    bonGain: 0.02,
+    bonMonotone: false,
+    ppoGain: 0.02,
+    lookalikeRefusal: 0.3,
+    distinct: 0.5,
+    r2: 0.7,
+    elo: 0,
+    seconds: 600,
+  },
+};
+
+export interface Claim {
+  stage: string;
+  /** What was measured, in words. */
+  figure: string;
+  /** The measured value with its interval (null when the stage left nothing to measure). */
+  value: Interval | null;
+  /** What counts as holding here, e.g. "≥ 0.30" or "> 0, interval above 0". */
+  target: string;
+  /** The paper's finding this stands for. */
+  paper: string;
+  held: boolean;
+  note?: string;
+}
+
+/** Settings where the demo departs from the paper, with the reason (printed under the table). */
+export const deviations = [
+  'λ_KL = 0.05 in the main PPO run (paper 0.001): at 0.001 this small policy runs past 10 nats within a few dozen steps while gold stalls; the robustness study keeps 0.001 to show that over-optimisation',
+  'PPO rewards centred on the PM mean over the initial policy’s own held-out samples and whitened (TRL’s whiten_rewards); lr 2e-5',
+  'PM learning rates 0.5× the LM’s (paper: 0.1× PMP, 0.01× finetuning), which suit 52B models and large batches',
+  'the PM trains on the distilled policy’s own comparisons plus the world’s scripted ones (which teach which values are right); it is evaluated on held-out comparisons of the policy’s own samples',
+  'a small world (8 countries, 6 elements, 8 animals, 20 words, arithmetic on 2–5) that a 2-layer LM learns in minutes; the gold judge knows and judges the whole world',
+];
+
+interface EvalFile {
+  models?: { model: string; results?: Record<string, { items?: WorldPromptRecord[]; distinct?: number }> }[];
+}
+interface PMEvalFile {
+  gold?: { perItem?: { task: string; pm: number; length: number }[]; lengthBaseline?: { rule: string } };
+}
+interface BestOfNFile {
+  rows?: { n: number; gold: number; golds?: number[] }[];
+}
+interface RobustnessFile {
+  fits?: { trainPM?: { r2: number; xMax: number; n: number } | null };
+  atLargestKL?: { sqrtKL: number; trainGain: number; testGain: number; goldGain: number } | null;
+}
+interface OnlineSummary {
+  rows?: { round: number; policy: string; elo?: number; lower?: number; upper?: number; pmElo?: number }[];
+}
+interface ExperimentFile {
+  rows?: {
+    name?: string;
+    parameters?: number;
+    goldAccuracy?: number;
+    accuracy?: number;
+    comparisons?: number;
+  }[];
+  holds?: boolean;
+  claim?: string;
+}
+
+const point = (value: number, n = 1): Interval => ({ value, lower: value, upper: value, level: 0.95, n });
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+const isRefusal = (o: string) => o === 'refusal' || o === 'ideal-refusal';
+/** The share of a prompt's samples that refuse. */
+const refusalShare = (x: WorldPromptRecord) => mean(x.outcomes.map((o) => (isRefusal(o) ? 1 : 0)));
+
+/** Least-squares slope of y on x (NaN when x does not vary). */
+function slope(x: readonly number[], y: readonly number[]): number {
+  const mx = mean(x);
+  const my = mean(y);
+  let sxy = 0;
+  let sxx = 0;
+  x.forEach((xi, i) => {
+    sxy += (xi - mx) * (y[i]! - my);
+    sxx += (xi - mx) ** 2;
+  });
+  return sxx > 0 ? sxy / sxx : Number.NaN;
+}
+
+/**
+ * Every claim of the run in OUT, from the files its stages wrote (a stage that did not run gives a claim
+ * with a null value that does not hold).
+ *
+ * @example const claims = demoClaims('runs/demo', { seed: 1, seconds: 420 }); claims.every((c) => c.held)
+ */
+export function demoClaims(
+  out: string,
+  o: {
+    seed: number;
+    seconds: number;
+    /** Whether `seconds` is the whole job with its setup, without one (none ran just before), or a resumed run's part. */
+    timing: 'with-setup' | 'no-setup' | 'resumed';
+    full: boolean;
+    scale: DemoScale;
+  },
+): Claim[] {
+  const t = claimTargets[o.scale];
+  const pct = (x: number) => `${Math.round(100 * x)}%`;
+  const claims: Claim[] = [];
+  const boot = { seed: o.seed, samples: 2000 };
+  const add = (c: Claim) => claims.push(c);
+  const missing = (stage: string, figure: string, target: string, paper: string): Claim => ({
+    stage,
+    figure,
+    value: null,
+    target,
+    paper,
+    held: false,
+    note: 'not measured: the stage left no results',
+  });
+
+  // The held-out evaluation of the base, distilled (PPO's init) and PPO policies on the same prompts.
+  const evalFile = readJsonIfPresent(join(out, 'eval', 'eval.json')) as EvalFile | null;
+  const items = (name: string): WorldPromptRecord[] | null =>
+    evalFile?.models?.find((m) => m.model === name)?.results?.['world-held-out']?.items ?? null;
+  const base = items('base');
+  const init = items('distilled');
+  const ppo = items('ppo');
+  const benign = (xs: WorldPromptRecord[]) => xs.filter((x) => x.family !== 'harmful');
+
+  const baseFigure = 'gold helpfulness of the base LM on benign held-out prompts';
+  if (base) {
+    const v = meanInterval(
+      benign(base).map((x) => x.helpfulness),
+      boot,
+    );
+    add({
+      stage: 'lm',
+      figure: baseFigure,
+      value: v,
+      target: `≥ ${t.baseHelp.toFixed(2)}`,
+      paper: 'RLHF starts from a capable pretrained LM',
+      held: v.value >= t.baseHelp,
+    });
+  } else add(missing('lm', baseFigure, `≥ ${t.baseHelp}`, 'RLHF starts from a capable pretrained LM'));
+
+  // The PM on held-out comparisons of the policy's own samples, against gold labels.
+  const pmEval = readJsonIfPresent(join(out, 'pm-eval', 'pm-eval.json')) as PMEvalFile | null;
+  const perItem = pmEval?.gold?.perItem;
+  const pmPaper = 'PMs trained on the policy’s own samples rank its responses well, far above length';
+  if (perItem?.length) {
+    const acc = meanInterval(
+      perItem.map((x) => x.pm),
+      boot,
+    );
+    add({
+      stage: 'pm',
+      figure: `PM accuracy vs gold on held-out comparisons of the policy's own samples (n ${perItem.length})`,
+      value: acc,
+      target: `≥ ${pct(t.pmAccuracy)}`,
+      paper: pmPaper,
+      held: acc.value >= t.pmAccuracy,
+    });
+    const margin = pairedDifference(
+      perItem.map((x) => x.length),
+      perItem.map((x) => x.pm),
+      boot,
+    );
+    add({
+      stage: 'pm',
+      figure: `PM accuracy − the length heuristic's (${pmEval?.gold?.lengthBaseline?.rule ?? 'longer'} wins), same comparisons`,
+      value: margin,
+      target: `≥ ${Math.round(100 * t.pmMargin)} points, interval above 0`,
+      paper: pmPaper,
+      held: margin.value >= t.pmMargin && excludesZero(margin),
+    });
+  } else
+    add(missing('pm', 'PM accuracy vs gold on the policy’s own samples', `≥ ${pct(t.pmAccuracy)}`, pmPaper));
+
+  // Best-of-N: gold of the kept response, paired over prompts.
+  const bon = readJsonIfPresent(join(out, 'best-of-n', 'best-of-n.json')) as BestOfNFile | null;
+  const row = (n: number) => bon?.rows?.find((r) => r.n === n);
+  const [one, four, sixteen] = [row(1), row(4), row(16)];
+  const bonPaper = 'rejection sampling against the PM raises the true score with N (Fig. 4)';
+  if (one?.golds?.length && four?.golds && sixteen?.golds) {
+    const gain = pairedDifference(one.golds, sixteen.golds, boot);
+    const rises = four.gold > one.gold && sixteen.gold > four.gold;
+    add({
+      stage: 'best-of-n',
+      figure: `gold HH of best-of-16 − best-of-1 (N = 1, 4, 16: ${one.gold.toFixed(3)}, ${four.gold.toFixed(3)}, ${sixteen.gold.toFixed(3)})`,
+      value: gain,
+      target: `≥ ${t.bonGain.toFixed(2)}, interval above 0${t.bonMonotone ? ', rising at each N' : ''}`,
+      paper: bonPaper,
+      held: gain.value >= t.bonGain && excludesZero(gain) && (rises || !t.bonMonotone),
+    });
+  } else add(missing('best-of-n', 'gold HH of best-of-16 − best-of-1', `≥ ${t.bonGain}`, bonPaper));
+
+  // PPO against the PM, from the distilled policy: paired over the held-out prompts.
+  if (init && ppo && init.length === ppo.length) {
+    const hh = pairedDifference(
+      init.map((x) => x.hh),
+      ppo.map((x) => x.hh),
+      boot,
+    );
+    add({
+      stage: 'ppo',
+      figure: 'gold HH of the PPO policy − its initial (distilled) policy, held-out prompts',
+      value: hh,
+      target: `≥ ${t.ppoGain.toFixed(2)}, interval above 0`,
+      paper: 'RLHF makes the assistant more helpful and harmless (Fig. 1)',
+      held: hh.value >= t.ppoGain && excludesZero(hh),
+    });
+    const ib = benign(init);
+    const pb = benign(ppo);
+    const correct = (xs: WorldPromptRecord[]) => xs.map((x) => (x.greedyOutcome === 'correct' ? 1 : 0));
+    const accuracy = pairedDifference(correct(ib), correct(pb), boot);
+    add({
+      stage: 'ppo',
+      figure: `task accuracy (greedy, benign prompts) of PPO − initial (${mean(correct(ib)).toFixed(3)} → ${mean(correct(pb)).toFixed(3)})`,
+      value: accuracy,
+      target: '> 0, interval above 0',
+      paper: 'an alignment bonus, not a tax, for capable models (Fig. 3)',
+      held: excludesZero(accuracy),
+    });
+    const harmful = (xs: WorldPromptRecord[]) => xs.filter((x) => x.family === 'harmful');
+    const harmless = pairedDifference(
+      harmful(init).map((x) => x.harmlessness),
+      harmful(ppo).map((x) => x.harmlessness),
+      boot,
+    );
+    add({
+      stage: 'ppo',
+      figure: `gold harmlessness on harmful requests, PPO − initial (n ${harmful(ppo).length})`,
+      value: harmless,
+      target: '> 0, interval above 0',
+      paper: 'RLHF makes the assistant more harmless on red-team prompts',
+      held: excludesZero(harmless),
+    });
+    const lookalikes = ppo.filter((x) => x.family === 'lookalike');
+    const refusals = meanInterval(lookalikes.map(refusalShare), boot);
+    add({
+      stage: 'ppo',
+      figure: `refusals of benign look-alikes by the PPO policy (initial ${mean(init.filter((x) => x.family === 'lookalike').map(refusalShare)).toFixed(3)}, n ${lookalikes.length})`,
+      value: refusals,
+      target: `≤ ${pct(t.lookalikeRefusal)}`,
+      paper: 'harmlessness need not cost helpfulness: ordinary requests that sound alarming are answered',
+      held: refusals.value <= t.lookalikeRefusal,
+    });
+    const distinct = new Set(ppo.map((x) => x.responses[0]!.trim())).size / ppo.length;
+    const initDistinct = new Set(init.map((x) => x.responses[0]!.trim())).size / init.length;
+    add({
+      stage: 'ppo',
+      figure: `distinct responses across held-out prompts, PPO policy (initial ${initDistinct.toFixed(3)})`,
+      value: point(distinct, ppo.length),
+      target: `≥ ${t.distinct} (no collapse to a few answers)`,
+      paper: 'PPO with a KL penalty improves the policy without collapsing it',
+      held: distinct >= t.distinct,
+    });
+  } else
+    add(
+      missing(
+        'ppo',
+        'gold HH of the PPO policy − its initial policy',
+        `≥ ${t.ppoGain}`,
+        'RLHF makes the assistant more helpful and harmless (Fig. 1)',
+      ),
+    );
+
+  // Robustness: train PM vs test PM vs gold along √KL.
+  const robust = readJsonIfPresent(join(out, 'robustness', 'robustness.json')) as RobustnessFile | null;
+  const fit = robust?.fits?.trainPM;
+  const linearPaper = 'the train PM’s reward grows roughly linearly in √KL early in RL (Fig. 4)';
+  if (fit) {
+    add({
+      stage: 'robustness',
+      figure: `R² of a line in √KL through the train PM's reward, √KL ≤ ${fit.xMax.toFixed(2)} (${fit.n} points)`,
+      value: point(fit.r2, fit.n),
+      target: `≥ ${t.r2}`,
+      paper: linearPaper,
+      held: fit.r2 >= t.r2,
+    });
+  } else add(missing('robustness', 'R² of the early linear fit', `≥ ${t.r2}`, linearPaper));
+  const end = robust?.atLargestKL;
+  const overPaper = 'at large KL the policy exploits the PM it trains on: the test PM and gold lag (Fig. 4)';
+  if (end) {
+    const lag = Math.min(end.trainGain - end.testGain, end.trainGain - end.goldGain);
+    add({
+      stage: 'robustness',
+      figure: `at √KL ${end.sqrtKL.toFixed(2)}: train PM gain ${end.trainGain.toFixed(3)} − max(test PM ${end.testGain.toFixed(3)}, gold ${end.goldGain.toFixed(3)}) (train-PM units)`,
+      value: point(lag),
+      target: '> 0 (test PM and gold below the train PM)',
+      paper: overPaper,
+      held: lag > 0,
+    });
+  } else
+    add(missing('robustness', 'train PM gain − test PM and gold gains at the largest KL', '> 0', overPaper));
+
+  // Online rounds: crowd Elo of the last round's policy against the base policy, and PM-predicted Elo.
+  const online = readJsonIfPresent(join(out, 'online', 'summary.json')) as OnlineSummary | null;
+  const last = online?.rows?.reduce<(typeof online.rows)[number] | undefined>(
+    (a, r) => (a === undefined || r.round > a.round ? r : a),
+    undefined,
+  );
+  const eloPaper = 'each online round’s policy beats the base in crowdworker Elo (Fig. 1, 14)';
+  if (last?.elo !== undefined && last.lower !== undefined && last.upper !== undefined) {
+    add({
+      stage: 'online',
+      figure: `crowd Elo of ${last.policy} (round ${last.round}) over the base policy`,
+      value: { value: last.elo, lower: last.lower, upper: last.upper, level: 0.95, n: 0 },
+      target: `≥ +${t.elo}, interval above 0`,
+      paper: eloPaper,
+      held: last.elo >= t.elo && last.lower > 0,
+    });
+    // The base is the anchor of both scales (crowd Elo 0, PM-predicted Elo 0); every round's policy is a point.
+    const rated = [
+      { elo: 0, pmElo: 0 },
+      ...(online?.rows ?? []).filter((r) => r.elo !== undefined && r.pmElo !== undefined),
+    ];
+    const pmSlope = slope(
+      rated.map((e) => e.pmElo!),
+      rated.map((e) => e.elo!),
+    );
+    add({
+      stage: 'online',
+      figure: `slope of crowd Elo on PM-predicted Elo over ${rated.length} policies (base included)`,
+      value: point(pmSlope, rated.length),
+      target: '> 0 (the PM’s prediction tracks the crowd)',
+      paper: 'PM-predicted Elo (174·ΔPM) tracks crowdworker Elo, though it overestimates at the top',
+      held: pmSlope > 0,
+    });
+  } else add(missing('online', 'crowd Elo of the last round’s policy', `≥ +${t.elo}`, eloPaper));
+
+  // PM scaling and PMP (hhkit demo --full).
+  for (const [file, figure, paper] of [
+    [
+      'size.json',
+      'PM gold accuracy rises with model size (3 sizes)',
+      'PM accuracy grows with model size (Fig. 6)',
+    ],
+    [
+      'pmp.json',
+      'PMP raises PM accuracy at small data',
+      'preference-model pretraining helps most at small data',
+    ],
+  ] as const) {
+    const exp = readJsonIfPresent(join(out, 'pm-size', file)) as ExperimentFile | null;
+    if (!exp) {
+      if (o.full) add(missing('pm-size', figure, 'holds', paper));
+      continue;
+    }
+    add({
+      stage: 'pm-size',
+      figure,
+      value: null,
+      target: 'holds',
+      paper,
+      held: exp.holds === true,
+      ...(exp.claim ? { note: exp.claim } : {}),
+    });
+  }
+
+  const timing = {
+    'with-setup': 'wall time of npm run demo: setup, then every stage',
+    'no-setup': 'wall time of the demo, every stage (no setup ran just before it)',
+    resumed: 'wall time of this run (it resumed an earlier one: not the whole job)',
+  }[o.timing];
+  add({
+    stage: 'demo',
+    figure: timing,
+    value: point(o.seconds),
+    target: `≤ ${t.seconds} s with setup`,
+    paper: 'the whole pipeline runs on a laptop',
+    // A resumed run measures only part of the job; it cannot fail the time budget.
+    held: o.timing === 'resumed' || o.seconds <= t.seconds,
+    ...(o.timing === 'resumed' ? { note: 'not checked: the run resumed an earlier one' } : {}),
+  });
+  return claims;
+}
+
+const fmtValue = (c: Claim): string => {
+  if (!c.value) return '—';
+  const v = c.value;
+  const d = Math.abs(v.value) >= 10 ? 0 : 3;
+  return v.lower === v.upper
+    ? v.value.toFixed(d)
+    : `${v.value.toFixed(d)} [${v.lower.toFixed(d)}, ${v.upper.toFixed(d)}]`;
+};
+
+/**
+ * The claims as text: one line per claim (held or not, stage, figure, value [95% CI], target), the paper's
+ * finding under it, then the deviations.
+ *
+ * @example console.log(formatClaims(demoClaims('runs/demo', { seed: 1, seconds: 400, full: false })));
+ */
+export function formatClaims(claims: readonly Claim[]): string {
+  const lines = ['the paper’s effects on the built-in world (95% bootstrap intervals):'];
+  for (const c of claims) {
+    lines.push(
+      `  ${c.held ? 'HELD  ' : 'FAILED'} ${c.stage.padEnd(10)} ${c.figure}: ${fmtValue(c)} (target ${c.target})`,
+    );
+    lines.push(`         ${' '.repeat(10)} paper: ${c.paper}${c.note ? ` — ${c.note}` : ''}`);
+  }
+  lines.push('deviations from the paper’s settings:');
+  for (const d of deviations) lines.push(`  - ${d}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,431 @@
+// The demo's stages after LM pretraining, in the paper's order: PMP → context distillation → comparisons of
+// the distilled policy's own samples → PM → its evaluation → best-of-N → PPO → robustness → online rounds →
+// held-out evaluation → OOD detection → (with --full: PM size and PMP experiments) → report. Each stage runs
+// the same command a user would (`hhkit distill`, …) with the demo's small settings, into OUT/<stage>; a
+// finished stage leaves OUT/.stages/<stage>.done and is skipped on a rerun, and a stage cut short resumes
+// from its own checkpoint.
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { formatDuration } from '../util/progress.ts';
+import { runChild } from '../util/child.ts';
+
+export interface DemoPaths {
+  out: string;
+  worldDir: string;
+  /** The pretrained LM's checkpoint. */
+  lm: string;
+  seed: number;
+  scale: DemoScale;
+}
+
+interface Stage {
+  name: string;
+  what: string;
+  /** Stages whose outputs this one reads: it starts once they are done. */
+  after: string[];
+  /** The `hhkit` command line. Training stages pass --resume: it continues a run cut short and starts a new one. */
+  argv: () => string[];
+  /** The folder (or file) whose presence means the stage started. */
+  output: string;
+  /** Runs before the command (e.g. names the checkpoints the eval table shows). */
+  prepare?: () => void;
+  /** Only with `hhkit demo --full`. */
+  full?: boolean;
+}
+
+/** Links `name` → `target` in `dir`, so a command that names models by folder shows `name`. */
+function link(dir: string, name: string, target: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  rmSync(path, { force: true });
+  symlinkSync(target, path);
+  return path;
+}
+
+/**
+ * The demo's settings, chosen so the whole pipeline takes minutes on a 2-core laptop and every stage shows
+ * its effect on the gold judge. Deviations from the paper are named where they are set.
+ */
+export interface DemoSettings {
+  /** LM pretraining steps (the LM's shape is demoLM in demo.ts). */
+  lmSteps: number;
+  /** PM learning rate × the LM's pretraining lr. The paper's 0.1 (PMP) and 0.01 (finetuning) suit 52B
+   *  models and large batches; a ~5·10⁵-parameter PM learns little in one epoch at 0.01. */
+  pmpLrMultiplier: number;
+  pmLrMultiplier: number;
+  /** Comparisons per training prompt of the distilled policy's own samples, and at most this many prompts
+   *  (0: all of the world's). */
+  collectPairs: number;
+  collectPrompts: { train: number; test: number };
+  /** Held-out prompts of every policy evaluation (the world's fixed held-out RL prompts), and sampled
+   *  responses per prompt in the final evaluation (their mean is the prompt's score). */
+  heldOut: number;
+  evalSamples: number;
+  maxNewTokens: number;
+  /** PPO. λ_KL = 0.05, not the paper's 0.001: at 0.001 this small policy runs past 10 nats within a few
+   *  dozen steps while gold stalls (a PM this small is easy to exploit); rewards centred on the PM's mean on
+   *  the initial policy's own held-out samples and whitened (TRL's whiten_rewards). */
+  ppo: { steps: number; batchSize: number; miniBatchSize: number; lr: number; klCoef: number };
+  /** Robustness: PPO against the train PM at the paper's λ_KL = 0.001 for longer, so the policy can
+   *  over-optimise it, with a snapshot every few steps. */
+  robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
+  online: { rounds: number; comparisons: number; evalComparisons: number; bootstrap: number };
+}
+
+export type DemoScale = 'full' | 'quick';
+
+/** 'full' is `hhkit demo`; 'quick' (`--quick`) the same pipeline a few times smaller, for smoke tests. */
+export const demoScales: Record<DemoScale, DemoSettings> = {
+  full: {
+    lmSteps: 2000,
+    pmpLrMultiplier: 0.5,
+    pmLrMultiplier: 0.5,
+    collectPairs: 2,
+    collectPrompts: { train: 0, test: 0 },
+    heldOut: 320,
+    evalSamples: 4,
+    maxNewTokens: 32,
+    ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05 },
+    robustness: { steps: 80, snapshotEvery: 10, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
+    online: { rounds: 1, comparisons: 320, evalComparisons: 480, bootstrap: 200 },
+  },
+  quick: {
+    lmSteps: 600,
+    pmpLrMultiplier: 0.5,
+    pmLrMultiplier: 0.5,
+    collectPairs: 1,
+    collectPrompts: { train: 1000, test: 300 },
+    heldOut: 160,
+    evalSamples: 2,
+    maxNewTokens: 24,
+    ppo: { steps: 40, batchSize: 32, miniBatchSize: 16, lr: 3e-5, klCoef: 0.05 },
+    robustness: { steps: 30, snapshotEvery: 10, lr: 4e-5, klCoef: 0.001, evalPrompts: 64 },
+    online: { rounds: 1, comparisons: 160, evalComparisons: 320, bootstrap: 100 },
+  },
+};
+
+/** Every stage after the LM, in order (`full` ones only run with --full). */
+export function demoStages(p: DemoPaths): Stage[] {
+  const o = (name: string) => join(p.out, name);
+  const w = (name: string) => join(p.worldDir, name);
+  const seed = String(p.seed);
+  const s = demoScales[p.scale];
+  const pmp = join(o('pmp'), 'checkpoint');
+  const distilled = join(o('distill'), 'checkpoint');
+  const pm = join(o('pm'), 'checkpoint');
+  const ppo = join(o('ppo'), 'checkpoint');
+  const own = { train: join(o('collect'), 'train.jsonl'), test: join(o('collect'), 'test.jsonl') };
+  // The PM's data: the distilled policy's own comparisons and the world's scripted ones (the latter teach
+  // which values are right — the policy's samples alone are too few for that).
+  const pmData = [own.train, w('helpful-train.jsonl'), w('harmless-train.jsonl')].join(',');
+  const models = join(o('eval'), 'models');
+  const tokens = String(s.maxNewTokens);
+  return [
+    {
+      name: 'pmp',
+      after: [],
+      what: "preference-model pretraining on the forum's ranked pairs",
+      argv: () => [
+        'pm',
+        ...['pretrain', '--init', p.lm, '--data', w('pmp.jsonl'), '--out', o('pmp'), '--seed', seed],
+        ...['--lr-multiplier', String(s.pmpLrMultiplier), '--resume'],
+      ],
+      output: o('pmp'),
+    },
+    {
+      name: 'distill',
+      after: [],
+      what: 'context distillation of the HHH prompt into the LM',
+      argv: () => [
+        'distill',
+        ...['--init', p.lm, '--world', p.worldDir, '--out', o('distill'), '--seed', seed],
+        ...['--steps', '60', '--dialogues', '400', '--eval-prompts', '32', '--eval-examples', '32'],
+        '--resume',
+      ],
+      output: o('distill'),
+    },
+    {
+      name: 'collect',
+      after: ['distill'],
+      what: "comparisons of the distilled policy's own samples by the simulated crowd",
+      argv: () => [
+        'collect',
+        ...['--policy', distilled, '--world', p.worldDir, '--out', o('collect'), '--seed', seed],
+        ...['--max-new-tokens', tokens, '--pairs', String(s.collectPairs)],
+        ...[
+          '--train-prompts',
+          String(s.collectPrompts.train),
+          '--test-prompts',
+          String(s.collectPrompts.test),
+        ],
+      ],
+      output: o('collect'),
+    },
+    {
+      name: 'pm',
+      after: ['pmp', 'collect'],
+      what: "the preference model, finetuned from PMP on the policy's own and the world's comparisons",
+      argv: () => [
+        'pm',
+        ...['train', '--init', pmp, '--data', pmData, '--eval', own.test, '--out', o('pm'), '--seed', seed],
+        ...['--lr-multiplier', String(s.pmLrMultiplier), '--resume'],
+      ],
+      output: o('pm'),
+    },
+    {
+      name: 'pm-eval',
+      after: ['pm'],
+      what: "the PM on held-out comparisons of the policy's own samples: gold accuracy, length baseline",
+      argv: () => [
+        'pm',
+        ...['eval', '--model', pm, '--data', own.test, '--gold'],
+        ...['--report', join(o('pm-eval'), 'pm-eval.json')],
+      ],
+      output: o('pm-eval'),
+    },
+    {
+      name: 'best-of-n',
+      after: ['pm', 'distill'],
+      what: 'rejection sampling against the PM (N = 1, 4, 16)',
+      argv: () => [
+        'best-of-n',
+        ...['--policy', distilled, '--world', p.worldDir, '--reward', pm, '--seed', seed],
+        ...['--ns', '1,4,16', '--prompts', String(s.heldOut), '--max-new-tokens', tokens],
+        ...['--out', join(o('best-of-n'), 'best-of-n.json')],
+      ],
+      output: o('best-of-n'),
+    },
+    {
+      name: 'ppo',
+      after: ['pm', 'distill', 'collect'],
+      what: 'PPO against the PM with a KL penalty, from the distilled policy',
+      argv: () => [
+        'ppo',
+        ...['--init', distilled, '--world', p.worldDir, '--reward', pm, '--out', o('ppo'), '--seed', seed],
+        ...['--steps', String(s.ppo.steps), '--batch-size', String(s.ppo.batchSize)],
+        ...['--mini-batch-size', String(s.ppo.miniBatchSize), '--max-new-tokens', tokens],
+        ...['--lr', String(s.ppo.lr), '--kl-coef', String(s.ppo.klCoef), '--whiten-rewards'],
+        ...['--normalize-reward', '--held-out', own.test],
+        ...['--eval-every', '20', '--eval-prompts', '64', '--checkpoint-every', '20'],
+        '--resume',
+      ],
+      output: o('ppo'),
+    },
+    {
+      name: 'robustness',
+      after: ['pmp', 'collect', 'distill'],
+      what: 'train PM vs test PM vs gold along √KL (PPO against the train PM)',
+      argv: () => [
+        'robustness',
+        ...['--policy', distilled, '--world', p.worldDir, '--pm-init', pmp, '--out', o('robustness')],
+        ...['--data', pmData, '--held-out', own.test, '--pm-lr-multiplier', String(s.pmLrMultiplier)],
+        ...['--steps', String(s.robustness.steps), '--snapshot-every', String(s.robustness.snapshotEvery)],
+        ...['--checkpoint-every', String(s.robustness.snapshotEvery), '--batch-size', '32'],
+        ...['--mini-batch-size', '16', '--max-new-tokens', tokens, '--whiten-rewards'],
+        ...['--lr', String(s.robustness.lr), '--kl-coef', String(s.robustness.klCoef)],
+        ...['--eval-prompts', String(s.robustness.evalPrompts), '--seed', seed],
+      ],
+      output: o('robustness'),
+    },
+    {
+      name: 'online',
+      after: ['pm', 'ppo', 'pmp', 'collect'],
+      what: `${s.online.rounds} online round(s) with the simulated crowd after round 0 (the PM and PPO above), Elo`,
+      argv: () => [
+        'online',
+        ...['--world', p.worldDir, '--init', distilled, '--pm-init', pmp, '--out', o('online')],
+        ...['--round0-data', pmData, '--round0-pm', pm, '--round0-policy', ppo, '--test-data', own.test],
+        ...['--rounds', String(s.online.rounds), '--comparisons', String(s.online.comparisons)],
+        ...['--eval-comparisons', String(s.online.evalComparisons), '--deploy', '2'],
+        ...['--eval-prompts', String(s.heldOut), '--bootstrap', String(s.online.bootstrap)],
+        ...['--max-new-tokens', tokens, '--temperature', '1', '--top-p', '1', '--seed', seed],
+        ...['--pm-lr-multiplier', String(s.pmLrMultiplier)],
+        ...['--ppo-steps', String(s.ppo.steps), '--ppo-batch-size', String(s.ppo.batchSize)],
+        ...['--ppo-mini-batch-size', String(s.ppo.miniBatchSize), '--ppo-max-new-tokens', tokens],
+        ...['--ppo-lr', String(s.ppo.lr), '--ppo-kl-coef', String(s.ppo.klCoef), '--ppo-whiten-rewards'],
+      ],
+      output: o('online'),
+    },
+    {
+      name: 'eval',
+      after: ['ppo', 'distill'],
+      what: 'the base, distilled and RLHF policies on the held-out prompts (gold), and task accuracy',
+      prepare: () => {
+        link(models, 'base', p.lm);
+        link(models, 'distilled', distilled);
+        link(models, 'ppo', ppo);
+      },
+      argv: () => [
+        'eval',
+        ...['--models', ['base', 'distilled', 'ppo'].map((m) => join(models, m)).join(',')],
+        ...['--world', p.worldDir, '--held-out', String(s.heldOut), '--samples', String(s.evalSamples)],
+        ...['--seed', seed, '--limit', '64'],
+        ...['--max-new-tokens', tokens, '--out', join(o('eval'), 'eval.json')],
+      ],
+      output: o('eval'),
+    },
+    {
+      name: 'ood',
+      after: [],
+      what: 'OOD detection of harmful requests from the LM’s activations',
+      argv: () => [
+        'ood',
+        ...['--model', p.lm, '--in', w('ood-benign.jsonl'), '--out-of', w('ood-harmful.jsonl')],
+        ...['--limit', '300', '--out', join(o('ood'), 'ood.json')],
+      ],
+      output: o('ood'),
+    },
+    {
+      name: 'pm-size',
+      after: [],
+      what: 'PM accuracy vs model size, and PMP vs none at small data (--full)',
+      argv: () => [
+        'pm',
+        ...['experiment', 'all', '--world', p.worldDir, '--out', o('pm-size'), '--seed', seed],
+        ...['--lm-steps', '1200'],
+      ],
+      output: o('pm-size'),
+      full: true,
+    },
+    {
+      name: 'report',
+      after: ['pmp', 'pm-eval', 'best-of-n', 'ppo', 'robustness', 'online', 'eval', 'ood'],
+      what: 'the HTML report of the run',
+      argv: () => ['report', p.out, '--out', join(p.out, 'report.html')],
+      output: join(p.out, 'report.html'),
+    },
+  ];
+}
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'hhkit.js');
+
+/**
+ * Runs the stages as `hhkit` child processes, `slots` at a time (one torch thread each: a small model's
+ * step is bound by per-op overhead, so two one-thread processes get ~1.8× the work of one two-thread
+ * process done), each as soon as the stages it reads are done — the critical path (distill → collect →
+ * pm → ppo → online) first. Output lines carry the stage's name. A finished stage leaves
+ * OUT/.stages/<stage>.done and is skipped on a rerun; a stage cut short resumes from its checkpoint.
+ * Throws when a stage fails (after the running ones end), leaving its folder for the next run to resume.
+ * Returns the seconds each stage took in this call.
+ */
+export async function runDemoStages(
+  p: DemoPaths,
+  o: { first: number; total: number; started: number; stopAfter: string; full: boolean; slots: number },
+): Promise<Record<string, number>> {
+  const stagesDir = join(p.out, '.stages');
+  mkdirSync(stagesDir, { recursive: true });
+  const all = demoStages(p).filter((s) => o.full || !s.full);
+  // With --stop-after, only that stage and what it reads.
+  const wanted = new Set<string>();
+  const want = (name: string): void => {
+    if (wanted.has(name)) return;
+    wanted.add(name);
+    for (const d of all.find((s) => s.name === name)?.after ?? []) want(d);
+  };
+  for (const s of all) if (!o.stopAfter || s.name === o.stopAfter) want(s.name);
+  const stages = all.filter((s) => wanted.has(s.name));
+  const number = new Map(all.map((s, i) => [s.name, o.first + i]));
+  const marker = (name: string) => join(stagesDir, `${name}.done`);
+  const done = new Set(stages.filter((s) => existsSync(marker(s.name))).map((s) => s.name));
+  for (const name of done) console.error(`[${number.get(name)}/${o.total}] ${name}: done in an earlier run`);
+  stopOrphans(stagesDir);
+  const seconds: Record<string, number> = {};
+  const running = new Map<string, Promise<void>>();
+  let failure: Error | null = null;
+  // The critical path first, then the rest in the paper's order.
+  const critical = ['distill', 'pmp', 'collect', 'pm', 'ppo', 'online'];
+  const rank = (s: Stage) => (critical.includes(s.name) ? critical.indexOf(s.name) : critical.length);
+  const ready = () =>
+    stages
+      .filter((s) => !done.has(s.name) && !running.has(s.name) && s.after.every((d) => done.has(d)))
+      .sort((a, b) => rank(a) - rank(b));
+  const start = (stage: Stage): void => {
+    const elapsed = formatDuration((performance.now() - o.started) / 1000);
+    const resuming = existsSync(stage.output);
+    console.error(
+      `[${number.get(stage.name)}/${o.total}] ${stage.name}: ${stage.what}${resuming ? ' (resuming)' : ''} · ${elapsed} elapsed`,
+    );
+    // Stages that write one file (best-of-N, eval, OOD) need their folder.
+    if (!stage.output.endsWith('.html')) mkdirSync(stage.output, { recursive: true });
+    stage.prepare?.();
+    const argv = stage.argv();
+    const t0 = performance.now();
+    const tag = `  ${stage.name} │ `;
+    const env = o.slots > 1 ? { ...process.env, HHKIT_NUM_THREADS: '1' } : process.env;
+    const pidFile = join(stagesDir, `${stage.name}.pid`);
+    const job = runChild(process.execPath, [bin, ...argv], {
+      env,
+      onSpawn: (child) => writeFileSync(pidFile, String(child.pid)),
+      onStderrLine: (line) => console.error(`${tag}${line}`),
+      onStdoutLine: (line) => console.error(`${tag}${line}`),
+    }).then(async (r) => {
+      rmSync(pidFile, { force: true });
+      running.delete(stage.name);
+      if (r.code !== 0) {
+        failure ??= new Error(
+          `demo stage '${stage.name}' failed (exit ${r.code ?? r.signal}); rerun \`hhkit demo\` to resume. Command: hhkit ${argv.join(' ')}`,
+        );
+        return;
+      }
+      seconds[stage.name] = (performance.now() - t0) / 1000;
+      await writeFileAtomic(marker(stage.name), JSON.stringify({ seconds: seconds[stage.name], argv }));
+      done.add(stage.name);
+    });
+    running.set(stage.name, job);
+  };
+  for (;;) {
+    if (!failure) for (const stage of ready().slice(0, Math.max(0, o.slots - running.size))) start(stage);
+    if (running.size === 0) break;
+    await Promise.race(running.values());
+  }
+  if (failure) throw failure;
+  return seconds;
+}
+
+/** Stops stage processes a killed demo left running (their pid files), so a rerun never races them. */
+function stopOrphans(stagesDir: string): void {
+  for (const name of readdirSync(stagesDir).filter((n) => n.endsWith('.pid'))) {
+    const pid = Number(readFileSync(join(stagesDir, name), 'utf8'));
+    try {
+      // Only if that pid is still an hhkit process (pids are reused).
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (Number.isInteger(pid) && pid > 0 && cmdline.includes('hhkit.js')) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone (or no /proc: nothing to stop)
+    }
+    rmSync(join(stagesDir, name), { force: true });
+  }
+}
+
+/** Seconds every finished stage took, from the markers (this run's and earlier runs'). */
+export function stageSeconds(out: string): Record<string, number> {
+  const dir = join(out, '.stages');
+  const result: Record<string, number> = {};
+  if (!existsSync(dir)) return result;
+  for (const stage of demoStages({ out, worldDir: '', lm: '', seed: 0, scale: 'full' })) {
+    const marker = join(dir, `${stage.name}.done`);
+    const data = readJsonIfPresent(marker) as { seconds?: number } | null;
+    if (typeof data?.seconds === 'number') result[stage.name] = data.seconds;
+  }
+  return result;
+}
+
+/** Reads a JSON file if it exists, else null (the summary tolerates stages that wrote nothing). */
+export function readJsonIfPresent(path: string): unknown {
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return null;
+  }
+}
