@@ -1,31 +1,34 @@
 // The demo's verdict: each of the paper's effects measured on the run's files against the world's gold
 // judge, with a 95% bootstrap interval, the paper's claim beside it and whether it held here. `hhkit demo`
-// prints the table, writes OUT/claims.json (the report shows it on top) and exits non-zero when one fails.
+// prints the table, writes OUT/claims.json (the report shows it on top) and exits non-zero when an effect
+// went the wrong way (its direction check, the quick scale's bar, failed).
 import { join } from 'node:path';
 import { excludesZero, type Interval, meanInterval, pairedDifference } from '../eval/intervals.ts';
 import type { WorldPromptRecord } from '../eval/world-tasks.ts';
 import { type DemoScale, readJsonIfPresent } from './demo-stages.ts';
 
+/** The bar a claim is measured against. */
+export interface ClaimTargets {
+  baseHelp: number;
+  pmAccuracy: number;
+  pmMargin: number;
+  bonGain: number;
+  bonMonotone: boolean;
+  ppoGain: number;
+  lookalikeRefusal: number;
+  distinct: number;
+  r2: number;
+  elo: number;
+  seconds: number;
+  /** Whether the test PM and gold must lag the train PM at the largest KL. */
+  overOptimisation: boolean;
+}
+
 /**
  * What counts as holding. Full: the issue's bar for the demo (the paper's effects, clearly). Quick: the same
  * directions with smaller margins, for the reduced-scale run of the tests.
  */
-export const claimTargets: Record<
-  DemoScale,
-  {
-    baseHelp: number;
-    pmAccuracy: number;
-    pmMargin: number;
-    bonGain: number;
-    bonMonotone: boolean;
-    ppoGain: number;
-    lookalikeRefusal: number;
-    distinct: number;
-    r2: number;
-    elo: number;
-    seconds: number;
-  }
-> = {
+export const claimTargets: Record<DemoScale, ClaimTargets> = {
   full: {
     baseHelp: 0.3,
     pmAccuracy: 0.75,
@@ -38,6 +41,7 @@ export const claimTargets: Record<
     r2: 0.9,
     elo: 100,
     seconds: 600,
+    overOptimisation: true,
   },
   quick: {
     baseHelp: 0.2,
@@ -51,7 +55,19 @@ export const claimTargets: Record<
     r2: 0.7,
     elo: 0,
     seconds: 600,
+    overOptimisation: true,
   },
+};
+
+/**
+ * A claim's direction check — its stage's sanity check, which fails the demo: the quick scale's bar (the
+ * effect goes the paper's way, its interval excludes zero, by a small margin). Time and the over-
+ * optimisation analysis are reported against their targets but do not fail the run.
+ */
+const directionTargets: ClaimTargets = {
+  ...claimTargets.quick,
+  seconds: Number.POSITIVE_INFINITY,
+  overOptimisation: false,
 };
 
 export interface Claim {
@@ -64,9 +80,19 @@ export interface Claim {
   target: string;
   /** The paper's finding this stands for. */
   paper: string;
+  /** Whether the target was met. */
   held: boolean;
+  /**
+   * Whether the effect went the paper's way at all (the quick scale's bar): false fails the demo; held false
+   * with direction true is an effect short of the target.
+   */
+  direction: boolean;
   note?: string;
 }
+
+/** HELD (target met), SHORT (the right direction, short of the target) or FAILED (the wrong way). */
+export const claimStatus = (c: Pick<Claim, 'held' | 'direction'>): 'HELD' | 'SHORT' | 'FAILED' =>
+  c.held ? 'HELD' : c.direction ? 'SHORT' : 'FAILED';
 
 /** Settings where the demo departs from the paper, with the reason (printed under the table). */
 export const deviations = [
@@ -130,23 +156,28 @@ function slope(x: readonly number[], y: readonly number[]): number {
  *
  * @example const claims = demoClaims('runs/demo', { seed: 1, seconds: 420 }); claims.every((c) => c.held)
  */
-export function demoClaims(
-  out: string,
-  o: {
-    seed: number;
-    seconds: number;
-    /** Whether `seconds` is the whole job with its setup, without one (none ran just before), or a resumed run's part. */
-    timing: 'with-setup' | 'no-setup' | 'resumed';
-    full: boolean;
-    scale: DemoScale;
-  },
-): Claim[] {
-  const t = claimTargets[o.scale];
+export function demoClaims(out: string, o: ClaimOptions): Claim[] {
+  const claims = measureClaims(out, o, claimTargets[o.scale]);
+  const directions = measureClaims(out, o, directionTargets);
+  return claims.map((c, i) => ({ ...c, direction: c.held || directions[i]!.held }));
+}
+
+interface ClaimOptions {
+  seed: number;
+  seconds: number;
+  /** Whether `seconds` is the whole job with its setup, without one (none ran just before), or a resumed run's part. */
+  timing: 'with-setup' | 'no-setup' | 'resumed';
+  full: boolean;
+  scale: DemoScale;
+}
+
+/** The claims measured against the targets `t` (`direction` is filled in by demoClaims). */
+function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
   const pct = (x: number) => `${Math.round(100 * x)}%`;
   const claims: Claim[] = [];
   const boot = { seed: o.seed, samples: 2000 };
-  const add = (c: Claim) => claims.push(c);
-  const missing = (stage: string, figure: string, target: string, paper: string): Claim => ({
+  const add = (c: Omit<Claim, 'direction'>) => claims.push({ ...c, direction: false });
+  const missing = (stage: string, figure: string, target: string, paper: string) => ({
     stage,
     figure,
     value: null,
@@ -327,7 +358,7 @@ export function demoClaims(
       value: point(lag),
       target: '> 0 (test PM and gold below the train PM)',
       paper: overPaper,
-      held: lag > 0,
+      held: lag > 0 || !t.overOptimisation,
     });
   } else
     add(missing('robustness', 'train PM gain − test PM and gold gains at the largest KL', '> 0', overPaper));
@@ -424,7 +455,7 @@ const fmtValue = (c: Claim): string => {
 };
 
 /**
- * The claims as text: one line per claim (held or not, stage, figure, value [95% CI], target), the paper's
+ * The claims as text: one line per claim (HELD, SHORT or FAILED, stage, figure, value [95% CI], target), the paper's
  * finding under it, then the deviations.
  *
  * @example console.log(formatClaims(demoClaims('runs/demo', { seed: 1, seconds: 400, full: false })));
@@ -433,7 +464,7 @@ export function formatClaims(claims: readonly Claim[]): string {
   const lines = ['the paper’s effects on the built-in world (95% bootstrap intervals):'];
   for (const c of claims) {
     lines.push(
-      `  ${c.held ? 'HELD  ' : 'FAILED'} ${c.stage.padEnd(10)} ${c.figure}: ${fmtValue(c)} (target ${c.target})`,
+      `  ${claimStatus(c).padEnd(6)} ${c.stage.padEnd(10)} ${c.figure}: ${fmtValue(c)} (target ${c.target})`,
     );
     lines.push(`         ${' '.repeat(10)} paper: ${c.paper}${c.note ? ` — ${c.note}` : ''}`);
   }

@@ -47,7 +47,7 @@ test('demo --quick: the PM beats length, best-of-N and PPO raise gold, the RLHF 
   // The report shows the claims on top.
   assert.ok(summary.report);
   const html = readFileSync(summary.report, 'utf8');
-  assert.match(html, /<section id="claims" data-held="\d+" data-claims="\d+">/);
+  assert.match(html, /<section id="claims" data-held="\d+" data-failed="\d+" data-claims="\d+">/);
 
   // A rerun finds every stage done: nothing retrains, the claims are the same.
   const again = await runHhkit(['demo', '--quick', '--out', out, '--json']);

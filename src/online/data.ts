@@ -1,7 +1,7 @@
 // The data side of the rounds: the world's files (prompts, static comparisons, crowd), the store as the one
 // place every comparison lives (the world's static data is imported as round 0), and the per-round export
 // the PM trains on — "mix with all earlier data" is the union of the exports of rounds 0…k.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportComparisons, importComparisons } from '../store/io.ts';
 import type { Store } from '../store/store.ts';
@@ -81,6 +81,9 @@ export async function exportRound(
   const dir = join(out, 'data');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `round-${k}.jsonl`);
+  // A kill during an earlier export of this round left its temp file (the atomic write's .round-K.jsonl.tmp-…).
+  for (const n of readdirSync(dir))
+    if (n.startsWith(`.round-${k}.jsonl.tmp-`)) rmSync(join(dir, n), { force: true });
   const count = await exportComparisons(store, path, { filter: { round: k } });
   return { path, count };
 }

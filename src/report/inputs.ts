@@ -194,6 +194,8 @@ const parsers = {
         target: str(o['target'], `claims[${i}].target`),
         paper: str(o['paper'], `claims[${i}].paper`),
         held: o['held'] === true,
+        // Files from before the direction check: a held claim went the right way, any other is unknown.
+        direction: o['direction'] === true || o['held'] === true,
         ...(typeof o['note'] === 'string' ? { note: o['note'] } : {}),
       };
     });
@@ -428,6 +430,8 @@ export interface ClaimIn {
   target: string;
   paper: string;
   held: boolean;
+  /** Whether the effect went the paper's way (false: the demo failed on it). */
+  direction: boolean;
   note?: string;
 }
 

@@ -311,7 +311,7 @@ export function buildFigures(inputs: RunInputs): Figure[] {
   ];
 }
 
-/** The demo's claims as a table: held or not, stage, figure, value [95% CI], target, the paper's claim. */
+/** The demo's claims as a table: held, short of the target or failed, stage, figure, value [95% CI], target, the paper's claim. */
 function claimsTable(claims: readonly ClaimIn[]): string {
   const value = (c: ClaimIn) => {
     if (!c.value) return '—';
@@ -323,11 +323,12 @@ function claimsTable(claims: readonly ClaimIn[]): string {
   };
   const rows = claims.map(
     (c) =>
-      `<tr class="${c.held ? 'held' : 'failed'}"><td>${c.held ? 'held' : 'FAILED'}</td><td>${escapeXml(c.stage)}</td><td>${escapeXml(c.figure)}${c.note ? `<br><small>${escapeXml(c.note)}</small>` : ''}</td><td>${escapeXml(value(c))}</td><td>${escapeXml(c.target)}</td><td>${escapeXml(c.paper)}</td></tr>`,
+      `<tr class="${c.held ? 'held' : c.direction ? 'short' : 'failed'}"><td>${c.held ? 'held' : c.direction ? 'short' : 'FAILED'}</td><td>${escapeXml(c.stage)}</td><td>${escapeXml(c.figure)}${c.note ? `<br><small>${escapeXml(c.note)}</small>` : ''}</td><td>${escapeXml(value(c))}</td><td>${escapeXml(c.target)}</td><td>${escapeXml(c.paper)}</td></tr>`,
   );
   const held = claims.filter((c) => c.held).length;
-  return `<section id="claims" data-held="${held}" data-claims="${claims.length}">
-<h2>The paper’s effects on this run: ${held} of ${claims.length} held (95% bootstrap intervals)</h2>
+  const wrong = claims.filter((c) => !c.direction).length;
+  return `<section id="claims" data-held="${held}" data-failed="${wrong}" data-claims="${claims.length}">
+<h2>The paper’s effects on this run: ${held} of ${claims.length} held, ${claims.length - held - wrong} short of the target, ${wrong} the wrong way (95% bootstrap intervals)</h2>
 <table class="evals claims"><tr><th></th><th>stage</th><th>measured</th><th>value [95% CI]</th><th>target</th><th>paper</th></tr>
 ${rows.join('\n')}
 </table></section>
@@ -342,7 +343,7 @@ figcaption{font-size:12px;color:#555;margin-top:6px}code{background:#f4f4f4;padd
 .note{color:#8a5a00;background:#fff8e6;border:1px dashed #e0b050;padding:12px;border-radius:4px;font-size:13px}
 table.evals{border-collapse:collapse;font-size:13px}table.evals th,table.evals td{border:1px solid #ddd;padding:4px 8px;text-align:right}
 table.evals th:first-child{text-align:left}
-table.claims td{text-align:left}tr.held td:first-child{color:#1a7f37}tr.failed td:first-child{color:#c62828;font-weight:bold}
+table.claims td{text-align:left}tr.held td:first-child{color:#1a7f37}tr.failed td:first-child{color:#c62828;font-weight:bold}tr.short td:first-child{color:#b26a00}
 section#claims{margin-bottom:16px}`;
 
 /**

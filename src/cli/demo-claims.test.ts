@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { claimStatus, demoClaims, formatClaims } from './demo-claims.ts';
+
+/** A run folder holding only a best-of-N result whose best-of-16 beats best-of-1 by `gain` on every prompt. */
+function bestOfNRun(gain: number, at4: number): string {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-'));
+  mkdirSync(join(out, 'best-of-n'));
+  const prompts = 64;
+  const golds = (g: number) => Array.from({ length: prompts }, (_, i) => g + ((i % 8) - 3.5) / 100);
+  const rows = [
+    { n: 1, gold: 0.6, golds: golds(0.6) },
+    { n: 4, gold: 0.6 + at4, golds: golds(0.6 + at4) },
+    { n: 16, gold: 0.6 + gain, golds: golds(0.6 + gain) },
+  ];
+  writeFileSync(join(out, 'best-of-n', 'best-of-n.json'), JSON.stringify({ rows }));
+  return out;
+}
+
+const options = { seed: 1, seconds: 100, timing: 'no-setup' as const, full: false, scale: 'full' as const };
+const bon = (out: string) => demoClaims(out, options).find((c) => c.stage === 'best-of-n')!;
+
+test('a claim is HELD at its target, SHORT in the right direction below it, FAILED the wrong way', () => {
+  const held = bon(bestOfNRun(0.12, 0.08));
+  assert.equal(claimStatus(held), 'HELD');
+  // Rising and clearly above zero, but below the full scale's 0.08: short, not a failure of the stage.
+  const short = bon(bestOfNRun(0.05, 0.03));
+  assert.equal(claimStatus(short), 'SHORT');
+  assert.ok(short.value && short.value.lower > 0);
+  // Best-of-16 below best-of-1: the PM picks worse than chance — the wrong way.
+  const wrong = bon(bestOfNRun(-0.03, -0.01));
+  assert.equal(claimStatus(wrong), 'FAILED');
+  assert.match(
+    formatClaims([held, short, wrong]),
+    /HELD {3}best-of-n[\s\S]*SHORT {2}best-of-n[\s\S]*FAILED best-of-n/,
+  );
+});
+
+test('a stage that left no results is FAILED; the time budget and a resumed run never fail the run', () => {
+  const claims = demoClaims(bestOfNRun(0.12, 0.08), { ...options, seconds: 5000 });
+  const ppo = claims.find((c) => c.stage === 'ppo')!;
+  assert.equal(ppo.value, null);
+  assert.equal(claimStatus(ppo), 'FAILED');
+  const time = claims.find((c) => c.stage === 'demo')!;
+  assert.equal(claimStatus(time), 'SHORT');
+  const resumed = demoClaims(bestOfNRun(0.12, 0.08), { ...options, seconds: 5000, timing: 'resumed' });
+  assert.equal(claimStatus(resumed.find((c) => c.stage === 'demo')!), 'HELD');
+});
