@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { claimStatus, demoClaims, formatClaims } from './demo-claims.ts';
+import { runHhkitSync } from './test-cli.ts';
 
 /** A run folder holding only a best-of-N result whose best-of-16 beats best-of-1 by `gain` on every prompt. */
 function bestOfNRun(gain: number, at4: number): string {
@@ -48,4 +49,13 @@ test('a stage that left no results is FAILED; the time budget and a resumed run 
   assert.equal(claimStatus(time), 'SHORT');
   const resumed = demoClaims(bestOfNRun(0.12, 0.08), { ...options, seconds: 5000, timing: 'resumed' });
   assert.equal(claimStatus(resumed.find((c) => c.stage === 'demo')!), 'HELD');
+});
+
+test('demo refuses to resume a run folder of another seed (exit 2), naming both seeds', () => {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-demo-seed-'));
+  mkdirSync(join(out, 'world'));
+  writeFileSync(join(out, 'world', 'manifest.json'), JSON.stringify({ format: 'hhkit-world/1', seed: 1 }));
+  const run = runHhkitSync(['demo', '--seed', '2', '--out', out]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /holds a demo run of seed 1, not 2/);
 });

@@ -129,6 +129,11 @@ export const command: Command = {
     let manifest: WorldManifest;
     if (existsSync(manifestPath)) {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as WorldManifest;
+      // Resuming another seed's run would mix two worlds' models and claims.
+      if (manifest.seed !== undefined && manifest.seed !== seed)
+        throw new UsageError(
+          `${out} holds a demo run of seed ${manifest.seed}, not ${seed}: pass another --out (or --seed ${manifest.seed} to resume it)`,
+        );
       console.error(`[1/${total}] world: already generated in ${worldDir}`);
     } else {
       console.error(`[1/${total}] world: generating the small assistant world`);
