@@ -59,3 +59,19 @@ test('demo refuses to resume a run folder of another seed (exit 2), naming both 
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /holds a demo run of seed 1, not 2/);
 });
+
+test('the early linear fit of the robustness curve counts only over at least 4 snapshots', () => {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-'));
+  mkdirSync(join(out, 'robustness'));
+  const fit = (n: number) =>
+    writeFileSync(
+      join(out, 'robustness', 'robustness.json'),
+      JSON.stringify({ fits: { trainPM: { r2: 1, xMax: 0.4, n } }, atLargestKL: null }),
+    );
+  const r2 = () => demoClaims(out, options).find((c) => c.stage === 'robustness' && /R²/.test(c.figure))!;
+  fit(2); // a line through two points always has R² 1
+  assert.equal(r2().held, false);
+  assert.match(r2().note ?? '', /only 2 snapshots/);
+  fit(5);
+  assert.equal(claimStatus(r2()), 'HELD');
+});

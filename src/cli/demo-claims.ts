@@ -138,6 +138,9 @@ interface ExperimentFile {
   claim?: string;
 }
 
+/** The fewest snapshots the early linear fit of the robustness curve must rest on. */
+const MIN_FIT_POINTS = 4;
+
 const point = (value: number, n = 1): Interval => ({ value, lower: value, upper: value, level: 0.95, n });
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
 const isRefusal = (o: string) => o === 'refusal' || o === 'ideal-refusal';
@@ -350,9 +353,13 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
       stage: 'robustness',
       figure: `R² of a line in √KL through the train PM's reward, √KL ≤ ${fit.xMax.toFixed(2)} (${fit.n} points)`,
       value: point(fit.r2, fit.n),
-      target: `≥ ${t.r2}`,
+      target: `≥ ${t.r2} over ≥ ${MIN_FIT_POINTS} points`,
       paper: linearPaper,
-      held: fit.r2 >= t.r2,
+      // A line through 2 or 3 points fits (nearly) perfectly whatever the curve: too few is not a result.
+      held: fit.r2 >= t.r2 && fit.n >= MIN_FIT_POINTS,
+      ...(fit.n < MIN_FIT_POINTS
+        ? { note: `not a result: only ${fit.n} snapshots in the early part (more --snapshot-every)` }
+        : {}),
     });
   } else add(missing('robustness', 'R² of the early linear fit', `≥ ${t.r2}`, linearPaper));
   const end = robust?.atLargestKL;

@@ -96,7 +96,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     evalSamples: 4,
     maxNewTokens: 32,
     ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05 },
-    robustness: { steps: 80, snapshotEvery: 10, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
+    robustness: { steps: 80, snapshotEvery: 5, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
     online: { rounds: 1, comparisons: 320, evalComparisons: 480, bootstrap: 200 },
   },
   quick: {
@@ -109,7 +109,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     evalSamples: 2,
     maxNewTokens: 24,
     ppo: { steps: 40, batchSize: 32, miniBatchSize: 16, lr: 3e-5, klCoef: 0.05 },
-    robustness: { steps: 30, snapshotEvery: 5, lr: 4e-5, klCoef: 0.001, evalPrompts: 64 },
+    robustness: { steps: 30, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 64 },
     online: { rounds: 1, comparisons: 160, evalComparisons: 640, bootstrap: 200 },
   },
 };
