@@ -136,6 +136,8 @@ interface ExperimentFile {
   }[];
   holds?: boolean;
   claim?: string;
+  /** What the experiment found here, in words (e.g. "does not hold here: PMP − no PMP = -2.9 pts at n=250"). */
+  verdict?: string;
 }
 
 /** The fewest snapshots the early linear fit of the robustness curve must rest on. */
@@ -437,7 +439,7 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
       target: 'holds',
       paper,
       held: exp.holds === true,
-      ...(exp.claim ? { note: exp.claim } : {}),
+      ...(exp.verdict || exp.claim ? { note: exp.verdict ?? exp.claim } : {}),
     });
   }
 
