@@ -166,7 +166,9 @@ function slope(x: readonly number[], y: readonly number[]): number {
  * Every claim of the run in OUT, from the files its stages wrote (a stage that did not run gives a claim
  * with a null value that does not hold).
  *
- * @example const claims = demoClaims('runs/demo', { seed: 1, seconds: 420 }); claims.every((c) => c.held)
+ * @example
+ * const claims = demoClaims('runs/demo', { seed: 1, seconds: 420, timing: 'no-setup', full: false, scale: 'full' });
+ * claims.every((c) => c.direction); // false: the demo exits 1
  */
 export function demoClaims(out: string, o: ClaimOptions): Claim[] {
   const claims = measureClaims(out, o, claimTargets[o.scale]);
