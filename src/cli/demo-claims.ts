@@ -476,7 +476,7 @@ const fmtValue = (c: Claim): string => {
  * The claims as text: one line per claim (HELD, SHORT or FAILED, stage, figure, value [95% CI], target), the paper's
  * finding under it, then the deviations.
  *
- * @example console.log(formatClaims(demoClaims('runs/demo', { seed: 1, seconds: 400, full: false })));
+ * @example console.log(formatClaims(demoClaims('runs/demo', { seed: 1, seconds: 400, timing: 'no-setup', full: false, scale: 'full' })));
  */
 export function formatClaims(claims: readonly Claim[]): string {
   const lines = ['the paper’s effects on the built-in world (95% bootstrap intervals):'];
