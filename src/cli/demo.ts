@@ -14,7 +14,14 @@ import { generateWorld, type WorldManifest, worldSizes, worldWorkUnits } from '.
 import { numberOption, type OptionSpec, outputFolder, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './commands.ts';
 import { demoClaims, formatClaims } from './demo-claims.ts';
-import { type DemoScale, demoScales, demoStages, runDemoStages, stageSeconds } from './demo-stages.ts';
+import {
+  type DemoScale,
+  demoScales,
+  demoStages,
+  readJsonIfPresent,
+  runDemoStages,
+  stageSeconds,
+} from './demo-stages.ts';
 import { describeEvent } from './pretrain.ts';
 import { warnCorpus } from './warnings.ts';
 
@@ -198,12 +205,13 @@ export const command: Command = {
     const round = (x: number | null): number | null =>
       x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));
     const setup = recentSetupSeconds(startedAt);
-    const seconds = { ...(setup === null ? {} : { setup }), lm: readLMSeconds(out), ...stageSeconds(out) };
+    const finishedStages = stageSeconds(out);
+    const seconds = { ...(setup === null ? {} : { setup }), lm: readLMSeconds(out), ...finishedStages };
     // The wall time of the whole job: this run's, when it did everything (stages overlap, so their seconds
     // do not add up), plus the setup that ran just before it.
     const wall = (performance.now() - started) / 1000;
     const fromScratch =
-      result.resumedFrom === 0 && Object.keys(ran).length === Object.keys(stageSeconds(out)).length;
+      result.resumedFrom === 0 && Object.keys(ran).length === Object.keys(finishedStages).length;
     const finished = !stopAfter && existsSync(join(out, 'report.html'));
     const claims = finished
       ? demoClaims(out, {
@@ -270,27 +278,15 @@ export const command: Command = {
  */
 function recentSetupSeconds(startedAt: number): number | null {
   const path = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.hhkit-cache', 'setup.json');
-  if (!existsSync(path)) return null;
-  try {
-    const { seconds, finishedAt } = JSON.parse(readFileSync(path, 'utf8')) as {
-      seconds: number;
-      finishedAt: string;
-    };
-    const gap = startedAt - Date.parse(finishedAt);
-    return gap >= 0 && gap < 60_000 && Number.isFinite(seconds) ? seconds : null;
-  } catch {
-    return null;
-  }
+  const setup = readJsonIfPresent(path) as { seconds?: number; finishedAt?: string } | null;
+  if (!setup || typeof setup.finishedAt !== 'string') return null;
+  const gap = startedAt - Date.parse(setup.finishedAt);
+  return gap >= 0 && gap < 60_000 && Number.isFinite(setup.seconds) ? setup.seconds! : null;
 }
 
 function readLMSeconds(out: string): number {
-  const path = join(out, '.stages', 'lm.done');
-  if (!existsSync(path)) return 0;
-  try {
-    return Number((JSON.parse(readFileSync(path, 'utf8')) as { seconds?: number }).seconds ?? 0);
-  } catch {
-    return 0;
-  }
+  const lm = readJsonIfPresent(join(out, '.stages', 'lm.done')) as { seconds?: number } | null;
+  return Number(lm?.seconds ?? 0);
 }
 
 /** Greedy replies of the trained LM to SAMPLE_PROMPTS, up to the end of its turn. */
