@@ -3,6 +3,7 @@
 // prints the table, writes OUT/claims.json (the report shows it on top) and exits non-zero when an effect
 // went the wrong way (its direction check, the quick scale's bar, failed).
 import { join } from 'node:path';
+import { leastSquaresSlope } from '../eval/fit.ts';
 import { excludesZero, type Interval, meanInterval, pairedDifference } from '../eval/intervals.ts';
 import type { WorldPromptRecord } from '../eval/world-tasks.ts';
 import { type DemoScale, readJsonIfPresent } from './demo-stages.ts';
@@ -148,19 +149,6 @@ const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 
 const isRefusal = (o: string) => o === 'refusal' || o === 'ideal-refusal';
 /** The share of a prompt's samples that refuse. */
 const refusalShare = (x: WorldPromptRecord) => mean(x.outcomes.map((o) => (isRefusal(o) ? 1 : 0)));
-
-/** Least-squares slope of y on x (NaN when x does not vary). */
-function slope(x: readonly number[], y: readonly number[]): number {
-  const mx = mean(x);
-  const my = mean(y);
-  let sxy = 0;
-  let sxx = 0;
-  x.forEach((xi, i) => {
-    sxy += (xi - mx) * (y[i]! - my);
-    sxx += (xi - mx) ** 2;
-  });
-  return sxx > 0 ? sxy / sxx : Number.NaN;
-}
 
 /**
  * Every claim of the run in OUT, from the files its stages wrote (a stage that did not run gives a claim
@@ -402,7 +390,7 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
       { elo: 0, pmElo: 0 },
       ...(online?.rows ?? []).filter((r) => r.elo !== undefined && r.pmElo !== undefined),
     ];
-    const pmSlope = slope(
+    const pmSlope = leastSquaresSlope(
       rated.map((e) => e.pmElo!),
       rated.map((e) => e.elo!),
     );

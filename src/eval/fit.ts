@@ -18,6 +18,27 @@ export interface LineFit {
 }
 
 /**
+ * The least-squares slope of y on x over the first min(|x|, |y|) points, or NaN when there are fewer than
+ * two or x does not vary (for figures that report NaN where fitLine would throw).
+ *
+ * @example leastSquaresSlope([0, 0.5, 1], [0.1, 1.1, 2.1]) // 2
+ */
+export function leastSquaresSlope(x: readonly number[], y: readonly number[]): number {
+  const n = Math.min(x.length, y.length);
+  if (n < 2) return Number.NaN;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) [mx, my] = [mx + x[i]! / n, my + y[i]! / n];
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+  }
+  return sxx > 0 ? sxy / sxx : Number.NaN;
+}
+
+/**
  * Ordinary least squares of y on x, computed on centred data (no cancellation when x is far from 0).
  *
  * @example fitLine([0, 1, 2], [1, 3, 5]) // { slope: 2, intercept: 1, r2: 1, … }

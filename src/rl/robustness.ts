@@ -5,7 +5,7 @@
 // gold) stop following it, the policy is exploiting the train PM.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type LineFit, fitEarlyLine } from '../eval/fit.ts';
+import { fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import type { GPT } from '../nn/gpt.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -117,18 +117,7 @@ export async function robustnessPoint(
  * @example goldSlope([0.1, 1.1, 2.1], [0, 0.5, 1]) // 2
  */
 export function goldSlope(rewards: readonly number[], golds: readonly number[]): number {
-  const n = Math.min(rewards.length, golds.length);
-  if (n < 2) return Number.NaN;
-  let mx = 0;
-  let my = 0;
-  for (let i = 0; i < n; i++) [mx, my] = [mx + golds[i]! / n, my + rewards[i]! / n];
-  let sxy = 0;
-  let sxx = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (golds[i]! - mx) * (rewards[i]! - my);
-    sxx += (golds[i]! - mx) ** 2;
-  }
-  return sxx > 0 ? sxy / sxx : Number.NaN;
+  return leastSquaresSlope(golds, rewards);
 }
 
 /**
