@@ -1,9 +1,10 @@
 // The data side of the rounds: the world's files (prompts, static comparisons, crowd), the store as the one
 // place every comparison lives (the world's static data is imported as round 0), and the per-round export
 // the PM trains on — "mix with all earlier data" is the union of the exports of rounds 0…k.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportComparisons, importComparisons } from '../store/io.ts';
+import { removeAtomicTemps } from '../util/atomic.ts';
 import type { Store } from '../store/store.ts';
 import { CrowdPool } from '../world/index.ts';
 import type { WorldPrompt } from './collect.ts';
@@ -81,9 +82,8 @@ export async function exportRound(
   const dir = join(out, 'data');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `round-${k}.jsonl`);
-  // A kill during an earlier export of this round left its temp file (the atomic write's .round-K.jsonl.tmp-…).
-  for (const n of readdirSync(dir))
-    if (n.startsWith(`.round-${k}.jsonl.tmp-`)) rmSync(join(dir, n), { force: true });
+  // A kill during an earlier export of this round left its atomic write's temp file.
+  removeAtomicTemps(path);
   const count = await exportComparisons(store, path, { filter: { round: k } });
   return { path, count };
 }

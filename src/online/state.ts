@@ -2,9 +2,9 @@
 // produced, written atomically after every stage. A killed run reads it back and continues with the first
 // unfinished stage; the stages themselves (PM training, PPO, collection) resume from their own checkpoints
 // or from the store, so a kill in the middle of one loses at most a step.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../util/atomic.ts';
+import { removeAtomicTemps, writeFileAtomicSync } from '../util/atomic.ts';
 import { FIXED_ON_RESUME, type OnlineConfig, OnlineConfigError } from './config.ts';
 
 /** A deployed snapshot: its row in the store's models table and its frozen checkpoint folder. */
@@ -65,10 +65,9 @@ export const STATE_FILE = 'state.json';
  */
 export function openState(config: OnlineConfig): OnlineState {
   mkdirSync(config.out, { recursive: true });
-  // Temp files of state writes a kill interrupted (writeFileAtomicSync's .state.json.tmp-…).
-  for (const n of readdirSync(config.out))
-    if (n.startsWith(`.${STATE_FILE}.tmp-`)) rmSync(join(config.out, n), { force: true });
   const path = join(config.out, STATE_FILE);
+  // Temp files of state writes a kill interrupted.
+  removeAtomicTemps(path);
   if (!existsSync(path)) return { format: 'hhkit-online/1', config, rounds: [] };
   const saved = JSON.parse(readFileSync(path, 'utf8')) as OnlineState;
   if (saved.format !== 'hhkit-online/1')

@@ -1,9 +1,32 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+const tempPrefix = (path: string) => `.${basename(path)}.tmp-`;
+
 function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  return join(dirname(path), `${tempPrefix(path)}${process.pid}-${Date.now().toString(36)}`);
+}
+
+/**
+ * Removes the temp files that atomic writes of `path` left beside it when a kill cut them short (any
+ * process's), so a rerun's folder holds only finished files.
+ *
+ * @example removeAtomicTemps('run/state.json'); // .state.json.tmp-1234-… gone
+ */
+export function removeAtomicTemps(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) return;
+  for (const n of readdirSync(dir)) if (n.startsWith(tempPrefix(path))) rmSync(join(dir, n), { force: true });
 }
 
 /**
