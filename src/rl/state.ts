@@ -3,10 +3,8 @@
 //   OUT/checkpoint -> checkpoints/step-000040   the latest complete one (symlink, replaced by rename)
 //   OUT/metrics.jsonl              one JSON line per step / eval
 // A kill at any instant leaves the previous checkpoint or the new one; `--resume` continues from it.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readStateFile } from '../train/state.ts';
-import { writeFileAtomicSync } from '../util/atomic.ts';
 import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
 import { commitStepFolder, latestStepFolder } from '../util/step-folders.ts';
 
@@ -48,21 +46,5 @@ export function writeRunCheckpoint(
  * last checkpoint (distillation's), which the resumed run writes again.
  */
 export function truncateMetrics(path: string, step: number, opts: { closingEval?: boolean } = {}): void {
-  truncateMetricsLines(path, step, { keepUnstepped: true });
-  if (!opts.closingEval || step === 0 || !existsSync(path)) return;
-  const lines = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim());
-  const closing = (l: string) => {
-    const m = JSON.parse(l) as { type?: unknown; step?: unknown };
-    return m.type === 'eval' && m.step === step;
-  };
-  if (lines.some(closing))
-    writeFileAtomicSync(
-      path,
-      lines
-        .filter((l) => !closing(l))
-        .map((l) => `${l}\n`)
-        .join(''),
-    );
+  truncateMetricsLines(path, step, { keepUnstepped: true, ...opts });
 }
