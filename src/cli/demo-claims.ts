@@ -4,8 +4,15 @@
 // went the wrong way (its direction check, the quick scale's bar, failed).
 import { join } from 'node:path';
 import { leastSquaresSlope } from '../eval/fit.ts';
-import { excludesZero, type Interval, meanInterval, pairedDifference } from '../eval/intervals.ts';
+import {
+  excludesZero,
+  formatInterval,
+  type Interval,
+  meanInterval,
+  pairedDifference,
+} from '../eval/intervals.ts';
 import type { WorldPromptRecord } from '../eval/world-tasks.ts';
+import { claimStatus } from '../report/inputs.ts';
 import { type DemoScale, readJsonIfPresent } from './demo-stages.ts';
 
 /** The bar a claim is measured against. */
@@ -98,9 +105,7 @@ export interface Claim {
   note?: string;
 }
 
-/** HELD (target met), SHORT (the right direction, short of the target) or FAILED (the wrong way). */
-export const claimStatus = (c: Pick<Claim, 'held' | 'direction'>): 'HELD' | 'SHORT' | 'FAILED' =>
-  c.held ? 'HELD' : c.direction ? 'SHORT' : 'FAILED';
+export { claimStatus } from '../report/inputs.ts';
 
 /** Settings where the demo departs from the paper, with the reason (printed under the table). */
 export const deviations = [
@@ -451,15 +456,6 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
   return claims;
 }
 
-const fmtValue = (c: Claim): string => {
-  if (!c.value) return '—';
-  const v = c.value;
-  const d = Math.abs(v.value) >= 10 ? 0 : 3;
-  return v.lower === v.upper
-    ? v.value.toFixed(d)
-    : `${v.value.toFixed(d)} [${v.lower.toFixed(d)}, ${v.upper.toFixed(d)}]`;
-};
-
 /**
  * The claims as text: one line per claim (HELD, SHORT or FAILED, stage, figure, value [95% CI], target), the paper's
  * finding under it, then the deviations.
@@ -470,7 +466,7 @@ export function formatClaims(claims: readonly Claim[]): string {
   const lines = ['the paper’s effects on the built-in world (95% bootstrap intervals):'];
   for (const c of claims) {
     lines.push(
-      `  ${claimStatus(c).padEnd(6)} ${c.stage.padEnd(10)} ${c.figure}: ${fmtValue(c)} (target ${c.target})`,
+      `  ${claimStatus(c).padEnd(6)} ${c.stage.padEnd(10)} ${c.figure}: ${formatInterval(c.value)} (target ${c.target})`,
     );
     lines.push(`         ${' '.repeat(10)} paper: ${c.paper}${c.note ? ` — ${c.note}` : ''}`);
   }

@@ -101,3 +101,17 @@ export function differenceOfMeans(
 export function excludesZero(i: Interval, direction: 1 | -1 = 1): boolean {
   return direction > 0 ? i.lower > 0 : i.upper < 0;
 }
+
+/**
+ * An interval as text: "0.087 [0.075, 0.100]", a point value alone when its bounds are the value itself,
+ * "—" when there is none; 3 decimals below 10, none from 10 up (Elo, seconds).
+ *
+ * @example formatInterval({ value: 0.087, lower: 0.075, upper: 0.1 }) // "0.087 [0.075, 0.100]"
+ */
+export function formatInterval(v: Pick<Interval, 'value' | 'lower' | 'upper'> | null): string {
+  if (!v) return '—';
+  const d = Math.abs(v.value) >= 10 ? 0 : 3;
+  return v.lower === v.upper
+    ? v.value.toFixed(d)
+    : `${v.value.toFixed(d)} [${v.lower.toFixed(d)}, ${v.upper.toFixed(d)}]`;
+}

@@ -435,6 +435,10 @@ export interface ClaimIn {
   note?: string;
 }
 
+/** HELD (target met), SHORT (the right direction, short of the target) or FAILED (the wrong way). */
+export const claimStatus = (c: Pick<ClaimIn, 'held' | 'direction'>): 'HELD' | 'SHORT' | 'FAILED' =>
+  c.held ? 'HELD' : c.direction ? 'SHORT' : 'FAILED';
+
 export interface RunInputs {
   claims: Input<ClaimIn[]>;
   pmSizes: Input<PmSizePoint[]>;

@@ -7,17 +7,19 @@
  * data is absent or malformed.
  */
 import { fitEarlyLine, type LineFit, predictLine } from '../eval/fit.ts';
-import type {
-  BestOfNPoint,
-  ClaimIn,
-  CalibrationIn,
-  EloRoundsIn,
-  EvalFile,
-  Input,
-  OodIn,
-  PmSizePoint,
-  RobustnessIn,
-  RunInputs,
+import { formatInterval } from '../eval/intervals.ts';
+import {
+  type BestOfNPoint,
+  type ClaimIn,
+  claimStatus,
+  type CalibrationIn,
+  type EloRoundsIn,
+  type EvalFile,
+  type Input,
+  type OodIn,
+  type PmSizePoint,
+  type RobustnessIn,
+  type RunInputs,
 } from './inputs.ts';
 import { escapeXml, lineChart, type Series } from './svg.ts';
 
@@ -313,18 +315,11 @@ export function buildFigures(inputs: RunInputs): Figure[] {
 
 /** The demo's claims as a table: held, short of the target or failed, stage, figure, value [95% CI], target, the paper's claim. */
 function claimsTable(claims: readonly ClaimIn[]): string {
-  const value = (c: ClaimIn) => {
-    if (!c.value) return '—';
-    const d = Math.abs(c.value.value) >= 10 ? 0 : 3;
-    const v = c.value;
-    return v.lower === v.upper
-      ? v.value.toFixed(d)
-      : `${v.value.toFixed(d)} [${v.lower.toFixed(d)}, ${v.upper.toFixed(d)}]`;
-  };
-  const rows = claims.map(
-    (c) =>
-      `<tr class="${c.held ? 'held' : c.direction ? 'short' : 'failed'}"><td>${c.held ? 'held' : c.direction ? 'short' : 'FAILED'}</td><td>${escapeXml(c.stage)}</td><td>${escapeXml(c.figure)}${c.note ? `<br><small>${escapeXml(c.note)}</small>` : ''}</td><td>${escapeXml(value(c))}</td><td>${escapeXml(c.target)}</td><td>${escapeXml(c.paper)}</td></tr>`,
-  );
+  const rows = claims.map((c) => {
+    const status = claimStatus(c);
+    const label = status === 'FAILED' ? status : status.toLowerCase();
+    return `<tr class="${status.toLowerCase()}"><td>${label}</td><td>${escapeXml(c.stage)}</td><td>${escapeXml(c.figure)}${c.note ? `<br><small>${escapeXml(c.note)}</small>` : ''}</td><td>${escapeXml(formatInterval(c.value))}</td><td>${escapeXml(c.target)}</td><td>${escapeXml(c.paper)}</td></tr>`;
+  });
   const held = claims.filter((c) => c.held).length;
   const wrong = claims.filter((c) => !c.direction).length;
   return `<section id="claims" data-held="${held}" data-failed="${wrong}" data-claims="${claims.length}">
