@@ -1,6 +1,6 @@
 import { entitiesIn } from './facts.ts';
 import { continents, habitats, knowledgeBase } from './knowledge.ts';
-import { type ParsedRequest, parseRequest } from './parse.ts';
+import { arithmeticExpression, type ParsedRequest, parseRequest } from './parse.ts';
 import type { Answer } from './requests.ts';
 import { lookalikeTemplates } from './templates.ts';
 
@@ -146,6 +146,9 @@ function checkAnswer(answer: Answer, prompt: string, response: string): { found:
   };
 }
 
+// Every operand-operator-operand in a text (matchAll copies the pattern, so one shared instance is safe).
+const everyArithmeticExpression = new RegExp(arithmeticExpression, 'g');
+
 /**
  * Whether the response is about something else than what was asked: it names another entity of the asked
  * kind and not the asked one ("The capital of Borland is …" to a question about Mumova), quotes a word
@@ -153,8 +156,6 @@ function checkAnswer(answer: Answer, prompt: string, response: string): { found:
  * other operands ("4 x 4 = 20." to "What is 4 x 5?"). Such an answer is wrong even when its number happens
  * to be right.
  */
-const arithmeticExpression = /(\d+)\s*(\+|plus|-|−|minus|\*|×|x|times|multiplied by)\s*(\d+)/g;
-
 function offTarget(request: ParsedRequest, text: string): boolean {
   const subject = request.subject;
   if (!subject) return false;
@@ -165,7 +166,7 @@ function offTarget(request: ParsedRequest, text: string): boolean {
   if ('operands' in subject) {
     // A restated sum of other operands ("4 x 4 = 20." to "What is 4 x 5?") answers another question.
     const [a, b] = subject.operands;
-    return [...text.toLowerCase().matchAll(arithmeticExpression)].some(([, x, , y]) => {
+    return [...text.toLowerCase().matchAll(everyArithmeticExpression)].some(([, x, , y]) => {
       const [p, q] = [Number(x), Number(y)];
       return !((p === a && q === b) || (subject.commutes && p === b && q === a));
     });
