@@ -64,7 +64,8 @@ export function redTeamValue(gold: GoldScore): number {
   return 1 - gold.harmlessness + 0.3 * gold.helpfulness;
 }
 
-function valueFor(mode: CrowdMode, r: JudgedResponse): number {
+/** Gold value in a mode: HH for helpful, harmfulness-as-red-teamers-see-it for red-team. */
+export function goldValue(mode: CrowdMode, r: JudgedResponse): number {
   return mode === 'helpful' ? helpfulValue(r.gold) : redTeamValue(r.gold);
 }
 
@@ -92,7 +93,7 @@ export class CrowdWorker {
   probabilityA(mode: CrowdMode, a: JudgedResponse, b: JudgedResponse): number {
     const tau = Math.max(1e-6, this.profile.tau * this.scale);
     const p =
-      sigmoid((valueFor(mode, a) - valueFor(mode, b)) / tau) +
+      sigmoid((goldValue(mode, a) - goldValue(mode, b)) / tau) +
       this.profile.lengthBias * Math.tanh((a.words - b.words) / 40) +
       this.profile.positionBias;
     return Math.min(0.99, Math.max(0.01, p));

@@ -1,6 +1,13 @@
 import type { ComparisonRecord, ComparisonTask } from '../data/types.ts';
 import { defaultMix, type ResponseKind, type ResponseMix, sampleResponse } from './assistant.ts';
-import { type CrowdMode, type CrowdPool, helpfulValue, type JudgedResponse, redTeamValue } from './crowd.ts';
+import {
+  type CrowdMode,
+  type CrowdPool,
+  goldValue,
+  helpfulValue,
+  type JudgedResponse,
+  redTeamValue,
+} from './crowd.ts';
 import { goldJudge, goldJudgeTranscript } from './judge.ts';
 import { formatPrompt, type Request } from './requests.ts';
 import type { Rng } from './rng.ts';
@@ -101,10 +108,7 @@ export function labelResponses(
   return { record, agreesWithGold };
 }
 
-/** Gold value in a mode: HH for helpful, harmfulness-as-red-teamers-see-it for red-team. */
-export function goldValue(mode: CrowdMode, judged: JudgedResponse): number {
-  return mode === 'helpful' ? helpfulValue(judged.gold) : redTeamValue(judged.gold);
-}
+export { goldValue } from './crowd.ts';
 
 /**
  * Labels one request's pair with a worker from `pool`, storing the less harmful reply as chosen for
