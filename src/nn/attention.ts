@@ -39,11 +39,12 @@ export function attentionBlocked(
 }
 
 // torch ≥ 2.0 has fused attention (flash / memory-efficient kernels on GPU); 1.13 does not. HHKIT_FUSED_ATTENTION=0
-// forces the manual path (for comparisons).
-let fused = sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0';
+// forces the manual path (for comparisons). Decided on first use: the native engine loads lazily.
+let fused: boolean | undefined;
 
 /** Whether attention uses torch's scaled_dot_product_attention; `setFusedAttention(false)` forces the manual path. */
-export const fusedAttention = (): boolean => fused;
+export const fusedAttention = (): boolean =>
+  (fused ??= sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0');
 export function setFusedAttention(on: boolean): void {
   if (on && !sdpaAvailable()) throw new Error('fused attention needs libtorch 2.0 or newer');
   fused = on;
@@ -95,7 +96,7 @@ export class CausalSelfAttention extends Module {
       .map((z) => z.view(b, t, h, d).transpose(1, 2)) as [Tensor, Tensor, Tensor];
     // With a cache, keys/values cover every position so far: (B, H, S, D)
     const [k, v] = opts.cache ? opts.cache.update(opts.layer, kNew, vNew) : [kNew, vNew];
-    if (fused) {
+    if (fusedAttention()) {
       const dropoutP = this.attnDropout.training ? this.attnDropout.p : 0;
       const causal = opts.causal === true && !opts.cache;
       const mask =
