@@ -86,7 +86,7 @@ export function resolveDevice(spec = 'auto', localRank = 0, worldSize = 1): stri
       N.built_with_cuda()
         ? `device ${spec}: no GPU is visible to this process`
         : `device ${spec}: this hhkit addon was built against a CPU-only libtorch (${N.torch_version()}); ` +
-            'install a CUDA PyTorch for python3 and rerun `node scripts/setup.mjs` to rebuild against it',
+            'install a CUDA PyTorch for python3 and rebuild against it: `npx hhkit setup --rebuild`',
     );
   }
   if (spec === 'cuda' && worldSize > 1) return `cuda:${localRank % N.cuda_device_count()}`;
