@@ -96,7 +96,13 @@ export function installConsumer(tgz: string, nodeDir?: string): Consumer {
     join(dir, 'package.json'),
     JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2),
   );
-  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 'false' };
+  // Temp folders (the examples' runs, npm's) go inside the project, removed with it.
+  mkdirSync(join(dir, 'tmp'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TMPDIR: join(dir, 'tmp'),
+    npm_config_update_notifier: 'false',
+  };
   for (const key of Object.keys(env)) {
     // `npm test` runs this with the repo's npm lifecycle variables; the consumer's npm must not see them.
     if (key.startsWith('npm_') && key !== 'npm_config_update_notifier' && key !== 'npm_config_cache')
