@@ -3,9 +3,18 @@
 // and `npm run bench`, so a fresh Debian machine needs no other step.
 //   node scripts/setup.mjs [--rebuild-native] [--bench] [--browser]
 // --bench also ensures Debian's python3-torch (the PyTorch reference); --browser ensures chromium.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -100,7 +109,8 @@ if (args.has('--browser')) {
   }
 }
 
-// 3. npm packages (reinstalled when package.json or the lockfile changed).
+// 3. What needs doing: the npm packages (reinstalled when package.json or the lockfile changed) and the
+//    native addon (rebuilt when its sources or the libtorch it links changed).
 const lock = join(root, 'package-lock.json');
 const stampFile = join(root, 'node_modules', '.hhkit-install-stamp');
 // Only what npm installs counts: editing `scripts` in package.json must not trigger a reinstall.
@@ -109,15 +119,8 @@ const depsHash = createHash('sha256')
   .update(JSON.stringify([pkg.dependencies, pkg.devDependencies, pkg.allowScripts]))
   .update(existsSync(lock) ? readFileSync(lock) : '')
   .digest('hex');
-if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== depsHash) {
-  say('installing npm packages');
-  const cmd = existsSync(lock) ? 'ci' : 'install';
-  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) fail(`\`npm ${cmd}\` failed (see above); the npm registry must be reachable`);
-  writeFileSync(stampFile, depsHash);
-}
+const needPackages = !existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== depsHash;
 
-// 4. The native addon, rebuilt when its sources or the libtorch it links changed.
 const nativeDir = join(root, 'native');
 const addon = join(nativeDir, 'build', 'Release', 'hhkit.node');
 const nativeHash = createHash('sha256');
@@ -128,25 +131,69 @@ for (const f of readdirSync(nativeDir).sort()) {
 nativeHash.update(JSON.stringify(torch)).update(process.versions.node);
 const nativeStamp = join(nativeDir, 'build', '.hhkit-stamp');
 const wantStamp = nativeHash.digest('hex');
-if (
+const needNative =
   args.has('--rebuild-native') ||
   !existsSync(addon) ||
   !existsSync(nativeStamp) ||
-  readFileSync(nativeStamp, 'utf8') !== wantStamp
-) {
-  if (!existsSync('/usr/bin/g++') && !existsSync('/usr/bin/c++')) {
-    if (!aptInstall(['g++', 'make', 'python3'], 'C++ compiler for the native addon')) {
-      fail('a C++ compiler is needed: sudo apt-get install g++ make python3');
-    }
+  readFileSync(nativeStamp, 'utf8') !== wantStamp;
+if (needNative && !existsSync('/usr/bin/g++') && !existsSync('/usr/bin/c++')) {
+  if (!aptInstall(['g++', 'make', 'python3'], 'C++ compiler for the native addon')) {
+    fail('a C++ compiler is needed: sudo apt-get install g++ make python3');
   }
+}
+
+// 4. Both at once when both are needed: most of `npm ci` is better-sqlite3 compiling SQLite, one source
+//    file on one core, so the addon builds on the other core meanwhile, with npm's own node-gyp (the
+//    project's is not installed yet). Without npm's node-gyp they run one after the other.
+const localGyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+const gyp = needPackages ? (npmNodeGyp() ?? null) : localGyp;
+const nativeBuild = needNative && gyp ? buildNative(gyp) : null;
+if (needPackages) {
+  say('installing npm packages');
+  const cmd = existsSync(lock) ? 'ci' : 'install';
+  const r = await run('npm', [cmd, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // A failed build is reported after npm has finished, so the two outputs do not interleave.
+  if (nativeBuild) reportNative(await nativeBuild);
+  if (r.status !== 0) fail(`\`npm ${cmd}\` failed (see above); the npm registry must be reachable`);
+  writeFileSync(stampFile, depsHash);
+}
+if (needNative && !nativeBuild) reportNative(await buildNative(localGyp));
+else if (nativeBuild && !needPackages) reportNative(await nativeBuild);
+
+/** node-gyp as bundled with the npm that runs us (npm sets npm_config_node_gyp for scripts), or null. */
+function npmNodeGyp() {
+  const candidates = [process.env.npm_config_node_gyp];
+  if (process.env.npm_execpath)
+    candidates.push(
+      join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    );
+  const g = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' });
+  if (g.status === 0)
+    candidates.push(join(g.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  return candidates.find((p) => p && existsSync(p)) ?? null;
+}
+
+/** Runs a command without blocking, resolving to { status } when it ends. */
+function run(cmd, argv, opts) {
+  return new Promise((resolveRun) => {
+    const child = spawn(cmd, argv, opts);
+    child.on('error', (e) => resolveRun({ status: 1, error: e }));
+    child.on('close', (status) => resolveRun({ status }));
+  });
+}
+
+/** Builds the addon with node-gyp at `gypPath`; its output goes to a log shown only when it fails. */
+async function buildNative(gypPath) {
   if (torch.warning) say(`WARNING: ${torch.warning}`);
   const extras = [torch.cuda && 'CUDA', torch.distributed && 'c10d gloo', torch.nccl && 'NCCL'].filter(
     Boolean,
   );
+  const log = join(root, '.hhkit-cache', 'native-build.log');
+  mkdirSync(dirname(log), { recursive: true });
   say(
-    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute)`,
+    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute; log: ${log})`,
   );
-  const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const started = Date.now();
   const gypArgs = [
     'rebuild',
     '--release',
@@ -157,11 +204,25 @@ if (
   if (existsSync(join(process.execPath, '..', '..', 'include', 'node', 'node_api.h'))) {
     gypArgs.push(`--nodedir=${join(process.execPath, '..', '..')}`);
   }
-  const r = spawnSync(process.execPath, [gyp, ...gypArgs], { cwd: nativeDir, stdio: 'inherit' });
-  if (r.status !== 0) fail('the native build failed (see the compiler output above)');
-  mkdirSync(dirname(nativeStamp), { recursive: true });
-  writeFileSync(nativeStamp, wantStamp);
-  writeFileSync(join(nativeDir, 'build', 'libtorch.json'), JSON.stringify(torch, null, 2));
+  const out = openSync(log, 'w');
+  const r = await run(process.execPath, [gypPath, ...gypArgs], {
+    cwd: nativeDir,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  if (r.status === 0) {
+    mkdirSync(dirname(nativeStamp), { recursive: true });
+    writeFileSync(nativeStamp, wantStamp);
+    writeFileSync(join(nativeDir, 'build', 'libtorch.json'), JSON.stringify(torch, null, 2));
+  }
+  return { ok: r.status === 0, log, seconds: Math.round((Date.now() - started) / 1000) };
+}
+
+/** Says how the addon build went; on failure shows the end of its log and stops. */
+function reportNative({ ok, log, seconds }) {
+  if (ok) return say(`native addon built in ${seconds} s`);
+  console.error(readFileSync(log, 'utf8').split('\n').slice(-60).join('\n'));
+  fail(`the native build failed (the compiler output above; all of it in ${log})`);
 }
 execFileSync(process.execPath, ['-e', `require(${JSON.stringify(addon)})`], { stdio: 'inherit' });
 
