@@ -3,30 +3,13 @@
 // the KV cache and greedy decoding through generate(), for folders laid out as transformers writes them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { crossEntropy, loadSafetensors, noGrad, type Tensor, tidy } from '../engine/index.ts';
+import { crossEntropy, noGrad, tidy } from '../engine/index.ts';
 import type { CausalLM } from './causal-lm.ts';
+import { familyFixture, golden, maxDiff } from './families.fixture.ts';
 import { generate } from './generate.ts';
 import { loadCausalLM } from './hf.ts';
 import { LlamaForCausalLM } from './llama.ts';
 import { GPTNeoXForCausalLM } from './gpt-neox.ts';
-
-export const familyFixture = (name: string): string =>
-  fileURLToPath(new URL(`../../test/fixtures/nn/families/${name}`, import.meta.url));
-
-export function golden(name: string): (key: string) => Tensor {
-  const ref = loadSafetensors(familyFixture(`${name}.golden.safetensors`)).tensors;
-  return (key) => {
-    const t = ref[key];
-    if (!t) throw new Error(`${name}.golden.safetensors has no '${key}'`);
-    return t;
-  };
-}
-
-export const maxDiff = (a: Tensor, b: Tensor): number => {
-  assert.deepEqual([...a.shape], [...b.shape], 'shapes differ');
-  return tidy(() => a.float().sub(b.float()).abs().max().item());
-};
 
 const FAMILIES = [
   { name: 'smollm2', cls: LlamaForCausalLM, nKVHead: 1, tied: true },
