@@ -35,7 +35,10 @@ test('PPO raises a toy reward (emit the letter Q) by a margin with bounded KL, a
   const mean = (xs: PPOStepMetrics[]) => xs.reduce((a, s) => a + s.reward, 0) / xs.length;
   const first = mean(steps.slice(0, 3));
   const last = mean(steps.slice(-30));
-  assert.ok(last > first + 0.1, `reward ${first.toFixed(3)} → ${last.toFixed(3)} (mean of the last 30 steps)`);
+  assert.ok(
+    last > first + 0.1,
+    `reward ${first.toFixed(3)} → ${last.toFixed(3)} (mean of the last 30 steps)`,
+  );
   const final = steps.at(-1)!;
   assert.ok(final.kl < 15, `KL ${final.kl} stays bounded`);
   assert.ok(steps.every((s) => Number.isFinite(s.valueLoss) && s.entropy > 0 && s.clipFraction >= 0));
