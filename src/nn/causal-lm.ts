@@ -4,7 +4,7 @@
 // interface, never to a family's class or its parameter names.
 import { arange, type DType, type Tensor } from '../engine/index.ts';
 import { KVCache, type KVCacheOptions } from './kvcache.ts';
-import type { LoadStateDictOptions, LoadStateDictResult } from './module.ts';
+import type { LoadStateDictOptions, LoadStateDictResult, Module } from './module.ts';
 
 /** Family-neutral sizes of a causal LM (what heads, caches and samplers need). */
 export interface CausalLMConfig {
@@ -58,14 +58,15 @@ export interface CausalLMOutput extends CausalLMHidden {
 }
 
 /**
- * A decoder-only language model of any supported family.
+ * A decoder-only language model of any supported family. Every family is a `Module`, so a stage can hold
+ * one as a submodule (a preference model is an LM trunk plus a scalar head).
  *
  * @example
  * const { model } = loadCausalLM('models/SmolLM2-135M');      // or new GPT(gptPresets.tiny)
  * const { hidden } = model.forwardHidden(ids, { attentionMask }); // (B, T, C)
  * const logits = model.lmHead(hidden);                         // (B, T, V)
  */
-export interface CausalLM {
+export interface CausalLM extends Module {
   readonly lmConfig: CausalLMConfig;
   /** Where the parameters live: 'cpu', 'cuda:0', … */
   readonly device: string;
@@ -82,6 +83,8 @@ export interface CausalLM {
   loadStateDict(sd: Record<string, Tensor>, opts?: LoadStateDictOptions): LoadStateDictResult;
   parameters(): Tensor[];
   namedParameters(): [string, Tensor][];
+  /** Non-parameter tensors (e.g. rotary tables), so a caller can free the whole model. */
+  namedBuffers(): [string, Tensor][];
   train(mode?: boolean): this;
   eval(): this;
   zeroGrad(): void;

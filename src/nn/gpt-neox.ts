@@ -74,6 +74,20 @@ interface LayerOptions {
   layer: number;
 }
 
+/** The family-neutral sizes of a GPTNeoXConfig (what the model's `lmConfig` returns). */
+export function neoxLMConfig(c: GPTNeoXConfig): CausalLMConfig {
+  return {
+    modelType: 'gpt_neox',
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nKVHead: c.nHead,
+    headDim: c.hiddenSize / c.nHead,
+    hiddenSize: c.hiddenSize,
+    vocabSize: c.vocabSize,
+    maxPositions: c.maxPositions,
+  };
+}
+
 export class GPTNeoXAttention extends Module {
   readonly query_key_value: Linear;
   readonly dense: Linear;
@@ -210,17 +224,7 @@ export class GPTNeoXForCausalLM extends Module implements CausalLM {
     return this.gpt_neox.embed_in.weight.dtype;
   }
   get lmConfig(): CausalLMConfig {
-    const c = this.config;
-    return {
-      modelType: 'gpt_neox',
-      nLayer: c.nLayer,
-      nHead: c.nHead,
-      nKVHead: c.nHead,
-      headDim: c.hiddenSize / c.nHead,
-      hiddenSize: c.hiddenSize,
-      vocabSize: c.vocabSize,
-      maxPositions: c.maxPositions,
-    };
+    return neoxLMConfig(this.config);
   }
 
   makeCache(batchSize: number, maxLength: number, opts?: KVCacheOptions): KVCache {

@@ -73,6 +73,20 @@ export const gptPresets = {
   gpt2: defaultGPTConfig,
 } satisfies Record<string, GPTConfig>;
 
+/** The family-neutral sizes of a GPT-2 config (what `GPT.lmConfig` returns). */
+export function gptLMConfig(c: GPTConfig): CausalLMConfig {
+  return {
+    modelType: 'gpt2',
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nKVHead: c.nHead,
+    headDim: c.nEmbd / c.nHead,
+    hiddenSize: c.nEmbd,
+    vocabSize: c.vocabSize,
+    maxPositions: c.nPositions,
+  };
+}
+
 export class GPTConfigError extends Error {
   override name = 'GPTConfigError';
 }
@@ -187,17 +201,7 @@ export class GPT extends Module implements CausalLM {
 
   /** The family-neutral view of the config (the CausalLM interface). */
   get lmConfig(): CausalLMConfig {
-    const c = this.config;
-    return {
-      modelType: 'gpt2',
-      nLayer: c.nLayer,
-      nHead: c.nHead,
-      nKVHead: c.nHead,
-      headDim: c.nEmbd / c.nHead,
-      hiddenSize: c.nEmbd,
-      vocabSize: c.vocabSize,
-      maxPositions: c.nPositions,
-    };
+    return gptLMConfig(this.config);
   }
 
   /** A KV cache for this model: L layers of (B, H, maxLength, D). */

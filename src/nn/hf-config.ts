@@ -3,11 +3,17 @@
 // checkpoint.ts). Defaults for absent keys are those classes' defaults. Anything hhkit cannot represent is
 // refused with a CheckpointError naming the file and the key, never silently approximated.
 import type { DType } from '../engine/index.ts';
-import type { CausalLM } from './causal-lm.ts';
-import { CheckpointError, gptConfigFromHf, gptConfigToHf } from './checkpoint.ts';
-import { GPT, type GPTConfig } from './gpt.ts';
-import { type GPTNeoXConfig, GPTNeoXForCausalLM } from './gpt-neox.ts';
-import { LLAMA_MODEL_TYPES, type LlamaConfig, LlamaForCausalLM, type LlamaModelType } from './llama.ts';
+import type { CausalLM, CausalLMConfig } from './causal-lm.ts';
+import { CheckpointError, gptConfigFromHf, gptConfigToHf } from './folder.ts';
+import { GPT, type GPTConfig, gptLMConfig } from './gpt.ts';
+import { type GPTNeoXConfig, GPTNeoXForCausalLM, neoxLMConfig } from './gpt-neox.ts';
+import {
+  LLAMA_MODEL_TYPES,
+  type LlamaConfig,
+  LlamaForCausalLM,
+  type LlamaModelType,
+  llamaLMConfig,
+} from './llama.ts';
 import type { Llama3RopeScaling } from './rope.ts';
 
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', ...LLAMA_MODEL_TYPES, 'gpt_neox'];
@@ -190,6 +196,29 @@ export function createCausalLM(
   if (fc.family === 'gpt2') return new GPT(fc.config, opts);
   if (fc.family === 'llama') return new LlamaForCausalLM(fc.config, opts);
   return new GPTNeoXForCausalLM(fc.config, opts);
+}
+
+/** The family-neutral sizes of a family config, without building the model. */
+export function lmConfigOf(fc: FamilyConfig): CausalLMConfig {
+  if (fc.family === 'gpt2') return gptLMConfig(fc.config);
+  if (fc.family === 'llama') return llamaLMConfig(fc.config);
+  return neoxLMConfig(fc.config);
+}
+
+/**
+ * `model` with its dropout probability set to `dropout`. GPT-2's dropout is a constructor setting, so a
+ * different value rebuilds it (same weights; the old parameters are freed; `seed` as for `new GPT`, so
+ * with a seed the global random stream is untouched). The Llama family and GPT-NeoX implement no dropout
+ * (transformers' defaults are 0): they come back as they are.
+ *
+ * @example model = withDropout(loadCheckpoint(dir).model, 0.1, { seed: 1 });
+ */
+export function withDropout(model: CausalLM, dropout: number, opts: { seed?: number } = {}): CausalLM {
+  if (!(model instanceof GPT) || model.config.dropout === dropout) return model;
+  const rebuilt = new GPT({ ...model.config, dropout }, { seed: opts.seed });
+  rebuilt.loadStateDict(model.stateDict());
+  for (const p of model.parameters()) p.dispose();
+  return rebuilt;
 }
 
 /** The config.json keys transformers writes for `model` (torch_dtype = `dtype`). */

@@ -16,7 +16,14 @@ import {
 } from '../engine/index.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
 import type { CausalLM } from './causal-lm.ts';
-import { CheckpointError, type HhkitMeta, META_FILE, refuseNonFinite, TOKENIZER_FILE } from './checkpoint.ts';
+import {
+  CheckpointError,
+  type HhkitMeta,
+  META_FILE,
+  readJson,
+  refuseNonFinite,
+  TOKENIZER_FILE,
+} from './folder.ts';
 import { createCausalLM, type FamilyConfig, familyConfigFromHf, hfConfigOf } from './hf-config.ts';
 import { StateDictError } from './module.ts';
 
@@ -42,14 +49,13 @@ const MODEL_KEY: Record<FamilyConfig['family'], RegExp> = {
 };
 const IGNORED = /\.rotary_emb\.inv_freq$|\.(attn|attention)\.(bias|masked_bias)$/;
 
-function readJson(path: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch (err) {
-    throw new CheckpointError(`${path}: cannot read JSON (${(err as Error).message})`);
-  }
-  throw new CheckpointError(`${path}: expected a JSON object`);
+/**
+ * What a stored tensor is to a family: one of its own ('model'), a buffer of older transformers versions
+ * that is recomputed rather than loaded ('ignored'), or something else such as a scalar head ('extra').
+ */
+export function tensorRole(family: FamilyConfig['family'], name: string): 'model' | 'ignored' | 'extra' {
+  if (IGNORED.test(name)) return 'ignored';
+  return MODEL_KEY[family].test(name) ? 'model' : 'extra';
 }
 
 /** The safetensors files of a folder: model.safetensors, or the shards its index names (in order). */
@@ -126,9 +132,9 @@ export function loadCausalLM(dir: string, opts: LoadCausalLMOptions = {}): Loade
       const { tensors } = decodeSafetensors(readFileSync(file), file);
       if (!opts.allowNonFinite) refuseNonFinite(file, tensors);
       for (const [name, t] of Object.entries(tensors)) {
-        if (IGNORED.test(name)) continue;
-        if (MODEL_KEY[family.family].test(name)) own[name] = t;
-        else extra[name] = t;
+        const role = tensorRole(family.family, name);
+        if (role === 'model') own[name] = t;
+        else if (role === 'extra') extra[name] = t;
       }
     }
     const stored = Object.values(own).find((t) => isFloating(t.dtype))?.dtype ?? 'float32';

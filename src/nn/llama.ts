@@ -85,6 +85,20 @@ export function validateLlamaConfig(c: LlamaConfig): void {
  *
  * @example new RMSNorm(16, 1e-6).forward(x) // (…, 16)
  */
+/** The family-neutral sizes of a LlamaConfig (what the model's `lmConfig` returns). */
+export function llamaLMConfig(c: LlamaConfig): CausalLMConfig {
+  return {
+    modelType: c.modelType,
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nKVHead: c.nKVHead,
+    headDim: c.headDim,
+    hiddenSize: c.hiddenSize,
+    vocabSize: c.vocabSize,
+    maxPositions: c.maxPositions,
+  };
+}
+
 export class RMSNorm extends Module {
   readonly weight: Tensor;
   constructor(
@@ -256,17 +270,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     return this.model.embed_tokens.weight.dtype;
   }
   get lmConfig(): CausalLMConfig {
-    const c = this.config;
-    return {
-      modelType: c.modelType,
-      nLayer: c.nLayer,
-      nHead: c.nHead,
-      nKVHead: c.nKVHead,
-      headDim: c.headDim,
-      hiddenSize: c.hiddenSize,
-      vocabSize: c.vocabSize,
-      maxPositions: c.maxPositions,
-    };
+    return llamaLMConfig(this.config);
   }
 
   makeCache(batchSize: number, maxLength: number, opts?: KVCacheOptions): KVCache {

@@ -91,7 +91,7 @@ export async function scoreComparisons(
     onProgress?: (done: number) => void;
   } = {},
 ): Promise<ScoredRecord[]> {
-  const maxLength = Math.min(opts.maxLength || pm.config.nPositions, pm.config.nPositions);
+  const maxLength = Math.min(opts.maxLength || pm.config.maxPositions, pm.config.maxPositions);
   const { encoded } = await encodeComparisons(tokenizer, items, maxLength);
   const scores = scoreSequences(
     pm,

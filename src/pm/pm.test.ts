@@ -171,7 +171,10 @@ test('encoding: ends in END_OF_CONTEXT and keeps the end of a long transcript', 
 test('readout: the score is read at END_OF_CONTEXT, the same under right/left padding and any batch', async () => {
   const tok = toyTokenizer();
   const pm = PreferenceModel.fresh(
-    { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    {
+      family: 'gpt2',
+      config: { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    },
     3,
   ).eval();
   const texts = plantedComparisons(6, 5).flatMap((c) => [c.record.chosen, c.record.rejected]);

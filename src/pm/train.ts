@@ -167,14 +167,18 @@ export async function trainPreferenceModel(
   if (!tokenizer && c.tokenizer) tokenizer = Tokenizer.fromFile(c.tokenizer);
   if (!tokenizer)
     throw new ConfigError(`no tokenizer: init ${c.init || '(none)'} has no tokenizer.json; set tokenizer`);
+  // Without init, a fresh GPT-2 of the configured size (any other family comes from an init folder).
   pm ??= PreferenceModel.fresh(
     {
-      nLayer: c.nLayer,
-      nHead: c.nHead,
-      nEmbd: c.nEmbd,
-      nPositions: c.nPositions,
-      vocabSize: tokenizer.vocabSize,
-      dropout: c.dropout,
+      family: 'gpt2',
+      config: {
+        nLayer: c.nLayer,
+        nHead: c.nHead,
+        nEmbd: c.nEmbd,
+        nPositions: c.nPositions,
+        vocabSize: tokenizer.vocabSize,
+        dropout: c.dropout,
+      },
     },
     c.seed,
   );
@@ -183,7 +187,7 @@ export async function trainPreferenceModel(
   }
   const tokenizerPath = join(out, 'tokenizer.json');
   if (main && !existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
-  const maxLength = Math.min(c.maxLength || pm.config.nPositions, pm.config.nPositions);
+  const maxLength = Math.min(c.maxLength || pm.config.maxPositions, pm.config.maxPositions);
 
   // ---- data (every rank reads and tokenises it in memory: there is no cache on disk to share) ----
   let train: readonly TaskedComparison[];
