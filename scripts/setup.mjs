@@ -3,12 +3,21 @@
 // and `npm run bench`, so a fresh Debian machine needs no other step.
 //   node scripts/setup.mjs [--rebuild-native] [--bench] [--browser]
 // --bench also ensures Debian's python3-torch (the PyTorch reference); --browser ensures chromium.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aptInstall, buildAddon, checkAddon, ensureLibtorch, SetupError, say } from './native-build.mjs';
+import {
+  addonIsCurrent,
+  aptInstall,
+  buildAddon,
+  checkAddon,
+  ensureLibtorch,
+  nodeGypScript,
+  SetupError,
+  say,
+} from './native-build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const setupStarted = Date.now();
@@ -46,7 +55,8 @@ if (args.has('--browser')) {
   }
 }
 
-// 3. npm packages (reinstalled when package.json or the lockfile changed).
+// 3. What needs doing: the npm packages (reinstalled when package.json or the lockfile changed) and the
+//    native addon (rebuilt when its sources or the libtorch it links changed).
 const lock = join(root, 'package-lock.json');
 const stampFile = join(root, 'node_modules', '.hhkit-install-stamp');
 // Only what npm installs counts: editing `scripts` in package.json must not trigger a reinstall.
@@ -55,17 +65,40 @@ const depsHash = createHash('sha256')
   .update(JSON.stringify([pkg.dependencies, pkg.devDependencies, pkg.allowScripts]))
   .update(existsSync(lock) ? readFileSync(lock) : '')
   .digest('hex');
-if (!existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== depsHash) {
+const needPackages = !existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== depsHash;
+const needNative = args.has('--rebuild-native') || !addonIsCurrent(torch);
+
+// 4. Both at once when both are needed: most of `npm ci` is better-sqlite3 compiling SQLite, one source
+//    file on one core, so the addon builds on the other core meanwhile, with npm's own node-gyp (the
+//    project's is not installed yet). Without npm's node-gyp they run one after the other.
+const log = join(root, '.hhkit-cache', 'native-build.log');
+const build = (gyp) =>
+  buildAddon(torch, { force: true, gyp, log }).then(
+    () => null,
+    (err) => err,
+  );
+const npmGyp = needPackages ? nodeGypScript({ npmOnly: true }) : null;
+const nativeBuild = needNative && (!needPackages || npmGyp) ? build(npmGyp ?? undefined) : null;
+if (needPackages) {
   say('installing npm packages');
   const cmd = existsSync(lock) ? 'ci' : 'install';
-  const r = spawnSync('npm', [cmd, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) fail(`\`npm ${cmd}\` failed (see above); the npm registry must be reachable`);
+  const status = await new Promise((done) => {
+    const child = spawn('npm', [cmd, '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+    child.on('error', () => done(1));
+    child.on('close', (code) => done(code));
+  });
+  // A failed build is reported after npm has finished, so the two outputs do not interleave.
+  if (nativeBuild) await step(async () => rethrow(await nativeBuild));
+  if (status !== 0) fail(`\`npm ${cmd}\` failed (see above); the npm registry must be reachable`);
   writeFileSync(stampFile, depsHash);
 }
-
-// 4. The native addon, rebuilt when its sources or the libtorch it links changed.
-await step(() => buildAddon(torch, { force: args.has('--rebuild-native') }));
+if (needNative && !nativeBuild) await step(async () => rethrow(await build(undefined)));
+else if (nativeBuild && !needPackages) await step(async () => rethrow(await nativeBuild));
 await step(() => checkAddon());
+
+function rethrow(err) {
+  if (err) throw err;
+}
 
 // How long this setup took, for `hhkit demo`'s time claim when it runs right after (npm run demo).
 mkdirSync(join(root, '.hhkit-cache'), { recursive: true });

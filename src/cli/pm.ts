@@ -55,9 +55,9 @@ const help = `usage: hhkit pm pretrain --init LM --data PAIRS.jsonl [--out DIR] 
        hhkit pm score    --model DIR [FILE]        (transcripts from FILE or stdin → JSON lines of scores)
        hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--json]   (see hhkit pm experiment --help)
 
-Preference models (Bai et al. 2022 §2.2, §3): a GPT with a scalar head; the score is read at an
-<|endofcontext|> token appended to each transcript (transcripts longer than the context lose their
-start, keeping the response). Loss log(1 + exp(r_rejected − r_chosen)), with weight λ (--harmless-weight)
+Preference models (Bai et al. 2022 §2.2, §3): an LM (of --init's family, or a new GPT-2) with a scalar
+head; the score is read at an <|endofcontext|> token appended to each transcript (transcripts longer
+than the context lose their start, keeping the response). Loss log(1 + exp(r_rejected − r_chosen)), with weight λ (--harmless-weight)
 on harmless comparisons: L = L_help + λ·L_harm.
 
   pretrain   preference-model pretraining (PMP) on ranked pairs, e.g. the world's pmp.jsonl, at 0.1× the

@@ -65,7 +65,7 @@ norm or weight stops the run on every rank with one line naming the step and the
 (kept; nothing non-finite is written) and exit status 3; warns on negative KL estimates and on EOS-only
 collapse.
 
-Writes OUT/checkpoint (kind 'policy': the policy GPT + value_head.* tensors, optimiser state),
+Writes OUT/checkpoint (kind 'policy': the policy LM, of --init's family, + value_head.* tensors, optimiser state),
 OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.
 
 Data-parallel: \`hhkit launch --nproc N -- ppo …\` shards the rollouts over N processes (c10d gloo).

@@ -61,10 +61,12 @@ const configHelp = (Object.keys(defaultLMTrainConfig) as (keyof LMTrainConfig)[]
 const help = `usage: hhkit pretrain --data FILE [--out DIR] [--config FILE.json] [--tokenizer PATH]
                       [--key value …] [--resume] [--json]
 
-Trains a GPT-2-architecture language model on a corpus (the paper's first stage): a byte-level BPE
-tokenizer first (unless --tokenizer is given), then the model with AdamW, linear warmup + cosine decay,
-gradient accumulation and clipping. With --loss-on assistant it is supervised finetuning on transcripts:
-the loss is taken only on the Assistant's replies (add --init CHECKPOINT to start from a pretrained LM).
+Trains a language model on a corpus (the paper's first stage): a byte-level BPE tokenizer first (unless
+--tokenizer is given), then the model with AdamW, linear warmup + cosine decay, gradient accumulation and
+clipping. A new model is a GPT-2 of --n-layer/--n-head/--n-embd; --init DIR starts from a checkpoint or a
+Hugging Face folder of any supported family (gpt2, llama, mistral, qwen2, qwen3, gpt_neox) and uses its
+tokenizer.json. With --loss-on assistant it is supervised finetuning on transcripts: the loss is taken only
+on the Assistant's replies (add --init CHECKPOINT to start from a pretrained LM).
 
 The corpus is JSON lines with a "text" (or "chosen") transcript per line, gzipped or not, or a .txt file
 whose documents are separated by <|endoftext|>; bad lines are reported with file:line and skipped, and a
@@ -239,7 +241,7 @@ export function summarize(
 }
 
 export const command: Command = {
-  summary: 'train the GPT language model (pretraining, or SFT on transcripts)',
+  summary: 'train the language model (pretraining, or SFT on transcripts)',
   help,
   async run(argv) {
     const cli = parseCommandLine(argv);

@@ -20,9 +20,29 @@ const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : 
 
 /** 1 when the chosen response scored higher, 0 when lower, ½ on an exact tie. */
 function correctness(c: ScoredComparison): number {
-  const gap = c.chosen - c.rejected;
-  if (Number.isNaN(gap)) throw new RangeError(`calibration: NaN score (${c.chosen}, ${c.rejected})`);
-  return gap > 0 ? 1 : gap < 0 ? 0 : 0.5;
+  if (Number.isNaN(c.chosen - c.rejected))
+    throw new RangeError(`calibration: NaN score (${c.chosen}, ${c.rejected})`);
+  return pairAgreement(c.chosen, c.rejected);
+}
+
+/**
+ * Scores closer than this (relative to their size, at least 1) are a tie. The same transcript twice in one
+ * batch need not score bit-identically: a BLAS kernel may sum the rows at the batch's edge in another
+ * order (seen on AMD EPYC with OpenBLAS's Haswell kernels: chosen = rejected gave gaps of ~1e-7), so an
+ * exact `gap === 0` would call a tie a win or a loss at random.
+ */
+export const TIE_TOLERANCE = 1e-5;
+
+/**
+ * Whether a PM ranks a comparison right: 1 when chosen scores above rejected, ½ on a tie (within
+ * TIE_TOLERANCE), 0 otherwise — the one rule for accuracy in training, evaluation and the claims.
+ *
+ * @example [pairAgreement(2, 1), pairAgreement(1, 1 + 1e-8), pairAgreement(0, 1)] // [1, 0.5, 0]
+ */
+export function pairAgreement(chosen: number, rejected: number): number {
+  const tolerance = TIE_TOLERANCE * Math.max(1, Math.abs(chosen), Math.abs(rejected));
+  const gap = chosen - rejected;
+  return gap > tolerance ? 1 : gap < -tolerance ? 0 : 0.5;
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import { generate } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import type { EvalItem, LastWordItem, MultipleChoiceItem, QaItem } from './nlp-data.ts';
 
@@ -37,13 +37,13 @@ export interface ContinuationScore {
  * scoreContinuations(model, [{ context: [5, 6], continuation: [7] }])[0].logprob // ≤ 0
  */
 export function scoreContinuations(
-  model: GPT,
+  model: CausalLM,
   requests: readonly ContinuationRequest[],
   opts: { batchSize?: number } = {},
 ): ContinuationScore[] {
-  const window = model.config.nPositions;
+  const window = model.lmConfig.maxPositions;
   const batchSize = opts.batchSize ?? 16;
-  const device = model.wte.device;
+  const device = model.device;
   const wasTraining = model.training;
   model.eval();
   const out: ContinuationScore[] = [];
@@ -139,7 +139,12 @@ async function encodeAll(tok: Tokenizer, texts: string[]): Promise<number[][]> {
 // An empty context (possible after truncation or in odd files) is conditioned on EOS, as lm-eval does.
 const withStart = (ids: number[], tok: Tokenizer): number[] => (ids.length ? ids : [tok.eosId]);
 
-async function multipleChoice(model: GPT, tok: Tokenizer, items: MultipleChoiceItem[], o: NlpEvalOptions) {
+async function multipleChoice(
+  model: CausalLM,
+  tok: Tokenizer,
+  items: MultipleChoiceItem[],
+  o: NlpEvalOptions,
+) {
   const contexts = await encodeAll(
     tok,
     items.map((i) => i.context),
@@ -177,7 +182,7 @@ async function multipleChoice(model: GPT, tok: Tokenizer, items: MultipleChoiceI
   } as const;
 }
 
-async function lastWord(model: GPT, tok: Tokenizer, items: LastWordItem[], o: NlpEvalOptions) {
+async function lastWord(model: CausalLM, tok: Tokenizer, items: LastWordItem[], o: NlpEvalOptions) {
   const contexts = await encodeAll(
     tok,
     items.map((i) => i.context),
@@ -195,9 +200,9 @@ async function lastWord(model: GPT, tok: Tokenizer, items: LastWordItem[], o: Nl
   return { metric: 'accuracy', value: correct / Math.max(1, items.length), count: items.length } as const;
 }
 
-async function exactMatch(model: GPT, tok: Tokenizer, items: QaItem[], o: NlpEvalOptions) {
+async function exactMatch(model: CausalLM, tok: Tokenizer, items: QaItem[], o: NlpEvalOptions) {
   const maxNewTokens = o.maxNewTokens ?? 16;
-  const window = model.config.nPositions - maxNewTokens;
+  const window = model.lmConfig.maxPositions - maxNewTokens;
   const prompts = (
     await encodeAll(
       tok,
@@ -236,7 +241,7 @@ async function exactMatch(model: GPT, tok: Tokenizer, items: QaItem[], o: NlpEva
  * const r = await evaluateNlp(model, tok, items); // { metric: 'accuracy', value, accuracyNorm, count }
  */
 export async function evaluateNlp(
-  model: GPT,
+  model: CausalLM,
   tok: Tokenizer,
   items: readonly EvalItem[],
   opts: NlpEvalOptions = {},

@@ -11,7 +11,7 @@
  */
 import { cat, keep, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import { leftPad } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import {
   fitGaussian,
   type GaussianFitOptions,
@@ -42,14 +42,14 @@ export interface ActivationOptions {
  *
  * @example
  * const ids = await tok.encodeBatch(prompts);
- * const [emb, last] = layerActivations(model, ids, { layers: [0, model.config.nLayer] }); // (N, C) each
+ * const [emb, last] = layerActivations(model, ids, { layers: [0, model.lmConfig.nLayer] }); // (N, C) each
  */
 export function layerActivations(
-  model: GPT,
+  model: CausalLM,
   prompts: readonly (readonly number[])[],
   opts: ActivationOptions = {},
 ): Tensor[] {
-  const nLayer = model.config.nLayer;
+  const nLayer = model.lmConfig.nLayer;
   const layers = opts.layers ?? Array.from({ length: nLayer + 1 }, (_, i) => i);
   for (const l of layers) {
     if (!(Number.isInteger(l) && l >= 0 && l <= nLayer))
@@ -58,7 +58,7 @@ export function layerActivations(
   if (prompts.length === 0) throw new RangeError('layerActivations: no prompts');
   const batchSize = opts.batchSize ?? 16;
   const pool = opts.pool ?? 'mean';
-  const device = model.wte.device;
+  const device = model.device;
   const wasTraining = model.training;
   model.eval(); // dropout off: activations must be a function of the prompt
   const perLayer: Tensor[][] = layers.map(() => []);
@@ -66,7 +66,7 @@ export function layerActivations(
     for (let start = 0; start < prompts.length; start += batchSize) {
       const rows = prompts.slice(start, start + batchSize).map((p, i) => {
         if (p.length === 0) throw new RangeError(`layerActivations: prompt ${start + i} is empty`);
-        return p.slice(-model.config.nPositions);
+        return p.slice(-model.lmConfig.maxPositions);
       });
       const pooled = noGrad(() =>
         tidy(() => {
@@ -324,14 +324,14 @@ export function evaluateOodActivations(
  * report.layers.map((l) => l.simplifiedRelativeMahalanobis); // test AUROC per layer
  */
 export function evaluateOodDetection(
-  model: GPT,
+  model: CausalLM,
   inDistribution: readonly (readonly number[])[],
   outOfDistribution: readonly (readonly number[])[],
   opts: OodEvalOptions = {},
 ): OodReport {
   // Check the split sizes before the forward passes.
   splitOodPrompts(inDistribution.length, outOfDistribution.length, opts);
-  const layerIds = opts.layers ?? Array.from({ length: model.config.nLayer + 1 }, (_, i) => i);
+  const layerIds = opts.layers ?? Array.from({ length: model.lmConfig.nLayer + 1 }, (_, i) => i);
   const inActs = layerActivations(model, inDistribution, { ...opts, layers: layerIds });
   const outActs = layerActivations(model, outOfDistribution, { ...opts, layers: layerIds });
   try {

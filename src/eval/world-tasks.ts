@@ -5,7 +5,7 @@
  * RLHF make the model worse (tax) or better (bonus) at the tasks themselves?
  */
 import { generate } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { goldJudge } from '../world/judge.ts';
 
@@ -35,14 +35,14 @@ export interface WorldTaskResult {
  * const r = await worldTaskAccuracy(model, tok, prompts.slice(0, 100)); // { accuracy: 0.41, hh: 0.7, … }
  */
 export async function worldTaskAccuracy(
-  model: GPT,
+  model: CausalLM,
   tok: Tokenizer,
   prompts: readonly string[],
   opts: WorldTaskOptions = {},
 ): Promise<WorldTaskResult> {
   const maxNewTokens = opts.maxNewTokens ?? 48;
   const batchSize = opts.batchSize ?? 16;
-  const keepTokens = model.config.nPositions - maxNewTokens;
+  const keepTokens = model.lmConfig.maxPositions - maxNewTokens;
   if (keepTokens < 1) throw new RangeError(`maxNewTokens ${maxNewTokens} leaves no room for the prompt`);
   const encoded = (await tok.encodeBatch([...prompts], { allowSpecial: false })).map((p) =>
     p.slice(-keepTokens),
@@ -122,7 +122,7 @@ export interface WorldPolicyEvaluation {
  * r.hh; r.items.filter((x) => x.family === 'harmful').map((x) => x.harmlessness);
  */
 export async function worldPolicyEvaluation(
-  model: GPT,
+  model: CausalLM,
   tok: Tokenizer,
   rows: readonly { prompt: string; family: string }[],
   opts: WorldTaskOptions & { seed: number; samples?: number },
@@ -130,7 +130,7 @@ export async function worldPolicyEvaluation(
   const samples = Math.max(1, opts.samples ?? 1);
   const maxNewTokens = opts.maxNewTokens ?? 32;
   const batchSize = opts.batchSize ?? 32;
-  const keepTokens = model.config.nPositions - maxNewTokens;
+  const keepTokens = model.lmConfig.maxPositions - maxNewTokens;
   if (keepTokens < 1) throw new RangeError(`maxNewTokens ${maxNewTokens} leaves no room for the prompt`);
   const prompts = rows.map((r) => r.prompt);
   const encoded = (await tok.encodeBatch(prompts, { allowSpecial: false })).map((p) => p.slice(-keepTokens));

@@ -1,6 +1,13 @@
 // Causal multi-head self-attention as in GPT-2: one combined projection c_attn (C → 3C) for q, k, v,
 // softmax(q·kᵀ/√D) over the allowed keys, and the output projection c_proj (C → C).
-import { arange, full, scaledDotProductAttention, sdpaAvailable, type Tensor } from '../engine/index.ts';
+import {
+  arange,
+  dropout,
+  full,
+  scaledDotProductAttention,
+  sdpaAvailable,
+  type Tensor,
+} from '../engine/index.ts';
 import type { KVCache } from './kvcache.ts';
 import { Conv1D, Dropout } from './layers.ts';
 import { Module } from './module.ts';
@@ -96,25 +103,60 @@ export class CausalSelfAttention extends Module {
       .map((z) => z.view(b, t, h, d).transpose(1, 2)) as [Tensor, Tensor, Tensor];
     // With a cache, keys/values cover every position so far: (B, H, S, D)
     const [k, v] = opts.cache ? opts.cache.update(opts.layer, kNew, vNew) : [kNew, vNew];
-    if (fusedAttention()) {
-      const dropoutP = this.attnDropout.training ? this.attnDropout.p : 0;
-      const causal = opts.causal === true && !opts.cache;
-      const mask =
-        opts.blocked && !causal
-          ? full(opts.blocked.shape, 0, { dtype: q.dtype, device: q.device }).maskedFill(
-              opts.blocked,
-              maskValue(q.dtype),
-            )
-          : null;
-      const y = scaledDotProductAttention(q, k, v, { mask, dropoutP, isCausal: causal });
-      return this.residDropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(b, t, c)));
-    }
-    // scores: (B, H, T, S)
-    let att = q.matmul(k.transpose(2, 3)).mul(1 / Math.sqrt(d));
-    if (opts.blocked) att = att.maskedFill(opts.blocked, maskValue(att.dtype));
-    att = this.attnDropout.forward(att.softmax(-1));
+    const y = attend(q, k, v, {
+      blocked: opts.blocked,
+      isCausal: opts.causal === true && !opts.cache,
+      dropoutP: this.attnDropout.training ? this.attnDropout.p : 0,
+    });
     // (B, H, T, D) → (B, T, C)
-    const y = att.matmul(v).transpose(1, 2).reshape(b, t, c);
-    return this.residDropout.forward(this.c_proj.forward(y));
+    return this.residDropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(b, t, c)));
   }
+}
+
+/**
+ * softmax(q·kᵀ/√D, blocked pairs excluded)·v for q (B, H, T, D) and k, v (B, H_kv, S, D): with fewer
+ * key/value heads (grouped-query attention), each serves H / H_kv consecutive query heads, as Hugging
+ * Face's repeat_kv. `isCausal` says `blocked` is exactly the causal mask of a fresh sequence (fused kernels
+ * take a flag). Returns (B, H, T, D).
+ *
+ * @example const y = attend(q, k, v, { blocked: attentionBlocked(0, T, null, 'cpu'), isCausal: true, dropoutP: 0 });
+ */
+export function attend(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: { blocked: Tensor | null; isCausal: boolean; dropoutP: number },
+): Tensor {
+  const h = q.size(1);
+  const hKV = k.size(1);
+  if (h !== hKV) {
+    if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
+    k = repeatKV(k, h / hKV);
+    v = repeatKV(v, h / hKV);
+  }
+  if (fusedAttention()) {
+    const mask =
+      opts.blocked && !opts.isCausal
+        ? full(opts.blocked.shape, 0, { dtype: q.dtype, device: q.device }).maskedFill(
+            opts.blocked,
+            maskValue(q.dtype),
+          )
+        : null;
+    return scaledDotProductAttention(q, k, v, { mask, dropoutP: opts.dropoutP, isCausal: opts.isCausal });
+  }
+  // scores: (B, H, T, S)
+  let att = q.matmul(k.transpose(2, 3)).mul(1 / Math.sqrt(q.size(3)));
+  if (opts.blocked) att = att.maskedFill(opts.blocked, maskValue(att.dtype));
+  att = att.softmax(-1);
+  if (opts.dropoutP > 0) att = dropout(att, opts.dropoutP, true);
+  return att.matmul(v);
+}
+
+// (B, H_kv, S, D) → (B, H_kv · n, S, D): each KV head repeated n times, consecutively.
+function repeatKV(x: Tensor, n: number): Tensor {
+  const [b, hKV, s, d] = x.shape as [number, number, number, number];
+  return x
+    .unsqueeze(2)
+    .expand(b, hKV, n, s, d)
+    .reshape(b, hKV * n, s, d);
 }

@@ -24,6 +24,8 @@ import {
   readCheckpointConfig,
   saveCheckpoint,
 } from './checkpoint.ts';
+import type { CausalLM } from './causal-lm.ts';
+import { familyFixture } from './families.fixture.ts';
 import { GPT, gptPresets } from './gpt.ts';
 import { ScalarHead } from './heads.ts';
 import { prefixKeys, StateDictError, stripPrefix } from './module.ts';
@@ -38,12 +40,12 @@ const ids = tensor(
   ],
   { dtype: 'int64' },
 );
-const logitsOf = (model: GPT): Tensor => noGrad(() => model.forward(ids).logits);
+const logitsOf = (model: CausalLM): Tensor => noGrad(() => model.forward(ids).logits);
 const maxDiff = (a: Tensor, b: Tensor): number => tidy(() => a.sub(b).abs().max().item());
 
 test('the HF-style fixture folder loads: config, no meta, no tokenizer, attn.bias buffers ignored', () => {
   const ck = loadCheckpoint(fixtureDir);
-  assert.deepEqual(ck.config, { ...gptPresets.tiny, dropout: 0 });
+  assert.deepEqual(ck.family.config, { ...gptPresets.tiny, dropout: 0 });
   assert.equal(ck.meta, null);
   assert.equal(ck.tokenizerPath, null);
   assert.deepEqual(Object.keys(ck.extra), []);
@@ -105,7 +107,7 @@ test('save → load round trip: same logits, meta, extra head, tokenizer, extra 
   assert.ok(!('lm_head.weight' in stored.tensors), 'tied lm_head not stored');
 
   const ck = loadCheckpoint(dir);
-  assert.deepEqual(ck.config, model.config);
+  assert.deepEqual(ck.family.config, model.config);
   assert.equal(maxDiff(logitsOf(ck.model.eval()), logitsOf(model)), 0);
   assert.equal(ck.meta?.kind, 'pm');
   assert.deepEqual(ck.meta?.lineage, ['runs/lm']);
@@ -262,4 +264,30 @@ test('non-finite weights behind a valid header are refused, naming the file and 
     4,
   );
   for (const p of [...loaded.model.parameters(), ...model.parameters()]) p.dispose();
+});
+
+test('every family: saveCheckpoint/loadCheckpoint round-trip (config.json model_type, extra head, hhkit.json); bf16 folders load as float32', () => {
+  for (const name of ['smollm2', 'pythia', 'smollm2-bf16-sharded']) {
+    const src = loadCheckpoint(familyFixture(name));
+    assert.equal(src.model.dtype, 'float32', `${name}: upcast by default`);
+    const dir = join(work, `family-${name}`);
+    const head = new ScalarHead(src.model.lmConfig.hiddenSize, { seed: 3 });
+    saveCheckpoint(dir, {
+      model: src.model,
+      extra: prefixKeys(head.stateDict(), 'score'),
+      meta: { kind: 'pm', lineage: [name] },
+    });
+    const hf = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(hf['model_type'], src.family.family === 'llama' ? 'llama' : 'gpt_neox');
+    const back = loadCheckpoint(dir);
+    assert.equal(back.family.family, src.family.family);
+    assert.deepEqual(back.model.lmConfig, src.model.lmConfig);
+    assert.deepEqual(Object.keys(stripPrefix(back.extra, 'score')).sort(), ['bias', 'weight']);
+    assert.equal(back.meta?.kind, 'pm');
+    assert.deepEqual(readCheckpointConfig(dir), src.model.lmConfig);
+    const famIds = tensor([[1, 5, 9, 2, 7]], { dtype: 'int64' }); // vocab 48
+    const logits = (m: CausalLM) => noGrad(() => m.eval().forward(famIds).logits);
+    assert.equal(maxDiff(logits(back.model), logits(src.model)), 0, name);
+    for (const m of [src.model, back.model]) for (const p of m.parameters()) p.dispose();
+  }
 });

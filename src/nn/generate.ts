@@ -1,5 +1,5 @@
-// Batched sampling with a KV cache: the rollout step of RLHF (PPO needs the sampled tokens and their
-// log-probs), best-of-N and the feedback interface's model turns.
+// Batched sampling with a KV cache, for any CausalLM (GPT-2, Llama-like, GPT-NeoX): the rollout step of
+// RLHF (PPO needs the sampled tokens and their log-probs), best-of-N and the feedback interface's model turns.
 //
 // Prompts of different lengths are LEFT-padded so every row's next token sits in the same column; the
 // attention mask hides the padding and the position ids count only real tokens, so a padded prompt gives
@@ -20,16 +20,8 @@ import {
   tidy,
   zeros,
 } from '../engine/index.ts';
-import type { ForwardOptions, GPTConfig } from './gpt.ts';
-import { KVCache } from './kvcache.ts';
-
-/** What sampling needs of a model; `GPT` satisfies it. */
-export interface CausalLM {
-  readonly config: GPTConfig;
-  /** Where the parameters live ('cpu' when absent); prompts and buffers are placed there. */
-  readonly device?: string;
-  forward(ids: Tensor, opts: ForwardOptions): { logits: Tensor };
-}
+import type { CausalLM } from './causal-lm.ts';
+import type { KVCache } from './kvcache.ts';
 
 export interface GenerateOptions {
   /** Upper bound on response length; generation ends earlier once every row has stopped. */
@@ -165,10 +157,11 @@ function checkOptions(model: CausalLM, B: number, P: number, o: GenerateOptions)
   if (!(temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${temperature}`);
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
   if (B === 0 || P === 0) throw new RangeError(`generate: empty batch or prompts (B=${B}, P=${P})`);
-  if (P + maxNewTokens > model.config.nPositions) {
+  const maxPositions = model.lmConfig.maxPositions;
+  if (P + maxNewTokens > maxPositions) {
     throw new RangeError(
       `generate: prompt width ${P} + maxNewTokens ${maxNewTokens} exceeds the model's nPositions ` +
-        `${model.config.nPositions}; shorten the prompts or lower maxNewTokens`,
+        `${maxPositions}; shorten the prompts or lower maxNewTokens`,
     );
   }
 }
@@ -193,13 +186,13 @@ export function generateBatch(
   const [B, P] = promptIds.shape as [number, number];
   checkOptions(model, B, P, opts);
   const { maxNewTokens, padId } = opts;
-  const V = model.config.vocabSize;
+  const V = model.lmConfig.vocabSize;
   const stopIds = [...(opts.eosId == null ? [] : [opts.eosId]), ...(opts.stopIds ?? [])];
   for (const id of stopIds) {
     if (!Number.isInteger(id) || id < 0 || id >= V)
       throw new RangeError(`generate: stop id ${id} not in [0, ${V})`);
   }
-  const device = model.device ?? 'cpu';
+  const device = model.device;
   return noGrad(() =>
     tidy(() => {
       if (promptIds.device !== device) promptIds = promptIds.to({ device });
@@ -213,7 +206,7 @@ export function generateBatch(
           ? null
           : [...new Set(['cpu', device])].map((d) => [d, getRngState(d)] as const);
       if (opts.seed !== undefined) manualSeed(opts.seed);
-      const cache = new KVCache(model.config, B, P + maxNewTokens);
+      const cache = model.makeCache(B, P + maxNewTokens);
       try {
         const isStop = stopTable(V, stopIds).to({ device });
         return sample(model, promptIds, promptMask, opts, cache, isStop, padId, maxNewTokens);

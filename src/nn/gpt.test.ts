@@ -32,7 +32,7 @@ const ids = want('ids');
 const [B, T] = ids.shape as [number, number];
 
 test('logits, loss and every parameter gradient match the PyTorch reference (≤ 1e-4)', () => {
-  const { model } = loadCheckpoint(fixture('tiny-gpt2'));
+  const model = loadCheckpoint(fixture('tiny-gpt2')).model as GPT;
   const V = model.config.vocabSize;
   tidy(() => {
     const { logits } = model.forward(ids);
@@ -63,7 +63,7 @@ test('logits, loss and every parameter gradient match the PyTorch reference (≤
 });
 
 test('hidden states: L + 1 tensors (B, T, C) equal to the reference; hidden = ln_f(last)', () => {
-  const { model } = loadCheckpoint(fixture('tiny-gpt2'));
+  const model = loadCheckpoint(fixture('tiny-gpt2')).model as GPT;
   noGrad(() =>
     tidy(() => {
       const out = model.forward(ids, { outputHiddenStates: true });
@@ -80,7 +80,7 @@ test('hidden states: L + 1 tensors (B, T, C) equal to the reference; hidden = ln
 });
 
 test('padding: masked rows match the reference and the unpadded rows at real positions', () => {
-  const { model } = loadCheckpoint(fixture('tiny-gpt2'));
+  const model = loadCheckpoint(fixture('tiny-gpt2')).model as GPT;
   noGrad(() =>
     tidy(() => {
       const mask = want('padded_mask');
@@ -137,7 +137,7 @@ test('dropout acts only in training mode; eval is deterministic', () => {
 });
 
 test('KV cache: token-by-token and chunked forwards give the full-forward logits (≤ 1e-5)', () => {
-  const { model } = loadCheckpoint(fixture('tiny-gpt2'));
+  const model = loadCheckpoint(fixture('tiny-gpt2')).model as GPT;
   model.eval();
   noGrad(() =>
     tidy(() => {
@@ -161,7 +161,7 @@ test('KV cache: token-by-token and chunked forwards give the full-forward logits
 });
 
 test('KV cache with left padding: prompt with a mask, then tokens, match the full padded forward', () => {
-  const { model } = loadCheckpoint(fixture('tiny-gpt2'));
+  const model = loadCheckpoint(fixture('tiny-gpt2')).model as GPT;
   noGrad(() =>
     tidy(() => {
       const padded = want('padded_ids').narrow(0, 0, 1); // 3 left pads

@@ -1,9 +1,18 @@
 // GPT-2 (Radford et al. 2019): learned positions, pre-LN blocks, final LayerNorm, LM head tied to the token
 // embedding. Module names and parameter layouts are GPT-2's (transformer.h.0.attn.c_attn.weight, Conv1D
 // (in, out)), so stateDict() is a GPT-2 state dict and Hugging Face checkpoints load as they are.
-import { arange, linear, noGrad, tidy, type DType, type Tensor } from '../engine/index.ts';
+import { linear, noGrad, tidy, type DType, type Tensor } from '../engine/index.ts';
 import { attentionBlocked, CausalSelfAttention } from './attention.ts';
-import type { KVCache } from './kvcache.ts';
+import {
+  type CausalLM,
+  type CausalLMConfig,
+  type CausalLMForwardOptions,
+  type CausalLMHidden,
+  type CausalLMOutput,
+  cacheFor,
+  prepareForward,
+} from './causal-lm.ts';
+import type { KVCache, KVCacheOptions } from './kvcache.ts';
 import { Embedding, Dropout, LayerNorm, MLP, ModuleList } from './layers.ts';
 import {
   Module,
@@ -64,6 +73,20 @@ export const gptPresets = {
   gpt2: defaultGPTConfig,
 } satisfies Record<string, GPTConfig>;
 
+/** The family-neutral sizes of a GPT-2 config (what `GPT.lmConfig` returns). */
+export function gptLMConfig(c: GPTConfig): CausalLMConfig {
+  return {
+    modelType: 'gpt2',
+    nLayer: c.nLayer,
+    nHead: c.nHead,
+    nKVHead: c.nHead,
+    headDim: c.nEmbd / c.nHead,
+    hiddenSize: c.nEmbd,
+    vocabSize: c.vocabSize,
+    maxPositions: c.nPositions,
+  };
+}
+
 export class GPTConfigError extends Error {
   override name = 'GPTConfigError';
 }
@@ -83,36 +106,10 @@ export function validateGPTConfig(c: GPTConfig): void {
   }
 }
 
-export interface ForwardOptions {
-  /** (B, T_total) bool or 0/1, false/0 = padding; combined with the causal mask. T_total = cache.length + T. */
-  attentionMask?: Tensor;
-  /**
-   * (B, T) int64 positions. Default: from attentionMask when given (cumsum − 1, so left-padded rows start at
-   * position 0 at their first real token), else cache.length + arange(T).
-   */
-  positionIds?: Tensor;
-  /** Append this forward's keys/values to the cache and attend over everything cached (advances cache.length). */
-  cache?: KVCache;
-  /** Also return the residual stream before and after every block. */
-  outputHiddenStates?: boolean;
-  /** 'last' computes logits only for the last position: (B, 1, V). Default 'all'. */
-  logits?: 'all' | 'last';
-}
-
-export interface GPTHidden {
-  /** (B, T, C), after the final LayerNorm. */
-  hidden: Tensor;
-  /**
-   * With outputHiddenStates: L + 1 tensors (B, T, C), the embeddings then each block's output (the residual
-   * stream). Unlike Hugging Face, the last entry is the raw last block output; `hidden` is it after ln_f.
-   */
-  hiddenStates?: Tensor[];
-}
-
-export interface GPTOutput extends GPTHidden {
-  /** (B, T, V), or (B, 1, V) with logits: 'last'. */
-  logits: Tensor;
-}
+/** GPT's names for the model interface's types (kept for existing callers). */
+export type ForwardOptions = CausalLMForwardOptions;
+export type GPTHidden = CausalLMHidden;
+export type GPTOutput = CausalLMOutput;
 
 /** One pre-LN transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
 export class Block extends Module {
@@ -174,7 +171,7 @@ export interface GPTOptions {
  * const model = new GPT(gptPresets.tiny, { seed: 1 }).eval();
  * const { logits } = noGrad(() => model.forward(tensor([[1, 2, 3]], { dtype: 'int64' }))); // (1, 3, 50)
  */
-export class GPT extends Module {
+export class GPT extends Module implements CausalLM {
   readonly config: GPTConfig;
   readonly transformer: GPTTransformer;
 
@@ -190,13 +187,31 @@ export class GPT extends Module {
     if (opts.device || opts.dtype) this.to({ device: opts.device, dtype: opts.dtype });
   }
 
-  /** The token embedding, also the LM head's weight (tied). */
   /** Where the parameters live: 'cpu', 'cuda:0', … */
   get device(): string {
     return this.transformer.wte.weight.device;
   }
+  get dtype(): DType {
+    return this.transformer.wte.weight.dtype;
+  }
+  /** The token embedding, also the LM head's weight (tied). */
   get wte(): Tensor {
     return this.transformer.wte.weight;
+  }
+
+  /** The family-neutral view of the config (the CausalLM interface). */
+  get lmConfig(): CausalLMConfig {
+    return gptLMConfig(this.config);
+  }
+
+  /** A KV cache for this model: L layers of (B, H, maxLength, D). */
+  makeCache(batchSize: number, maxLength: number, opts?: KVCacheOptions): KVCache {
+    return cacheFor(this.lmConfig, batchSize, maxLength, opts);
+  }
+
+  /** hidden (…, C) → logits (…, V) through the tied head (wteᵀ). */
+  lmHead(hidden: Tensor): Tensor {
+    return linear(hidden, this.wte);
   }
 
   /**
@@ -205,34 +220,11 @@ export class GPT extends Module {
    * @example const { hidden } = model.forwardHidden(ids, { attentionMask }); // (B, T, C)
    */
   forwardHidden(ids: Tensor, opts: ForwardOptions = {}): GPTHidden {
-    if (ids.ndim !== 2)
-      throw new RangeError(`GPT.forward: ids must be (B, T), got (${ids.shape.join(', ')})`);
-    const [b, t] = ids.shape as [number, number];
+    const { t, past, positions } = prepareForward('GPT', ids, opts, this.config.nPositions);
     const cache = opts.cache;
-    const past = cache ? cache.length : 0;
-    cache?.reserve(b, t);
     const tr = this.transformer;
     const device = ids.device;
     const mask = opts.attentionMask;
-    if (mask && (mask.ndim !== 2 || mask.size(0) !== b || mask.size(1) !== past + t)) {
-      throw new RangeError(
-        `GPT.forward: attentionMask must be (B, cache.length + T) = (${b}, ${past + t}), got (${mask.shape.join(', ')})`,
-      );
-    }
-    let positions = opts.positionIds;
-    if (!positions) {
-      if (mask) {
-        // Left padding: a row's first real token gets position 0.
-        positions = mask.long().cumsum(1).sub(1).clamp(0).narrow(1, past, t);
-      } else {
-        if (past + t > this.config.nPositions) {
-          throw new RangeError(
-            `GPT.forward: positions up to ${past + t} exceed nPositions ${this.config.nPositions}`,
-          );
-        }
-        positions = arange(past, past + t, 1, { device }); // (T), broadcast over B
-      }
-    }
     // x: (B, T, C)
     let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(positions)));
     const blocked = attentionBlocked(past, t, mask, device);
@@ -255,7 +247,7 @@ export class GPT extends Module {
   forward(ids: Tensor, opts: ForwardOptions = {}): GPTOutput {
     const out = this.forwardHidden(ids, opts);
     const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
-    return { ...out, logits: linear(h, this.wte) };
+    return { ...out, logits: this.lmHead(h) };
   }
 
   /**

@@ -1,4 +1,4 @@
-// hhkit's model layer: Module, GPT-2 layers, the GPT, scalar heads, KV cache and checkpoint folders.
+// hhkit's model layer: Module, layers, the CausalLM interface and its families (GPT-2, Llama-like, GPT-NeoX), scalar heads, KV cache, checkpoint and Hugging Face folders.
 export * from './attention.ts';
 export * from './checkpoint.ts';
 export * from './generate.ts';
@@ -7,3 +7,9 @@ export * from './heads.ts';
 export * from './kvcache.ts';
 export * from './layers.ts';
 export * from './module.ts';
+export * from './causal-lm.ts';
+export * from './gpt-neox.ts';
+export * from './hf.ts';
+export * from './hf-config.ts';
+export * from './llama.ts';
+export * from './rope.ts';

@@ -1,5 +1,6 @@
 // A preallocated key/value cache for incremental decoding. Each layer owns key and value tensors
-// (B, H, maxLength, D); a forward writes its new tokens' k/v in place at [length, length + T) with
+// (B, H_kv, maxLength, D) — H_kv is the number of key/value heads, fewer than the query heads under
+// grouped-query attention; a forward writes its new tokens' k/v in place at [length, length + T) with
 // narrow + copy_ and attends over the view [0, length + T), so generation never concatenates per token.
 import { type DType, keep, type Tensor, zeros } from '../engine/index.ts';
 import type { GPTConfig } from './gpt.ts';
@@ -8,6 +9,23 @@ export interface KVCacheOptions {
   /** Allocate now on this device; by default the cache is allocated at the first forward, like the model. */
   device?: string;
   dtype?: DType;
+}
+
+/** The cache's shape: layers, key/value heads and per-head size (a CausalLMConfig has all three). */
+export interface KVCacheShape {
+  nLayer: number;
+  nKVHead: number;
+  headDim: number;
+}
+
+// A GPTConfig (what earlier callers pass) or an explicit shape.
+function shapeOf(config: GPTConfig | KVCacheShape): KVCacheShape {
+  if ('nKVHead' in config && 'headDim' in config) return config;
+  const gpt = config as GPTConfig;
+  if (gpt.nEmbd % gpt.nHead !== 0) {
+    throw new KVCacheError(`nEmbd ${gpt.nEmbd} is not divisible by nHead ${gpt.nHead}`);
+  }
+  return { nLayer: gpt.nLayer, nKVHead: gpt.nHead, headDim: gpt.nEmbd / gpt.nHead };
 }
 
 export class KVCacheError extends Error {
@@ -22,25 +40,24 @@ export class KVCacheError extends Error {
  * cache.dispose();
  */
 export class KVCache {
-  /** Number of positions filled so far (advanced by GPT.forward). */
+  /** Number of positions filled so far (advanced by the model's forward). */
   length = 0;
   private keys: Tensor[] = [];
   private values: Tensor[] = [];
-  private readonly headDim: number;
+  /** Layers, key/value heads and per-head size. */
+  readonly shape: KVCacheShape;
 
+  /** `config`: a GPTConfig, or the shape of any CausalLM (prefer `model.makeCache(B, maxLength)`). */
   constructor(
-    readonly config: GPTConfig,
+    readonly config: GPTConfig | KVCacheShape,
     readonly batchSize: number,
     readonly maxLength: number,
     opts: KVCacheOptions = {},
   ) {
-    if (config.nEmbd % config.nHead !== 0) {
-      throw new KVCacheError(`nEmbd ${config.nEmbd} is not divisible by nHead ${config.nHead}`);
-    }
+    this.shape = shapeOf(config);
     if (!Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(maxLength) || maxLength < 1) {
       throw new KVCacheError(`KVCache: batchSize and maxLength must be positive integers`);
     }
-    this.headDim = config.nEmbd / config.nHead;
     if (opts.device || opts.dtype) this.allocate(opts.dtype ?? 'float32', opts.device ?? 'cpu');
   }
 
@@ -49,8 +66,8 @@ export class KVCache {
   }
 
   private allocate(dtype: DType, device: string): void {
-    const shape = [this.batchSize, this.config.nHead, this.maxLength, this.headDim];
-    for (let l = 0; l < this.config.nLayer; l++) {
+    const shape = [this.batchSize, this.shape.nKVHead, this.maxLength, this.shape.headDim];
+    for (let l = 0; l < this.shape.nLayer; l++) {
       this.keys.push(keep(zeros(shape, { dtype, device })));
       this.values.push(keep(zeros(shape, { dtype, device })));
     }
@@ -69,7 +86,7 @@ export class KVCache {
   }
 
   /**
-   * Writes layer `layer`'s new k, v (B, H, T, D) at [length, length + T) and returns views of the keys and
+   * Writes layer `layer`'s new k, v (B, H_kv, T, D) at [length, length + T) and returns views of the keys and
    * values for [0, length + T). Does not advance `length` (GPT.forward does, once all layers have run).
    */
   update(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GPT } from '../nn/gpt.ts';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
+import { createCausalLM } from '../nn/hf-config.ts';
 import { Store } from '../store/store.ts';
 import { collectSimulated, roundComparisons } from './collect.ts';
 import { readCrowd, readWorldPrompts } from './data.ts';
@@ -13,9 +13,9 @@ test('simulated collection: cut short and resumed, it stores exactly what an uni
   const fx = await tinyOnline(5);
   // A second, different snapshot: same tokenizer, other weights.
   const other = join(fx.dir, 'other');
-  const { config } = loadCheckpoint(fx.init);
+  const { family } = loadCheckpoint(fx.init);
   saveCheckpoint(other, {
-    model: new GPT(config, { seed: 99 }),
+    model: createCausalLM(family, { seed: 99 }),
     meta: { kind: 'policy', lineage: [] },
     tokenizerPath: join(fx.init, 'tokenizer.json'),
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { noGrad } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { generate } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { saveChoice, saveStep } from '../store/dialogue.ts';
 import type { Store, StoreTask } from '../store/store.ts';
 import { ASSISTANT_TURN, HUMAN_TURN } from '../tokenizer/special.ts';
@@ -66,7 +66,7 @@ function cutAtTurn(text: string): string {
 
 interface Loaded {
   snapshot: Snapshot;
-  model: GPT;
+  model: CausalLM;
   tokenizer: Tokenizer;
 }
 
@@ -77,7 +77,7 @@ async function sample(
   s: SamplingSettings,
   seed: number,
 ): Promise<string[]> {
-  const room = m.model.config.nPositions - s.maxNewTokens;
+  const room = m.model.lmConfig.maxPositions - s.maxNewTokens;
   if (room < 1)
     throw new RangeError(`${m.snapshot.name}: maxNewTokens ${s.maxNewTokens} leaves no room for a prompt`);
   // Keep the END of a long transcript: the model must see the last Human turn and the Assistant marker.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeComparisons } from '../data/comparisons.ts';
 import type { ComparisonRecord } from '../data/types.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { sampleRollout } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -98,13 +98,13 @@ function evenly<T>(items: readonly T[], limit: number): T[] {
 }
 
 async function collectSplit(
-  model: GPT,
+  model: CausalLM,
   tokenizer: Tokenizer,
   prompts: readonly TaskPrompt[],
   o: PolicyComparisonOptions & { split: 'train' | 'test' },
 ): Promise<{ records: ComparisonRecord[]; stats: SplitStats }> {
   const crowd = readCrowd(o.world);
-  const room = model.config.nPositions - o.maxNewTokens;
+  const room = model.lmConfig.maxPositions - o.maxNewTokens;
   if (room < 1) throw new RangeError(`collect: maxNewTokens ${o.maxNewTokens} leaves no room for a prompt`);
   // Keep the end of a long prompt: the model must see the last Human turn and the Assistant marker.
   const ids = (

@@ -86,7 +86,8 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
   const progress = opts.progress ?? false;
   try {
     // Prompts that fit the policy's context with room for a response (the samplers do not cut prompts).
-    const room = readCheckpointConfig(c.init).nPositions - Math.max(c.maxNewTokens, c.ppo.maxNewTokens ?? 0);
+    const room =
+      readCheckpointConfig(c.init).maxPositions - Math.max(c.maxNewTokens, c.ppo.maxNewTokens ?? 0);
     const tokenizer = Tokenizer.fromFile(join(c.init, 'tokenizer.json'));
     const fits = async (ps: WorldPrompt[]) => {
       const ids = await tokenizer.encodeBatch(

@@ -12,6 +12,7 @@ import {
   preferenceAccuracy,
   preferenceLoss,
   type ScoreLevelBin,
+  pairAgreement,
 } from '../eval/calibration.ts';
 import { splitComparison } from '../data/transcript.ts';
 import type { ComparisonRecord, ComparisonTask } from '../data/types.ts';
@@ -90,7 +91,7 @@ export async function scoreComparisons(
     onProgress?: (done: number) => void;
   } = {},
 ): Promise<ScoredRecord[]> {
-  const maxLength = Math.min(opts.maxLength || pm.config.nPositions, pm.config.nPositions);
+  const maxLength = Math.min(opts.maxLength || pm.config.maxPositions, pm.config.maxPositions);
   const { encoded } = await encodeComparisons(tokenizer, items, maxLength);
   const scores = scoreSequences(
     pm,
@@ -153,7 +154,6 @@ function goldRelabelled(items: readonly ScoredRecord[]): ScoredRecord[] {
 function labelAccuracy(items: readonly ScoredRecord[]): LabelAccuracy {
   const lengthBaseline = lengthHeuristic(items);
   const sign = lengthBaseline.rule === 'longer' ? 1 : -1;
-  const agree = (chosen: number, rejected: number) => (chosen > rejected ? 1 : chosen < rejected ? 0 : 0.5);
   return {
     count: items.length,
     accuracy: preferenceAccuracy(items),
@@ -161,7 +161,11 @@ function labelAccuracy(items: readonly ScoredRecord[]): LabelAccuracy {
     lengthBaseline,
     perItem: items.map((c) => {
       const [chosen, rejected] = responseWords(c.record);
-      return { task: c.task, pm: agree(c.chosen, c.rejected), length: agree(sign * chosen, sign * rejected) };
+      return {
+        task: c.task,
+        pm: pairAgreement(c.chosen, c.rejected),
+        length: pairAgreement(sign * chosen, sign * rejected),
+      };
     }),
   };
 }

@@ -2,7 +2,8 @@
 // L = log(1 + exp(r_rejected − r_chosen)) = softplus(r_rejected − r_chosen). Written with softplus, which
 // torch evaluates stably (x for large x, log1p(exp(x)) otherwise), so a gap of ±1e4 neither overflows to
 // inf nor loses the gradient.
-import type { Tensor } from '../engine/index.ts';
+import { type Tensor, tidy } from '../engine/index.ts';
+import { TIE_TOLERANCE } from '../eval/calibration.ts';
 
 /**
  * Mean pairwise loss over a batch, each comparison weighted: `Σ_i w_i·softplus(r_rej_i − r_ch_i) / B`.
@@ -41,4 +42,20 @@ export function preferenceLossTensor(
  */
 export function lossWeights(tasks: readonly ('helpful' | 'harmless')[], harmlessWeight: number): number[] {
   return tasks.map((t) => (t === 'harmless' ? harmlessWeight : 1));
+}
+
+/**
+ * pairAgreement summed over a batch of scores (B) each, as a number.
+ *
+ * @example correctPairs(tensor([2, 1]), tensor([1, 1])) // 1.5
+ */
+export function correctPairs(chosen: Tensor, rejected: Tensor): number {
+  return tidy(() => {
+    // tolerance: TIE_TOLERANCE · max(1, |chosen|, |rejected|), per comparison (B)
+    const size = chosen.abs().clamp(1).sub(rejected.abs().clamp(1)).relu().add(rejected.abs().clamp(1));
+    const tolerance = size.mul(TIE_TOLERANCE);
+    const gap = chosen.sub(rejected);
+    // 1 above the tolerance, ½ within it, 0 below: (gap > tol) + (gap ≥ −tol), halved.
+    return gap.gt(tolerance).float().add(gap.ge(tolerance.neg()).float()).div(2).sum().item();
+  });
 }

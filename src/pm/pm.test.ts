@@ -8,7 +8,8 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import { sampleComparisons, type TaskedComparison, taskOf } from './data.ts';
-import { lossWeights, preferenceLossTensor } from './loss.ts';
+import { pairAgreement } from '../eval/calibration.ts';
+import { correctPairs, lossWeights, preferenceLossTensor } from './loss.ts';
 import { PreferenceModel } from './model.ts';
 import { scoreSequences } from './score.ts';
 import { trainPreferenceModel } from './train.ts';
@@ -132,6 +133,22 @@ test('loss: slices normalised by the whole batch count sum to the whole batch lo
   });
 });
 
+test('accuracy: a gap within float noise of the scores is a tie (½) in the number and tensor rules alike', () => {
+  const chosen = [3, 1, 1 + 1e-7, 250, 250.001, -2, 0];
+  const rejected = [1, 3, 1, 250 + 1e-4, 250, -2 - 1e-6, 1e-3];
+  // 1e-7 and 1e-6 gaps are rounding (ties); 1e-4 on scores of 250 is too (tolerance 1e-5 × 250); 1e-3 is not.
+  const expected = [1, 0, 0.5, 0.5, 0.5, 0.5, 0];
+  assert.deepEqual(
+    chosen.map((c, i) => pairAgreement(c, rejected[i]!)),
+    expected,
+  );
+  const sum = tidy(() => correctPairs(tensor(chosen), tensor(rejected)));
+  assert.equal(
+    sum,
+    expected.reduce((a, b) => a + b, 0),
+  );
+});
+
 test('encoding: ends in END_OF_CONTEXT and keeps the end of a long transcript', async () => {
   const tok = toyTokenizer();
   const long = `\n\nHuman: ${WORDS.join(' ')} ${WORDS.join(' ')}\n\nAssistant: stone zebra`;
@@ -154,7 +171,10 @@ test('encoding: ends in END_OF_CONTEXT and keeps the end of a long transcript', 
 test('readout: the score is read at END_OF_CONTEXT, the same under right/left padding and any batch', async () => {
   const tok = toyTokenizer();
   const pm = PreferenceModel.fresh(
-    { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    {
+      family: 'gpt2',
+      config: { nLayer: 2, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    },
     3,
   ).eval();
   const texts = plantedComparisons(6, 5).flatMap((c) => [c.record.chosen, c.record.rejected]);

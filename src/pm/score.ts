@@ -39,7 +39,7 @@ export function scoreSequences(
             group.map((g) => sequences[g.i]!),
             padId,
           );
-          const scores = autocast({ device: pm.gpt.device, enabled: opts.precision === 'bf16' }, () =>
+          const scores = autocast({ device: pm.trunk.device, enabled: opts.precision === 'bf16' }, () =>
             pm.scores(batch),
           ); // (b)
           return scores.float().toTypedArray() as Float32Array;
@@ -68,6 +68,6 @@ export async function scoreTranscripts(
   texts: readonly string[],
   opts: ScoreOptions & { maxLength?: number } = {},
 ): Promise<number[]> {
-  const { ids } = await encodeTranscripts(tokenizer, texts, opts.maxLength ?? pm.config.nPositions);
+  const { ids } = await encodeTranscripts(tokenizer, texts, opts.maxLength ?? pm.config.maxPositions);
   return scoreSequences(pm, ids, tokenizer.padId, opts);
 }

@@ -48,7 +48,8 @@ import {
   sampleComparisons,
   type TaskedComparison,
 } from './data.ts';
-import { lossWeights, preferenceLossTensor } from './loss.ts';
+import { pairAgreement } from '../eval/calibration.ts';
+import { correctPairs, lossWeights, preferenceLossTensor } from './loss.ts';
 import { loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { scoreSequences } from './score.ts';
 
@@ -166,14 +167,18 @@ export async function trainPreferenceModel(
   if (!tokenizer && c.tokenizer) tokenizer = Tokenizer.fromFile(c.tokenizer);
   if (!tokenizer)
     throw new ConfigError(`no tokenizer: init ${c.init || '(none)'} has no tokenizer.json; set tokenizer`);
+  // Without init, a fresh GPT-2 of the configured size (any other family comes from an init folder).
   pm ??= PreferenceModel.fresh(
     {
-      nLayer: c.nLayer,
-      nHead: c.nHead,
-      nEmbd: c.nEmbd,
-      nPositions: c.nPositions,
-      vocabSize: tokenizer.vocabSize,
-      dropout: c.dropout,
+      family: 'gpt2',
+      config: {
+        nLayer: c.nLayer,
+        nHead: c.nHead,
+        nEmbd: c.nEmbd,
+        nPositions: c.nPositions,
+        vocabSize: tokenizer.vocabSize,
+        dropout: c.dropout,
+      },
     },
     c.seed,
   );
@@ -182,7 +187,7 @@ export async function trainPreferenceModel(
   }
   const tokenizerPath = join(out, 'tokenizer.json');
   if (main && !existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
-  const maxLength = Math.min(c.maxLength || pm.config.nPositions, pm.config.nPositions);
+  const maxLength = Math.min(c.maxLength || pm.config.maxPositions, pm.config.maxPositions);
 
   // ---- data (every rank reads and tokenises it in memory: there is no cache on disk to share) ----
   let train: readonly TaskedComparison[];
@@ -302,7 +307,7 @@ export async function trainPreferenceModel(
     let loss = 0;
     items.forEach((_, i) => {
       const gap = scores[2 * i]! - scores[2 * i + 1]!;
-      correct += gap > 0 ? 1 : gap === 0 ? 0.5 : 0;
+      correct += pairAgreement(scores[2 * i]!, scores[2 * i + 1]!);
       loss += gap > 0 ? Math.log1p(Math.exp(-gap)) : -gap + Math.log1p(Math.exp(gap));
     });
     return { accuracy: correct / items.length, loss: loss / items.length, count: items.length };
@@ -352,8 +357,8 @@ export async function trainPreferenceModel(
           { device },
         );
         const l = injectNonFinite(preferenceLossTensor(chosen, rejected, weights, global.length), step + 1);
-        // A tie counts ½, as in evaluate() and pm/evaluate.ts: (sign(gap) + 1) / 2 is 0, ½ or 1.
-        const correct = chosen.sub(rejected).sign().add(1).div(2).sum().item();
+        // A tie counts ½, as in evaluate() and pm/evaluate.ts (pairAgreement).
+        const correct = correctPairs(chosen, rejected);
         // 4. loss, correct pairs and tokens summed over ranks BEFORE the backward that sums gradients, so a
         //    non-finite loss on any rank stops every rank here, together (agreeFinite).
         const sums = agreeFinite(guard, 'the loss', [l.item(), correct, packed.attentionMask.sum().item()], {

@@ -1,7 +1,7 @@
 // Rejection sampling, the paper's baseline for RL (§4.2, Figure 4 with Stiennon et al. 2020): sample N
 // responses per prompt, keep the one the reward (PM) likes best. Its KL from the base policy is known in
 // closed form, log N − (N − 1)/N, so it sits on the same reward-vs-√KL axes as PPO.
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { bestOfNKL } from './kl.ts';
 import { type RewardFn, sampleRollout } from './rollout.ts';
@@ -35,7 +35,7 @@ export interface BestOfNReport {
  * r.rows.map((row) => [row.n, row.gold, row.sqrtKL]);
  */
 export async function bestOfN(
-  policy: GPT,
+  policy: CausalLM,
   tokenizer: Tokenizer,
   prompts: readonly string[],
   opts: {

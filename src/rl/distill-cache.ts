@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { autocast, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { leftPad } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
 
 export interface TeacherCache {
@@ -71,7 +71,7 @@ export function topKWithRest(logits: Tensor, k: number): { ids: Tensor; logprobs
  * @example const cache = buildTeacherCache(teacher, prefixIds, dialogues, { dir: 'runs/distill/teacher', k: 50, width: 64, key });
  */
 export function buildTeacherCache(
-  teacher: GPT,
+  teacher: CausalLM,
   prefix: readonly number[],
   examples: number[][],
   opts: {

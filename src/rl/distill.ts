@@ -23,7 +23,7 @@ import {
   tidy,
 } from '../engine/index.ts';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { EpochOrder } from '../util/epoch-order.ts';
@@ -138,7 +138,7 @@ export function bucketKL(
  * is built on the CPU and moved to the model's device; 'bf16' autocasts the forward only.
  */
 function batchKL(
-  model: GPT,
+  model: CausalLM,
   cache: TeacherCache,
   rows: readonly number[],
   padId: number,
@@ -186,7 +186,7 @@ function batchKL(
 }
 
 function meanKL(
-  model: GPT,
+  model: CausalLM,
   cache: TeacherCache,
   rows: readonly number[],
   padId: number,
@@ -232,7 +232,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     );
   const width = Math.max(...encoded.map((e) => e.length));
   const fullPrefix = await opts.tokenizer.encode(opts.hhhPrompt, { allowSpecial: false });
-  const budget = Math.max(0, teacher.config.nPositions - width);
+  const budget = Math.max(0, teacher.lmConfig.maxPositions - width);
   const prefix = fullPrefix.slice(Math.max(0, fullPrefix.length - budget));
   const key = {
     teacher: resolve(opts.init),
@@ -271,7 +271,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   };
   try {
     type State = { step: number; klBefore: number; goldBefore: number; goldTeacher: number };
-    const gold = async (model: GPT, withPrefix: boolean): Promise<number> => {
+    const gold = async (model: CausalLM, withPrefix: boolean): Promise<number> => {
       if (!opts.gold || !opts.evalPrompts?.length) return Number.NaN;
       if (!withPrefix) {
         return (
@@ -289,7 +289,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       const longest = Math.max(
         ...(await opts.tokenizer.encodeBatch(evalPrompts, { allowSpecial: false })).map((p) => p.length),
       );
-      const room = Math.max(0, model.config.nPositions - longest - c.maxNewTokens - 8);
+      const room = Math.max(0, model.lmConfig.maxPositions - longest - c.maxNewTokens - 8);
       const textPrefix = await opts.tokenizer.decode(fullPrefix.slice(Math.max(0, fullPrefix.length - room)));
       return (
         await evaluatePolicy(

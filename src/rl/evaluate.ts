@@ -2,7 +2,7 @@
 // judge, and measure KL(policy ‖ initial policy) on the samples — one point of the paper's reward-vs-√KL
 // curves (Figure 4). Used by PPO's periodic evals, best-of-N and the robustness study.
 import { autocast, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
 import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
@@ -13,7 +13,7 @@ import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
  *
  * @example const logits = responseLogitsAt(policy, rollout, 'bf16'); // (B, N, V) float32
  */
-export function responseLogitsAt(model: GPT, w: ResponseWindow, precision = 'fp32'): Tensor {
+export function responseLogitsAt(model: CausalLM, w: ResponseWindow, precision = 'fp32'): Tensor {
   return autocast(
     { device: model.device, enabled: precision === 'bf16' },
     () => responseLogits(model, w).logits,
@@ -21,7 +21,7 @@ export function responseLogitsAt(model: GPT, w: ResponseWindow, precision = 'fp3
 }
 
 /** Σ over response tokens of log π − log π_ref, per row (k1: unbiased for the sequence KL). */
-export function sequenceKL(policy: GPT, reference: GPT, r: Rollout, precision = 'fp32'): number[] {
+export function sequenceKL(policy: CausalLM, reference: CausalLM, r: Rollout, precision = 'fp32'): number[] {
   return noGrad(() =>
     tidy(() => {
       const logp = gatherLogprobs(responseLogitsAt(policy, r, precision), r.responses);
@@ -60,7 +60,7 @@ const mean = (xs: readonly number[]): number =>
  * ev.gold; ev.sqrtKL;
  */
 export async function evaluatePolicy(
-  policy: GPT,
+  policy: CausalLM,
   tokenizer: Tokenizer,
   prompts: readonly string[],
   opts: {
@@ -69,7 +69,7 @@ export async function evaluatePolicy(
     batchSize?: number;
     reward?: RewardFn;
     gold?: RewardFn;
-    reference?: GPT;
+    reference?: CausalLM;
     keepSamples?: number;
     /** 'bf16': sample and measure KL under bfloat16 autocast (policy and reference on one device). */
     precision?: string;

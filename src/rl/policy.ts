@@ -1,9 +1,9 @@
-// The PPO policy with its value function: a GPT (the actor) and a scalar value head read from either the
-// policy's own trunk ('shared': one forward for both, as TRL's AutoModelForCausalLMWithValueHead) or a
-// separate GPT initialised from the same checkpoint ('separate': OpenRLHF's critic; value-loss gradients
+// The PPO policy with its value function: a causal LM of any family (the actor) and a scalar value head read
+// from either the policy's own trunk ('shared': one forward for both, as TRL's AutoModelForCausalLMWithValueHead)
+// or a separate LM initialised from the same checkpoint ('separate': OpenRLHF's critic; value-loss gradients
 // then never reach the policy).
-import { linear, type Tensor } from '../engine/index.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { Tensor } from '../engine/index.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { ScalarHead } from '../nn/heads.ts';
 
 export type ValueModelKind = 'shared' | 'separate';
@@ -26,10 +26,10 @@ export interface ResponseWindow {
  *
  * @example const { logits } = responseLogits(policy, window); // (B, N, V)
  */
-export function responseLogits(model: GPT, w: ResponseWindow): { logits: Tensor; hidden: Tensor } {
+export function responseLogits(model: CausalLM, w: ResponseWindow): { logits: Tensor; hidden: Tensor } {
   const { hidden } = model.forwardHidden(w.sequences, { attentionMask: w.attentionMask }); // (B, P+N, C)
   const h = hidden.narrow(1, w.promptWidth - 1, w.responseWidth); // (B, N, C)
-  return { logits: linear(h, model.wte), hidden: h };
+  return { logits: model.lmHead(h), hidden: h };
 }
 
 /**
@@ -52,17 +52,17 @@ export function gatherLogprobs(logits: Tensor, tokens: Tensor): Tensor {
 export class ActorCritic {
   readonly valueHead: ScalarHead;
   constructor(
-    readonly policy: GPT,
+    readonly policy: CausalLM,
     readonly kind: ValueModelKind,
     /** The critic's own trunk when kind is 'separate' (a copy of the initial policy). */
-    readonly valueTrunk: GPT | null,
+    readonly valueTrunk: CausalLM | null,
     opts: { seed?: number; valueHead?: ScalarHead } = {},
   ) {
     if (kind === 'separate' && !valueTrunk)
       throw new TypeError("ActorCritic: kind 'separate' needs a valueTrunk");
     // A small init std: values start near 0, where whitened advantages put them.
     this.valueHead =
-      opts.valueHead ?? new ScalarHead(policy.config.nEmbd, { seed: opts.seed ?? 1, std: 0.01 });
+      opts.valueHead ?? new ScalarHead(policy.lmConfig.hiddenSize, { seed: opts.seed ?? 1, std: 0.01 });
   }
 
   parameters(): Tensor[] {

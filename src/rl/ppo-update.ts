@@ -24,7 +24,7 @@ import {
   tensor,
   tidy,
 } from '../engine/index.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { gae, penalisedRewards, type SumAcrossRanks, whiten } from './advantages.ts';
 import { matrix, responseLogitsAt } from './evaluate.ts';
 import { klPerToken } from './kl.ts';
@@ -122,7 +122,7 @@ const sum = (xs: ArrayLike<number>): number => {
  */
 export function ppoUpdate(
   ac: ActorCritic,
-  reference: GPT,
+  reference: CausalLM,
   optimizer: AdamW,
   batch: ResponseBatch,
   scores: readonly number[],

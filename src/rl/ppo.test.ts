@@ -16,7 +16,10 @@ test('PPO raises a toy reward (emit the letter Q) by a margin with bounded KL, a
   const steps: PPOStepMetrics[] = [];
   const before = liveTensors();
   const result = await trainPPO({
-    config: config(join(fx.dir, 'ppo')),
+    // 60 steps at 7e-3: the rise is clear of the step-to-step noise of 16 prompts × 8 tokens on every
+    // seed tried (second-half mean 0.15–0.26 from ~0.01 on tiny policies 1–5; 40 steps at 5e-3 reached
+    // only +0.11 on one CPU and +0.15 on another, so its margin was the machine's rounding).
+    config: config(join(fx.dir, 'ppo'), { steps: 60, lr: 7e-3 }),
     init: fx.init,
     tokenizer: fx.tokenizer,
     prompts: fx.prompts,
@@ -29,16 +32,20 @@ test('PPO raises a toy reward (emit the letter Q) by a margin with bounded KL, a
   });
   // Models, optimiser state and rollouts are all freed when trainPPO returns.
   assert.equal(liveTensors(), before, `live tensors ${before} → ${liveTensors()}`);
-  const first = steps.slice(0, 3).reduce((a, s) => a + s.reward, 0) / 3;
-  const last = steps.slice(-3).reduce((a, s) => a + s.reward, 0) / 3;
-  assert.ok(last > first + 0.15, `reward ${first.toFixed(3)} → ${last.toFixed(3)}`);
+  const mean = (xs: PPOStepMetrics[]) => xs.reduce((a, s) => a + s.reward, 0) / xs.length;
+  const first = mean(steps.slice(0, 3));
+  const last = mean(steps.slice(-30));
+  assert.ok(
+    last > first + 0.1,
+    `reward ${first.toFixed(3)} → ${last.toFixed(3)} (mean of the last 30 steps)`,
+  );
   const final = steps.at(-1)!;
   assert.ok(final.kl < 15, `KL ${final.kl} stays bounded`);
   assert.ok(steps.every((s) => Number.isFinite(s.valueLoss) && s.entropy > 0 && s.clipFraction >= 0));
   const lines = readFileSync(join(fx.dir, 'ppo', 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n');
-  assert.equal(lines.filter((l) => l.includes('"type":"step"')).length, 40);
+  assert.equal(lines.filter((l) => l.includes('"type":"step"')).length, 60);
   const { meta } = loadCheckpoint(result.checkpoint);
   assert.equal(meta?.kind, 'policy');
   assert.deepEqual(meta?.lineage, [fx.init]);

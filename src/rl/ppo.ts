@@ -33,7 +33,7 @@ import {
   tidy,
 } from '../engine/index.ts';
 import { loadCheckpoint, refuseNonFinite, saveCheckpoint } from '../nn/checkpoint.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import { ScalarHead } from '../nn/heads.ts';
 import { prefixKeys, stripPrefix } from '../nn/module.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -197,10 +197,10 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     );
   const from = existing ?? opts.init;
   const loaded = loadCheckpoint(from, { allowNonFinite });
-  const valueHead = new ScalarHead(loaded.config.nEmbd, { seed: c.seed, std: 0.01 });
+  const valueHead = new ScalarHead(loaded.model.lmConfig.hiddenSize, { seed: c.seed, std: 0.01 });
   const headTensors = stripPrefix(loaded.extra, VALUE_HEAD);
   if (Object.keys(headTensors).length > 0) valueHead.loadStateDict(headTensors);
-  let trunk: GPT | null = null;
+  let trunk: CausalLM | null = null;
   if (c.valueModel === 'separate') {
     trunk = loadCheckpoint(opts.init, { allowNonFinite }).model;
     if (existing) {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { evaluatePolicy } from './evaluate.ts';
 import type { RewardFn } from './rollout.ts';
@@ -74,8 +74,8 @@ interface ScoringOptions {
  * @example const { point } = await robustnessPoint(policy, init, tok, prompts, { step: 40, trainPM, testPM, gold, centres });
  */
 export async function robustnessPoint(
-  policy: GPT,
-  reference: GPT,
+  policy: CausalLM,
+  reference: CausalLM,
   tokenizer: Tokenizer,
   prompts: readonly string[],
   o: ScoringOptions & { step: number },

@@ -4,7 +4,7 @@
 // KL estimate (it can go negative).
 import { autocast, keep, noGrad, type Tensor, tidy } from '../engine/index.ts';
 import { generateBatch, leftPad } from '../nn/generate.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import type { ResponseWindow } from './policy.ts';
 
@@ -69,7 +69,7 @@ export async function decodeResponses(
  * r.texts[0]; r.dispose();
  */
 export async function sampleRollout(
-  policy: GPT,
+  policy: CausalLM,
   tokenizer: Tokenizer,
   promptTokens: readonly (readonly number[])[],
   opts: SampleOptions,

@@ -22,9 +22,11 @@ async function run(req: Extract<WorkerRequest, { type: 'generate' }>): Promise<W
   const { maxNewTokens, temperature, topP, seed } = req.sampling;
   let prompt = await tokenizer.encode(req.prompt, { allowSpecial: false });
   // Keep the END of a long transcript: the model must see the last Human turn and the Assistant marker.
-  const room = model.config.nPositions - maxNewTokens;
+  const room = model.lmConfig.maxPositions - maxNewTokens;
   if (room < 1)
-    throw new Error(`maxNewTokens ${maxNewTokens} leaves no room in nPositions ${model.config.nPositions}`);
+    throw new Error(
+      `maxNewTokens ${maxNewTokens} leaves no room in nPositions ${model.lmConfig.maxPositions}`,
+    );
   if (prompt.length > room) prompt = prompt.slice(prompt.length - room);
   const prompts = Array.from({ length: req.count }, () => prompt);
   const out = generate(model, prompts, {
@@ -56,6 +58,10 @@ port.on('message', (req: WorkerRequest) => {
 });
 const ready: WorkerReply = {
   type: 'ready',
-  info: { nPositions: model.config.nPositions, kind: loaded.meta?.kind ?? 'lm', meta: loaded.meta ?? null },
+  info: {
+    nPositions: model.lmConfig.maxPositions,
+    kind: loaded.meta?.kind ?? 'lm',
+    meta: loaded.meta ?? null,
+  },
 };
 port.postMessage(ready);

@@ -25,7 +25,8 @@ import {
   tidy,
 } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import { GPT, type GPTConfig } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
+import { createCausalLM, withDropout } from '../nn/hf-config.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { Progress } from '../util/progress.ts';
 import { EpochOrder } from '../util/epoch-order.ts';
@@ -158,7 +159,7 @@ export async function trainLM(config: LMTrainConfig, options: TrainLMOptions): P
   // bf16: autocast the forward pass (matmuls in bfloat16); the loss, backward and AdamW stay float32.
   const forward = (ids: Tensor): Tensor =>
     autocast({ device, enabled: c.precision === 'bf16' }, () => model.forward(ids).logits).float();
-  const V = model.config.vocabSize;
+  const V = model.lmConfig.vocabSize;
   const decay = params.filter((p) => p.ndim >= 2);
   const noDecay = params.filter((p) => p.ndim < 2);
   const optimizer = new AdamW(
@@ -373,30 +374,30 @@ function countTargets(data: PreparedCorpus, indices: readonly number[], T: numbe
   return n;
 }
 
-function createModel(c: LMTrainConfig, vocabSize: number, allowNonFinite: boolean): GPT {
-  const config: GPTConfig = {
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    nEmbd: c.nEmbd,
-    nPositions: c.blockSize,
-    vocabSize,
-    dropout: c.dropout,
-  };
-  if (!c.init) return new GPT(config, { seed: c.seed });
+// A fresh GPT-2 of the configured size, or the init folder's model (any family) with the configured dropout.
+function createModel(c: LMTrainConfig, vocabSize: number, allowNonFinite: boolean): CausalLM {
+  if (!c.init) {
+    const config = {
+      nLayer: c.nLayer,
+      nHead: c.nHead,
+      nEmbd: c.nEmbd,
+      nPositions: c.blockSize,
+      vocabSize,
+      dropout: c.dropout,
+    };
+    return createCausalLM({ family: 'gpt2', config }, { seed: c.seed });
+  }
   const init = loadCheckpoint(c.init, { allowNonFinite });
-  const from = init.model.config;
+  const from = init.model.lmConfig;
   if (from.vocabSize !== vocabSize) {
     throw new ConfigError(
       `init ${c.init}: vocabSize ${from.vocabSize} differs from the tokenizer's ${vocabSize}`,
     );
   }
-  if (from.nPositions < c.blockSize) {
-    throw new ConfigError(`init ${c.init}: nPositions ${from.nPositions} < blockSize ${c.blockSize}`);
+  if (from.maxPositions < c.blockSize) {
+    throw new ConfigError(`init ${c.init}: maxPositions ${from.maxPositions} < blockSize ${c.blockSize}`);
   }
-  const model = new GPT({ ...from, dropout: c.dropout }, { seed: c.seed });
-  model.loadStateDict(init.model.stateDict());
-  for (const p of init.model.parameters()) p.dispose();
-  return model;
+  return withDropout(init.model, c.dropout, { seed: c.seed });
 }
 
 function checkResumable(saved: LMTrainConfig, now: LMTrainConfig): void {

@@ -1,6 +1,6 @@
 // Writing a trained LM as an hhkit checkpoint folder (nn/checkpoint.ts) with its hhkit.json.
 import { type HhkitMeta, saveCheckpoint } from '../nn/checkpoint.ts';
-import type { GPT } from '../nn/gpt.ts';
+import type { CausalLM } from '../nn/causal-lm.ts';
 import type { CheckpointFiles, TrainerState } from './state.ts';
 
 /**
@@ -12,7 +12,7 @@ import type { CheckpointFiles, TrainerState } from './state.ts';
  */
 export function saveLMCheckpoint(
   dir: string,
-  model: GPT,
+  model: CausalLM,
   trainer: TrainerState,
   tokenizerPath: string,
   files: CheckpointFiles,

@@ -1,0 +1,149 @@
+// The model interface: what every stage may ask of a decoder-only language model, whatever its family
+// (GPT-2, Llama-like, GPT-NeoX). Hugging Face keeps one modeling file per family behind
+// `AutoModelForCausalLM`; hhkit keeps one file per family behind `CausalLM`. Stages talk to this
+// interface, never to a family's class or its parameter names.
+import { arange, type DType, type Tensor } from '../engine/index.ts';
+import { KVCache, type KVCacheOptions } from './kvcache.ts';
+import type { LoadStateDictOptions, LoadStateDictResult, Module } from './module.ts';
+
+/** Family-neutral sizes of a causal LM (what heads, caches and samplers need). */
+export interface CausalLMConfig {
+  /** Hugging Face's `model_type`: 'gpt2', 'llama', 'mistral', 'qwen2', 'qwen3', 'gpt_neox'. */
+  modelType: string;
+  /** L: number of blocks. */
+  nLayer: number;
+  /** H: query heads. */
+  nHead: number;
+  /** Key/value heads (= nHead without grouped-query attention); the KV cache is sized by it. */
+  nKVHead: number;
+  /** D: per-head size (not always hiddenSize / nHead: Qwen3). */
+  headDim: number;
+  /** C: width of the residual stream and of `hidden`. */
+  hiddenSize: number;
+  /** V. */
+  vocabSize: number;
+  /** Longest context the model was made for (GPT-2's learned positions are a hard limit). */
+  maxPositions: number;
+}
+
+export interface CausalLMForwardOptions {
+  /** (B, T_total) bool or 0/1, false/0 = padding; combined with the causal mask. T_total = cache.length + T. */
+  attentionMask?: Tensor;
+  /**
+   * (B, T) int64 positions. Default: from attentionMask when given (cumsum − 1, so left-padded rows start at
+   * position 0 at their first real token), else cache.length + arange(T).
+   */
+  positionIds?: Tensor;
+  /** Append this forward's keys/values to the cache and attend over everything cached (advances cache.length). */
+  cache?: KVCache;
+  /** Also return the residual stream before and after every block. */
+  outputHiddenStates?: boolean;
+  /** 'last' computes logits only for the last position: (B, 1, V). Default 'all'. */
+  logits?: 'all' | 'last';
+}
+
+export interface CausalLMHidden {
+  /** (B, T, C), after the final norm: what the LM head, preference models and value heads read. */
+  hidden: Tensor;
+  /**
+   * With outputHiddenStates: L + 1 tensors (B, T, C), the embeddings then each block's output (the residual
+   * stream). Unlike Hugging Face, the last entry is the raw last block output; `hidden` is it after the final norm.
+   */
+  hiddenStates?: Tensor[];
+}
+
+export interface CausalLMOutput extends CausalLMHidden {
+  /** (B, T, V), or (B, 1, V) with logits: 'last'. */
+  logits: Tensor;
+}
+
+/**
+ * A decoder-only language model of any supported family. Every family is a `Module`, so a stage can hold
+ * one as a submodule (a preference model is an LM trunk plus a scalar head).
+ *
+ * @example
+ * const { model } = loadCausalLM('models/SmolLM2-135M');      // or new GPT(gptPresets.tiny)
+ * const { hidden } = model.forwardHidden(ids, { attentionMask }); // (B, T, C)
+ * const logits = model.lmHead(hidden);                         // (B, T, V)
+ */
+export interface CausalLM extends Module {
+  readonly lmConfig: CausalLMConfig;
+  /** Where the parameters live: 'cpu', 'cuda:0', … */
+  readonly device: string;
+  /** dtype of the parameters. */
+  readonly dtype: DType;
+  training: boolean;
+  forward(ids: Tensor, opts?: CausalLMForwardOptions): CausalLMOutput;
+  forwardHidden(ids: Tensor, opts?: CausalLMForwardOptions): CausalLMHidden;
+  /** hidden (…, C) → logits (…, V). */
+  lmHead(hidden: Tensor): Tensor;
+  /** A KV cache shaped for this model (L layers of (B, nKVHead, maxLength, headDim)). */
+  makeCache(batchSize: number, maxLength: number, opts?: KVCacheOptions): KVCache;
+  stateDict(): Record<string, Tensor>;
+  loadStateDict(sd: Record<string, Tensor>, opts?: LoadStateDictOptions): LoadStateDictResult;
+  parameters(): Tensor[];
+  namedParameters(): [string, Tensor][];
+  /** Non-parameter tensors (e.g. rotary tables), so a caller can free the whole model. */
+  namedBuffers(): [string, Tensor][];
+  train(mode?: boolean): this;
+  eval(): this;
+  zeroGrad(): void;
+  to(target: DType | { dtype?: DType; device?: string }): this;
+}
+
+/** A config that a family cannot represent; the message names the field. */
+export class ModelConfigError extends Error {
+  override name = 'ModelConfigError';
+}
+
+/** Makes a cache for `lm` (shorthand for `lm.makeCache`, sized by KV heads). */
+export function cacheFor(
+  config: CausalLMConfig,
+  batchSize: number,
+  maxLength: number,
+  opts?: KVCacheOptions,
+) {
+  return new KVCache(
+    { nLayer: config.nLayer, nKVHead: config.nKVHead, headDim: config.headDim },
+    batchSize,
+    maxLength,
+    opts,
+  );
+}
+
+/**
+ * Checks the inputs of a forward and returns (past, positions): positions from `positionIds`, else from the
+ * mask (cumsum − 1, clamped at 0), else cache.length + arange(T). Shared by every family.
+ */
+export function prepareForward(
+  who: string,
+  ids: Tensor,
+  opts: CausalLMForwardOptions,
+  maxPositions: number | null,
+): { b: number; t: number; past: number; positions: Tensor } {
+  if (ids.ndim !== 2)
+    throw new RangeError(`${who}.forward: ids must be (B, T), got (${ids.shape.join(', ')})`);
+  const [b, t] = ids.shape as [number, number];
+  const cache = opts.cache;
+  const past = cache ? cache.length : 0;
+  cache?.reserve(b, t);
+  const mask = opts.attentionMask;
+  if (mask && (mask.ndim !== 2 || mask.size(0) !== b || mask.size(1) !== past + t)) {
+    throw new RangeError(
+      `${who}.forward: attentionMask must be (B, cache.length + T) = (${b}, ${past + t}), got (${mask.shape.join(', ')})`,
+    );
+  }
+  let positions = opts.positionIds;
+  if (!positions) {
+    if (mask) {
+      // Left padding: a row's first real token gets position 0.
+      positions = mask.long().cumsum(1).sub(1).clamp(0).narrow(1, past, t);
+    } else {
+      if (maxPositions !== null && past + t > maxPositions) {
+        throw new RangeError(`${who}.forward: positions up to ${past + t} exceed nPositions ${maxPositions}`);
+      }
+      positions = arange(past, past + t, 1, { device: ids.device }); // (T), broadcast over B
+    }
+  }
+  return { b, t, past, positions };
+}

@@ -1,0 +1,126 @@
+// The Llama family and GPT-NeoX against their plain-PyTorch references (test/fixtures/nn/llama_ref.py,
+// neox_ref.py; folders and goldens from gen_families.py): logits, loss, every parameter's gradient, padding,
+// the KV cache and greedy decoding through generate(), for folders laid out as transformers writes them.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { crossEntropy, noGrad, tidy } from '../engine/index.ts';
+import type { CausalLM } from './causal-lm.ts';
+import { familyFixture, golden, maxDiff } from './families.fixture.ts';
+import { generate } from './generate.ts';
+import { loadCausalLM } from './hf.ts';
+import { LlamaForCausalLM } from './llama.ts';
+import { GPTNeoXForCausalLM } from './gpt-neox.ts';
+
+const FAMILIES = [
+  { name: 'smollm2', cls: LlamaForCausalLM, nKVHead: 1, tied: true },
+  { name: 'qwen2', cls: LlamaForCausalLM, nKVHead: 2, tied: false },
+  { name: 'qwen3', cls: LlamaForCausalLM, nKVHead: 2, tied: true },
+  { name: 'llama3', cls: LlamaForCausalLM, nKVHead: 1, tied: false },
+  { name: 'mistral', cls: LlamaForCausalLM, nKVHead: 2, tied: false },
+  { name: 'pythia', cls: GPTNeoXForCausalLM, nKVHead: 2, tied: false },
+  { name: 'pythia-seq', cls: GPTNeoXForCausalLM, nKVHead: 2, tied: false },
+] as const;
+
+for (const { name, cls, nKVHead, tied } of FAMILIES) {
+  const want = golden(name);
+  const ids = want('ids');
+  const [B, T] = ids.shape as [number, number];
+  const load = (): CausalLM => loadCausalLM(familyFixture(name)).model;
+
+  test(`${name}: logits, loss and every parameter gradient match PyTorch (≤ 1e-4)`, () => {
+    const model = load();
+    assert.ok(model instanceof cls);
+    assert.equal(model.lmConfig.nKVHead, nKVHead);
+    assert.equal(
+      model.namedParameters().some(([n]) => n === 'lm_head.weight'),
+      !tied && cls === LlamaForCausalLM,
+    );
+    const V = model.lmConfig.vocabSize;
+    let logitsDiff = 0;
+    tidy(() => {
+      const { logits } = model.forward(ids);
+      const d = maxDiff(logits, want('logits'));
+      logitsDiff = d;
+      assert.ok(d <= 1e-4, `logits differ by ${d}`);
+      const loss = crossEntropy(
+        logits.narrow(1, 0, T - 1).reshape(-1, V),
+        ids.narrow(1, 1, T - 1).reshape(-1),
+      );
+      assert.ok(
+        Math.abs(loss.item() - want('loss').item()) <= 1e-5,
+        `loss ${loss.item()} vs ${want('loss').item()}`,
+      );
+      loss.backward();
+    });
+    let worst = 0;
+    let count = 0;
+    for (const [pname, p] of model.namedParameters()) {
+      const g = p.grad;
+      assert.ok(g, `${pname} has no gradient`);
+      const d = maxDiff(g, want(`grad.${pname}`));
+      worst = Math.max(worst, d);
+      count++;
+      assert.ok(d <= 1e-4, `grad of ${pname} differs by ${d}`);
+      assert.ok(tidy(() => g.abs().max().item()) > 1e-4, `grad of ${pname} is ~0`);
+    }
+    assert.ok(count > 10);
+    console.log(
+      `# ${name}: max |Δ| logits ${logitsDiff.toExponential(2)}, grads ${worst.toExponential(2)} (${count} parameters)`,
+    );
+  });
+
+  test(`${name}: padding, and the KV cache token by token, match the full forward`, () => {
+    const model = load().eval();
+    noGrad(() =>
+      tidy(() => {
+        const mask = want('padded_mask');
+        const { logits } = model.forward(want('padded_ids'), { attentionMask: mask });
+        const refLogits = want('padded_logits');
+        for (const [row, start, len] of [
+          [0, 3, T - 3],
+          [1, 0, T - 2],
+        ] as const) {
+          const ours = logits.select(0, row).narrow(0, start, len);
+          const d = maxDiff(ours, refLogits.select(0, row).narrow(0, start, len));
+          assert.ok(d <= 1e-4, `row ${row} differs by ${d}`);
+        }
+        const full = model.forward(ids).logits;
+        const cache = model.makeCache(B, T);
+        for (let i = 0; i < T; i++) {
+          const step = model.forward(ids.narrow(1, i, 1), { cache }).logits;
+          assert.ok(maxDiff(step, full.narrow(1, i, 1)) <= 1e-5, `position ${i}`);
+        }
+        cache.dispose();
+      }),
+    );
+  });
+
+  test(`${name}: greedy decoding with the cache through generate() gives PyTorch's tokens`, () => {
+    const model = load().eval();
+    const prompt = want('greedy_prompt').toArray() as number[][];
+    const pmask = want('greedy_mask').toArray() as number[][];
+    const prompts = prompt.map((row, b) => row.filter((_, i) => pmask[b]![i] === 1));
+    const expected = want('greedy_tokens').toArray() as number[][];
+    const out = generate(model, prompts, { maxNewTokens: expected[0]!.length, padId: 0, greedy: true });
+    assert.deepEqual(out.tokens, expected);
+  });
+}
+
+test('rotary frequencies (llama3 rope_scaling, Qwen3 head_dim, Pythia rotary_pct) equal the reference inv_freq', () => {
+  for (const name of ['llama3', 'qwen3', 'pythia', 'smollm2']) {
+    const model = loadCausalLM(familyFixture(name)).model as LlamaForCausalLM | GPTNeoXForCausalLM;
+    const want = golden(name)('inv_freq').toTypedArray() as Float32Array;
+    const ours = model.rope.frequencies;
+    assert.equal(ours.length, want.length, name);
+    for (const [i, f] of ours.entries()) {
+      assert.ok(Math.abs(f - want[i]!) <= 1e-6 * want[i]!, `${name} inv_freq[${i}] ${f} vs ${want[i]}`);
+    }
+  }
+  // llama3's fixture hits all three bands: kept (high frequency), interpolated, divided by factor.
+  const theta = 500000;
+  const plain = [0, 1, 2, 3].map((i) => 1 / theta ** ((2 * i) / 8));
+  const scaled = (loadCausalLM(familyFixture('llama3')).model as LlamaForCausalLM).rope.frequencies;
+  assert.ok(Math.abs(scaled[0]! - plain[0]!) < 1e-7, 'high frequency kept');
+  assert.ok(Math.abs(scaled[3]! - plain[3]! / 32) < 1e-9, 'low frequency divided by factor');
+  assert.ok(scaled[1]! < plain[1]! && scaled[1]! > plain[1]! / 32, 'medium frequency interpolated');
+});
