@@ -33,7 +33,8 @@ function step(title, cmd, args) {
 }
 
 if (filters.length === 0) {
-  step('lint (biome)', bin('biome'), ['check', 'src', 'bench', 'scripts', 'bin', 'native/libtorch.mjs']);
+  const linted = ['src', 'bench', 'scripts', 'bin', 'native/libtorch.mjs', 'examples', 'test'];
+  step('lint (biome)', bin('biome'), ['check', ...linted]);
   step('typecheck (tsc)', bin('tsc'), ['--noEmit', '-p', '.']);
 }
 const files = walk(join(root, 'src'), []).concat(walk(join(root, 'test'), []));

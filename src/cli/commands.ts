@@ -26,4 +26,5 @@ export const commands: Record<string, () => Promise<{ command: Command }>> = {
   ood: () => import('./ood.ts'),
   eval: () => import('./eval.ts'),
   report: () => import('./report.ts'),
+  setup: () => import('./setup.ts'),
 };

@@ -55,6 +55,7 @@ const USER_ERRORS: Record<string, number> = {
   TokenizerError: 2, // src/tokenizer/tokenizer.ts: a bad tokenizer.json
   OnlineConfigError: 2, // src/online/config.ts
   PPOConfigError: 2, // src/rl/ppo-config.ts
+  NativeBuildError: 1, // src/engine/native.ts: the addon is not built (the message names `npx hhkit setup`)
 };
 const PATH_CODES = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM', 'EEXIST', 'ENOTEMPTY']);
 

@@ -10,6 +10,7 @@ import {
 } from '../online/config.ts';
 import { type Collector, type OnlineEvent, runOnline } from '../online/rounds.ts';
 import { Progress } from '../util/progress.ts';
+import { siblingModule } from '../util/module-path.ts';
 import { defaultPMTrainConfigs } from '../pm/config.ts';
 import {
   configOptions,
@@ -138,7 +139,7 @@ function ppoOverrides(options: Record<string, string | boolean>): Partial<PPOCon
 /** Server mode: `hhkit serve` on the deployed snapshots until the round holds `target` comparisons. */
 function serverCollector(port: number, dbPath: () => string): Collector {
   return async ({ store, round, deployed, target }) => {
-    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const main = fileURLToPath(siblingModule('./main', import.meta.url));
     const args = [
       'serve',
       '--db',

@@ -90,7 +90,7 @@ export function initProcessGroup(options: ProcessGroupOptions = {}): { rank: num
     if (!N.dist_available()) {
       throw new DistributedError(
         'this hhkit addon was built without c10d/gloo, so it cannot train on several processes; ' +
-          'on Debian install libgloo-dev and run `node scripts/setup.mjs` to rebuild',
+          'on Debian install libgloo-dev and rebuild: `npx hhkit setup --rebuild`',
       );
     }
     const timeoutEnv = Number(process.env.HHKIT_DIST_TIMEOUT);

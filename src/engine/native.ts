@@ -1,6 +1,7 @@
 // Loads the N-API addon (native/) and describes its functions. Tensors cross the boundary as integer
 // handles (slots in a native table); src/engine/tensor.ts wraps them. Ops take and return handles.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -266,7 +267,7 @@ export interface NativeBinding {
   normal_(x: H, mean: number, std: number): void;
 }
 
-/** Thrown when the native addon is missing; says how to build it. */
+/** Thrown on the engine's first use when the native addon is missing; says how to build it. */
 export class NativeBuildError extends Error {
   override name = 'NativeBuildError';
 }
@@ -275,17 +276,41 @@ function load(): NativeBinding {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const path = process.env.HHKIT_NATIVE ?? join(root, 'native', 'build', 'Release', 'hhkit.node');
   if (!existsSync(path)) {
+    // The same command in a project that depends on hhkit and in a clone (scripts/install.mjs --setup).
     throw new NativeBuildError(
-      `the native engine is not built (${path} is missing). Run \`npm run setup\` ` +
-        '(it installs libtorch if needed and builds native/).',
+      `the native engine is not built (${path} is missing). Run \`npx hhkit setup\`: it finds libtorch ` +
+        '(Debian libtorch-dev, a pip torch or $LIBTORCH; installs libtorch-dev with apt when root) and builds the addon.',
     );
   }
   // OpenMP's idle threads spin by default, fighting OpenBLAS's threads (and every other process) for the
   // cores: small ops ran ~10-40x slower on a busy 2-core machine. libgomp reads this when the addon loads
   // libtorch, so it must be set first; an explicit OMP_WAIT_POLICY in the environment wins.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-  return createRequire(import.meta.url)(path) as NativeBinding;
+  const binding = createRequire(import.meta.url)(path) as NativeBinding;
+  // torch starts with one intra-op thread in some builds (Debian's reports 1 on 2 cores); use every core
+  // unless HHKIT_NUM_THREADS says otherwise (runtime.ts's setNumThreads changes it later).
+  const envThreads = Number(process.env.HHKIT_NUM_THREADS);
+  binding.set_num_threads(
+    Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism(),
+  );
+  // HHKIT_TF32=1 lets float32 matmuls and convolutions use TF32 on Ampere+ GPUs (torch's default is off for
+  // matmuls); trainers in bf16 precision don't need it.
+  if (process.env.HHKIT_TF32 === '1') binding.set_allow_tf32(true);
+  return binding;
 }
 
-/** The loaded addon. */
-export const native: NativeBinding = load();
+let loaded: NativeBinding | undefined;
+
+/**
+ * The addon, loaded on first use rather than on import, so `import … from 'hhkit'` (the world, data files,
+ * the CLI's --help) works before the addon is built, and the first tensor op throws a NativeBuildError
+ * naming the command to run. The first property read replaces this live binding with the addon itself, so
+ * later calls (`native.add(…)` in every importer) go straight to it.
+ */
+export let native: NativeBinding = new Proxy({} as NativeBinding, {
+  get(_target, key) {
+    loaded ??= load();
+    native = loaded;
+    return Reflect.get(loaded, key);
+  },
+});

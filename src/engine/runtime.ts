@@ -1,5 +1,4 @@
 // Threads, seeds, RNG state and devices.
-import { availableParallelism } from 'node:os';
 import { dtypeCode } from './dtype.ts';
 import { native as N } from './native.ts';
 import { Tensor } from './tensor.ts';
@@ -87,7 +86,7 @@ export function resolveDevice(spec = 'auto', localRank = 0, worldSize = 1): stri
       N.built_with_cuda()
         ? `device ${spec}: no GPU is visible to this process`
         : `device ${spec}: this hhkit addon was built against a CPU-only libtorch (${N.torch_version()}); ` +
-            'install a CUDA PyTorch for python3 and rerun `node scripts/setup.mjs` to rebuild against it',
+            'install a CUDA PyTorch for python3 and rebuild against it: `npx hhkit setup --rebuild`',
     );
   }
   if (spec === 'cuda' && worldSize > 1) return `cuda:${localRank % N.cuda_device_count()}`;
@@ -96,12 +95,3 @@ export function resolveDevice(spec = 'auto', localRank = 0, worldSize = 1): stri
 
 /** 'cuda' when a GPU is usable, else 'cpu'. */
 export const defaultDevice = (): string => (N.cuda_available() ? 'cuda' : 'cpu');
-
-// torch starts with one intra-op thread in some builds (Debian's reports 1 on 2 cores); use every core
-// unless HHKIT_NUM_THREADS says otherwise.
-const envThreads = Number(process.env.HHKIT_NUM_THREADS);
-setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());
-
-// HHKIT_TF32=1 lets float32 matmuls and convolutions use TF32 on Ampere+ GPUs (torch's default is off for
-// matmuls); trainers in bf16 precision don't need it.
-if (process.env.HHKIT_TF32 === '1') setAllowTF32(true);

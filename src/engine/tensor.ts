@@ -1,10 +1,9 @@
 // The Tensor class: a thin, typed handle over a libtorch tensor. Every method is one native call; shapes,
 // broadcasting, type promotion and autograd are torch's own.
 import { type DType, dtypeCode, dtypeFromCode, type TypedArray, viewBytes } from './dtype.ts';
-import { type Handle, native } from './native.ts';
+import { type Handle, native as N } from './native.ts';
 import { keep, release, type Tracked, track } from './scope.ts';
 
-const N = native;
 const wrap = (h: Handle): Tensor => new Tensor(h);
 const wrapPair = (hs: [Handle, Handle]): [Tensor, Tensor] => [new Tensor(hs[0]), new Tensor(hs[1])];
 const dims = (d: number | readonly number[]): readonly number[] => (typeof d === 'number' ? [d] : d);

@@ -46,11 +46,12 @@ export function attentionBlocked(
 }
 
 // torch ≥ 2.0 has fused attention (flash / memory-efficient kernels on GPU); 1.13 does not. HHKIT_FUSED_ATTENTION=0
-// forces the manual path (for comparisons).
-let fused = sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0';
+// forces the manual path (for comparisons). Decided on first use: the native engine loads lazily.
+let fused: boolean | undefined;
 
 /** Whether attention uses torch's scaled_dot_product_attention; `setFusedAttention(false)` forces the manual path. */
-export const fusedAttention = (): boolean => fused;
+export const fusedAttention = (): boolean =>
+  (fused ??= sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0');
 export function setFusedAttention(on: boolean): void {
   if (on && !sdpaAvailable()) throw new Error('fused attention needs libtorch 2.0 or newer');
   fused = on;
@@ -133,7 +134,7 @@ export function attend(
     k = repeatKV(k, h / hKV);
     v = repeatKV(v, h / hKV);
   }
-  if (fused) {
+  if (fusedAttention()) {
     const mask =
       opts.blocked && !opts.isCausal
         ? full(opts.blocked.shape, 0, { dtype: q.dtype, device: q.device }).maskedFill(

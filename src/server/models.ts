@@ -65,8 +65,10 @@ class ServedModel {
     readonly dir: string,
     opts: Required<ModelPoolOptions>,
   ) {
-    // execArgv [] so a parent run under `--import tsx` does not load tsx twice; the .mjs registers it.
-    this.worker = new Worker(new URL('./gen-worker.mjs', import.meta.url), {
+    // execArgv [] so a parent run under `--import tsx` does not load tsx twice; from sources the .mjs
+    // registers it, the compiled package (dist/) starts gen-worker.js itself.
+    const entry = import.meta.url.endsWith('.ts') ? './gen-worker.mjs' : './gen-worker.js';
+    this.worker = new Worker(new URL(entry, import.meta.url), {
       workerData: { dir, allowNonFinite: opts.allowNonFinite },
       execArgv: [],
     });

@@ -21,7 +21,9 @@ export function trainingDevice(c: HardwareConfig): string {
   try {
     return resolveDevice(c.device, getLocalRank(), getWorldSize());
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    // resolveDevice's own errors are the config's; anything else (an engine not built) goes up as it is.
+    if (err instanceof RangeError) throw new ConfigError(err.message);
+    throw err;
   }
 }
 
