@@ -38,8 +38,12 @@ async function step(fn) {
 }
 
 // 1. Node version.
-const major = Number(process.versions.node.split('.')[0]);
-if (major < 20) fail(`hhkit needs Node.js 20 or newer; this is ${process.version}`);
+// As package.json's engines (^20.17.0 || >=22.9.0): npm 11 and its node-gyp need those.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 17) || (major === 22 && minor < 9))
+  fail(
+    `hhkit needs Node.js 20.17+, 22.9+ or newer (22, 24 and 26 are supported); this is ${process.version}`,
+  );
 
 // 2. libtorch (+ a fast BLAS and gloo's headers when it is Debian's), installed with apt when root.
 const torch = await step(() => ensureLibtorch());

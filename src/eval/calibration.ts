@@ -18,7 +18,7 @@ export interface ScoredComparison {
 const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
 
-/** 1 when the chosen response scored higher, 0 when lower, ½ on an exact tie. */
+/** 1 when the chosen response scored higher, 0 when lower, ½ on a tie (pairAgreement). */
 function correctness(c: ScoredComparison): number {
   if (Number.isNaN(c.chosen - c.rejected))
     throw new RangeError(`calibration: NaN score (${c.chosen}, ${c.rejected})`);

@@ -214,8 +214,18 @@ export function lmConfigOf(fc: FamilyConfig): CausalLMConfig {
  * @example model = withDropout(loadCheckpoint(dir).model, 0.1, { seed: 1 });
  */
 export function withDropout(model: CausalLM, dropout: number, opts: { seed?: number } = {}): CausalLM {
-  if (!(model instanceof GPT) || model.config.dropout === dropout) return model;
-  const rebuilt = new GPT({ ...model.config, dropout }, { seed: opts.seed });
+  if (!(model instanceof GPT)) {
+    if (dropout > 0)
+      process.emitWarning(
+        `dropout ${dropout} is ignored: hhkit's ${model.lmConfig.modelType} implements no dropout (only GPT-2 does)`,
+      );
+    return model;
+  }
+  if (model.config.dropout === dropout) return model;
+  const rebuilt = new GPT(
+    { ...model.config, dropout },
+    { seed: opts.seed, device: model.device, dtype: model.dtype },
+  );
   rebuilt.loadStateDict(model.stateDict());
   for (const p of model.parameters()) p.dispose();
   return rebuilt;

