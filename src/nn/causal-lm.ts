@@ -3,6 +3,7 @@
 // `AutoModelForCausalLM`; hhkit keeps one file per family behind `CausalLM`. Stages talk to this
 // interface, never to a family's class or its parameter names.
 import { arange, type DType, type Tensor } from '../engine/index.ts';
+import { attentionBlocked } from './attention.ts';
 import { KVCache, type KVCacheOptions } from './kvcache.ts';
 import type { LoadStateDictOptions, LoadStateDictResult, Module } from './module.ts';
 
@@ -146,4 +147,63 @@ export function prepareForward(
     }
   }
   return { b, t, past, positions };
+}
+
+/** What every family's block gets from runBlocks (a family adds its own, e.g. rotary cos/sin). */
+export interface BlockContext {
+  /** (…, T, S) true where a query may not attend (future keys, padding), or null. */
+  blocked: Tensor | null;
+  /** Whether `blocked` is exactly the causal mask of a fresh sequence (fused kernels take a flag). */
+  causal: boolean;
+  cache?: KVCache;
+  layer: number;
+}
+
+/**
+ * The part of forwardHidden every family shares, after its embeddings x (B, T, C): one blocked mask for
+ * all blocks, each block with it and `extra`, the hidden states when asked (the embeddings, then each
+ * block's output), the cache advanced by T, then the final norm.
+ *
+ * @example return runBlocks(x, this.model.layers, this.model.norm, { t, past, opts, device: ids.device }, { cos, sin });
+ */
+export function runBlocks<Extra extends object>(
+  x: Tensor,
+  blocks: Iterable<{ forward(x: Tensor, context: BlockContext & Extra): Tensor }>,
+  finalNorm: { forward(x: Tensor): Tensor },
+  at: { t: number; past: number; opts: CausalLMForwardOptions; device: string },
+  extra: Extra,
+): CausalLMHidden {
+  const { t, past, opts } = at;
+  const mask = opts.attentionMask;
+  const blocked = attentionBlocked(past, t, mask, at.device);
+  const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
+  let layer = 0;
+  for (const block of blocks) {
+    x = block.forward(x, {
+      ...extra,
+      blocked,
+      causal: !mask && past === 0,
+      cache: opts.cache,
+      layer: layer++,
+    });
+    hiddenStates?.push(x);
+  }
+  opts.cache?.advance(t);
+  const hidden = finalNorm.forward(x);
+  return hiddenStates ? { hidden, hiddenStates } : { hidden };
+}
+
+/**
+ * forward() of every family: its forwardHidden output plus logits through its LM head, for every position
+ * or, with `logits: 'last'`, the last one only.
+ *
+ * @example return withLogits(this, this.forwardHidden(ids, opts), opts);
+ */
+export function withLogits(
+  lm: { lmHead(hidden: Tensor): Tensor },
+  out: CausalLMHidden,
+  opts: CausalLMForwardOptions,
+): CausalLMOutput {
+  const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
+  return { ...out, logits: lm.lmHead(h) };
 }

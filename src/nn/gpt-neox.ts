@@ -4,8 +4,9 @@
 // exact (erf) GELU, a parallel residual x + attn(ln1(x)) + mlp(ln2(x)) by default, and an untied
 // `embed_out` head. Module names are transformers' (gpt_neox.layers.0.attention.query_key_value.weight).
 import type { DType, Tensor } from '../engine/index.ts';
-import { attend, attentionBlocked } from './attention.ts';
+import { attend } from './attention.ts';
 import {
+  type BlockContext,
   type CausalLM,
   type CausalLMConfig,
   type CausalLMForwardOptions,
@@ -14,6 +15,8 @@ import {
   cacheFor,
   ModelConfigError,
   prepareForward,
+  runBlocks,
+  withLogits,
 } from './causal-lm.ts';
 import type { KVCache, KVCacheOptions } from './kvcache.ts';
 import { Embedding, LayerNorm, Linear, ModuleList } from './layers.ts';
@@ -65,14 +68,8 @@ export function validateGPTNeoXConfig(c: GPTNeoXConfig): void {
   }
 }
 
-interface LayerOptions {
-  blocked: Tensor | null;
-  causal: boolean;
-  cos: Tensor;
-  sin: Tensor;
-  cache?: KVCache;
-  layer: number;
-}
+/** runBlocks' context plus the rotary tables cos, sin: (B or 1, 1, T, rotaryDim). */
+type LayerOptions = BlockContext & { cos: Tensor; sin: Tensor };
 
 /** The family-neutral sizes of a GPTNeoXConfig (what the model's `lmConfig` returns). */
 export function neoxLMConfig(c: GPTNeoXConfig): CausalLMConfig {
@@ -237,25 +234,13 @@ export class GPTNeoXForCausalLM extends Module implements CausalLM {
 
   forwardHidden(ids: Tensor, opts: CausalLMForwardOptions = {}): CausalLMHidden {
     const { t, past, positions } = prepareForward('GPTNeoXForCausalLM', ids, opts, null);
-    const mask = opts.attentionMask;
-    const cache = opts.cache;
-    let x = this.gpt_neox.embed_in.forward(ids); // (B, T, C)
+    const nn = this.gpt_neox;
+    const x = nn.embed_in.forward(ids); // (B, T, C)
     const [cos, sin] = this.rope.cosSin(positions, x.dtype);
-    const blocked = attentionBlocked(past, t, mask, ids.device);
-    const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
-    let layer = 0;
-    for (const block of this.gpt_neox.layers) {
-      x = block.forward(x, { blocked, causal: !mask && past === 0, cos, sin, cache, layer: layer++ });
-      hiddenStates?.push(x);
-    }
-    cache?.advance(t);
-    const hidden = this.gpt_neox.final_layer_norm.forward(x);
-    return hiddenStates ? { hidden, hiddenStates } : { hidden };
+    return runBlocks(x, nn.layers, nn.final_layer_norm, { t, past, opts, device: ids.device }, { cos, sin });
   }
 
   forward(ids: Tensor, opts: CausalLMForwardOptions = {}): CausalLMOutput {
-    const out = this.forwardHidden(ids, opts);
-    const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
-    return { ...out, logits: this.lmHead(h) };
+    return withLogits(this, this.forwardHidden(ids, opts), opts);
   }
 }

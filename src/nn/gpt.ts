@@ -2,7 +2,7 @@
 // embedding. Module names and parameter layouts are GPT-2's (transformer.h.0.attn.c_attn.weight, Conv1D
 // (in, out)), so stateDict() is a GPT-2 state dict and Hugging Face checkpoints load as they are.
 import { linear, noGrad, tidy, type DType, type Tensor } from '../engine/index.ts';
-import { attentionBlocked, CausalSelfAttention } from './attention.ts';
+import { CausalSelfAttention } from './attention.ts';
 import {
   type CausalLM,
   type CausalLMConfig,
@@ -11,6 +11,8 @@ import {
   type CausalLMOutput,
   cacheFor,
   prepareForward,
+  runBlocks,
+  withLogits,
 } from './causal-lm.ts';
 import type { KVCache, KVCacheOptions } from './kvcache.ts';
 import { Embedding, Dropout, LayerNorm, MLP, ModuleList } from './layers.ts';
@@ -221,22 +223,10 @@ export class GPT extends Module implements CausalLM {
    */
   forwardHidden(ids: Tensor, opts: ForwardOptions = {}): GPTHidden {
     const { t, past, positions } = prepareForward('GPT', ids, opts, this.config.nPositions);
-    const cache = opts.cache;
     const tr = this.transformer;
-    const device = ids.device;
-    const mask = opts.attentionMask;
     // x: (B, T, C)
-    let x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(positions)));
-    const blocked = attentionBlocked(past, t, mask, device);
-    const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
-    let layer = 0;
-    for (const block of tr.h) {
-      x = block.forward(x, { blocked, causal: !mask && past === 0, cache, layer: layer++ });
-      hiddenStates?.push(x);
-    }
-    cache?.advance(t);
-    const hidden = tr.ln_f.forward(x);
-    return hiddenStates ? { hidden, hiddenStates } : { hidden };
+    const x = tr.drop.forward(tr.wte.forward(ids).add(tr.wpe.forward(positions)));
+    return runBlocks(x, tr.h, tr.ln_f, { t, past, opts, device: ids.device }, {});
   }
 
   /**
@@ -245,9 +235,7 @@ export class GPT extends Module implements CausalLM {
    * @example const { logits } = model.forward(ids); // (B, T, V)
    */
   forward(ids: Tensor, opts: ForwardOptions = {}): GPTOutput {
-    const out = this.forwardHidden(ids, opts);
-    const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
-    return { ...out, logits: this.lmHead(h) };
+    return withLogits(this, this.forwardHidden(ids, opts), opts);
   }
 
   /**

@@ -8,8 +8,9 @@
 // Module names are Hugging Face's (model.layers.0.self_attn.q_proj.weight, lm_head.weight), so stateDict()
 // is a transformers state dict and gradients carry its names.
 import { type DType, linear, ones, type Tensor } from '../engine/index.ts';
-import { attend, attentionBlocked } from './attention.ts';
+import { attend } from './attention.ts';
 import {
+  type BlockContext,
   type CausalLM,
   type CausalLMConfig,
   type CausalLMForwardOptions,
@@ -18,6 +19,8 @@ import {
   cacheFor,
   ModelConfigError,
   prepareForward,
+  runBlocks,
+  withLogits,
 } from './causal-lm.ts';
 import type { KVCache, KVCacheOptions } from './kvcache.ts';
 import { Embedding, Linear, ModuleList } from './layers.ts';
@@ -117,14 +120,8 @@ export class RMSNorm extends Module {
   }
 }
 
-interface BlockOptions {
-  blocked: Tensor | null;
-  causal: boolean;
-  cos: Tensor;
-  sin: Tensor;
-  cache?: KVCache;
-  layer: number;
-}
+/** runBlocks' context plus the rotary tables cos, sin: (B or 1, 1, T, rotaryDim). */
+type BlockOptions = BlockContext & { cos: Tensor; sin: Tensor };
 
 export class LlamaAttention extends Module {
   readonly q_proj: Linear;
@@ -293,27 +290,19 @@ export class LlamaForCausalLM extends Module implements CausalLM {
         `LlamaForCausalLM.forward: ${past + t} positions exceed sliding_window ${window}; hhkit attends to the full context and does not implement sliding-window attention`,
       );
     }
-    const mask = opts.attentionMask;
-    const cache = opts.cache;
-    // x: (B, T, C)
-    let x = this.model.embed_tokens.forward(ids);
+    const x = this.model.embed_tokens.forward(ids); // (B, T, C)
     const [cos, sin] = this.rope.cosSin(positions, x.dtype);
-    const blocked = attentionBlocked(past, t, mask, ids.device);
-    const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
-    let layer = 0;
-    for (const block of this.model.layers) {
-      x = block.forward(x, { blocked, causal: !mask && past === 0, cos, sin, cache, layer: layer++ });
-      hiddenStates?.push(x);
-    }
-    cache?.advance(t);
-    const hidden = this.model.norm.forward(x);
-    return hiddenStates ? { hidden, hiddenStates } : { hidden };
+    return runBlocks(
+      x,
+      this.model.layers,
+      this.model.norm,
+      { t, past, opts, device: ids.device },
+      { cos, sin },
+    );
   }
 
   forward(ids: Tensor, opts: CausalLMForwardOptions = {}): CausalLMOutput {
-    const out = this.forwardHidden(ids, opts);
-    const h = opts.logits === 'last' ? out.hidden.narrow(1, out.hidden.size(1) - 1, 1) : out.hidden;
-    return { ...out, logits: this.lmHead(h) };
+    return withLogits(this, this.forwardHidden(ids, opts), opts);
   }
 
   /** A transformers state dict; a tied model ignores `lm_head.weight` (transformers re-ties it on load too). */
