@@ -96,7 +96,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     evalSamples: 4,
     maxNewTokens: 32,
     ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05 },
-    robustness: { steps: 80, snapshotEvery: 5, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
+    robustness: { steps: 60, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
     online: { rounds: 1, comparisons: 320, evalComparisons: 480, bootstrap: 200 },
   },
   quick: {
@@ -125,8 +125,9 @@ export function demoStages(p: DemoPaths): Stage[] {
   const pm = join(o('pm'), 'checkpoint');
   const ppo = join(o('ppo'), 'checkpoint');
   const own = { train: join(o('collect'), 'train.jsonl'), test: join(o('collect'), 'test.jsonl') };
-  // The PM's data: the distilled policy's own comparisons and the world's scripted ones (the latter teach
-  // which values are right — the policy's samples alone are too few for that).
+  // The PM's data: the distilled policy's own comparisons and the world's scripted ones. Without the latter
+  // (measured, seed 1) best-of-16 falls 0.861 → 0.834, refusals of benign look-alikes rise 0.136 → 0.242
+  // and the test PM no longer lags the train PM at large KL; with them the PM trains twice as long.
   const pmData = [own.train, w('helpful-train.jsonl'), w('harmless-train.jsonl')].join(',');
   const models = join(o('eval'), 'models');
   const tokens = String(s.maxNewTokens);
@@ -138,7 +139,7 @@ export function demoStages(p: DemoPaths): Stage[] {
       argv: () => [
         'pm',
         ...['pretrain', '--init', p.lm, '--data', w('pmp.jsonl'), '--out', o('pmp'), '--seed', seed],
-        ...['--lr-multiplier', String(s.pmpLrMultiplier), '--resume'],
+        ...['--lr-multiplier', String(s.pmpLrMultiplier), '--likelihood-lm', p.lm, '--resume'],
       ],
       output: o('pmp'),
     },

@@ -68,7 +68,9 @@ RLHF made the assistant better by the world's gold judge:
   2. tokenizer  a byte-level BPE (vocab ${demoLM.vocabSize}, turn markers as single tokens) → DIR/lm/tokenizer.json
   3. lm         a GPT-2-architecture LM (${demoLM.nLayer} layers, ${demoLM.nHead} heads, width ${demoLM.nEmbd}, context ${demoLM.blockSize}, ${demoScales.full.lmSteps} steps
                 of ${demoLM.batchSize}) on the world's corpus, as \`hhkit pretrain\` does → DIR/lm; its greedy replies to a few prompts
-  4. pmp        preference-model pretraining on the forum's ranked pairs (\`hhkit pm pretrain\`) → DIR/pmp
+  4. pmp        preference-model pretraining on the forum's ranked pairs (\`hhkit pm pretrain\`) → DIR/pmp,
+                with the likelihood feature: a frozen copy of the LM scores how likely it finds the response,
+                added to the PM's score with a learned weight (\`--likelihood-lm\`; every PM below inherits it)
   5. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
   6. collect    comparisons of the distilled policy's own samples by the simulated crowd (\`hhkit collect\`)
   7. pm         the PM, finetuned from PMP on those and the world's comparisons (\`hhkit pm train\`) → DIR/pm

@@ -32,7 +32,7 @@ export function pmRewardFn(dir: string): { reward: RewardFn; dispose(): void } {
         prompts.map((p, i) => p + (responses[i] ?? '')),
       ),
     dispose: () => {
-      for (const p of pm.parameters()) p.dispose();
+      pm.dispose();
     },
   };
 }
@@ -97,7 +97,7 @@ export async function scoreRoundPM(
       meanScore: all.length ? all.reduce((a, b) => a + b, 0) / all.length : 0,
     };
   } finally {
-    for (const p of pm.parameters()) p.dispose();
+    pm.dispose();
   }
 }
 

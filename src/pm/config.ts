@@ -36,6 +36,11 @@ export interface PMTrainConfig extends HardwareConfig {
   /** Token budget per transcript, END_OF_CONTEXT included (0 = the model's nPositions); longer ones lose their start. */
   maxLength: number;
   dropout: number;
+  /** LM checkpoint whose frozen copy gives the PM its likelihood feature (pm/likelihood.ts); empty: none, or
+   *  the init's when the init is a PM that has one. */
+  likelihoodLm: string;
+  /** The likelihood feature's weight (one number, from 0) learns at this multiple of lr. */
+  likelihoodLrScale: number;
   // ---- optimisation ----
   /** Comparisons per step (each is two sequences in the batch). */
   batchSize: number;
@@ -76,6 +81,8 @@ const common: Omit<PMTrainConfig, 'phase' | 'lrMultiplier' | 'out'> = {
   nPositions: 128,
   maxLength: 0,
   dropout: 0,
+  likelihoodLm: '',
+  likelihoodLrScale: 20,
   batchSize: 16,
   epochs: 1,
   steps: 0,
@@ -115,6 +122,9 @@ export const pmTrainConfigDocs: Record<Exclude<keyof PMTrainConfig, 'phase'>, st
   nPositions: 'context length (random init only)',
   maxLength: 'tokens per transcript incl. end-of-context (0: nPositions); the start is cut',
   dropout: 'dropout during training',
+  likelihoodLm:
+    "LM checkpoint whose frozen copy scores the response's mean log-likelihood, added to the PM's score with a learned weight (inherited from an init PM that has one; empty: none)",
+  likelihoodLrScale: "the likelihood feature's weight learns at this multiple of lr (it starts at 0)",
   batchSize: 'comparisons per step',
   epochs: 'passes over the training comparisons',
   steps: 'optimiser steps (0: epochs × comparisons / batchSize)',
@@ -182,6 +192,8 @@ function validate(c: PMTrainConfig): void {
   }
   if (!(c.minLrRatio >= 0 && c.minLrRatio <= 1))
     throw new ConfigError(`minLrRatio expects [0, 1], got ${c.minLrRatio}`);
+  if (!(c.likelihoodLrScale > 0))
+    throw new ConfigError(`likelihoodLrScale expects a number > 0, got ${c.likelihoodLrScale}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new ConfigError(`dropout expects [0, 1), got ${c.dropout}`);
   if (!(c.weightDecay >= 0) || !(c.gradClip >= 0) || !(c.harmlessWeight >= 0)) {
     throw new ConfigError('weightDecay, gradClip and harmlessWeight expect numbers ≥ 0');

@@ -103,7 +103,7 @@ export async function runPM(
     maxLength: config.maxLength,
     ...(ctx.gold ? { gold: ctx.gold } : {}),
   });
-  for (const p of pm.parameters()) p.dispose();
+  pm.dispose();
   const report = evaluateScored(scored);
   const row: ExperimentRow = {
     name,

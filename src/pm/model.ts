@@ -1,13 +1,23 @@
 // The preference model (Bai et al. 2022 §2.2): a causal LM trunk of any family with a scalar head whose
 // score is read at the end-of-context token appended to the transcript. Saved as an ordinary hhkit
-// checkpoint of kind 'pm': the trunk's tensors under its family's names plus `score.weight` / `score.bias`.
+// checkpoint of kind 'pm': the trunk's tensors under its family's names plus `score.weight` / `score.bias`,
+// and, for a PM with the likelihood feature (likelihood.ts), `likelihood.weight` and the frozen LM's tensors
+// under `likelihood.lm.` with its config and turn tokens in hhkit.json's `likelihood`.
 import type { Tensor } from '../engine/index.ts';
 import type { CausalLM, CausalLMConfig } from '../nn/causal-lm.ts';
 import { CheckpointError, type HhkitMeta, loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import { ScalarHead } from '../nn/heads.ts';
-import { createCausalLM, type FamilyConfig, withDropout } from '../nn/hf-config.ts';
+import {
+  createCausalLM,
+  type FamilyConfig,
+  familyConfigFromHf,
+  hfConfigOf,
+  withDropout,
+} from '../nn/hf-config.ts';
 import { Module, prefixKeys, stripPrefix } from '../nn/module.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
 import type { SequenceBatch } from './batch.ts';
+import { LikelihoodFeature, type LikelihoodTokens } from './likelihood.ts';
 
 /**
  * LM trunk + ScalarHead. `scores(batch)` is one number per row: the head applied to the final hidden state
@@ -20,12 +30,44 @@ import type { SequenceBatch } from './batch.ts';
 export class PreferenceModel extends Module {
   readonly trunk: CausalLM;
   readonly head: ScalarHead;
+  /** The likelihood feature (a frozen LM and a learned weight), or null: the paper's plain PM. */
+  readonly likelihood: LikelihoodFeature | null;
 
-  constructor(trunk: CausalLM, head: ScalarHead) {
+  constructor(trunk: CausalLM, head: ScalarHead, likelihood: LikelihoodFeature | null = null) {
     super();
     // Registered as 'gpt', the name parameter lists had when every trunk was a GPT-2.
     this.trunk = this.module('gpt', trunk);
     this.head = this.module('score', head);
+    this.likelihood = likelihood ? this.module('likelihood', likelihood) : null;
+  }
+
+  /** A copy of this PM with the likelihood feature over `lm` (frozen; its weight starts at 0). */
+  withLikelihood(lm: CausalLM, tokens: LikelihoodTokens): PreferenceModel {
+    if (lm.lmConfig.vocabSize !== this.config.vocabSize) {
+      throw new CheckpointError(
+        `likelihood LM: vocabulary ${lm.lmConfig.vocabSize} ≠ the PM's ${this.config.vocabSize} (it must share the PM's tokenizer)`,
+      );
+    }
+    if (lm.device !== this.trunk.device) lm.to({ device: this.trunk.device });
+    return new PreferenceModel(this.trunk, this.head, new LikelihoodFeature(lm, tokens));
+  }
+
+  /** Frees every tensor of the PM, the frozen likelihood LM's included. */
+  dispose(): void {
+    const lm = this.likelihood?.lm;
+    for (const [, t] of [
+      ...this.namedParameters(),
+      ...this.namedBuffers(),
+      ...(lm ? [...lm.namedParameters(), ...lm.namedBuffers()] : []),
+    ])
+      t.dispose();
+  }
+
+  /** Moves the trunk, head and likelihood weight (Module.to), and the frozen LM, which is not a parameter. */
+  override to(target: Parameters<Module['to']>[0]): this {
+    super.to(target);
+    this.likelihood?.lm.to(target);
+    return this;
   }
 
   /** A randomly initialised PM (no pretraining) of the given family, seeded. */
@@ -47,8 +89,21 @@ export class PreferenceModel extends Module {
     const { hidden } = this.trunk.forwardHidden(place(batch.ids), {
       attentionMask: place(batch.attentionMask),
     }); // (N, T, C)
-    return this.head.score(hidden, place(batch.readout));
+    const score = this.head.score(hidden, place(batch.readout));
+    return this.likelihood ? score.add(this.likelihood.term(batch)) : score;
   }
+}
+
+/** The likelihood feature's tokens from a tokenizer with hhkit's turn markers; a clear error without them. */
+export function likelihoodTokens(tokenizer: Tokenizer, source: string): LikelihoodTokens {
+  const assistant = tokenizer.assistantTurnId;
+  const human = tokenizer.humanTurnId;
+  if (assistant === undefined || human === undefined) {
+    throw new CheckpointError(
+      `${source}: the likelihood feature needs a tokenizer with hhkit's turn markers ("\n\nHuman:", "\n\nAssistant:" as single tokens) to find the response`,
+    );
+  }
+  return { assistantTurnId: assistant, stopIds: [tokenizer.eosId, human] };
 }
 
 export interface LoadedPreferenceModel {
@@ -78,13 +133,44 @@ export function loadPreferenceModel(
     throw new CheckpointError(`${dir}: kind is 'pm' but model.safetensors has no score.* tensors`);
   }
   if (hadHead) head.loadStateDict(headTensors);
+  const likelihood = loadLikelihood(dir, loaded.meta, loaded.extra, trunk.device);
   for (const t of Object.values(loaded.extra)) t.dispose();
   return {
-    pm: new PreferenceModel(trunk, head),
+    pm: new PreferenceModel(trunk, head, likelihood),
     meta: loaded.meta,
     tokenizerPath: loaded.tokenizerPath,
     hadHead,
   };
+}
+
+/** hhkit.json's record of a PM's likelihood feature. */
+interface LikelihoodMeta {
+  /** The frozen LM's config.json. */
+  config: Record<string, unknown>;
+  assistantTurnId: number;
+  stopIds: number[];
+}
+
+function loadLikelihood(
+  dir: string,
+  meta: HhkitMeta | null,
+  extra: Record<string, Tensor>,
+  device: string,
+): LikelihoodFeature | null {
+  const m = meta?.['likelihood'] as LikelihoodMeta | undefined;
+  if (!m) return null;
+  const weight = extra['likelihood.weight'];
+  const lmTensors = stripPrefix(extra, 'likelihood.lm');
+  if (!weight || Object.keys(lmTensors).length === 0) {
+    throw new CheckpointError(
+      `${dir}: hhkit.json names a likelihood feature but model.safetensors lacks ${weight ? 'the likelihood.lm.* tensors' : 'likelihood.weight'}`,
+    );
+  }
+  const lm = createCausalLM(familyConfigFromHf(m.config, `${dir}/hhkit.json likelihood.config`), { device });
+  lm.loadStateDict(lmTensors);
+  const feature = new LikelihoodFeature(lm, { assistantTurnId: m.assistantTurnId, stopIds: m.stopIds });
+  feature.loadStateDict({ weight });
+  return feature;
 }
 
 /**
@@ -99,11 +185,31 @@ export function savePreferenceModel(
   tokenizerPath?: string,
   files?: Record<string, string | Uint8Array>,
 ): void {
+  const f = pm.likelihood;
+  const likelihood: LikelihoodMeta | null = f
+    ? {
+        config: hfConfigOf(f.lm, f.lm.dtype),
+        assistantTurnId: f.tokens.assistantTurnId,
+        stopIds: f.tokens.stopIds,
+      }
+    : null;
   saveCheckpoint(dir, {
     model: pm.trunk,
-    extra: prefixKeys(pm.head.stateDict(), 'score'),
-    meta: { ...meta, kind: 'pm' },
+    extra: {
+      ...prefixKeys(pm.head.stateDict(), 'score'),
+      ...(f
+        ? { ...prefixKeys(f.stateDict(), 'likelihood'), ...prefixKeys(f.lm.stateDict(), 'likelihood.lm') }
+        : {}),
+    },
+    // A stale `likelihood` from the init's meta never describes a PM without one.
+    meta: { ...withoutKey(meta, 'likelihood'), kind: 'pm', ...(likelihood ? { likelihood } : {}) },
     ...(tokenizerPath ? { tokenizerPath } : {}),
     ...(files ? { files } : {}),
   });
+}
+
+function withoutKey(meta: HhkitMeta, key: string): HhkitMeta {
+  const copy = { ...meta };
+  delete copy[key];
+  return copy;
 }

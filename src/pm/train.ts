@@ -22,7 +22,7 @@ import {
   tensor,
   tidy,
 } from '../engine/index.ts';
-import type { HhkitMeta } from '../nn/checkpoint.ts';
+import { type HhkitMeta, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ConfigError, trainingDevice } from '../train/config.ts';
 import { learningRate } from '../train/schedule.ts';
@@ -50,7 +50,7 @@ import {
 } from './data.ts';
 import { pairAgreement } from '../eval/calibration.ts';
 import { correctPairs, lossWeights, preferenceLossTensor } from './loss.ts';
-import { loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
+import { likelihoodTokens, loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { scoreSequences } from './score.ts';
 
 export type PMTrainEvent =
@@ -111,6 +111,7 @@ interface PMTrainerState extends TrainerState<PMTrainConfig> {
  */
 const FIXED_ON_RESUME = [
   'phase',
+  'likelihoodLm',
   'data',
   'eval',
   'evalFraction',
@@ -185,6 +186,15 @@ export async function trainPreferenceModel(
   if (pm.config.vocabSize < tokenizer.vocabSize) {
     throw new ConfigError(`model vocabSize ${pm.config.vocabSize} < tokenizer's ${tokenizer.vocabSize}`);
   }
+  if (c.likelihoodLm) {
+    if (pm.likelihood) {
+      throw new ConfigError(
+        `init ${c.init} already has a likelihood feature (its own frozen LM); leave likelihoodLm empty to keep it`,
+      );
+    }
+    const { model: lm } = loadCheckpoint(c.likelihoodLm, { allowNonFinite });
+    pm = pm.withLikelihood(lm, likelihoodTokens(tokenizer, c.likelihoodLm));
+  }
   const tokenizerPath = join(out, 'tokenizer.json');
   if (main && !existsSync(tokenizerPath)) tokenizer.save(tokenizerPath);
   const maxLength = Math.min(c.maxLength || pm.config.maxPositions, pm.config.maxPositions);
@@ -228,10 +238,17 @@ export async function trainPreferenceModel(
   const device = trainingDevice(c);
   if (device !== 'cpu') pm.to({ device });
   const params = pm.parameters();
+  // The likelihood feature's one weight has its own group: it learns at likelihoodLrScale × lr.
+  const likelihoodWeight = pm.likelihood?.weight;
+  const rest = params.filter((p) => p !== likelihoodWeight);
+  const lrScales = [1, 1, ...(likelihoodWeight ? [c.likelihoodLrScale] : [])];
   const optimizer = new AdamW(
     [
-      { params: params.filter((p) => p.ndim >= 2), lr, weightDecay: c.weightDecay },
-      { params: params.filter((p) => p.ndim < 2), lr, weightDecay: 0 },
+      { params: rest.filter((p) => p.ndim >= 2), lr, weightDecay: c.weightDecay },
+      { params: rest.filter((p) => p.ndim < 2), lr, weightDecay: 0 },
+      ...(likelihoodWeight
+        ? [{ params: [likelihoodWeight], lr: lr * c.likelihoodLrScale, weightDecay: 0 }]
+        : []),
     ],
     { betas: [0.9, 0.95], eps: 1e-8 },
   );
@@ -293,6 +310,9 @@ export async function trainPreferenceModel(
     keepCheckpoints: c.keepCheckpoints,
   });
   const resumedFrom = state.step;
+  // The likelihood feature's learned weight, in each metrics line.
+  const likelihoodField = (): { likelihoodWeight?: number } =>
+    likelihoodWeight ? { likelihoodWeight: likelihoodWeight.item() } : {};
   const order = new EpochOrder(data.length, c.seed);
 
   const evaluate = (limit: number): { accuracy: number; loss: number; count: number } => {
@@ -328,7 +348,9 @@ export async function trainPreferenceModel(
       const t0 = performance.now();
       // 1. learning rate
       const stepLr = learningRate(step, schedule);
-      for (const group of optimizer.groups) group.lr = stepLr;
+      optimizer.groups.forEach((group, i) => {
+        group.lr = stepLr * lrScales[i]!;
+      });
       // 2. this step's global batch (length-grouped within a chunk of batches, deterministic given the
       //    step), the same on every rank; this rank trains on its slice of batchSize
       const global = batchAt(order, data, step, globalBatch);
@@ -406,7 +428,7 @@ export async function trainPreferenceModel(
       if (main) {
         appendFileSync(
           metricsPath,
-          `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...evalFields })}\n`,
+          `${JSON.stringify({ step: step + 1, loss, accuracy, lr: stepLr, gradNorm, tokens: state.tokensSeen, seconds, ...likelihoodField(), ...evalFields })}\n`,
         );
       }
       const checkpointStep = last || (step + 1) % c.checkpointEvery === 0;

@@ -1,0 +1,216 @@
+// The PM's likelihood feature: the number it computes (against a by-hand log-softmax of the frozen LM),
+// padding-independence, saving and loading, the clear errors, and that its weight is learned from
+// comparisons when the LM's likelihood is what separates chosen from rejected.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { noGrad, tensor, tidy } from '../engine/index.ts';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
+import { GPT } from '../nn/gpt.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { encodeTranscripts, padSequences } from './batch.ts';
+import { resolvePMTrainConfig } from './config.ts';
+import type { TaskedComparison } from './data.ts';
+import { LikelihoodFeature } from './likelihood.ts';
+import { likelihoodTokens, loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
+import { trainPreferenceModel } from './train.ts';
+
+const WORDS = ['apple', 'river', 'stone', 'cloud', 'green', 'music', 'paper', 'light', 'table', 'zebra'];
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const phrase = (rand: () => number, k: number) =>
+  Array.from({ length: k }, () => WORDS[Math.floor(rand() * WORDS.length)]!).join(' ');
+
+function tokenizer(): Tokenizer {
+  const rand = rng(7);
+  const texts = Array.from(
+    { length: 200 },
+    () => `\n\nHuman: ${phrase(rand, 3)}?\n\nAssistant: ${phrase(rand, 5)}.`,
+  );
+  return Tokenizer.train(texts, { vocabSize: 300 });
+}
+
+const tinyGPT = (tok: Tokenizer, seed: number) =>
+  new GPT(
+    { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    { seed },
+  ).eval();
+
+/** The feature by hand for one unpadded sequence: mean of log p(response token) and log p(stop). */
+function byHand(lm: GPT, ids: number[], assistantId: number, stopIds: number[]): number {
+  return noGrad(() =>
+    tidy(() => {
+      const x = tensor(BigInt64Array.from(ids, BigInt), { shape: [1, ids.length] });
+      const logp = lm.forward(x).logits.logSoftmax(-1).squeeze(0); // (T, V)
+      const rows = logp.toArray() as number[][];
+      const end = ids.length - 1; // END_OF_CONTEXT
+      const marker = ids.lastIndexOf(assistantId);
+      const start = marker >= 0 ? marker + 1 : 1;
+      let sum = 0;
+      for (let t = start; t < end; t++) sum += rows[t - 1]![ids[t]!]!;
+      const stop = Math.log(stopIds.reduce((a, id) => a + Math.exp(rows[end - 1]![id]!), 0));
+      return (sum + stop) / (end - start + 1);
+    }),
+  );
+}
+
+test('likelihood feature: the frozen LM’s mean log-prob per response token, stop included; any padding', async () => {
+  const tok = tokenizer();
+  const tokens = likelihoodTokens(tok, 'test');
+  assert.deepEqual(tokens.stopIds, [tok.eosId, tok.humanTurnId]);
+  const lm = tinyGPT(tok, 5);
+  const feature = new LikelihoodFeature(lm, tokens);
+  const texts = [
+    '\n\nHuman: apple river?\n\nAssistant: stone cloud green.',
+    '\n\nHuman: one?\n\nAssistant: two.\n\nHuman: three music paper light?\n\nAssistant: table',
+    '\n\nHuman: empty?\n\nAssistant:',
+    'no turn markers at all, just text',
+  ];
+  const { ids } = await encodeTranscripts(tok, texts, 48);
+  const expected = ids.map((s) => byHand(lm, s, tokens.assistantTurnId, tokens.stopIds));
+  for (const side of ['right', 'left'] as const) {
+    const got = noGrad(() =>
+      tidy(() =>
+        Array.from(feature.feature(padSequences(ids, tok.padId, side)).toTypedArray() as Float32Array),
+      ),
+    );
+    for (const [i, g] of got!.entries())
+      assert.ok(Math.abs(g - expected[i]!) < 1e-4, `${side} row ${i}: ${g} vs ${expected[i]}`);
+  }
+  // only the last response counts: the multi-turn row's feature ignores its first answer
+  assert.ok(Number.isFinite(expected[1]!) && expected[2]! < 0);
+});
+
+test('a PM with the feature: score = head + w·feature; saved and loaded with its frozen LM; clear errors', async () => {
+  const tok = tokenizer();
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-lik-'));
+  const family = {
+    family: 'gpt2' as const,
+    config: { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+  };
+  const plain = PreferenceModel.fresh(family, 3).eval();
+  const pm = plain.withLikelihood(tinyGPT(tok, 9), likelihoodTokens(tok, 'test')).eval();
+  pm.likelihood!.loadStateDict({ weight: tensor([0.5]) });
+  const { ids } = await encodeTranscripts(
+    tok,
+    ['\n\nHuman: a?\n\nAssistant: river stone.', '\n\nHuman: b?\n\nAssistant:'],
+    48,
+  );
+  const batch = padSequences(ids, tok.padId);
+  const [withF, head, feat] = noGrad(() =>
+    tidy(() =>
+      [pm.scores(batch), plain.scores(batch), pm.likelihood!.feature(batch)].map(
+        (t) => t.toArray() as number[],
+      ),
+    ),
+  );
+  for (const [i, s] of withF!.entries()) assert.ok(Math.abs(s - (head![i]! + 0.5 * feat![i]!)) < 1e-5);
+  // the weight is a parameter (trained), the frozen LM is not
+  assert.ok(pm.namedParameters().some(([n]) => n === 'likelihood.weight'));
+  assert.ok(pm.namedParameters().every(([n]) => !n.includes('likelihood.lm')));
+
+  const tokPath = join(dir, 'tok.json');
+  tok.save(tokPath);
+  savePreferenceModel(join(dir, 'pm'), pm, { kind: 'pm', lineage: [] }, tokPath);
+  const meta = JSON.parse(readFileSync(join(dir, 'pm', 'hhkit.json'), 'utf8'));
+  assert.equal(meta.likelihood.assistantTurnId, tok.assistantTurnId);
+  const { pm: back } = loadPreferenceModel(join(dir, 'pm'));
+  const again = noGrad(() => tidy(() => back.eval().scores(batch).toArray() as number[]));
+  for (const [i, s] of again!.entries())
+    assert.ok(Math.abs(s - withF![i]!) < 1e-5, `loaded ${s} vs ${withF![i]}`);
+  // a folder whose hhkit.json names the feature but whose weights lack it: one clear error
+  savePreferenceModel(join(dir, 'plain'), plain, { kind: 'pm', lineage: [] }, tokPath);
+  const broken = JSON.parse(readFileSync(join(dir, 'plain', 'hhkit.json'), 'utf8'));
+  writeFileSync(join(dir, 'plain', 'hhkit.json'), JSON.stringify({ ...broken, likelihood: meta.likelihood }));
+  assert.throws(
+    () => loadPreferenceModel(join(dir, 'plain')),
+    /names a likelihood feature but model\.safetensors lacks/,
+  );
+  // a tokenizer without turn markers cannot find the response
+  const bare = Tokenizer.train(['plain words only'], { vocabSize: 280, turnMarkers: false });
+  assert.throws(() => likelihoodTokens(bare, 'bare.json'), /turn markers/);
+  for (const m of [pm, back]) m.dispose();
+});
+
+test('PM training learns the feature’s weight when the LM’s likelihood is what the comparisons reward', async () => {
+  const tok = tokenizer();
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-likt-'));
+  // A random LM made opinionated: its final norm's gain ×20 spreads its log-probabilities apart.
+  const sharp = tinyGPT(tok, 11);
+  const sd = sharp.stateDict();
+  sharp.loadStateDict({ ...sd, 'transformer.ln_f.weight': sd['transformer.ln_f.weight']!.mul(20) });
+  const lmDir = join(dir, 'lm');
+  tok.save(join(dir, 'tok.json'));
+  saveCheckpoint(lmDir, {
+    model: sharp,
+    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
+    tokenizerPath: join(dir, 'tok.json'),
+  });
+  // Labels from the LM itself: of two random replies, the one it finds likelier is chosen. A trunk must
+  // learn that from scratch; the feature gives it in one number.
+  const { model: judge } = loadCheckpoint(lmDir);
+  const oracle = new LikelihoodFeature(judge, likelihoodTokens(tok, 'test'));
+  const rand = rng(3);
+  const make = async (n: number): Promise<TaskedComparison[]> => {
+    const pairs = Array.from({ length: n }, () => {
+      const prompt = `\n\nHuman: ${phrase(rand, 2)}?\n\nAssistant:`;
+      return [`${prompt} ${phrase(rand, 4)}.`, `${prompt} ${phrase(rand, 4)}.`] as const;
+    });
+    const { ids } = await encodeTranscripts(tok, pairs.flat(), 48);
+    const f = noGrad(() => tidy(() => oracle.feature(padSequences(ids, tok.padId)).toArray() as number[]));
+    return pairs.map(([a, b], i) => {
+      const aWins = f[2 * i]! > f[2 * i + 1]!;
+      return { record: { chosen: aWins ? a : b, rejected: aWins ? b : a }, task: 'helpful' as const };
+    });
+  };
+  const train = await make(480);
+  const held = await make(160);
+  const run = (name: string, extra: Record<string, unknown>) =>
+    trainPreferenceModel(
+      resolvePMTrainConfig('finetune', {
+        data: '(lm-labelled)',
+        out: join(dir, name),
+        init: lmDir,
+        batchSize: 16,
+        steps: 60,
+        lrMultiplier: 0.1,
+        warmupSteps: 5,
+        checkpointEvery: 1000,
+        ...extra,
+      }),
+      { tokenizer: tok, train, eval: held },
+    );
+  const plain = await run('plain', {});
+  const withFeature = await run('feature', { likelihoodLm: lmDir });
+  const metrics = readFileSync(join(dir, 'feature', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
+  const w = JSON.parse(metrics.at(-1)!).likelihoodWeight as number;
+  assert.ok(w > 0.5, `learned weight ${w}`);
+  assert.ok(
+    withFeature.evalAccuracy >= 0.8,
+    `held-out accuracy with the feature ${withFeature.evalAccuracy}`,
+  );
+  assert.ok(
+    withFeature.evalAccuracy >= plain.evalAccuracy + 0.1,
+    `with ${withFeature.evalAccuracy} vs without ${plain.evalAccuracy}`,
+  );
+  // finetuning from it keeps the feature (and its learned weight) without naming the LM again …
+  const { pm: inherited } = loadPreferenceModel(withFeature.checkpoint);
+  assert.ok(Math.abs(inherited.likelihood!.weight.item() - w) < 1e-6);
+  inherited.dispose();
+  // … and naming one again on such an init is refused
+  await assert.rejects(
+    run('twice', { init: withFeature.checkpoint, likelihoodLm: lmDir }),
+    /already has a likelihood feature/,
+  );
+});
