@@ -1,5 +1,5 @@
 // Issue 15, "bring your own model": every command takes `--init DIR` for its model folder, beside its own
-// option (best-of-n --policy, ood --model, eval and serve --models). Either names the model; both naming
+// option (best-of-n, collect and robustness --policy, ood --model, eval and serve --models). Either names the model; both naming
 // different folders is a usage error before anything loads.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,18 @@ const cases: { name: string; own: string; args: string[]; message: RegExp }[] = 
     name: 'best-of-n',
     own: 'policy',
     args: ['--world', dir, '--reward', 'gold', '--device', 'cpu'],
+    message: /not-a-model: not a checkpoint folder/,
+  },
+  {
+    name: 'collect',
+    own: 'policy',
+    args: ['--world', dir, '--out', join(dir, 'collect')],
+    message: /not-a-model: not a checkpoint folder/,
+  },
+  {
+    name: 'robustness',
+    own: 'policy',
+    args: ['--world', dir, '--out', join(dir, 'robustness')],
     message: /not-a-model: not a checkpoint folder/,
   },
   { name: 'ood', own: 'model', args: ['--in', prompts, '--out-of', prompts], message: /not-a-model/ },
