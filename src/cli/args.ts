@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { HhkitError } from '../util/errors.ts';
 
 /** Thrown for bad command lines and wrong paths; the CLI prints the message as one line and exits 2. */
@@ -184,6 +185,28 @@ export function stringOption(opts: ParsedArgs['options'], key: string, fallback:
   if (v === undefined) return fallback;
   if (typeof v !== 'string') throw new UsageError(`--${key} expects a value`);
   return v;
+}
+
+/**
+ * The model a command runs on, from its own option (`--policy`, `--model`, `--models`) or from `--init`,
+ * which every command accepts for a model folder of any family (issue 15). Returns the value and the
+ * option it came from (for messages), or an empty value when neither is given; both given and naming
+ * different folders is a UsageError.
+ *
+ * @example modelOption(options, 'best-of-n', 'policy') // { value: 'runs/ppo', option: '--init' }
+ */
+export function modelOption(
+  opts: ParsedArgs['options'],
+  command: string,
+  key: string,
+): { value: string; option: string } {
+  const named = stringOption(opts, key, '');
+  const init = stringOption(opts, 'init', '');
+  if (named && init && resolve(named) !== resolve(init))
+    throw new UsageError(
+      `${command}: --init ${init} and --${key} ${named} name different models; give one of them`,
+    );
+  return named ? { value: named, option: `--${key}` } : { value: init, option: '--init' };
 }
 
 // ---- paths: the wrong kind of path is one clear line (exit 2) before anything runs ----

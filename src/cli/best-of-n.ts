@@ -3,7 +3,7 @@ import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { bestOfN } from '../rl/best-of-n.ts';
 import { hardwareDocs } from '../train/config.ts';
 import { Progress } from '../util/progress.ts';
-import { type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
+import { modelOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 import { rewardOption } from './ppo.ts';
 import {
@@ -21,6 +21,7 @@ const OPTIONS: OptionSpec = {
   command: 'best-of-n',
   values: [
     'policy',
+    'init',
     'world',
     'reward',
     'ns',
@@ -34,7 +35,7 @@ const OPTIONS: OptionSpec = {
   flags: ['strict'],
 };
 
-const help = `usage: hhkit best-of-n --policy CKPT --world DIR --reward PM|gold [options] [--json]
+const help = `usage: hhkit best-of-n --policy CKPT (or --init CKPT) --world DIR --reward PM|gold [options] [--json]
 
 Rejection sampling, the paper's baseline for RL (§4.2): for each held-out RL prompt of the world, sample
 max(N) responses from the policy, keep the one the reward likes best, for every N in --ns (nested subsets
@@ -42,7 +43,8 @@ of one sample). Reports, per N, the mean reward and gold HH score of the kept re
 KL(best-of-N ‖ policy) = log N − (N − 1)/N nats with its square root.
 
 options:
-  --policy CKPT        policy checkpoint or run folder
+  --policy CKPT        policy checkpoint or run folder, of any supported family
+  --init CKPT          the same as --policy (the option every command takes for its model)
   --world DIR          the world (rl-prompts.jsonl; gold judge)
   --reward R           'gold' or a PM checkpoint / run folder
   --ns LIST            comma-separated N values (default 1,4,16,64)
@@ -61,11 +63,11 @@ export const command: Command = {
   help,
   async run(argv) {
     const { options } = parseArgs(argv, OPTIONS);
-    const policyPath = stringOption(options, 'policy', '');
+    const policyPath = modelOption(options, 'best-of-n', 'policy').value;
     const world = stringOption(options, 'world', '');
     const rewardSpec = stringOption(options, 'reward', '');
     if (!policyPath || !world || !rewardSpec)
-      throw new UsageError(`best-of-n: --policy, --world and --reward are required\n\n${help}`);
+      throw new UsageError(`best-of-n: --policy (or --init), --world and --reward are required\n\n${help}`);
     const ns = stringOption(options, 'ns', '1,4,16,64').split(',').map(Number);
     if (ns.some((n) => !Number.isInteger(n) || n < 1))
       throw new UsageError('--ns expects positive integers, e.g. 1,4,16,64');

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { collectPolicyComparisons } from '../online/policy-comparisons.ts';
 import {
+  modelOption,
   numberOption,
   type OptionSpec,
   outputFolder,
@@ -14,10 +15,20 @@ import { resolveCheckpoint } from './rl-common.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'collect',
-  values: ['policy', 'world', 'out', 'train-prompts', 'test-prompts', 'pairs', 'max-new-tokens', 'seed'],
+  values: [
+    'policy',
+    'init',
+    'world',
+    'out',
+    'train-prompts',
+    'test-prompts',
+    'pairs',
+    'max-new-tokens',
+    'seed',
+  ],
 };
 
-const help = `usage: hhkit collect --policy CKPT --world DIR --out DIR [options] [--json]
+const help = `usage: hhkit collect --policy CKPT (or --init CKPT) --world DIR --out DIR [options] [--json]
 
 Comparisons of a policy's own samples, labelled by the world's simulated crowd — the paper's base
 dataset (Bai et al. 2022 §2.3), which crowdworkers made by comparing two responses of the
@@ -32,6 +43,7 @@ finished collection is reused.
 
 options:
   --policy CKPT          the policy (a checkpoint or a run folder), e.g. the context-distilled LM
+  --init CKPT            the same as --policy (the option every command takes for its model)
   --world DIR            the world (comparison files for the prompts, workers.json for the crowd)
   --out DIR              output folder
   --train-prompts N      at most N training prompts, spread over the world's (default 0: all)
@@ -46,11 +58,11 @@ export const command: Command = {
   help,
   async run(argv) {
     const { options } = parseArgs(argv, OPTIONS);
-    const policy = stringOption(options, 'policy', '');
+    const policy = modelOption(options, 'collect', 'policy').value;
     const world = stringOption(options, 'world', '');
     const out = stringOption(options, 'out', '');
     if (!policy || !world || !out)
-      throw new UsageError(`collect: --policy, --world and --out are required\n\n${help}`);
+      throw new UsageError(`collect: --policy (or --init), --world and --out are required\n\n${help}`);
     const count = (key: string, fallback: number): number => {
       const n = numberOption(options, key, fallback);
       if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${key} expects an integer ≥ 0, got ${n}`);

@@ -18,19 +18,27 @@ import type { WorldPrompt } from '../online/collect.ts';
 import { readWorldPrompts } from '../online/data.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  modelOption,
+  numberOption,
+  type OptionSpec,
+  outputFile,
+  parseArgs,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import { warnSkipped } from './warnings.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'eval',
   // biome-ignore format: one list
-  values: ['models', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer', 'held-out',
+  values: ['models', 'init', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer', 'held-out',
     'seed', 'samples'],
   flags: ['strict'],
 };
 
-const help = `usage: hhkit eval --models CKPT[,CKPT…] [FILE[=FORMAT] …] [--world DIR | --prompts FILE] [options]
+const help = `usage: hhkit eval --models CKPT[,CKPT…] (or --init CKPT) [FILE[=FORMAT] …] [--world DIR | --prompts FILE] [options]
 
 Evaluations of one or more checkpoints, printed as one table (a row per model):
 - NLP benchmarks by log-likelihood, from files the user supplies (JSON lines, .gz read too):
@@ -44,7 +52,8 @@ Evaluations of one or more checkpoints, printed as one table (a row per model):
   when run over the base, distilled, best-of-N and PPO policies.
 
 options:
-  --models a,b,c      checkpoint folders (names in the table: the folder names)
+  --models a,b,c      checkpoint folders of any supported family (names in the table: the folder names)
+  --init CKPT         one checkpoint folder: the same as --models CKPT (the option every command takes)
   --world DIR         world folder: task accuracy on DIR/helpful-test.jsonl
   --prompts FILE      task accuracy on these prompts ({"prompt"} or {"chosen"} lines)
   --held-out N        also sample (temperature 1, --seed) and greedily answer the first N of the world's
@@ -88,11 +97,11 @@ export const command: Command = {
   help,
   async run(argv) {
     const { positionals, options } = parseArgs(argv, OPTIONS);
-    const models = stringOption(options, 'models', '')
-      .split(',')
+    const models = modelOption(options, 'eval', 'models')
+      .value.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-    if (models.length === 0) throw new UsageError(`eval: --models is required\n\n${help}`);
+    if (models.length === 0) throw new UsageError(`eval: --models (or --init) is required\n\n${help}`);
     const limit = numberOption(options, 'limit', 200);
     const batchSize = numberOption(options, 'batch-size', 16);
     const maxNewTokens = numberOption(options, 'max-new-tokens', 48);

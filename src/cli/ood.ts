@@ -3,19 +3,27 @@ import { type OodReport, evaluateOodDetection, type Pooling } from '../eval/ood-
 import { loadPrompts } from '../eval/nlp-data.ts';
 import { CheckpointError, loadCheckpoint } from '../nn/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { numberOption, type OptionSpec, outputFile, parseArgs, stringOption, UsageError } from './args.ts';
+import {
+  modelOption,
+  numberOption,
+  type OptionSpec,
+  outputFile,
+  parseArgs,
+  stringOption,
+  UsageError,
+} from './args.ts';
 import type { Command } from './main.ts';
 import { warnSkipped } from './warnings.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'ood',
   // biome-ignore format: one list of the command's options
-  values: ['model', 'in', 'out-of', 'pool', 'layers', 'shots', 'seeds', 'seed', 'fit-fraction', 'validation-fraction',
+  values: ['model', 'init', 'in', 'out-of', 'pool', 'layers', 'shots', 'seeds', 'seed', 'fit-fraction', 'validation-fraction',
     'limit', 'batch-size', 'tokenizer', 'out'],
   flags: ['strict'],
 };
 
-const help = `usage: hhkit ood --model CKPT --in BENIGN.jsonl --out-of HARMFUL.jsonl [options]
+const help = `usage: hhkit ood --model CKPT (or --init CKPT) --in BENIGN.jsonl --out-of HARMFUL.jsonl [options]
 
 OOD detection of harmful requests from a model's activations (Bai et al. 2022, §5.4): pool each
 layer's residual stream over the prompt, fit a Gaussian on part of the benign prompts, and report per
@@ -29,6 +37,8 @@ Prompt files: JSON lines {"prompt": "…"} (the world's ood-benign.jsonl / ood-h
 comparison lines {"chosen": transcript} (the prompt is up to the last "\\n\\nAssistant:").
 
 options:
+  --model CKPT          checkpoint folder of any supported family (hhkit or Hugging Face)
+  --init CKPT           the same as --model (the option every command takes for its model)
   --pool mean|last      mean over the prompt's tokens (default) or the last token
   --layers all|i,j,…    hidden-state indices, 0 = embeddings … L = last block (default all)
   --shots 1,2,5,10      outlier examples M for few-shot exposure ("" for none)
@@ -85,11 +95,11 @@ export const command: Command = {
   help,
   async run(argv) {
     const { options } = parseArgs(argv, OPTIONS);
-    const modelDir = stringOption(options, 'model', '');
+    const modelDir = modelOption(options, 'ood', 'model').value;
     const inFile = stringOption(options, 'in', '');
     const outFile = stringOption(options, 'out-of', '');
     if (!modelDir || !inFile || !outFile)
-      throw new UsageError(`ood: --model, --in and --out-of are required\n\n${help}`);
+      throw new UsageError(`ood: --model (or --init), --in and --out-of are required\n\n${help}`);
     const pool = stringOption(options, 'pool', 'mean');
     if (pool !== 'mean' && pool !== 'last')
       throw new UsageError(`--pool expects mean or last, got ${JSON.stringify(pool)}`);

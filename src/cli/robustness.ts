@@ -6,6 +6,7 @@ import { permutation } from '../rl/rollout.ts';
 import { analyseRobustness, evaluateSnapshots, type RobustnessAnalysis } from '../rl/robustness.ts';
 import {
   configOptions,
+  modelOption,
   type OptionSpec,
   outputFolder,
   parseArgs,
@@ -52,12 +53,12 @@ const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'robustness',
   // biome-ignore format: one list of the command's own options
-  values: ['policy', 'world', 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'pm-lr-multiplier', 'early-fraction',
+  values: ['policy', 'init', 'world', 'pm-train', 'pm-test', 'pm-init', 'pm-steps', 'pm-lr-multiplier', 'early-fraction',
     'threshold', 'eval-prompts', 'data', 'held-out', ...ppoConfig.values],
   flags: ['resume', 'strict', ...ppoConfig.flags],
 };
 
-const help = `usage: hhkit robustness --policy INIT --world DIR [--out DIR] [--pm-train PM --pm-test PM | --pm-init LM]
+const help = `usage: hhkit robustness --policy INIT (or --init INIT) --world DIR [--out DIR] [--pm-train PM --pm-test PM | --pm-init LM]
                         [--steps N --snapshot-every K …PPO options] [--json]
 
 The robustness study (Bai et al. 2022 §4.2, Figure 4). Without --pm-train/--pm-test: splits the world's
@@ -72,6 +73,7 @@ Writes OUT/robustness.json (points, fits, divergence), OUT/robustness.svg (the p
 
 options:
   --policy INIT          initial policy checkpoint (the distilled LM)
+  --init INIT            the same as --policy (the option every command takes for its model)
   --world DIR            the world
   --pm-train PM, --pm-test PM   trained PMs to use ('gold' stands in for a PM, for smoke tests)
   --pm-init LM           what the two PMs are finetuned from (default: --policy)
@@ -204,10 +206,10 @@ export const command: Command = {
   help,
   async run(argv) {
     const { options } = parseArgs(argv, OPTIONS);
-    const policyPath = stringOption(options, 'policy', '');
+    const policyPath = modelOption(options, 'robustness', 'policy').value;
     const world = stringOption(options, 'world', '');
     if (!policyPath || !world)
-      throw new UsageError(`robustness: --policy and --world are required\n\n${help}`);
+      throw new UsageError(`robustness: --policy (or --init) and --world are required\n\n${help}`);
     requireFolder(world, '--world');
     const out = resolve(outputFolder(stringOption(options, 'out', 'runs/robustness'), '--out'));
     mkdirSync(out, { recursive: true });

@@ -5,18 +5,18 @@ import { buildServer } from '../server/app.ts';
 import { DEFAULT_RATE_LIMITS } from '../server/ratelimit.ts';
 import { StoreError } from '../store/errors.ts';
 import { newToken, Store } from '../store/store.ts';
-import { numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
+import { modelOption, numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
 import type { Command } from './main.ts';
 
 const OPTIONS: OptionSpec = {
   command: 'serve',
   // biome-ignore format: one list of the command's options
-  values: ['db', 'models', 'port', 'host', 'round', 'max-new-tokens', 'temperature', 'top-p', 'timeout-ms', 'queue',
+  values: ['db', 'models', 'init', 'port', 'host', 'round', 'max-new-tokens', 'temperature', 'top-p', 'timeout-ms', 'queue',
     'rate-limit', 'rate-burst', 'signin-limit', 'new-admin'],
   flags: ['log', 'allow-nonfinite'],
 };
 
-const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] [options]
+const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] (or --init DIR) [options]
 
 The human-feedback interface (Bai et al. 2022, §2.2): crowdworkers sign in with an invite token, write
 Human turns, and compare two Assistant responses sampled from the deployed checkpoints; every comparison
@@ -27,8 +27,10 @@ surrogate is a 400 naming the field.
 
 options:
   --db PATH              the project store (created if missing)
-  --models DIR,DIR…      checkpoint folders to deploy (lm or policy, each with tokenizer.json); with two
-                         or more, each pair of responses comes from two different snapshots
+  --models DIR,DIR…      checkpoint folders to deploy (lm or policy of any supported family, each with
+                         tokenizer.json); with two or more, each pair of responses comes from two
+                         different snapshots
+  --init DIR             one folder to deploy: the same as --models DIR (the option every command takes)
   --port N               default 8080 (0: any free port)
   --host H               default 127.0.0.1 (this machine only)
   --round N              the online round to collect into (default: the open round, else a new one)
@@ -81,12 +83,13 @@ export const command: Command = {
   async run(argv) {
     const { options } = parseArgs(argv, OPTIONS);
     const dbPath = stringOption(options, 'db', '');
-    const modelDirs = stringOption(options, 'models', '')
+    const models = modelOption(options, 'serve', 'models');
+    const modelDirs = models.value
       .split(',')
       .map((d) => d.trim())
       .filter(Boolean);
     if (!dbPath) throw new UsageError('--db PATH is required');
-    if (modelDirs.length === 0) throw new UsageError('--models DIR[,DIR…] is required');
+    if (modelDirs.length === 0) throw new UsageError('--models DIR[,DIR…] (or --init DIR) is required');
     const port = positiveInt(options, 'port', 8080, 0);
     const host = stringOption(options, 'host', '127.0.0.1');
     const sampling = {
@@ -105,7 +108,7 @@ export const command: Command = {
 
     for (const dir of modelDirs) {
       if (!existsSync(join(dir, 'config.json')))
-        throw new UsageError(`--models: ${dir} is not a checkpoint folder (no config.json)`);
+        throw new UsageError(`${models.option}: ${dir} is not a checkpoint folder (no config.json)`);
     }
     let store: Store;
     try {

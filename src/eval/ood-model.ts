@@ -36,7 +36,7 @@ export interface ActivationOptions {
 
 /**
  * Pooled activations of every prompt at the chosen layers: one (N, C) float32 tensor per layer, in
- * `layers` order. Prompts longer than the model's context keep their LAST nPositions tokens (the end
+ * `layers` order. Prompts longer than the model's context keep their LAST maxPositions tokens (the end
  * of a request is what says what is asked). Runs under noGrad in eval mode; the returned tensors are
  * the caller's to dispose.
  *

@@ -141,7 +141,9 @@ export function prepareForward(
       positions = mask.long().cumsum(1).sub(1).clamp(0).narrow(1, past, t);
     } else {
       if (maxPositions !== null && past + t > maxPositions) {
-        throw new RangeError(`${who}.forward: positions up to ${past + t} exceed nPositions ${maxPositions}`);
+        throw new RangeError(
+          `${who}.forward: positions up to ${past + t} exceed the model's context length (maxPositions ${maxPositions})`,
+        );
       }
       positions = arange(past, past + t, 1, { device: ids.device }); // (T), broadcast over B
     }

@@ -124,3 +124,31 @@ test('rotary frequencies (llama3 rope_scaling, Qwen3 head_dim, Pythia rotary_pct
   assert.ok(Math.abs(scaled[3]! - plain[3]! / 32) < 1e-9, 'low frequency divided by factor');
   assert.ok(scaled[1]! < plain[1]! && scaled[1]! > plain[1]! / 32, 'medium frequency interpolated');
 });
+
+test('inv_freq is one non-persistent float32 buffer per model, rotary_emb.inv_freq as in Hugging Face; to(bf16) keeps it float32', () => {
+  for (const [name, path] of [
+    ['smollm2', 'model.rotary_emb.inv_freq'],
+    ['pythia', 'gpt_neox.rotary_emb.inv_freq'],
+  ] as const) {
+    const model = loadCausalLM(familyFixture(name)).model as LlamaForCausalLM | GPTNeoXForCausalLM;
+    assert.deepEqual(
+      model.namedBuffers().map(([n]) => n),
+      [path],
+      `${name}: shared by the layers, registered once`,
+    );
+    assert.ok(!(path in model.stateDict()), `${name}: not saved`);
+    const ids = golden(name)('ids');
+    const fp32 = noGrad(() => model.forward(ids).logits);
+    model.to('bfloat16');
+    const invFreq = model.rope.inv_freq;
+    assert.equal(invFreq.dtype, 'float32', name);
+    assert.deepEqual(invFreq.toTypedArray(), model.rope.frequencies, name);
+    const bf16 = noGrad(() => model.forward(ids).logits);
+    assert.equal(model.rope.inv_freq, invFreq, `${name}: the same tensor serves every forward`);
+    // bf16 weights and activations: within a few percent of the logits' range.
+    const d = maxDiff(bf16.float(), fp32);
+    const range = fp32.abs().max().item();
+    assert.ok(d <= 0.05 * range, `${name}: bf16 logits differ by ${d} (range ${range})`);
+    for (const t of [fp32, bf16, ...model.parameters(), invFreq]) t.dispose();
+  }
+});

@@ -232,7 +232,10 @@ test('no tensor leaks: live tensors are flat across calls', () => {
 });
 
 test('bad options are rejected with a message naming the fix', () => {
-  assert.throws(() => generate(model, prompts, { maxNewTokens: 100, padId: 0 }), /nPositions 64/);
+  assert.throws(
+    () => generate(model, prompts, { maxNewTokens: 100, padId: 0 }),
+    /context length \(maxPositions 64\)/,
+  );
   assert.throws(() => generate(model, prompts, { maxNewTokens: 4, padId: 0, topP: 0 }), /topP/);
   assert.throws(() => generate(model, [[]], { maxNewTokens: 4, padId: 0 }), /empty/);
   assert.throws(() => generate(model, prompts, { maxNewTokens: 4, padId: 0, eosId: V }), /stop id/);

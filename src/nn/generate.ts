@@ -160,8 +160,8 @@ function checkOptions(model: CausalLM, B: number, P: number, o: GenerateOptions)
   const maxPositions = model.lmConfig.maxPositions;
   if (P + maxNewTokens > maxPositions) {
     throw new RangeError(
-      `generate: prompt width ${P} + maxNewTokens ${maxNewTokens} exceeds the model's nPositions ` +
-        `${maxPositions}; shorten the prompts or lower maxNewTokens`,
+      `generate: prompt width ${P} + maxNewTokens ${maxNewTokens} exceeds the model's context length ` +
+        `(maxPositions ${maxPositions}); shorten the prompts or lower maxNewTokens`,
     );
   }
 }

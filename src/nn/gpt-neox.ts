@@ -173,6 +173,8 @@ export class GPTNeoXModel extends Module {
   readonly embed_in: Embedding;
   readonly layers: ModuleList<GPTNeoXLayer>;
   readonly final_layer_norm: LayerNorm;
+  /** Shared by every layer's attention; holds the non-persistent inv_freq buffer. */
+  readonly rotary_emb: RotaryEmbedding;
   constructor(config: GPTNeoXConfig, rope: RotaryEmbedding) {
     super();
     this.embed_in = this.module('embed_in', new Embedding(config.vocabSize, config.hiddenSize));
@@ -184,6 +186,7 @@ export class GPTNeoXModel extends Module {
       'final_layer_norm',
       new LayerNorm(config.hiddenSize, config.layerNormEps),
     );
+    this.rotary_emb = this.module('rotary_emb', rope);
   }
 }
 

@@ -193,7 +193,7 @@ test('forward inside tidy leaks no tensors; bad inputs give clear errors', () =>
   model.zeroGrad();
   assert.equal(liveTensors(), before);
   const long = tensor([Array.from({ length: 33 }, () => 1)], { dtype: 'int64' });
-  assert.throws(() => model.forward(long), /exceed nPositions 32/);
+  assert.throws(() => model.forward(long), /exceed the model's context length \(maxPositions 32\)/);
   assert.throws(() => model.forward(ids.reshape(-1)), /ids must be \(B, T\)/);
   assert.throws(() => model.forward(ids, { attentionMask: ids.narrow(1, 0, 2) }), /attentionMask must be/);
 });

@@ -213,6 +213,8 @@ export class LlamaModel extends Module {
   readonly embed_tokens: Embedding;
   readonly layers: ModuleList<LlamaDecoderLayer>;
   readonly norm: RMSNorm;
+  /** Shared by every layer's attention; holds the non-persistent inv_freq buffer. */
+  readonly rotary_emb: RotaryEmbedding;
   constructor(config: LlamaConfig, rope: RotaryEmbedding) {
     super();
     this.embed_tokens = this.module('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
@@ -221,6 +223,7 @@ export class LlamaModel extends Module {
       new ModuleList(Array.from({ length: config.nLayer }, () => new LlamaDecoderLayer(config, rope))),
     );
     this.norm = this.module('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.rotary_emb = this.module('rotary_emb', rope);
   }
 }
 

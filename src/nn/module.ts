@@ -40,6 +40,8 @@ interface BufferEntry {
   tensor: Tensor;
   /** Part of stateDict() (a causal-mask cache is not). */
   persistent: boolean;
+  /** Moves with the module but keeps its dtype when the module is converted (rotary inv_freq stays float32). */
+  keepDtype: boolean;
 }
 
 const shapeText = (s: readonly number[]): string => `(${s.join(', ')})`;
@@ -68,10 +70,13 @@ export abstract class Module {
     return t;
   }
 
-  /** Registers a buffer (state that is not trained); non-persistent buffers are left out of stateDict(). */
-  protected buffer(name: string, value: Tensor, persistent = true): Tensor {
+  /**
+   * Registers a buffer (state that is not trained); non-persistent buffers are left out of stateDict().
+   * A `keepDtype` buffer follows the module's device in to() but not its dtype.
+   */
+  protected buffer(name: string, value: Tensor, persistent = true, keepDtype = false): Tensor {
     this.checkName(name);
-    this.ownBuffers.set(name, { tensor: keep(value), persistent });
+    this.ownBuffers.set(name, { tensor: keep(value), persistent, keepDtype });
     return value;
   }
 
@@ -210,10 +215,12 @@ export abstract class Module {
    */
   to(target: DType | { dtype?: DType; device?: string }): this {
     const replaced = new Map<Tensor, Tensor>();
-    const convert = (t: Tensor, isParam: boolean): Tensor => {
+    const device = typeof target === 'string' ? undefined : target.device;
+    const deviceOnly = device === undefined ? {} : { device };
+    const convert = (t: Tensor, isParam: boolean, keepDtype = false): Tensor => {
       const done = replaced.get(t);
       if (done) return done;
-      const moved = noGrad(() => t.to(target));
+      const moved = noGrad(() => t.to(keepDtype ? deviceOnly : target));
       const fresh = keep(isParam && moved.isLeaf ? moved : moved.detach());
       if (fresh !== moved) moved.dispose();
       if (isParam) fresh.requiresGrad_(true);
@@ -222,7 +229,7 @@ export abstract class Module {
     };
     for (const [, m] of this.namedModules()) {
       for (const [name, t] of m.ownParams) m.ownParams.set(name, convert(t, true));
-      for (const [, e] of m.ownBuffers) e.tensor = convert(e.tensor, false);
+      for (const [, e] of m.ownBuffers) e.tensor = convert(e.tensor, false, e.keepDtype);
     }
     // Refresh fields that held old tensors (e.g. this.weight), then free the old tensors.
     for (const [, m] of this.namedModules()) {

@@ -5,6 +5,7 @@
 // stretches the low frequencies.
 import { cat, type Tensor, tensor } from '../engine/index.ts';
 import { ModelConfigError } from './causal-lm.ts';
+import { Module } from './module.ts';
 
 /** Llama 3.1's rope_scaling {rope_type: "llama3", factor, low_freq_factor, high_freq_factor, original_max_position_embeddings}. */
 export interface Llama3RopeScaling {
@@ -44,17 +45,27 @@ export function ropeInverseFrequencies(dim: number, theta: number, scaling: Llam
   return out;
 }
 
-/** Rotary embedding of one model: its frequencies and how many channels of a head it rotates. */
-export class RotaryEmbedding {
+/**
+ * Rotary embedding of one model: its frequencies and how many channels of a head it rotates. Registered
+ * once per model as `rotary_emb` (as in Hugging Face) and shared by every attention layer.
+ */
+export class RotaryEmbedding extends Module {
   /** θ^(−2i/rotaryDim), i < rotaryDim/2 (after any scaling), in float32 as Hugging Face keeps inv_freq. */
   readonly frequencies: Float32Array;
+  /**
+   * The frequencies as a tensor (rotaryDim/2): a non-persistent buffer, so it is made once, moves with the
+   * model's device and stays float32 when the model is converted (not copied from the host every forward).
+   */
+  inv_freq: Tensor;
 
   constructor(
     readonly rotaryDim: number,
     theta: number,
     scaling: Llama3RopeScaling | null = null,
   ) {
+    super();
     this.frequencies = Float32Array.from(ropeInverseFrequencies(rotaryDim, theta, scaling));
+    this.inv_freq = this.buffer('inv_freq', tensor(this.frequencies), false, true);
   }
 
   /**
@@ -63,7 +74,11 @@ export class RotaryEmbedding {
    */
   cosSin(positions: Tensor, dtype: Tensor['dtype']): [Tensor, Tensor] {
     const pos = positions.ndim === 1 ? positions.unsqueeze(0) : positions; // (B|1, T)
-    const invFreq = tensor(this.frequencies, { device: positions.device }); // (rotaryDim/2)
+    // (rotaryDim/2); positions on another device than the model's (not a forward's case) get a copy.
+    const invFreq =
+      this.inv_freq.device === positions.device
+        ? this.inv_freq
+        : this.inv_freq.to({ device: positions.device });
     const freqs = pos.float().unsqueeze(-1).mul(invFreq); // (B|1, T, rotaryDim/2)
     const emb = cat([freqs, freqs], -1).unsqueeze(1); // (B|1, 1, T, rotaryDim)
     return [emb.cos().to(dtype), emb.sin().to(dtype)];

@@ -33,7 +33,7 @@ export interface PMTrainConfig extends HardwareConfig {
   nHead: number;
   nEmbd: number;
   nPositions: number;
-  /** Token budget per transcript, END_OF_CONTEXT included (0 = the model's nPositions); longer ones lose their start. */
+  /** Token budget per transcript, END_OF_CONTEXT included (0 = the model's context length, lmConfig.maxPositions); longer ones lose their start. */
   maxLength: number;
   dropout: number;
   /** LM checkpoint whose frozen copy gives the PM its likelihood feature (pm/likelihood.ts); empty: none, or
@@ -119,8 +119,8 @@ export const pmTrainConfigDocs: Record<Exclude<keyof PMTrainConfig, 'phase'>, st
   nLayer: 'blocks (random init only)',
   nHead: 'heads (random init only)',
   nEmbd: 'width (random init only)',
-  nPositions: 'context length (random init only)',
-  maxLength: 'tokens per transcript incl. end-of-context (0: nPositions); the start is cut',
+  nPositions: 'context length (random GPT-2 init only)',
+  maxLength: "tokens per transcript incl. end-of-context (0: the model's context length); the start is cut",
   dropout: 'dropout during training',
   likelihoodLm:
     "LM checkpoint whose frozen copy scores the response's mean log-likelihood, added to the PM's score with a learned weight (inherited from an init PM that has one; empty: none)",
@@ -181,7 +181,7 @@ function validate(c: PMTrainConfig): void {
     if (!Number.isInteger(c[key]) || c[key] < 0)
       throw new ConfigError(`${key} expects an integer ≥ 0, got ${c[key]}`);
   }
-  if (c.maxLength === 1) throw new ConfigError('maxLength must be 0 (= nPositions) or ≥ 2');
+  if (c.maxLength === 1) throw new ConfigError("maxLength must be 0 (the model's context length) or ≥ 2");
   if (c.nEmbd % c.nHead !== 0)
     throw new ConfigError(`nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}`);
   if (!(c.epochs > 0)) throw new ConfigError(`epochs expects a number > 0, got ${c.epochs}`);

@@ -25,7 +25,7 @@ async function run(req: Extract<WorkerRequest, { type: 'generate' }>): Promise<W
   const room = model.lmConfig.maxPositions - maxNewTokens;
   if (room < 1)
     throw new Error(
-      `maxNewTokens ${maxNewTokens} leaves no room in nPositions ${model.lmConfig.maxPositions}`,
+      `maxNewTokens ${maxNewTokens} leaves no room for a prompt in the model's context length (maxPositions ${model.lmConfig.maxPositions})`,
     );
   if (prompt.length > room) prompt = prompt.slice(prompt.length - room);
   const prompts = Array.from({ length: req.count }, () => prompt);
@@ -59,7 +59,7 @@ port.on('message', (req: WorkerRequest) => {
 const ready: WorkerReply = {
   type: 'ready',
   info: {
-    nPositions: model.lmConfig.maxPositions,
+    maxPositions: model.lmConfig.maxPositions,
     kind: loaded.meta?.kind ?? 'lm',
     meta: loaded.meta ?? null,
   },

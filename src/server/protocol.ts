@@ -22,7 +22,7 @@ export type WorkerRequest = {
 };
 
 export type WorkerReply =
-  | { type: 'ready'; info: { nPositions: number; kind: string; meta: HhkitMeta | null } }
+  | { type: 'ready'; info: { maxPositions: number; kind: string; meta: HhkitMeta | null } }
   | { type: 'result'; id: number; texts: string[] }
   | { type: 'error'; id: number; message: string };
 

@@ -46,7 +46,7 @@ export interface LMTrainConfig extends HardwareConfig {
   /** Run folder: checkpoints, metrics.jsonl, the tokenised-data cache. */
   out: string;
   lossOn: LossOn;
-  /** Context length T; also the model's nPositions. */
+  /** Context length T: a random GPT-2 init's nPositions; with `init`, at most the model's context length. */
   blockSize: number;
   /** Fraction of documents (by a hash of their text) held out for eval loss. */
   evalFraction: number;
@@ -124,7 +124,7 @@ export const lmTrainConfigDocs: Record<keyof LMTrainConfig, string> = {
   data: 'corpus: JSON lines with "text" (or "chosen"), or a .txt file (documents split at <|endoftext|>)',
   out: 'run folder: checkpoint/, checkpoints/, metrics.jsonl, data cache',
   lossOn: "'all' (pretraining) or 'assistant' (SFT: loss only on Assistant replies)",
-  blockSize: 'context length T (= the model nPositions)',
+  blockSize: "context length T (random init: the model's; with --init: at most the model's)",
   evalFraction: 'fraction of documents held out for eval (by a hash of their text)',
   nLayer: 'transformer blocks',
   nHead: 'attention heads',

@@ -395,7 +395,9 @@ function createModel(c: LMTrainConfig, vocabSize: number, allowNonFinite: boolea
     );
   }
   if (from.maxPositions < c.blockSize) {
-    throw new ConfigError(`init ${c.init}: maxPositions ${from.maxPositions} < blockSize ${c.blockSize}`);
+    throw new ConfigError(
+      `init ${c.init}: the model's context length (maxPositions ${from.maxPositions}) is shorter than blockSize ${c.blockSize}`,
+    );
   }
   return withDropout(init.model, c.dropout, { seed: c.seed });
 }
