@@ -73,7 +73,7 @@ RLHF made the assistant better by the world's gold judge:
                 added to the PM's score with a learned weight (\`--likelihood-lm\`; every PM below inherits it)
   5. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
   6. collect    comparisons of the distilled policy's own samples by the simulated crowd (\`hhkit collect\`)
-  7. pm         the PM, finetuned from PMP on those and the world's comparisons (\`hhkit pm train\`) → DIR/pm
+  7. pm         the PM, finetuned from PMP on those comparisons (\`hhkit pm train\`) → DIR/pm
   8. pm-eval    its accuracy against gold on held-out comparisons of the policy's samples, the length
                 baseline, calibration (\`hhkit pm eval\`)
   9. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`)
