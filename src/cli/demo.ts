@@ -103,7 +103,8 @@ options:
                        work of one two-thread process)
   --full               also run the PM size and PMP experiments (about 10 more minutes)
   --quick              the same pipeline a few times smaller (shorter LM, PPO and evaluations on fewer
-                       prompts), for a smoke test; its claims are the same effects with smaller margins
+                       prompts), for a smoke test; its claims are the same effects with smaller margins. Its
+                       PM has no likelihood feature and also trains on the world's scripted comparisons
   --json               make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
