@@ -41,6 +41,9 @@ export const demoLM = {
   warmupSteps: 60,
   evalEvery: 400,
   checkpointEvery: 400,
+  // bfloat16 autocast (float32 master weights): on this 2-core AVX-512 machine 31k tokens/s instead of 17k,
+  // the loss after 200 steps 0.8835 vs 0.8831 in float32.
+  precision: 'bf16',
 };
 
 // Requests of the small world: arithmetic, a fact, a harmful request (the base assistant sometimes
