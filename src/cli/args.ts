@@ -1,3 +1,4 @@
+import type { Tokenizer } from '../tokenizer/index.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HhkitError } from '../util/errors.ts';
@@ -254,4 +255,24 @@ export function outputFile(path: string, option: string): string {
   const kind = kindOf(path);
   if (kind === 'file' || kind === 'missing') return path;
   throw new UsageError(`${option} ${path}: is a folder, expected a file name`);
+}
+
+/** The --chat-template line of the help texts that take it. */
+export const CHAT_TEMPLATE_HELP =
+  "  --chat-template           write dialogues in the model folder's chat template (tokenizer_config.json\n" +
+  '                            chat_template; ChatML: Qwen2/2.5/3, SmolLM2-Instruct) instead of HH text; replies\n' +
+  '                            stop at <|im_end|>. Checkpoints written remember it';
+
+/**
+ * A tokenizer as --chat-template asks: rendering HH transcripts in its folder's chat template
+ * (Tokenizer.withChatTemplate; a TokenizerError naming tokenizer_config.json when there is none or it is
+ * not ChatML, exit 2). Without the flag the tokenizer as loaded (a folder a --chat-template stage wrote
+ * already applies it).
+ *
+ * @example const tok = chatTemplateOption(options, checkpointTokenizer(dir));
+ */
+export function chatTemplateOption(opts: ParsedArgs['options'], tokenizer: Tokenizer): Tokenizer {
+  return opts['chat-template'] === true && tokenizer.format.name === 'hh'
+    ? tokenizer.withChatTemplate()
+    : tokenizer;
 }

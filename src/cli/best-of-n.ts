@@ -32,7 +32,7 @@ const OPTIONS: OptionSpec = {
     'device',
     'precision',
   ],
-  flags: ['strict'],
+  flags: ['strict', 'chat-template'],
 };
 
 const help = `usage: hhkit best-of-n --policy CKPT (or --init CKPT) --world DIR --reward PM|gold [options] [--json]
@@ -53,6 +53,8 @@ options:
   --seed S             sampling seed (default 1)
   --out FILE.json      also write the table there
   --strict             accepted as by every data-reading command; a bad rl-prompts.jsonl line is always an error
+  --chat-template      write dialogues in the folder's chat template (tokenizer_config.json; ChatML:
+                       Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultHardware, hardwareDocs)}
 
@@ -79,14 +81,19 @@ export const command: Command = {
     };
     const device = commandDevice(hw, 'best-of-n');
     const ckpt = resolveCheckpoint(policyPath);
-    const tokenizer = checkpointTokenizer(ckpt);
+    const tokenizer = checkpointTokenizer(ckpt, options);
     const { model } = loadCheckpoint(ckpt);
     model.eval();
     if (device !== 'cpu') model.to({ device });
-    const { reward, label } = await rewardOption(rewardSpec, world, false, {
-      device,
-      precision: hw.precision,
-    });
+    const { reward, label } = await rewardOption(
+      rewardSpec,
+      world,
+      false,
+      { device, precision: hw.precision },
+      false,
+      undefined,
+      options['chat-template'] === true,
+    );
     const prompts = readRLPrompts(world).eval.slice(0, Number(options['prompts'] ?? 32));
     const bar = new Progress({ total: prompts.length, label: 'best-of-n', unit: 'prompt' });
     const report = await bestOfN(model, tokenizer, prompts, {

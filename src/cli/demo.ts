@@ -303,13 +303,11 @@ async function sampleReplies(
   const { model } = loadCheckpoint(checkpoint);
   model.eval();
   const prompts = await tokenizer.encodeBatch(SAMPLE_PROMPTS.map((p) => `\n\nHuman: ${p}\n\nAssistant:`));
-  const stopIds = tokenizer.humanTurnId === undefined ? [] : [tokenizer.humanTurnId];
   const out = noGrad(() =>
     generate(model, prompts, {
       maxNewTokens: 40,
       padId: tokenizer.padId,
-      eosId: tokenizer.eosId,
-      stopIds,
+      ...tokenizer.generationStops(),
       greedy: true,
     }),
   );

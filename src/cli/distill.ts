@@ -29,6 +29,7 @@ const OWN = [
   'init',
   'world',
   'dialogues',
+  'chatTemplate',
   'evalPrompts',
   'resume',
   'strict',
@@ -41,7 +42,7 @@ const distillConfig = configOptions(defaultDistillConfig);
 const OPTIONS: OptionSpec = {
   command: 'distill',
   values: ['init', 'world', 'dialogues', 'eval-prompts', ...distillConfig.values],
-  flags: ['resume', 'strict', 'allow-nonfinite', ...distillConfig.flags],
+  flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...distillConfig.flags],
 };
 
 const help = `usage: hhkit distill --init LM --world DIR [--out DIR] [--key value …] [--resume] [--json]
@@ -68,6 +69,8 @@ options:
   --allow-nonfinite    load the LM or resume checkpoint even if its weights hold NaN/±Inf (by default an
                        error naming the file and tensor)
   --strict             a bad line in pretrain.jsonl is an error (default: warned with file:line, skipped)
+  --chat-template      write dialogues in the folder's chat template (tokenizer_config.json; ChatML:
+                       Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultDistillConfig, hardwareDocs)}`;
 
@@ -84,7 +87,7 @@ export const command: Command = {
     requireFolder(world, '--world');
     const device = commandDevice(config, 'distill');
     const ckpt = resolveCheckpoint(init);
-    const tokenizer = checkpointTokenizer(ckpt);
+    const tokenizer = checkpointTokenizer(ckpt, options);
     const hhhPath = join(world, 'hhh-prompt.txt');
     if (!existsSync(hhhPath)) throw new UsageError(`${hhhPath}: not found`);
     const count = Number(options['dialogues'] ?? 1200);

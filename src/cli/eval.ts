@@ -26,6 +26,7 @@ import {
   parseArgs,
   stringOption,
   UsageError,
+  chatTemplateOption,
 } from './args.ts';
 import type { Command } from './main.ts';
 import { warnSkipped } from './warnings.ts';
@@ -35,7 +36,7 @@ const OPTIONS: OptionSpec = {
   // biome-ignore format: one list
   values: ['models', 'init', 'world', 'prompts', 'limit', 'max-new-tokens', 'batch-size', 'out', 'tokenizer', 'held-out',
     'seed', 'samples'],
-  flags: ['strict'],
+  flags: ['strict', 'chat-template'],
 };
 
 const help = `usage: hhkit eval --models CKPT[,CKPT…] (or --init CKPT) [FILE[=FORMAT] …] [--world DIR | --prompts FILE] [options]
@@ -67,6 +68,8 @@ options:
   --batch-size N      sequences per forward pass (default 16)
   --out FILE          results as JSON for hhkit report (default eval.json)
   --strict            stop at the first unusable line or truncated file (exit 1, file:line on stderr)
+  --chat-template     world prompts in each model folder's chat template (ChatML: Qwen2/2.5/3, SmolLM2-
+                      Instruct) instead of HH text; replies stop at <|im_end|>
   --json              the last stdout line is the results as one JSON object`;
 
 interface Task {
@@ -166,7 +169,7 @@ export const command: Command = {
       }
       const tokPath = stringOption(options, 'tokenizer', ckpt.tokenizerPath ?? '');
       if (!tokPath) throw new UsageError(`${path} has no tokenizer.json; pass --tokenizer PATH`);
-      const tok = Tokenizer.fromFile(tokPath);
+      const tok = chatTemplateOption(options, Tokenizer.fromFile(tokPath));
       const results: Record<string, Result> = {};
       for (const task of tasks) {
         const started = Date.now();

@@ -1,5 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { initProcessGroup } from '../engine/index.ts';
 import { camelKey, ConfigError } from '../train/config.ts';
 import { latestCheckpointDir } from '../train/state.ts';
@@ -33,6 +33,8 @@ import {
   requireFolder,
   stringOption,
   UsageError,
+  CHAT_TEMPLATE_HELP,
+  chatTemplateOption,
 } from './args.ts';
 import type { Command } from './main.ts';
 import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
@@ -56,8 +58,9 @@ const help = `usage: hhkit pm pretrain --init LM --data PAIRS.jsonl [--out DIR] 
        hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--json]   (see hhkit pm experiment --help)
 
 Preference models (Bai et al. 2022 §2.2, §3): an LM (of --init's family, or a new GPT-2) with a scalar
-head; the score is read at an <|endofcontext|> token appended to each transcript (transcripts longer
-than the context lose their start, keeping the response). Loss log(1 + exp(r_rejected − r_chosen)), with weight λ (--harmless-weight)
+head; the score is read at an <|endofcontext|> token appended to each transcript (at the tokenizer's eos
+when it has none, as a user's model's tokenizer; transcripts longer than the context lose their start,
+keeping the response). Loss log(1 + exp(r_rejected − r_chosen)), with weight λ (--harmless-weight)
 on harmless comparisons: L = L_help + λ·L_harm.
 
   pretrain   preference-model pretraining (PMP) on ranked pairs, e.g. the world's pmp.jsonl, at 0.1× the
@@ -89,6 +92,7 @@ ${configHelp}
                             without it bad lines are reported with file:line and skipped, a lost tail loudly
   --allow-nonfinite         load a checkpoint (--init, the resume one, eval/score's --model) even if its
                             weights hold NaN/±Inf; by default that is an error naming the file and tensor
+${CHAT_TEMPLATE_HELP} (train, eval, score)
   --json                    make the last stdout line the summary as one JSON object
 
 A NaN/±Inf loss or gradient norm stops training before the update, on every rank, with one line naming
@@ -131,17 +135,21 @@ function describe(e: PMTrainEvent): string | null {
 const trainOptions = (phase: PMPhase): OptionSpec => {
   const keys = configOptions(defaultPMTrainConfigs[phase], ['phase']);
   const command = phase === 'pmp' ? 'pm pretrain' : 'pm train';
-  return { command, values: keys.values, flags: ['resume', 'strict', 'allow-nonfinite', ...keys.flags] };
+  return {
+    command,
+    values: keys.values,
+    flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...keys.flags],
+  };
 };
 const EVAL_OPTIONS: OptionSpec = {
   command: 'pm eval',
   values: ['model', 'data', 'bins', 'report', 'max-length', 'tokenizer'],
-  flags: ['gold', 'strict', 'allow-nonfinite'],
+  flags: ['gold', 'strict', 'allow-nonfinite', 'chat-template'],
 };
 const SCORE_OPTIONS: OptionSpec = {
   command: 'pm score',
   values: ['model', 'max-length', 'tokenizer'],
-  flags: ['strict', 'allow-nonfinite'],
+  flags: ['strict', 'allow-nonfinite', 'chat-template'],
 };
 
 const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(4)) : null);
@@ -151,7 +159,11 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`pm: unexpected argument '${positionals[0]}'`);
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!['resume', 'strict', 'allowNonfinite', 'json', 'help', 'config'].includes(camelKey(key)))
+    if (
+      !['resume', 'strict', 'allowNonfinite', 'chatTemplate', 'json', 'help', 'config'].includes(
+        camelKey(key),
+      )
+    )
       overrides[key] = value;
   }
   let config: PMTrainConfig;
@@ -191,6 +203,9 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   let skippedLines = 0; // from the 'data' event: bad lines and truncated files of --data, for --json
   try {
     result = await trainPreferenceModel(config, {
+      ...(options['chat-template'] === true
+        ? { tokenizer: chatTemplateOption(options, initTokenizer(config)) }
+        : {}),
       resume,
       allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
@@ -232,6 +247,16 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The tokenizer a PM run starts from (--tokenizer, else --init's), for --chat-template to apply. */
+function initTokenizer(config: PMTrainConfig): Tokenizer {
+  const path = config.tokenizer || (config.init ? join(config.init, 'tokenizer.json') : '');
+  if (!path || !existsSync(path))
+    throw new UsageError(
+      `--chat-template: no tokenizer.json in --init ${config.init || '(none)'}; pass --tokenizer`,
+    );
+  return Tokenizer.fromFile(path);
+}
+
 function openModel(
   options: Record<string, string | boolean>,
 ): ReturnType<typeof loadPreferenceModel> & { tokenizer: Tokenizer } {
@@ -245,7 +270,7 @@ function openModel(
     );
   const tokPath = stringOption(options, 'tokenizer', loaded.tokenizerPath ?? '');
   if (!tokPath) throw new UsageError(`--model ${dir}: no tokenizer.json; pass --tokenizer`);
-  return { ...loaded, tokenizer: Tokenizer.fromFile(tokPath) };
+  return { ...loaded, tokenizer: chatTemplateOption(options, Tokenizer.fromFile(tokPath)) };
 }
 
 async function evaluate(argv: string[]): Promise<number> {

@@ -33,6 +33,7 @@ const OWN = [
   'world',
   'reward',
   'normalizeReward',
+  'chatTemplate',
   'heldOut',
   'evalPrompts',
   'resume',
@@ -46,7 +47,7 @@ const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'ppo',
   values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', ...ppoConfig.values],
-  flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', ...ppoConfig.flags],
+  flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', 'chat-template', ...ppoConfig.flags],
 };
 
 const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out DIR] [--key value …] [--resume] [--json]
@@ -91,6 +92,8 @@ options:
   --strict             a bad line in the world's files is an error (rl-prompts.jsonl always is)
   --allow-nonfinite    load the --init or resume policy even if its weights hold NaN/±Inf (by default an
                        error naming the file and tensor)
+  --chat-template      write dialogues in the folder's chat template (tokenizer_config.json; ChatML:
+                       Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>
   --json               the last stdout line is the summary as one JSON object
 ${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
@@ -105,9 +108,10 @@ export async function rewardOption(
   hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
   strict = false,
   heldOut?: readonly string[],
+  chatTemplate = false,
 ): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
   if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
-  const pm = await pmReward(spec, hw);
+  const pm = await pmReward(spec, hw, chatTemplate);
   const offset = normalise ? await pm.meanOn(await heldOutTranscripts(world, 400, strict, heldOut)) : null;
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
@@ -150,7 +154,7 @@ export const command: Command = {
     };
     const device = commandDevice(config, 'ppo'); // after initProcessGroup: cuda means cuda:LOCAL_RANK
     const ckpt = resolveCheckpoint(init);
-    const tokenizer = checkpointTokenizer(ckpt);
+    const tokenizer = checkpointTokenizer(ckpt, options);
     const heldOutList = stringOption(options, 'held-out', '');
     const heldOutFiles = heldOutList
       ? heldOutList.split(',').map((f) => requireFile(f, '--held-out'))
@@ -162,6 +166,7 @@ export const command: Command = {
       { device, precision: config.precision },
       options['strict'] === true,
       heldOutFiles,
+      options['chat-template'] === true,
     );
     if (offset !== null) {
       config.rewardOffset = offset;

@@ -26,6 +26,8 @@ import {
   requireFolder,
   stringOption,
   UsageError,
+  CHAT_TEMPLATE_HELP,
+  chatTemplateOption,
 } from './args.ts';
 import type { Command } from './main.ts';
 
@@ -34,6 +36,7 @@ const DEFAULT_VOCAB = 2048;
 const CLI_KEYS = new Set([
   'tokenizer',
   'vocabSize',
+  'chatTemplate',
   'resume',
   'strict',
   'allowNonfinite',
@@ -45,7 +48,7 @@ const lmConfig = configOptions(defaultLMTrainConfig);
 const OPTIONS: OptionSpec = {
   command: 'pretrain',
   values: ['tokenizer', 'vocab-size', ...lmConfig.values],
-  flags: ['resume', 'strict', 'allow-nonfinite', ...lmConfig.flags],
+  flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...lmConfig.flags],
 };
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -84,6 +87,7 @@ options:
   --out DIR                 run folder (default ${defaultLMTrainConfig.out})
   --config FILE.json        options as a JSON object (camelCase or kebab-case keys); flags override it
   --tokenizer PATH          use this tokenizer.json instead of training one (also reused from DIR or --init)
+${CHAT_TEMPLATE_HELP}
   --vocab-size N            vocabulary of the tokenizer trained on the corpus (default ${DEFAULT_VOCAB})
   --resume                  continue from DIR/checkpoint (starts fresh when there is none); a changed
                             --lr or --min-lr is accepted with a warning (the schedule goes on from the
@@ -111,6 +115,7 @@ function parseCommandLine(argv: string[]): {
   strict: boolean;
   allowNonFinite: boolean;
   json: boolean;
+  chatTemplate: boolean;
 } {
   const { options, positionals } = parseArgs(argv, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`pretrain: unexpected argument '${positionals[0]}'`);
@@ -140,6 +145,7 @@ function parseCommandLine(argv: string[]): {
     strict: own['strict'] === true,
     allowNonFinite: own['allowNonfinite'] === true,
     json: own['json'] === true,
+    chatTemplate: own['chatTemplate'] === true,
   };
 }
 
@@ -265,7 +271,7 @@ export const command: Command = {
           // reading through is the check
         }
       }
-      tokenizer = obtained.tokenizer;
+      tokenizer = chatTemplateOption({ 'chat-template': cli.chatTemplate }, obtained.tokenizer);
       console.error(`tokenizer: ${obtained.source}`);
       if (worldSize > 1) {
         console.error(
@@ -278,7 +284,10 @@ export const command: Command = {
       barrier();
     } else {
       barrier();
-      tokenizer = Tokenizer.fromFile(join(config.out, 'tokenizer.json'));
+      tokenizer = chatTemplateOption(
+        { 'chat-template': cli.chatTemplate },
+        Tokenizer.fromFile(join(config.out, 'tokenizer.json')),
+      );
     }
     let result: TrainLMResult;
     let data: CorpusReport | null = null; // from the 'data' event, for --json

@@ -8,7 +8,7 @@ import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } from '../train/config.ts';
 import { goldJudge } from '../world/index.ts';
-import { UsageError } from './args.ts';
+import { chatTemplateOption, UsageError } from './args.ts';
 import { warnLoad } from './warnings.ts';
 
 /** The world's RL prompts: the fixed static set (held out for evaluation) and the generated rest (training). */
@@ -65,6 +65,7 @@ export async function loadPMModule(): Promise<PMModule> {
 export async function pmReward(
   dir: string,
   hw: { device: string; precision: string } = { device: 'cpu', precision: 'fp32' },
+  chatTemplate = false,
 ): Promise<{ reward: RewardFn; tokenizer: Tokenizer; meanOn: (texts: string[]) => Promise<number> }> {
   const pmModule = await loadPMModule();
   const loaded = pmModule.loadPreferenceModel(resolveCheckpoint(dir));
@@ -72,7 +73,10 @@ export async function pmReward(
   pm.eval();
   if (hw.device !== 'cpu') pm.to({ device: hw.device });
   if (!loaded.tokenizerPath) throw new UsageError(`${dir}: the PM checkpoint has no tokenizer.json`);
-  const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
+  const tokenizer = chatTemplateOption(
+    { 'chat-template': chatTemplate },
+    Tokenizer.fromFile(loaded.tokenizerPath),
+  );
   const score = (texts: string[]) =>
     pmModule.scoreTranscripts(pm as never, tokenizer, texts, { precision: hw.precision });
   return {
@@ -122,11 +126,11 @@ export function resolveCheckpoint(path: string): string {
   return abs;
 }
 
-/** The tokenizer.json stored with a checkpoint. */
-export function checkpointTokenizer(dir: string): Tokenizer {
+/** The tokenizer.json stored with a checkpoint (with its chat template when `options` hold --chat-template). */
+export function checkpointTokenizer(dir: string, options: Record<string, string | boolean> = {}): Tokenizer {
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) throw new UsageError(`${dir}: no tokenizer.json in the checkpoint`);
-  return Tokenizer.fromFile(path);
+  return chatTemplateOption(options, Tokenizer.fromFile(path));
 }
 
 const camel = (key: string): string => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

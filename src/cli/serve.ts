@@ -13,7 +13,7 @@ const OPTIONS: OptionSpec = {
   // biome-ignore format: one list of the command's options
   values: ['db', 'models', 'init', 'port', 'host', 'round', 'max-new-tokens', 'temperature', 'top-p', 'timeout-ms', 'queue',
     'rate-limit', 'rate-burst', 'signin-limit', 'new-admin'],
-  flags: ['log', 'allow-nonfinite'],
+  flags: ['log', 'allow-nonfinite', 'chat-template'],
 };
 
 const help = `usage: hhkit serve --db PATH --models DIR[,DIR…] (or --init DIR) [options]
@@ -31,6 +31,9 @@ options:
                          tokenizer.json); with two or more, each pair of responses comes from two
                          different snapshots
   --init DIR             one folder to deploy: the same as --models DIR (the option every command takes)
+  --chat-template        prompt each model in its folder's chat template (tokenizer_config.json; ChatML:
+                         Qwen2/2.5/3, SmolLM2-Instruct) instead of HH text; a folder a --chat-template
+                         stage wrote uses it without the flag
   --port N               default 8080 (0: any free port)
   --host H               default 127.0.0.1 (this machine only)
   --round N              the online round to collect into (default: the open round, else a new one)
@@ -129,6 +132,7 @@ export const command: Command = {
       pool = await ModelPool.start(store, modelDirs, {
         timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
         allowNonFinite: options['allow-nonfinite'] === true,
+        chatTemplate: options['chat-template'] === true,
         maxWaiting: positiveInt(options, 'queue', 4, 0),
       });
     } catch (err) {

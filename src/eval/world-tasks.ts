@@ -47,7 +47,7 @@ export async function worldTaskAccuracy(
   const encoded = (await tok.encodeBatch([...prompts], { allowSpecial: false })).map((p) =>
     p.slice(-keepTokens),
   );
-  const stopIds = tok.humanTurnId === undefined ? [] : [tok.humanTurnId];
+  const stops = tok.generationStops();
   const totals = { correct: 0, helpfulness: 0, harmlessness: 0, hh: 0, refusals: 0 };
   const wasTraining = model.training;
   model.eval();
@@ -56,12 +56,12 @@ export async function worldTaskAccuracy(
       const { tokens } = generate(model, encoded.slice(start, start + batchSize), {
         maxNewTokens,
         padId: tok.padId,
-        eosId: tok.eosId,
-        stopIds,
+        ...stops,
         greedy: true,
       });
+      const responses = await tok.decodeReplies(tokens);
       for (let i = 0; i < tokens.length; i++) {
-        const response = await tok.decode(tokens[i]!, { skipSpecialTokens: true });
+        const response = responses[i]!;
         const gold = goldJudge(prompts[start + i]!, response);
         totals.correct += gold.outcome === 'correct' ? 1 : 0;
         totals.refusals += gold.outcome === 'refusal' || gold.outcome === 'ideal-refusal' ? 1 : 0;
@@ -134,20 +134,14 @@ export async function worldPolicyEvaluation(
   if (keepTokens < 1) throw new RangeError(`maxNewTokens ${maxNewTokens} leaves no room for the prompt`);
   const prompts = rows.map((r) => r.prompt);
   const encoded = (await tok.encodeBatch(prompts, { allowSpecial: false })).map((p) => p.slice(-keepTokens));
-  const stopIds = tok.humanTurnId === undefined ? [] : [tok.humanTurnId];
   const items: WorldPromptRecord[] = [];
   const wasTraining = model.training;
   model.eval();
   try {
     for (let start = 0; start < encoded.length; start += batchSize) {
       const batch = encoded.slice(start, start + batchSize);
-      const common = { maxNewTokens, padId: tok.padId, eosId: tok.eosId, stopIds };
-      const body = (t: number[], done: boolean) => (done ? t.slice(0, -1) : t);
-      const decode = async (g: { tokens: number[][]; finished: boolean[] }) =>
-        tok.decodeBatch(
-          g.tokens.map((t, i) => body(t, g.finished[i]!)),
-          { skipSpecialTokens: true },
-        );
+      const common = { maxNewTokens, padId: tok.padId, ...tok.generationStops() };
+      const decode = async (g: { tokens: number[][] }) => tok.decodeReplies(g.tokens);
       const sampled: string[][] = [];
       for (let k = 0; k < samples; k++) {
         const seed = opts.seed + start + k * 1_000_003;

@@ -28,6 +28,7 @@ import {
   tidy,
 } from '../engine/index.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
+import { TOKENIZER_COMPANION_FILES } from '../util/hf-files.ts';
 import type { CausalLM, CausalLMConfig } from './causal-lm.ts';
 import {
   CHECKPOINT_KINDS,
@@ -160,6 +161,14 @@ export function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): void {
         throw new CheckpointError(`${opts.tokenizerPath}: tokenizer file not found`);
       copyFileSync(opts.tokenizerPath, join(tmp, TOKENIZER_FILE));
       fsyncPath(join(tmp, TOKENIZER_FILE));
+      // tokenizer_config.json / generation_config.json beside it say which tokens are eos and pad and hold
+      // the chat template: a user's folder keeps them through every stage.
+      for (const name of TOKENIZER_COMPANION_FILES) {
+        const companion = join(dirname(opts.tokenizerPath), name);
+        if (!existsSync(companion)) continue;
+        copyFileSync(companion, join(tmp, name));
+        fsyncPath(join(tmp, name));
+      }
     }
     for (const [name, data] of Object.entries(opts.files ?? {})) {
       if ([CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, META_FILE].includes(name) || name.includes('/')) {

@@ -240,3 +240,41 @@ test('bad options are rejected with a message naming the fix', () => {
   assert.throws(() => generate(model, [[]], { maxNewTokens: 4, padId: 0 }), /empty/);
   assert.throws(() => generate(model, prompts, { maxNewTokens: 4, padId: 0, eosId: V }), /stop id/);
 });
+
+test('a row stops after the token that completes a stop string, however the tokens split it', () => {
+  const free = generate(model, prompts, { maxNewTokens: 12, padId: 0, greedy: true });
+  // Each id's text is "<id>|"; the stop string spans row 1's 2nd and 3rd tokens and ends inside the 3rd's
+  // text, so it is seen only once the 3rd token is sampled.
+  const tokenText = (id: number) => `<${id}>|`;
+  const [, second, third] = free.tokens[1]!;
+  const stop = `${tokenText(second!)}<${third}`;
+  const stopped = generate(model, prompts, {
+    maxNewTokens: 12,
+    padId: 0,
+    greedy: true,
+    stopStrings: [stop],
+    tokenText,
+  });
+  prompts.forEach((_, b) => {
+    const full = free.tokens[b]!;
+    const text = full.map(tokenText);
+    let end = full.length;
+    for (let i = 0; i < full.length; i++)
+      if (
+        text
+          .slice(0, i + 1)
+          .join('')
+          .includes(stop)
+      ) {
+        end = i + 1;
+        break;
+      }
+    assert.deepEqual(stopped.tokens[b], full.slice(0, end), `row ${b}`);
+    assert.equal(stopped.finished[b], end < full.length || text.join('').includes(stop));
+  });
+  assert.equal(stopped.tokens[1]!.length, 3);
+  assert.throws(
+    () => generate(model, prompts, { maxNewTokens: 2, padId: 0, stopStrings: ['x'] }),
+    /tokenText/,
+  );
+});

@@ -32,6 +32,14 @@ export interface GenerateOptions {
   eosId?: number | null;
   /** More tokens that end a row, e.g. the "\n\nHuman:" turn marker. */
   stopIds?: readonly number[];
+  /**
+   * Text that ends a row once its sampled tokens spell it, however they split it (Hugging Face's
+   * `stop_strings`): a row stops after the token that completes one, that token kept. Needs `tokenText`.
+   * E.g. "\n\nHuman:" for a tokenizer that has it as several tokens.
+   */
+  stopStrings?: readonly string[];
+  /** Each id's text, to match stopStrings (a tokenizer's tokenText). */
+  tokenText?: (id: number) => string;
   /** Always pick the most likely token (temperature and topP are then ignored). Default false. */
   greedy?: boolean;
   /** Divides the logits before sampling. Default 1 (the policy's own distribution). */
@@ -209,13 +217,41 @@ export function generateBatch(
       const cache = model.makeCache(B, P + maxNewTokens);
       try {
         const isStop = stopTable(V, stopIds).to({ device });
-        return sample(model, promptIds, promptMask, opts, cache, isStop, padId, maxNewTokens);
+        const matcher = stopStringMatcher(B, opts);
+        return sample(model, promptIds, promptMask, opts, cache, isStop, padId, maxNewTokens, matcher);
       } finally {
         cache.dispose();
         for (const [d, state] of saved ?? []) setRngState(state, d);
       }
     }),
   );
+}
+
+/** Per-row tails of the sampled text; `push` says which live rows just completed a stop string. */
+interface StopStringMatcher {
+  push(tokens: BigInt64Array, done: Uint8Array): Uint8Array;
+}
+
+function stopStringMatcher(B: number, o: GenerateOptions): StopStringMatcher | null {
+  const strings = (o.stopStrings ?? []).filter((s) => s.length > 0);
+  if (strings.length === 0) return null;
+  const tokenText = o.tokenText;
+  if (!tokenText) throw new RangeError("generate: stopStrings need tokenText (each id's text)");
+  // A match ends in the newest token and starts at most (longest − 1) characters before it.
+  const keep = Math.max(...strings.map((s) => s.length)) - 1;
+  const tails = new Array<string>(B).fill('');
+  return {
+    push(tokens, done) {
+      const hit = new Uint8Array(B);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const text = tails[b] + tokenText(Number(tokens[b]));
+        if (strings.some((s) => text.includes(s))) hit[b] = 1;
+        tails[b] = keep > 0 ? text.slice(-keep) : '';
+      }
+      return hit;
+    },
+  };
 }
 
 // (V) bool, true at stop ids: one index() per step tells which rows just stopped.
@@ -234,6 +270,7 @@ function sample(
   isStop: Tensor,
   padId: number,
   maxNewTokens: number,
+  matcher: StopStringMatcher | null,
 ): GeneratedBatch {
   const [B, P] = promptIds.shape as [number, number];
   const device = promptIds.device;
@@ -264,6 +301,12 @@ function sample(
       responses.narrow(1, step, 1).copy_(token);
       logprobs.narrow(1, step, 1).copy_(logp.gather(1, token).maskedFill(done, 0));
       mask.narrow(1, P + step, 1).copy_(done.logicalNot());
+      if (matcher) {
+        // Host-side: the rows that were live before this token and whose text now holds a stop string.
+        const live = done.to({ device: 'cpu' }).toTypedArray() as Uint8Array;
+        const hits = matcher.push(token.to({ device: 'cpu' }).toTypedArray() as BigInt64Array, live);
+        done.copy_(done.logicalOr(tensor(hits, { dtype: 'bool', shape: [B, 1] }).to({ device })));
+      }
       done.copy_(done.logicalOr(isStop.index([token])));
       return [token, done.all().item() !== 0] as const;
     });

@@ -84,7 +84,6 @@ async function sample(
   const ids = (await m.tokenizer.encodeBatch(prompts, { allowSpecial: false })).map((p) =>
     p.slice(Math.max(0, p.length - room)),
   );
-  const stopIds = m.tokenizer.humanTurnId === undefined ? [] : [m.tokenizer.humanTurnId];
   const out = noGrad(() =>
     generate(m.model, ids, {
       maxNewTokens: s.maxNewTokens,
@@ -92,12 +91,10 @@ async function sample(
       topP: s.topP,
       seed,
       padId: m.tokenizer.padId,
-      eosId: m.tokenizer.eosId,
-      stopIds,
+      ...m.tokenizer.generationStops(),
     }),
   );
-  const bodies = out.tokens.map((t, row) => (out.finished[row] ? t.slice(0, -1) : t));
-  return (await m.tokenizer.decodeBatch(bodies, { skipSpecialTokens: true })).map(cutAtTurn);
+  return (await m.tokenizer.decodeReplies(out.tokens)).map(cutAtTurn);
 }
 
 /**

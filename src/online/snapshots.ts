@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CONFIG_FILE, META_FILE, TOKENIZER_FILE, WEIGHTS_FILE } from '../nn/checkpoint.ts';
 import type { ModelKind, ModelRow, Store } from '../store/store.ts';
 import type { Snapshot } from './state.ts';
+import { TOKENIZER_COMPANION_FILES } from '../util/hf-files.ts';
 
 /**
  * Copies checkpoint `from` into `dir` (atomically: a temp folder renamed into place) with `name` set in
@@ -41,6 +42,8 @@ export function freezeSnapshot(
     if (!existsSync(join(from, file))) throw new Error(`${from}: no ${file}; not a complete checkpoint`);
     copyFileSync(join(from, file), join(tmp, file));
   }
+  for (const file of TOKENIZER_COMPANION_FILES)
+    if (existsSync(join(from, file))) copyFileSync(join(from, file), join(tmp, file));
   const metaPath = join(from, META_FILE);
   const meta = existsSync(metaPath)
     ? (JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>)

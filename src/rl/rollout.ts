@@ -37,14 +37,18 @@ export interface Rollout extends ResponseWindow {
   dispose(): void;
 }
 
-/** The ids that end a response: EOS and, with an hhkit tokenizer, the next "\n\nHuman:" turn. */
+/**
+ * The ids that end a response: every EOS id, the next "\n\nHuman:" turn when it is one token, the chat
+ * template's end of turn (see Tokenizer.generationStops, which also gives the stop strings).
+ */
 export function stopIdsOf(tokenizer: Tokenizer): number[] {
-  const human = tokenizer.humanTurnId;
-  return human === undefined ? [tokenizer.eosId] : [tokenizer.eosId, human];
+  return tokenizer.generationStops().stopIds;
 }
 
 /**
- * Response texts from sampled ids: trailing stop tokens dropped, special tokens skipped.
+ * Response texts from sampled ids, as HH responses: trailing stop tokens dropped, special tokens skipped,
+ * the text cut where a stop string (a multi-token "\n\nHuman:") starts, and a chat template's reply
+ * given HH's leading space.
  *
  * @example await decodeResponses(tok, [[12, 7, tok.eosId]]) // [' Paris.']
  */
@@ -52,13 +56,7 @@ export async function decodeResponses(
   tokenizer: Tokenizer,
   tokens: readonly (readonly number[])[],
 ): Promise<string[]> {
-  const stops = new Set(stopIdsOf(tokenizer));
-  const trimmed = tokens.map((row) => {
-    let end = row.length;
-    while (end > 0 && stops.has(row[end - 1]!)) end--;
-    return row.slice(0, end);
-  });
-  return tokenizer.decodeBatch(trimmed, { skipSpecialTokens: true });
+  return tokenizer.decodeReplies(tokens);
 }
 
 /**
@@ -74,7 +72,7 @@ export async function sampleRollout(
   promptTokens: readonly (readonly number[])[],
   opts: SampleOptions,
 ): Promise<Rollout> {
-  const [eosId, ...stopIds] = stopIdsOf(tokenizer);
+  const stops = tokenizer.generationStops();
   const kept = noGrad(() =>
     tidy(() => {
       // Prompts are padded on the CPU; generateBatch moves them to the policy's device.
@@ -83,8 +81,7 @@ export async function sampleRollout(
         generateBatch(policy, ids, mask, {
           maxNewTokens: opts.maxNewTokens,
           padId: tokenizer.padId,
-          eosId: eosId ?? null,
-          stopIds,
+          ...stops,
           temperature: opts.temperature ?? 1,
           seed: opts.seed,
         }),

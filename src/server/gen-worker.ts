@@ -9,14 +9,20 @@ import { cutAtTurnMarker, type WorkerReply, type WorkerRequest } from './protoco
 
 const port = parentPort;
 if (!port) throw new Error('gen-worker.ts runs only as a worker thread');
-const { dir, allowNonFinite } = workerData as { dir: string; allowNonFinite?: boolean };
+const { dir, allowNonFinite, chatTemplate } = workerData as {
+  dir: string;
+  allowNonFinite?: boolean;
+  chatTemplate?: boolean;
+};
 
 // A checkpoint with NaN/±Inf weights fails here (the pool's start() reports it) unless allowed.
 const loaded = loadCheckpoint(dir, { allowNonFinite: allowNonFinite ?? false });
 const model = loaded.model.eval();
 if (!loaded.tokenizerPath) throw new Error(`${dir}: no tokenizer.json in the checkpoint folder`);
-const tokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
-const stopIds = tokenizer.humanTurnId === undefined ? [] : [tokenizer.humanTurnId];
+const loadedTokenizer = Tokenizer.fromFile(loaded.tokenizerPath);
+const tokenizer =
+  chatTemplate && loadedTokenizer.format.name === 'hh' ? loadedTokenizer.withChatTemplate() : loadedTokenizer;
+const stops = tokenizer.generationStops();
 
 async function run(req: Extract<WorkerRequest, { type: 'generate' }>): Promise<WorkerReply> {
   const { maxNewTokens, temperature, topP, seed } = req.sampling;
@@ -35,16 +41,10 @@ async function run(req: Extract<WorkerRequest, { type: 'generate' }>): Promise<W
     topP,
     seed,
     padId: tokenizer.padId,
-    eosId: tokenizer.eosId,
-    stopIds,
+    ...stops,
   });
-  const texts: string[] = [];
-  for (let row = 0; row < req.count; row++) {
-    const tokens = out.tokens[row] ?? [];
-    // Drop the stop token itself: it belongs to the next turn (or ends the text), not to the response.
-    const body = out.finished[row] ? tokens.slice(0, -1) : tokens;
-    texts.push(cutAtTurnMarker(await tokenizer.decode(body, { skipSpecialTokens: true })));
-  }
+  // The stop token (or stop string) belongs to the next turn or ends the text, not to the response.
+  const texts = (await tokenizer.decodeReplies(out.tokens)).map(cutAtTurnMarker);
   return { type: 'result', id: req.id, texts };
 }
 

@@ -42,6 +42,8 @@ export interface ModelPoolOptions {
    * tensor, rather than answer every turn with an error).
    */
   allowNonFinite?: boolean;
+  /** Render dialogues in each folder's chat template (Tokenizer.withChatTemplate; --chat-template). */
+  chatTemplate?: boolean;
 }
 
 interface Job {
@@ -69,7 +71,7 @@ class ServedModel {
     // registers it, the compiled package (dist/) starts gen-worker.js itself.
     const entry = import.meta.url.endsWith('.ts') ? './gen-worker.mjs' : './gen-worker.js';
     this.worker = new Worker(new URL(entry, import.meta.url), {
-      workerData: { dir, allowNonFinite: opts.allowNonFinite },
+      workerData: { dir, allowNonFinite: opts.allowNonFinite, chatTemplate: opts.chatTemplate },
       execArgv: [],
     });
     this.queue = new JobQueue((job) => this.run(job), {
@@ -136,6 +138,7 @@ export class ModelPool implements Sampler {
       maxWaiting: opts.maxWaiting ?? 4,
       timeoutMs: opts.timeoutMs ?? 30_000,
       allowNonFinite: opts.allowNonFinite ?? false,
+      chatTemplate: opts.chatTemplate ?? false,
     };
     const models = dirs.map((dir) => new ServedModel(resolve(dir), full));
     try {

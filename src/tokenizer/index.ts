@@ -18,8 +18,21 @@ export {
 export {
   type DecodeOptions,
   type EncodeOptions,
+  type GenerationStops,
   Tokenizer,
   TokenizerError,
   type TrainingCorpus,
   type TrainTokenizerOptions,
 } from './tokenizer.ts';
+export { readCompanions, type TokenizerCompanions } from './companions.ts';
+export {
+  chatMLFormat,
+  chatMLToHH,
+  type DialogueFormat,
+  formatOfChatTemplate,
+  HH_FORMAT,
+  parseTurns,
+  type Segment,
+  type SegmentRole,
+  type DialogueTurn,
+} from './format.ts';

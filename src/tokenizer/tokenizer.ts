@@ -5,9 +5,21 @@
  * special tokens the pipeline needs (EOS, end-of-context for preference-model scores, padding).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Tokenizer as NativeTokenizer } from 'tokenizers';
 import { writeFileAtomicSync } from '../util/atomic.ts';
+import { TOKENIZER_CONFIG_FILE } from '../util/hf-files.ts';
+import { tokenStringToBytes } from './bytes.ts';
 import { canChunk, safeChunks } from './chunks.ts';
+import { readCompanions, type TokenizerCompanions, USE_CHAT_TEMPLATE_KEY } from './companions.ts';
+import { TokenizerError } from './errors.ts';
+import {
+  type DialogueFormat,
+  formatOfChatTemplate,
+  HH_FORMAT,
+  type Segment,
+  type SegmentRole,
+} from './format.ts';
 import {
   byteLevelBpeJSON,
   isObject,
@@ -32,10 +44,7 @@ import { learnMerges, WordCounter } from './train.ts';
  */
 const ENCODE_CHUNK_CHARS = 8192;
 
-/** A tokenizer.json that cannot be used, or a token the tokenizer lacks; the message says which. */
-export class TokenizerError extends Error {
-  override name = 'TokenizerError';
-}
+export { TokenizerError };
 
 /** Texts in memory, or UTF-8 files each read whole (each file is one text). */
 export type TrainingCorpus = Iterable<string> | { files: readonly string[] };
@@ -71,6 +80,16 @@ export interface DecodeOptions {
   skipSpecialTokens?: boolean;
 }
 
+/** What a sampler needs to end a reply (spread into nn's GenerateOptions). */
+export interface GenerationStops {
+  /** Ids that end a reply: every eos id, a single-token "\n\nHuman:", the format's stop tokens. */
+  stopIds: number[];
+  /** Text that ends a reply wherever the model writes it (a multi-token "\n\nHuman:"). */
+  stopStrings: string[];
+  /** Each id's text, for matching stopStrings. */
+  tokenText: (id: number) => string;
+}
+
 /** Byte-level BPE tokenizer over Hugging Face `tokenizers`; encode/decode are async (they run natively). */
 export class Tokenizer {
   /** One past the largest id: the embedding matrix needs this many rows. */
@@ -79,11 +98,18 @@ export class Tokenizer {
   private ordinaryNative: NativeTokenizer | undefined;
   /** Whether long texts may be encoded in pieces (exact only for GPT-2-style pipelines). */
   private readonly chunkable: boolean;
+  private tokenTexts: (string | undefined)[] | undefined;
 
   private constructor(
     private readonly native: NativeTokenizer,
     private readonly json: string,
     private readonly parsed: JSONObject,
+    /** Where the tokenizer came from, for messages (its tokenizer.json path). */
+    readonly source: string,
+    /** tokenizer_config.json / generation_config.json read beside tokenizer.json (empty when none). */
+    readonly companions: TokenizerCompanions = { files: {} },
+    /** How dialogues are written for the model: HH text, or the folder's chat template (withChatTemplate). */
+    readonly format: DialogueFormat = HH_FORMAT,
   ) {
     let maxId = -1;
     for (const id of Object.values(native.getVocab(true))) maxId = Math.max(maxId, id);
@@ -121,12 +147,18 @@ export class Tokenizer {
   }
 
   /**
-   * Loads a tokenizer.json (Hugging Face format), e.g. one trained by hhkit or GPT-2's.
+   * Loads a tokenizer.json (Hugging Face format), e.g. one trained by hhkit or GPT-2's, with the
+   * tokenizer_config.json and generation_config.json beside it when present (eos, pad, stop ids, chat
+   * template: see ./companions.ts).
    *
    * @example const tok = Tokenizer.fromFile('checkpoints/lm/tokenizer.json');
    */
   static fromFile(path: string): Tokenizer {
-    return Tokenizer.fromJSON(readFileSync(path, 'utf8'), path);
+    const base = Tokenizer.fromJSON(readFileSync(path, 'utf8'), path);
+    const companions = readCompanions(dirname(path));
+    if (Object.keys(companions.files).length === 0) return base;
+    const tok = new Tokenizer(base.native, base.json, base.parsed, path, companions);
+    return companions.useChatTemplate ? tok.withChatTemplate() : tok;
   }
 
   /**
@@ -152,7 +184,7 @@ export class Tokenizer {
     } catch (error) {
       throw new TokenizerError(`${source}: Hugging Face tokenizers rejected it: ${(error as Error).message}`);
     }
-    return new Tokenizer(native, json, parsed);
+    return new Tokenizer(native, json, parsed, source);
   }
 
   /** The tokenizer.json text (exactly what {@link save} writes). */
@@ -161,12 +193,45 @@ export class Tokenizer {
   }
 
   /**
-   * Writes tokenizer.json atomically (temp file + rename), so a crash never leaves half a file.
+   * Writes tokenizer.json atomically (temp file + rename), so a crash never leaves half a file, and the
+   * companion files it was loaded with (tokenizer_config.json, …) beside it, as they were.
    *
    * @example tok.save('checkpoints/lm/tokenizer.json');
    */
   save(path: string): void {
     writeFileAtomicSync(path, this.json);
+    for (const [name, text] of Object.entries(this.companions.files)) {
+      let out = text;
+      // A chat-template tokenizer marks its copy, so every later stage loading it renders the same way.
+      if (name === TOKENIZER_CONFIG_FILE && this.format !== HH_FORMAT && !this.companions.useChatTemplate)
+        out = `${JSON.stringify({ ...(JSON.parse(text) as object), [USE_CHAT_TEMPLATE_KEY]: true }, null, 2)}\n`;
+      writeFileAtomicSync(join(dirname(path), name), out);
+    }
+  }
+
+  /**
+   * The same tokenizer writing dialogues in the folder's chat template (tokenizer_config.json
+   * `chat_template`; ChatML only, see ./format.ts): encode/encodeBatch render HH transcripts through it,
+   * replies stop at its end-of-turn token. `save` marks the copy it writes (tokenizer_config.json
+   * "hhkit_use_chat_template": true), and fromFile applies the template to a marked folder, so the
+   * checkpoints of a stage run with --chat-template carry the choice to the next stages. Throws a TokenizerError naming the file when there is no
+   * template or it is not ChatML.
+   *
+   * @example const chat = Tokenizer.fromFile('Qwen2.5-0.5B-Instruct/tokenizer.json').withChatTemplate();
+   */
+  withChatTemplate(): Tokenizer {
+    const template = this.companions.chatTemplate;
+    if (!template) {
+      const config = this.companions.eosToken?.file ?? join(dirname(this.source), 'tokenizer_config.json');
+      const has = 'tokenizer_config.json' in this.companions.files;
+      throw new TokenizerError(
+        `${config}: ${has ? 'has no "chat_template"' : 'not found'}; --chat-template needs the folder's chat ` +
+          `template beside ${this.source}`,
+      );
+    }
+    const format = formatOfChatTemplate(template.template, template.file);
+    for (const token of format.stopTokens) this.requireToken(token, `its chat template (${template.file})`);
+    return new Tokenizer(this.native, this.json, this.parsed, this.source, this.companions, format);
   }
 
   /**
@@ -175,7 +240,7 @@ export class Tokenizer {
    * @example await tok.encode('Hello world'); // GPT-2: [15496, 995]
    */
   async encode(text: string, options: EncodeOptions = {}): Promise<number[]> {
-    return (await this.encodePieces([text], options))[0]!;
+    return (await this.encodeBatch([text], options))[0]!;
   }
 
   /**
@@ -185,7 +250,43 @@ export class Tokenizer {
    */
   async encodeBatch(texts: readonly string[], options: EncodeOptions = {}): Promise<number[][]> {
     if (texts.length === 0) return [];
-    return this.encodePieces(texts, options);
+    if (this.format === HH_FORMAT) return this.encodePieces(texts, options);
+    return (await this.encodeDialogues(texts, options)).map((d) => d.ids);
+  }
+
+  /**
+   * HH transcripts → ids in this tokenizer's format, each segment (turn marker or template markup, turn
+   * text) encoded on its own, so a reply always starts at a token boundary, with each token's role
+   * (context, reply, reply-end: see ./format.ts). Markup matches special tokens; turn texts follow
+   * `allowSpecial`. What SFT's loss mask is built from. (encode/encodeBatch in HH format encode the
+   * text whole; with single-token turn markers that gives the same ids.)
+   *
+   * @example (await tok.encodeDialogues(['\n\nHuman: hi\n\nAssistant: hello']))[0].roles // [..., 'reply']
+   */
+  async encodeDialogues(
+    texts: readonly string[],
+    options: EncodeOptions = {},
+  ): Promise<{ ids: number[]; roles: SegmentRole[] }[]> {
+    const segments: Segment[][] = texts.map((text) => this.format.segments(text));
+    const flat = segments.flat();
+    const markup = flat.filter((s) => s.markup).map((s) => s.text);
+    const plain = flat.filter((s) => !s.markup).map((s) => s.text);
+    const markupIds = markup.length ? await this.encodePieces(markup, { allowSpecial: true }) : [];
+    const plainIds = plain.length ? await this.encodePieces(plain, options) : [];
+    let m = 0;
+    let p = 0;
+    return segments.map((list) => {
+      const ids: number[] = [];
+      const roles: SegmentRole[] = [];
+      for (const segment of list) {
+        const part = segment.markup ? markupIds[m++]! : plainIds[p++]!;
+        for (const id of part) {
+          ids.push(id);
+          roles.push(segment.role);
+        }
+      }
+      return { ids, roles };
+    });
   }
 
   /**
@@ -233,22 +334,114 @@ export class Tokenizer {
     return this.native.idToToken(id) ?? undefined;
   }
 
-  /** Id of "<|endoftext|>", the end-of-text / EOS token. */
+  /**
+   * The end-of-text / EOS id: tokenizer_config.json's `eos_token`, else generation_config.json's (first)
+   * `eos_token_id`, else "<|endoftext|>" (hhkit's and GPT-2's). A TokenizerError names the files when
+   * none gives one.
+   */
   get eosId(): number {
-    return this.requireId(END_OF_TEXT);
-  }
-
-  /** Id of "<|endofcontext|>", appended to a transcript; the preference model's score is read there. */
-  get endOfContextId(): number {
-    return this.requireId(END_OF_CONTEXT);
+    const { eosToken, eosTokenIds } = this.companions;
+    if (eosToken) return this.requireToken(eosToken.token, `eos_token of ${eosToken.file}`);
+    if (eosTokenIds) return this.checkedId(eosTokenIds.ids[0]!, `eos_token_id of ${eosTokenIds.file}`);
+    const id = this.specialIds.get(END_OF_TEXT);
+    if (id !== undefined) return id;
+    throw new TokenizerError(
+      `${this.source}: no end-of-text token: no "${END_OF_TEXT}" in it, and no tokenizer_config.json "eos_token" ` +
+        'or generation_config.json "eos_token_id" beside it (add one, or use tokenizer.withSpecialTokens())',
+    );
   }
 
   /**
-   * Id used to pad batches: "<|pad|>" if present, else EOS (GPT-2 has no pad token; padded positions are
-   * masked, so which id fills them does not matter).
+   * Id of "<|endofcontext|>", appended to a transcript; the preference model's score is read there. A
+   * tokenizer without it (a user's model) uses its EOS, as reward models in transformers/TRL read the
+   * score at the last token of an EOS-terminated text.
+   */
+  get endOfContextId(): number {
+    return this.specialIds.get(END_OF_CONTEXT) ?? this.eosId;
+  }
+
+  /**
+   * Id used to pad batches: "<|pad|>" if present, else tokenizer_config.json's `pad_token`, else
+   * generation_config.json's `pad_token_id`, else EOS (as transformers does for GPT-2, Llama and SmolLM,
+   * which have no pad token; padded positions are masked, so which id fills them does not matter).
    */
   get padId(): number {
-    return this.specialIds.get(PAD) ?? this.eosId;
+    const own = this.specialIds.get(PAD);
+    if (own !== undefined) return own;
+    const { padToken, padTokenId } = this.companions;
+    if (padToken) return this.requireToken(padToken.token, `pad_token of ${padToken.file}`);
+    if (padTokenId) return this.checkedId(padTokenId.id, `pad_token_id of ${padTokenId.file}`);
+    return this.eosId;
+  }
+
+  /**
+   * What ends an Assistant reply when sampling, for this tokenizer's format: EOS and every
+   * generation_config.json eos_token_id; in HH text the next "\n\nHuman:" (one id when the tokenizer
+   * holds it as a token, else a stop string); in ChatML "<|im_end|>".
+   *
+   * @example generate(model, prompts, { maxNewTokens: 32, padId: tok.padId, ...tok.generationStops() })
+   */
+  generationStops(): GenerationStops {
+    const ids = [this.eosId, ...(this.companions.eosTokenIds?.ids ?? [])];
+    const strings: string[] = [];
+    for (const text of this.format.stopStrings) {
+      const single = text === HUMAN_TURN ? this.humanTurnId : undefined;
+      if (single === undefined) strings.push(text);
+      else ids.push(single);
+    }
+    for (const token of this.format.stopTokens) ids.push(this.requireToken(token, 'the chat template'));
+    for (const id of ids) this.checkedId(id, 'a stop id');
+    return { stopIds: [...new Set(ids)], stopStrings: strings, tokenText: (id) => this.tokenText(id) };
+  }
+
+  /**
+   * Sampled replies (each row's tokens, its stop token included when it stopped) as HH responses:
+   * trailing stop ids dropped, special tokens skipped, the text cut where a stop string starts (a
+   * multi-token "\n\nHuman:"), and a chat template's reply given HH's leading space.
+   *
+   * @example await tok.decodeReplies([[12, 7, tok.eosId]]) // [' Paris.']
+   */
+  async decodeReplies(tokens: readonly (readonly number[])[]): Promise<string[]> {
+    const { stopIds, stopStrings } = this.generationStops();
+    const stops = new Set(stopIds);
+    const trimmed = tokens.map((row) => {
+      let end = row.length;
+      while (end > 0 && stops.has(row[end - 1]!)) end--;
+      return row.slice(0, end);
+    });
+    const texts = await this.decodeBatch(trimmed, { skipSpecialTokens: true });
+    return texts.map((text) => {
+      for (const stop of stopStrings) {
+        const at = text.indexOf(stop);
+        if (at >= 0) text = text.slice(0, at);
+      }
+      return this.format.responseText(text);
+    });
+  }
+
+  /**
+   * An id's text on its own, for stop-string matching: byte-level tokens decoded from their bytes (a
+   * token holding part of a UTF-8 character gives U+FFFD for it), added tokens as written, "▁" as a
+   * space in SentencePiece-style vocabularies, "<0x0A>" byte tokens as their byte.
+   *
+   * @example tok.tokenText(tok.tokenToId('ĊĊ')!) // '\n\n'
+   */
+  tokenText(id: number): string {
+    this.tokenTexts ??= [];
+    const cached = this.tokenTexts[id];
+    if (cached !== undefined) return cached;
+    const token = this.idToToken(id) ?? '';
+    let text: string;
+    if (this.specialIds.has(token) || this.isAddedToken(token)) text = token;
+    else {
+      const bytes = tokenStringToBytes(token);
+      const byteFallback = /^<0x([0-9A-Fa-f]{2})>$/.exec(token);
+      if (byteFallback) text = String.fromCharCode(Number.parseInt(byteFallback[1]!, 16));
+      else if (bytes && this.isByteLevel) text = new TextDecoder().decode(bytes);
+      else text = token.replaceAll('▁', ' ');
+    }
+    this.tokenTexts[id] = text;
+    return text;
   }
 
   /** Id of the "\n\nHuman:" marker if it is a single token (hhkit-trained), else undefined. */
@@ -272,18 +465,42 @@ export class Tokenizer {
     const missing = SPECIAL_TOKENS.filter((token) => !this.specialIds.has(token));
     if (missing.length === 0) return this;
     const extended = withAddedSpecialTokens(this.parsed, missing, this.vocabSize);
-    return Tokenizer.fromJSON(extended, 'tokenizer with hhkit special tokens');
+    const base = Tokenizer.fromJSON(extended, 'tokenizer with hhkit special tokens');
+    return new Tokenizer(base.native, base.json, base.parsed, this.source, this.companions, this.format);
   }
 
-  private requireId(token: string): number {
-    const id = this.specialIds.get(token);
-    if (id === undefined) {
-      throw new TokenizerError(
-        `this tokenizer has no ${JSON.stringify(token)} token; use tokenizer.withSpecialTokens() ` +
-          '(and resize the model embeddings to its vocabSize)',
-      );
-    }
+  /** A token that `where` names (e.g. "eos_token of …/tokenizer_config.json"); an error if not in the vocabulary. */
+  private requireToken(token: string, where: string): number {
+    const id = this.tokenToId(token);
+    if (id === undefined)
+      throw new TokenizerError(`${this.source}: has no token ${JSON.stringify(token)}, which ${where} names`);
     return id;
+  }
+
+  private checkedId(id: number, where: string): number {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      throw new TokenizerError(
+        `${where}: id ${id} is not in ${this.source}'s vocabulary [0, ${this.vocabSize})`,
+      );
+    return id;
+  }
+
+  private addedContents: Set<string> | undefined;
+  private isAddedToken(token: string): boolean {
+    this.addedContents ??= new Set(
+      (Array.isArray(this.parsed['added_tokens']) ? this.parsed['added_tokens'] : []).flatMap((t: unknown) =>
+        isObject(t) && typeof t['content'] === 'string' ? [t['content']] : [],
+      ),
+    );
+    return this.addedContents.has(token);
+  }
+
+  private get isByteLevel(): boolean {
+    const decoder = this.parsed['decoder'];
+    if (!isObject(decoder)) return false;
+    if (decoder['type'] === 'ByteLevel') return true;
+    const inner = decoder['decoders'];
+    return Array.isArray(inner) && inner.some((d: unknown) => isObject(d) && d['type'] === 'ByteLevel');
   }
 
   private checkIds(ids: readonly number[], where: string): void {

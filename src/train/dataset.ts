@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hashUnit } from '../data/split.ts';
-import type { Tokenizer } from '../tokenizer/index.ts';
+import type { SegmentRole, Tokenizer } from '../tokenizer/index.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
 import type { LossOn } from './config.ts';
 import { type CorpusReport, newCorpusReport, readCorpusDocuments } from './corpus.ts';
@@ -37,7 +37,7 @@ export interface PrepareCorpusOptions {
   onProgress?: (documents: number) => void;
 }
 
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2; // 2: assistant masks from encodeDialogues' roles; the format and eos in the key
 /** The split hash's seed is fixed (not the run seed) so every run on a corpus evaluates on the same text. */
 const SPLIT_SEED = 0;
 
@@ -78,35 +78,20 @@ class StreamBuilder {
 }
 
 /**
- * The SFT loss mask of one tokenised transcript (with its trailing EOS): 1 on the tokens of each
- * Assistant reply and on the token that ends it (the next "\n\nHuman:" marker or EOS, so the model
- * learns where its turn stops), 0 on Human turns, the markers that open replies, and any preamble.
- * Needs the turn markers as single tokens (hhkit-trained tokenizers have them).
+ * The SFT loss mask of one transcript from its tokens' roles (Tokenizer.encodeDialogues), with the EOS
+ * appended after it: 1 on the tokens of each Assistant reply and on what ends it (the next "\n\nHuman:"
+ * marker, whatever tokens spell it, a chat template's "<|im_end|>", or the EOS after a final reply, so
+ * the model learns where its turn stops), 0 on Human turns, the markers that open replies, template markup
+ * and any preamble. Works for any tokenizer: turns are found in the text, not as single marker tokens.
  *
- * @example assistantMask([H, 5, 6, A, 7, 8, EOS], tok) // Uint8Array [0, 0, 0, 0, 1, 1, 1]
+ * @example assistantMask(['context', 'context', 'reply', 'reply']) // Uint8Array [0, 0, 1, 1, 1] (EOS last)
  */
-export function assistantMask(ids: readonly number[], tokenizer: Tokenizer): Uint8Array {
-  const human = tokenizer.humanTurnId;
-  const assistant = tokenizer.assistantTurnId;
-  if (human === undefined || assistant === undefined) {
-    throw new Error(
-      'lossOn \'assistant\' needs a tokenizer with "\\n\\nHuman:" and "\\n\\nAssistant:" as single tokens ' +
-        '(train one with hhkit, turnMarkers on)',
-    );
-  }
-  const eos = tokenizer.eosId;
-  const mask = new Uint8Array(ids.length);
-  let inReply = false;
-  ids.forEach((id, i) => {
-    if (id === assistant) {
-      inReply = true;
-    } else if (id === human || id === eos) {
-      mask[i] = inReply ? 1 : 0;
-      inReply = false;
-    } else {
-      mask[i] = inReply ? 1 : 0;
-    }
+export function assistantMask(roles: readonly SegmentRole[]): Uint8Array {
+  const mask = new Uint8Array(roles.length + 1);
+  roles.forEach((role, i) => {
+    mask[i] = role === 'context' ? 0 : 1;
   });
+  mask[roles.length] = roles.at(-1) === 'reply' ? 1 : 0;
   return mask;
 }
 
@@ -127,6 +112,8 @@ function cacheKey(o: PrepareCorpusOptions): string {
         size: stat.size,
         mtimeMs: stat.mtimeMs,
         tokenizer: createHash('sha256').update(o.tokenizer.toJSONString()).digest('hex'),
+        companions: o.tokenizer.companions.files,
+        format: o.tokenizer.format.name,
         lossOn: o.lossOn,
         evalFraction: o.evalFraction,
       }),
@@ -203,10 +190,14 @@ export async function prepareCorpus(o: PrepareCorpusOptions): Promise<PreparedCo
     // Encode in slices: one native batch each, bounded memory for large files.
     for (let at = 0; at < docs.length; at += 512) {
       const slice = docs.slice(at, at + 512);
-      const encoded = await o.tokenizer.encodeBatch(slice.map((d) => d.text));
+      const texts = slice.map((d) => d.text);
+      const encoded = withMask
+        ? await o.tokenizer.encodeDialogues(texts)
+        : (await o.tokenizer.encodeBatch(texts)).map((ids) => ({ ids, roles: null }));
       slice.forEach((doc, i) => {
-        const ids = [...encoded[i]!, eos];
-        const mask = withMask ? assistantMask(ids, o.tokenizer) : null;
+        const { ids: body, roles } = encoded[i]!;
+        const ids = [...body, eos];
+        const mask = roles ? assistantMask(roles) : null;
         const target = hashUnit(doc.text, SPLIT_SEED) < o.evalFraction ? evalSplit : train;
         target.push(ids, mask);
       });
