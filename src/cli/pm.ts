@@ -35,6 +35,7 @@ import {
   UsageError,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
 import { worldGold } from '../world/index.ts';
 
@@ -90,6 +91,7 @@ ${configHelp}
   --allow-nonfinite         load a checkpoint (--init, the resume one, eval/score's --model) even if its
                             weights hold NaN/±Inf; by default that is an error naming the file and tensor
   --json                    make the last stdout line the summary as one JSON object
+  --tensorboard DIR         pretrain/train: ${TENSORBOARD_HELP}
 
 A NaN/±Inf loss or gradient norm stops training before the update, on every rank, with one line naming
 the step and the last good checkpoint (DIR/checkpoint still points at it; nothing non-finite is written
@@ -131,7 +133,11 @@ function describe(e: PMTrainEvent): string | null {
 const trainOptions = (phase: PMPhase): OptionSpec => {
   const keys = configOptions(defaultPMTrainConfigs[phase], ['phase']);
   const command = phase === 'pmp' ? 'pm pretrain' : 'pm train';
-  return { command, values: keys.values, flags: ['resume', 'strict', 'allow-nonfinite', ...keys.flags] };
+  return {
+    command,
+    values: [...keys.values, 'tensorboard'],
+    flags: ['resume', 'strict', 'allow-nonfinite', ...keys.flags],
+  };
 };
 const EVAL_OPTIONS: OptionSpec = {
   command: 'pm eval',
@@ -151,7 +157,9 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`pm: unexpected argument '${positionals[0]}'`);
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!['resume', 'strict', 'allowNonfinite', 'json', 'help', 'config'].includes(camelKey(key)))
+    if (
+      !['resume', 'strict', 'allowNonfinite', 'json', 'help', 'config', 'tensorboard'].includes(camelKey(key))
+    )
       overrides[key] = value;
   }
   let config: PMTrainConfig;
@@ -189,6 +197,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   }
   let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
   let skippedLines = 0; // from the 'data' event: bad lines and truncated files of --data, for --json
+  const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
   try {
     result = await trainPreferenceModel(config, {
       resume,
@@ -196,6 +205,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
       progress: true,
       label: phase === 'pmp' ? 'pmp' : 'pm',
       onEvent: (e) => {
+        tensorboard?.write(e);
         if (e.type === 'data') skippedLines = e.skippedLines;
         const line = describe(e);
         if (line) console.error(line);
@@ -204,6 +214,8 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message}`);
     throw err;
+  } finally {
+    tensorboard?.close();
   }
   if (rank !== 0) return 0;
   const summary = {

@@ -15,6 +15,7 @@ import {
   UsageError,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 import {
   applyOverrides,
   checkpointTokenizer,
@@ -35,6 +36,7 @@ const OWN = [
   'normalizeReward',
   'heldOut',
   'evalPrompts',
+  'tensorboard',
   'resume',
   'strict',
   'allowNonfinite',
@@ -45,7 +47,7 @@ const OWN = [
 const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'ppo',
-  values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', ...ppoConfig.values],
+  values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', 'tensorboard', ...ppoConfig.values],
   flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', ...ppoConfig.flags],
 };
 
@@ -92,6 +94,7 @@ options:
   --allow-nonfinite    load the --init or resume policy even if its weights hold NaN/±Inf (by default an
                        error naming the file and tensor)
   --json               the last stdout line is the summary as one JSON object
+  --tensorboard DIR    ${TENSORBOARD_HELP}
 ${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
 /**
@@ -176,6 +179,7 @@ export const command: Command = {
       say(
         `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
       );
+    const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
     const result = await trainPPO({
       config,
       init: ckpt,
@@ -188,10 +192,11 @@ export const command: Command = {
       allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
       onEvent: (e) => {
+        tensorboard?.write(e);
         const line = describePPOEvent(e);
         if (line) console.error(line);
       },
-    });
+    }).finally(() => tensorboard?.close());
     if (rank !== 0) return 0;
     const summary = {
       out: config.out,

@@ -89,13 +89,14 @@ export interface DistillOptions {
   progress?: boolean;
   /** Load the LM or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
   allowNonFinite?: boolean;
-  onEvent?: (
-    e:
-      | { type: 'teacher'; done: number; total: number }
-      | { type: 'step'; step: number; loss: number }
-      | { type: 'checkpoint'; step: number; dir: string },
-  ) => void;
+  onEvent?: (e: DistillEvent) => void;
 }
+
+/** Progress of a distillation run: the teacher's cache filling, each step's loss, each checkpoint. */
+export type DistillEvent =
+  | { type: 'teacher'; done: number; total: number }
+  | { type: 'step'; step: number; loss: number }
+  | { type: 'checkpoint'; step: number; dir: string };
 
 export interface DistillReport {
   checkpoint: string;

@@ -15,6 +15,7 @@ export { type BestOfNReport, type BestOfNRow, bestOfN } from './best-of-n.ts';
 export {
   bucketKL,
   type DistillConfig,
+  type DistillEvent,
   type DistillOptions,
   type DistillReport,
   defaultDistillConfig,
