@@ -20,6 +20,7 @@ export {
   type DistillReport,
   defaultDistillConfig,
   distill,
+  validateDistillConfig,
 } from './distill.ts';
 export { buildTeacherCache, type TeacherCache, type TeacherCacheKey, topKWithRest } from './distill-cache.ts';
 export { evaluatePolicy, type PolicyEvaluation, sequenceKL } from './evaluate.ts';
