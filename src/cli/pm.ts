@@ -37,6 +37,7 @@ import {
   chatTemplateOption,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 import { experimentHelp, runExperimentCommand } from './pm-experiment.ts';
 import { worldGold } from '../world/index.ts';
 
@@ -94,6 +95,7 @@ ${configHelp}
                             weights hold NaN/±Inf; by default that is an error naming the file and tensor
 ${CHAT_TEMPLATE_HELP} (train, eval, score)
   --json                    make the last stdout line the summary as one JSON object
+  --tensorboard DIR         pretrain/train: ${TENSORBOARD_HELP}
 
 A NaN/±Inf loss or gradient norm stops training before the update, on every rank, with one line naming
 the step and the last good checkpoint (DIR/checkpoint still points at it; nothing non-finite is written
@@ -137,7 +139,7 @@ const trainOptions = (phase: PMPhase): OptionSpec => {
   const command = phase === 'pmp' ? 'pm pretrain' : 'pm train';
   return {
     command,
-    values: keys.values,
+    values: [...keys.values, 'tensorboard'],
     flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...keys.flags],
   };
 };
@@ -160,9 +162,16 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (
-      !['resume', 'strict', 'allowNonfinite', 'chatTemplate', 'json', 'help', 'config'].includes(
-        camelKey(key),
-      )
+      ![
+        'resume',
+        'strict',
+        'allowNonfinite',
+        'chatTemplate',
+        'json',
+        'help',
+        'config',
+        'tensorboard',
+      ].includes(camelKey(key))
     )
       overrides[key] = value;
   }
@@ -201,6 +210,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   }
   let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
   let skippedLines = 0; // from the 'data' event: bad lines and truncated files of --data, for --json
+  const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
   try {
     result = await trainPreferenceModel(config, {
       ...(options['chat-template'] === true
@@ -211,6 +221,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
       progress: true,
       label: phase === 'pmp' ? 'pmp' : 'pm',
       onEvent: (e) => {
+        tensorboard?.write(e);
         if (e.type === 'data') skippedLines = e.skippedLines;
         const line = describe(e);
         if (line) console.error(line);
@@ -219,6 +230,8 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`pm: ${err.message}`);
     throw err;
+  } finally {
+    tensorboard?.close();
   }
   if (rank !== 0) return 0;
   const summary = {

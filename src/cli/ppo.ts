@@ -15,6 +15,7 @@ import {
   UsageError,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 import {
   applyOverrides,
   checkpointTokenizer,
@@ -36,6 +37,7 @@ const OWN = [
   'chatTemplate',
   'heldOut',
   'evalPrompts',
+  'tensorboard',
   'resume',
   'strict',
   'allowNonfinite',
@@ -46,7 +48,7 @@ const OWN = [
 const ppoConfig = configOptions(defaultPPOConfig);
 const OPTIONS: OptionSpec = {
   command: 'ppo',
-  values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', ...ppoConfig.values],
+  values: ['init', 'world', 'reward', 'eval-prompts', 'held-out', 'tensorboard', ...ppoConfig.values],
   flags: ['resume', 'normalize-reward', 'strict', 'allow-nonfinite', 'chat-template', ...ppoConfig.flags],
 };
 
@@ -95,6 +97,7 @@ options:
   --chat-template      write dialogues in the folder's chat template (tokenizer_config.json; ChatML:
                        Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>
   --json               the last stdout line is the summary as one JSON object
+  --tensorboard DIR    ${TENSORBOARD_HELP}
 ${optionLines(defaultPPOConfig, hardwareDocs)}`;
 
 /**
@@ -181,6 +184,7 @@ export const command: Command = {
       say(
         `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
       );
+    const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
     const result = await trainPPO({
       config,
       init: ckpt,
@@ -193,10 +197,11 @@ export const command: Command = {
       allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
       onEvent: (e) => {
+        tensorboard?.write(e);
         const line = describePPOEvent(e);
         if (line) console.error(line);
       },
-    });
+    }).finally(() => tensorboard?.close());
     if (rank !== 0) return 0;
     const summary = {
       out: config.out,

@@ -30,6 +30,7 @@ import {
   chatTemplateOption,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 
 const DEFAULT_VOCAB = 2048;
 // Options of the command itself; every other --key is a training-config key.
@@ -37,6 +38,7 @@ const CLI_KEYS = new Set([
   'tokenizer',
   'vocabSize',
   'chatTemplate',
+  'tensorboard',
   'resume',
   'strict',
   'allowNonfinite',
@@ -47,7 +49,7 @@ const CLI_KEYS = new Set([
 const lmConfig = configOptions(defaultLMTrainConfig);
 const OPTIONS: OptionSpec = {
   command: 'pretrain',
-  values: ['tokenizer', 'vocab-size', ...lmConfig.values],
+  values: ['tokenizer', 'vocab-size', 'tensorboard', ...lmConfig.values],
   flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...lmConfig.flags],
 };
 
@@ -95,6 +97,7 @@ ${CHAT_TEMPLATE_HELP}
   --strict                  stop at the first bad line or truncated file of the corpus (exit 1, file:line)
   --allow-nonfinite         load an --init or resume checkpoint even if its weights hold NaN/±Inf
   --json                    make the last stdout line the run summary as one JSON object
+  --tensorboard DIR         ${TENSORBOARD_HELP}
 ${configHelp}
 
 Every option also reads as camelCase (--batchSize 8). Progress goes to stderr.
@@ -116,6 +119,7 @@ function parseCommandLine(argv: string[]): {
   allowNonFinite: boolean;
   json: boolean;
   chatTemplate: boolean;
+  tensorboard: string;
 } {
   const { options, positionals } = parseArgs(argv, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`pretrain: unexpected argument '${positionals[0]}'`);
@@ -146,6 +150,7 @@ function parseCommandLine(argv: string[]): {
     allowNonFinite: own['allowNonfinite'] === true,
     json: own['json'] === true,
     chatTemplate: own['chatTemplate'] === true,
+    tensorboard: stringOption(own, 'tensorboard', ''),
   };
 }
 
@@ -291,6 +296,7 @@ export const command: Command = {
     }
     let result: TrainLMResult;
     let data: CorpusReport | null = null; // from the 'data' event, for --json
+    const tensorboard = tensorboardLog(cli.tensorboard, rank);
     try {
       result = await trainLM(config, {
         tokenizer,
@@ -299,6 +305,7 @@ export const command: Command = {
         progress: true,
         label: config.lossOn === 'assistant' ? 'sft' : 'pretrain',
         onEvent: (e) => {
+          tensorboard?.write(e);
           if (e.type === 'data') data = e.data.report;
           const line = describeEvent(e);
           if (line) console.error(line);
@@ -307,6 +314,8 @@ export const command: Command = {
     } catch (err) {
       if (err instanceof ConfigError) throw new UsageError(`pretrain: ${err.message}`);
       throw err;
+    } finally {
+      tensorboard?.close();
     }
     if (rank !== 0) return 0;
     const summary: Record<string, unknown> = {

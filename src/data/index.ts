@@ -1,7 +1,7 @@
 /** Transcripts, comparison files, load reports and splits (see README.md in this folder). */
 export * from './comparisons.ts';
 export { detectLineStyle, LINE_STYLES } from './format.ts';
-export { parseComparisonLine } from './record.ts';
+export { type ParsedLine, parseComparisonLine } from './record.ts';
 export {
   DEFECT_KINDS,
   type DefectKind,
@@ -9,6 +9,7 @@ export {
   type Location,
   NOTE_KINDS,
   type NoteKind,
+  type Tally,
 } from './report.ts';
 export { assignSplit, hashUnit, type SplitName, splitKey } from './split.ts';
 export * from './transcript.ts';

@@ -7,5 +7,5 @@ export * from './ops.ts';
 export * from './optim.ts';
 export * from './runtime.ts';
 export * from './safetensors.ts';
-export { keep, liveBytes, liveTensors, tidy } from './scope.ts';
+export { keep, liveBytes, liveTensors, type Tracked, tidy } from './scope.ts';
 export { type NestedArray, type Reduction, Tensor } from './tensor.ts';

@@ -7,8 +7,9 @@ import { keep, release, type Tracked, track } from './scope.ts';
 const wrap = (h: Handle): Tensor => new Tensor(h);
 const wrapPair = (hs: [Handle, Handle]): [Tensor, Tensor] => [new Tensor(hs[0]), new Tensor(hs[1])];
 const dims = (d: number | readonly number[]): readonly number[] => (typeof d === 'number' ? [d] : d);
-const REDUCTION = { none: 0, mean: 1, sum: 2 } as const;
-export type Reduction = keyof typeof REDUCTION;
+/** How a loss reduces over its elements. */
+export type Reduction = 'none' | 'mean' | 'sum';
+const REDUCTION: Readonly<Record<Reduction, number>> = { none: 0, mean: 1, sum: 2 };
 
 /** A nested array of numbers, as returned by `toArray()`. */
 export type NestedArray = number | boolean | NestedArray[];

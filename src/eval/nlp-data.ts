@@ -92,7 +92,7 @@ const fail = (reason: string): never => {
 };
 
 /** Guesses the format from one parsed line's keys (the keys differ between the benchmarks). */
-export function detectFormat(row: Json): EvalFormat | null {
+export function detectFormat(row: Record<string, unknown>): EvalFormat | null {
   if ('endings' in row) return 'hellaswag';
   if ('question_stem' in row) return 'openbookqa';
   if ('answerKey' in row) return 'arc';

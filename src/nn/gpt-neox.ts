@@ -69,7 +69,8 @@ export function validateGPTNeoXConfig(c: GPTNeoXConfig): void {
 }
 
 /** runBlocks' context plus the rotary tables cos, sin: (B or 1, 1, T, rotaryDim). */
-type LayerOptions = BlockContext & { cos: Tensor; sin: Tensor };
+/** What a GPT-NeoX layer's forward takes: the decoder's shared context and the rotary cos/sin. */
+export type NeoXLayerOptions = BlockContext & { cos: Tensor; sin: Tensor };
 
 /** The family-neutral sizes of a GPTNeoXConfig (what the model's `lmConfig` returns). */
 export function neoxLMConfig(c: GPTNeoXConfig): CausalLMConfig {
@@ -100,7 +101,7 @@ export class GPTNeoXAttention extends Module {
     );
     this.dense = this.module('dense', new Linear(c, c, { bias: config.attentionBias }));
   }
-  forward(x: Tensor, opts: LayerOptions): Tensor {
+  forward(x: Tensor, opts: NeoXLayerOptions): Tensor {
     const [b, t, c] = x.shape as [number, number, number];
     const h = this.config.nHead;
     const d = c / h;
@@ -157,7 +158,7 @@ export class GPTNeoXLayer extends Module {
     this.attention = this.module('attention', new GPTNeoXAttention(config, rope));
     this.mlp = this.module('mlp', new GPTNeoXMLP(config));
   }
-  forward(x: Tensor, opts: LayerOptions): Tensor {
+  forward(x: Tensor, opts: NeoXLayerOptions): Tensor {
     const attn = this.attention.forward(this.input_layernorm.forward(x), opts);
     if (this.config.useParallelResidual) {
       // x + attn(ln1(x)) + mlp(ln2(x)), in Hugging Face's order of additions

@@ -121,7 +121,8 @@ export class RMSNorm extends Module {
 }
 
 /** runBlocks' context plus the rotary tables cos, sin: (B or 1, 1, T, rotaryDim). */
-type BlockOptions = BlockContext & { cos: Tensor; sin: Tensor };
+/** What a Llama block's forward takes: the decoder's shared context and the rotary cos/sin. */
+export type LlamaBlockOptions = BlockContext & { cos: Tensor; sin: Tensor };
 
 export class LlamaAttention extends Module {
   readonly q_proj: Linear;
@@ -144,7 +145,7 @@ export class LlamaAttention extends Module {
     this.k_norm = config.qkNorm ? this.module('k_norm', new RMSNorm(d, config.rmsNormEps)) : null;
   }
 
-  forward(x: Tensor, opts: BlockOptions): Tensor {
+  forward(x: Tensor, opts: LlamaBlockOptions): Tensor {
     const [b, t] = x.shape as [number, number, number];
     const { nHead: h, nKVHead: hKV, headDim: d } = this.config;
     // (B, T, H·D) → (B, T, H, D); Qwen3 normalises each head before the rotation.
@@ -202,7 +203,7 @@ export class LlamaDecoderLayer extends Module {
       new RMSNorm(config.hiddenSize, config.rmsNormEps),
     );
   }
-  forward(x: Tensor, opts: BlockOptions): Tensor {
+  forward(x: Tensor, opts: LlamaBlockOptions): Tensor {
     const y = x.add(this.self_attn.forward(this.input_layernorm.forward(x), opts));
     return y.add(this.mlp.forward(this.post_attention_layernorm.forward(y)));
   }

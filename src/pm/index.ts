@@ -8,3 +8,4 @@ export * from './model.ts';
 export * from './score.ts';
 export * from './train.ts';
 export * from './experiments.ts';
+export { LikelihoodFeature, type LikelihoodTokens } from './likelihood.ts';

@@ -3,8 +3,9 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { liveTensors, noGrad, randn, TrainingDivergenceError, tidy } from '../engine/index.ts';
+import { ConfigError } from '../train/config.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
-import { distill } from './distill.ts';
+import { defaultDistillConfig, distill, validateDistillConfig } from './distill.ts';
 import { topKWithRest } from './distill-cache.ts';
 import { bucketKL } from './distill.ts';
 import { letterReward, tinyPolicy, toyDistillConfig } from './test-fixtures.ts';
@@ -99,4 +100,41 @@ test('distillation at lr 1e6 stops on the first non-finite loss or gradient with
   assert.equal(readlinkSync(join(out, 'checkpoint')), join('checkpoints', good));
   const loaded = loadCheckpoint(join(out, 'checkpoint')); // finite: loads without allowNonFinite
   for (const p of loaded.model.parameters()) p.dispose();
+});
+
+test('a distillation config that cannot run is a ConfigError naming the key, before anything is loaded', async () => {
+  const bad: [Partial<typeof defaultDistillConfig>, RegExp][] = [
+    [{ batchSize: 0 }, /^distill: batchSize must be a whole number ≥ 1, got 0$/],
+    [{ steps: 2.5 }, /^distill: steps must be a whole number ≥ 1, got 2\.5$/],
+    [{ topK: -1 }, /topK/],
+    [{ evalExamples: 0 }, /evalExamples/],
+    [{ checkpointEvery: 0 }, /checkpointEvery/],
+    [{ lr: 0 }, /^distill: lr must be a number > 0, got 0$/],
+    [{ lr: Number.NaN }, /lr must be a number > 0/],
+    [{ seed: 0.5 }, /seed/],
+    [{ precision: 'fp16' }, /precision expects 'fp32' or 'bf16'/],
+  ];
+  for (const [override, message] of bad) {
+    const config = { ...defaultDistillConfig, ...override };
+    assert.throws(
+      () => validateDistillConfig(config),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.match(err.message, message);
+        return true;
+      },
+    );
+  }
+  assert.doesNotThrow(() => validateDistillConfig(defaultDistillConfig));
+  // distill() checks first: the missing init folder is never reached.
+  await assert.rejects(
+    distill({
+      config: { ...defaultDistillConfig, batchSize: 0 },
+      init: '/no/such/checkpoint',
+      tokenizer: undefined as never,
+      hhhPrompt: '',
+      dialogues: [],
+    }),
+    /batchSize must be a whole number ≥ 1/,
+  );
 });

@@ -89,13 +89,14 @@ export interface DistillOptions {
   progress?: boolean;
   /** Load the LM or resume checkpoint even if its weights hold NaN/±Inf (by default an error). */
   allowNonFinite?: boolean;
-  onEvent?: (
-    e:
-      | { type: 'teacher'; done: number; total: number }
-      | { type: 'step'; step: number; loss: number }
-      | { type: 'checkpoint'; step: number; dir: string },
-  ) => void;
+  onEvent?: (e: DistillEvent) => void;
 }
+
+/** Progress of a distillation run: the teacher's cache filling, each step's loss, each checkpoint. */
+export type DistillEvent =
+  | { type: 'teacher'; done: number; total: number }
+  | { type: 'step'; step: number; loss: number }
+  | { type: 'checkpoint'; step: number; dir: string };
 
 export interface DistillReport {
   checkpoint: string;
@@ -111,6 +112,34 @@ export interface DistillReport {
   prefixTokensTotal: number;
   steps: number;
   resumedFrom: number;
+}
+
+/**
+ * Throws a ConfigError naming the first key of `c` with a value distillation cannot run with (a count that
+ * is not a whole number ≥ 1, a learning rate that is not a positive number, an unknown device/precision).
+ * `distill` calls it before loading anything.
+ *
+ * @example validateDistillConfig({ ...defaultDistillConfig, batchSize: 0 }); // throws: distill: batchSize must be a whole number ≥ 1, got 0
+ */
+export function validateDistillConfig(c: DistillConfig): void {
+  const counts = [
+    'steps',
+    'batchSize',
+    'topK',
+    'maxTokens',
+    'evalExamples',
+    'maxNewTokens',
+    'checkpointEvery',
+    'keepCheckpoints',
+  ] as const;
+  for (const key of counts) {
+    if (!Number.isInteger(c[key]) || c[key] < 1)
+      throw new ConfigError(`distill: ${key} must be a whole number ≥ 1, got ${c[key]}`);
+  }
+  if (!(Number.isFinite(c.lr) && c.lr > 0))
+    throw new ConfigError(`distill: lr must be a number > 0, got ${c.lr}`);
+  if (!Number.isInteger(c.seed)) throw new ConfigError(`distill: seed must be a whole number, got ${c.seed}`);
+  validateHardware(c);
 }
 
 /**
@@ -210,7 +239,7 @@ function meanKL(
  */
 export async function distill(opts: DistillOptions): Promise<DistillReport> {
   const c = opts.config;
-  validateHardware(c);
+  validateDistillConfig(c);
   const device = trainingDevice(c); // a ConfigError when CUDA is asked for but absent
   const out = resolve(c.out);
   mkdirSync(out, { recursive: true });

@@ -15,12 +15,14 @@ export { type BestOfNReport, type BestOfNRow, bestOfN } from './best-of-n.ts';
 export {
   bucketKL,
   type DistillConfig,
+  type DistillEvent,
   type DistillOptions,
   type DistillReport,
   defaultDistillConfig,
   distill,
+  validateDistillConfig,
 } from './distill.ts';
-export { buildTeacherCache, type TeacherCache, topKWithRest } from './distill-cache.ts';
+export { buildTeacherCache, type TeacherCache, type TeacherCacheKey, topKWithRest } from './distill-cache.ts';
 export { evaluatePolicy, type PolicyEvaluation, sequenceKL } from './evaluate.ts';
 export {
   AdaptiveKLController,
@@ -31,8 +33,21 @@ export {
   klEstimate,
   klPerToken,
 } from './kl.ts';
-export { clippedPolicyLoss, clippedValueLoss, maskedMean, tokenEntropy } from './losses.ts';
-export { ActorCritic, gatherLogprobs, responseLogits, type ValueModelKind } from './policy.ts';
+export {
+  clippedPolicyLoss,
+  clippedValueLoss,
+  maskedMean,
+  type PolicyLossOutput,
+  tokenEntropy,
+  type ValueLossOutput,
+} from './losses.ts';
+export {
+  ActorCritic,
+  gatherLogprobs,
+  type ResponseWindow,
+  responseLogits,
+  type ValueModelKind,
+} from './policy.ts';
 export {
   MAX_PARAMETER_DRIFT,
   PPODivergenceError,
@@ -57,5 +72,13 @@ export {
   listSnapshots,
   type RobustnessAnalysis,
   type RobustnessPoint,
+  type ScoringOptions,
 } from './robustness.ts';
-export { decodeResponses, type RewardFn, type Rollout, sampleRollout, stopIdsOf } from './rollout.ts';
+export {
+  decodeResponses,
+  type RewardFn,
+  type Rollout,
+  type SampleOptions,
+  sampleRollout,
+  stopIdsOf,
+} from './rollout.ts';

@@ -85,7 +85,11 @@ export class PPOConfigError extends Error {
   override name = 'PPOConfigError';
 }
 
-/** Throws a PPOConfigError naming the first bad field. */
+/**
+ * Throws a PPOConfigError naming the first bad field.
+ *
+ * @example validatePPOConfig({ ...defaultPPOConfig, miniBatchSize: 64, batchSize: 32 }); // throws: miniBatchSize (64) exceeds batchSize (32)
+ */
 export function validatePPOConfig(c: PPOConfig): void {
   const positiveInts = [
     'steps',

@@ -57,7 +57,7 @@ export function listSnapshots(runDir: string): { step: number; dir: string }[] {
 }
 
 /** How a policy's samples are scored at a point: the train and test PMs (centred), optional gold, sampling. */
-interface ScoringOptions {
+export interface ScoringOptions {
   trainPM: RewardFn;
   testPM: RewardFn;
   gold?: RewardFn;

@@ -187,7 +187,8 @@ const jokeAnswers = [
   'Give up and buy one instead.',
 ];
 
-type AnswerStyle = 'great' | 'good' | 'vague' | 'off-topic' | 'rude' | 'joke';
+/** The kind of answer a forum thread holds; its quality sets the votes. */
+export type AnswerStyle = 'great' | 'good' | 'vague' | 'off-topic' | 'rude' | 'joke';
 
 /** Latent quality of each style: what voters reward (jokes do surprisingly well, as on real forums). */
 const styleQuality: Record<AnswerStyle, number> = {

