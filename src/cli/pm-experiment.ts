@@ -25,7 +25,7 @@ export const experimentSizes = [
 ] as const;
 
 export const experimentHelp = `usage: hhkit pm experiment size|pmp|mix|all [--out DIR] [--world DIR] [--seed S] [--lm-steps N]
-                         [--lr-multiplier X] [--pmp-lr-multiplier X] [--json]
+                         [--lr-multiplier X] [--pmp-lr-multiplier X] [--likelihood on|off] [--json]
 
 Runs the paper's preference-model experiments on the assistant world (generated into DIR/world unless
 --world names one), prints a table per experiment with the paper's claim and whether it holds here, and
@@ -41,6 +41,11 @@ The medium LM is shared by pmp and mix. The learning rates are multipliers of th
 the paper's 0.01 (finetuning) and 0.1 (PMP) are for 52B models and large batches; the defaults here
 (--lr-multiplier 0.5, --pmp-lr-multiplier 0.5) are what a ~10⁵-parameter model needs to learn in one epoch.
 
+Every PM has the likelihood feature of the LM it starts from (see hhkit pm train --likelihood-lm; a PM
+finetuned after PMP inherits PMP's): a PM this small reads one end-of-context token and cannot work out
+whether an answer is right, its LM can, and how well grows with the LM's size. --likelihood off trains
+plain PMs (measured on seed 1: accuracy then stays flat with size and PMP does not help).
+
 options:
   --out DIR                 results folder (default runs/pm-experiments)
   --world DIR               an existing world folder (default: generate the small world in DIR/world)
@@ -48,6 +53,7 @@ options:
   --lm-steps N              LM pretraining steps per size (default 400)
   --lr-multiplier X         finetuning lr multiplier (default 0.5)
   --pmp-lr-multiplier X     PMP lr multiplier (default 0.5)
+  --likelihood on|off       the LM's likelihood feature in every PM (default on)
   --json                    make the last stdout line all results as one JSON object`;
 
 async function prepareWorld(dir: string, seed: number): Promise<void> {
@@ -100,7 +106,7 @@ async function prepareLM(
 
 const OPTIONS: OptionSpec = {
   command: 'pm experiment',
-  values: ['out', 'world', 'seed', 'lm-steps', 'lr-multiplier', 'pmp-lr-multiplier'],
+  values: ['out', 'world', 'seed', 'lm-steps', 'lr-multiplier', 'pmp-lr-multiplier', 'likelihood'],
 };
 
 /** Runs `hhkit pm experiment …`. */
@@ -119,6 +125,10 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
   const out = resolve(outputFolder(stringOption(options, 'out', 'runs/pm-experiments'), '--out'));
   const seed = numberOption(options, 'seed', 1);
   const lmSteps = numberOption(options, 'lm-steps', 400);
+  const likelihoodOption = stringOption(options, 'likelihood', 'on');
+  if (likelihoodOption !== 'on' && likelihoodOption !== 'off')
+    throw new UsageError(`--likelihood expects on or off, got ${JSON.stringify(likelihoodOption)}`);
+  const likelihood = likelihoodOption === 'on';
   mkdirSync(out, { recursive: true });
   const world = resolve(stringOption(options, 'world', join(out, 'world')));
   await prepareWorld(world, seed);
@@ -132,6 +142,7 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
     seed,
     lrMultiplier: numberOption(options, 'lr-multiplier', 0.5),
     pmpLrMultiplier: numberOption(options, 'pmp-lr-multiplier', 0.5),
+    likelihood,
     data: {
       helpfulTrain: await load('helpful-train.jsonl'),
       harmlessTrain: await load('harmless-train.jsonl'),

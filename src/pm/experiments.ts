@@ -1,6 +1,7 @@
 // The paper's preference-model experiments at laptop scale (Bai et al. 2022 §3.2–3.3, Figures 5–7):
 // accuracy vs model size, PMP vs no PMP at small data, helpful/harmless mixing and λ. World-free: the
 // caller supplies the data, the LM checkpoints and (optionally) a gold judge.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { resolvePMTrainConfig } from './config.ts';
@@ -29,6 +30,12 @@ export interface ExperimentContext {
   pmpLrMultiplier: number;
   /** Config overrides for every run (e.g. batchSize, maxLength). */
   overrides?: Record<string, unknown>;
+  /**
+   * Gives every PM the likelihood feature of the LM it starts from (`likelihoodLm`; a PM finetuned from a
+   * PMP checkpoint inherits PMP's): what a small PM cannot work out itself, its own LM's knowledge, then
+   * grows with the LM's size as in the paper.
+   */
+  likelihood?: boolean;
   log?: (line: string) => void;
 }
 
@@ -58,6 +65,13 @@ export interface ExperimentResult {
   rows: ExperimentRow[];
 }
 
+/** Whether a checkpoint folder holds a PM (hhkit.json kind 'pm'), not an LM. */
+function isPMCheckpoint(dir: string): boolean {
+  const meta = join(dir, 'hhkit.json');
+  if (!existsSync(meta)) return false;
+  return (JSON.parse(readFileSync(meta, 'utf8')) as { kind?: string }).kind === 'pm';
+}
+
 const byTask = (groups: { group: string; accuracy: number }[], task: string): number =>
   groups.find((g) => g.group === task)?.accuracy ?? Number.NaN;
 
@@ -85,6 +99,7 @@ export async function runPM(
     init: run.init,
     seed: ctx.seed,
     lrMultiplier: run.phase === 'pmp' ? ctx.pmpLrMultiplier : ctx.lrMultiplier,
+    ...(ctx.likelihood && !isPMCheckpoint(run.init) ? { likelihoodLm: run.init } : {}),
     ...ctx.overrides,
     ...run.overrides,
   });

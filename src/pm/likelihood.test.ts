@@ -13,6 +13,7 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import type { TaskedComparison } from './data.ts';
+import { type ExperimentContext, runPM } from './experiments.ts';
 import { LikelihoodFeature } from './likelihood.ts';
 import { likelihoodTokens, loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { trainPreferenceModel } from './train.ts';
@@ -212,4 +213,62 @@ test('PM training learns the feature’s weight when the LM’s likelihood is wh
     run('twice', { init: withFeature.checkpoint, likelihoodLm: lmDir }),
     /already has a likelihood feature/,
   );
+});
+
+test('pm experiments give every PM the feature of the LM it starts from; a PM finetuned after PMP inherits it', async () => {
+  const tok = tokenizer();
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-likx-'));
+  tok.save(join(dir, 'tok.json'));
+  const lmDir = join(dir, 'lm');
+  saveCheckpoint(lmDir, {
+    model: tinyGPT(tok, 5),
+    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
+    tokenizerPath: join(dir, 'tok.json'),
+  });
+  const rand = rng(9);
+  const pairs = (n: number): TaskedComparison[] =>
+    Array.from({ length: n }, () => {
+      const prompt = `\n\nHuman: ${phrase(rand, 2)}?\n\nAssistant:`;
+      return {
+        record: { chosen: `${prompt} ${phrase(rand, 4)}.`, rejected: `${prompt} ${phrase(rand, 2)}.` },
+        task: 'helpful' as const,
+      };
+    });
+  const data = {
+    helpfulTrain: pairs(32),
+    harmlessTrain: [],
+    helpfulTest: pairs(8),
+    harmlessTest: [],
+    pmp: pairs(32),
+  };
+  const ctx = (likelihood: boolean): ExperimentContext => ({
+    out: join(dir, likelihood ? 'on' : 'off'),
+    data,
+    tokenizer: tok,
+    seed: 1,
+    lrMultiplier: 0.1,
+    pmpLrMultiplier: 0.1,
+    likelihood,
+    overrides: { batchSize: 8, checkpointEvery: 1000 },
+  });
+  const hasFeature = (out: string) => {
+    const { pm } = loadPreferenceModel(join(out, 'checkpoint'));
+    const yes = pm.likelihood !== null;
+    pm.dispose();
+    return yes;
+  };
+  const on = ctx(true);
+  await runPM(on, 'pmp', { init: lmDir, train: data.pmp, phase: 'pmp' });
+  await runPM(on, 'from-lm', { init: lmDir, train: data.helpfulTrain, phase: 'finetune' });
+  // From PMP: no second likelihoodLm (that would be a ConfigError); the feature comes with the init.
+  await runPM(on, 'from-pmp', {
+    init: join(on.out, 'pmp', 'checkpoint'),
+    train: data.helpfulTrain,
+    phase: 'finetune',
+  });
+  for (const name of ['pmp', 'from-lm', 'from-pmp'])
+    assert.ok(hasFeature(join(on.out, name)), `${name} has the feature`);
+  const off = ctx(false);
+  await runPM(off, 'from-lm', { init: lmDir, train: data.helpfulTrain, phase: 'finetune' });
+  assert.equal(hasFeature(join(off.out, 'from-lm')), false, 'likelihood off: a plain PM');
 });
