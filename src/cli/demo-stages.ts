@@ -97,7 +97,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     maxNewTokens: 32,
     ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05 },
     robustness: { steps: 60, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 128 },
-    online: { rounds: 1, comparisons: 320, evalComparisons: 480, bootstrap: 200 },
+    online: { rounds: 1, comparisons: 320, evalComparisons: 1600, bootstrap: 200 },
   },
   quick: {
     lmSteps: 600,
