@@ -70,13 +70,15 @@ RLHF made the assistant better by the world's gold judge:
   1. world      the small world (dialogues, comparisons, crowd, PMP pairs) into DIR/world
   2. tokenizer  a byte-level BPE (vocab ${demoLM.vocabSize}, turn markers as single tokens) → DIR/lm/tokenizer.json
   3. lm         a GPT-2-architecture LM (${demoLM.nLayer} layers, ${demoLM.nHead} heads, width ${demoLM.nEmbd}, context ${demoLM.blockSize}, ${demoScales.full.lmSteps} steps
-                of ${demoLM.batchSize}) on the world's corpus, as \`hhkit pretrain\` does → DIR/lm; its greedy replies to a few prompts
+                of ${demoLM.batchSize}, bfloat16 autocast) on the world's corpus, as \`hhkit pretrain\` does → DIR/lm; its greedy
+                replies to a few prompts
   4. pmp        preference-model pretraining on the forum's ranked pairs (\`hhkit pm pretrain\`) → DIR/pmp,
                 with the likelihood feature: a frozen copy of the LM scores how likely it finds the response,
                 added to the PM's score with a learned weight (\`--likelihood-lm\`; every PM below inherits it)
   5. distill    context distillation of the HHH prompt into the LM (\`hhkit distill\`) → DIR/distill
   6. collect    comparisons of the distilled policy's own samples by the simulated crowd (\`hhkit collect\`)
-  7. pm         the PM, finetuned from PMP on those comparisons (\`hhkit pm train\`) → DIR/pm
+  7. pm         the PM, finetuned from PMP on those comparisons and the world's scripted ones
+                (\`hhkit pm train\`) → DIR/pm
   8. pm-eval    its accuracy against gold on held-out comparisons of the policy's samples, the length
                 baseline, calibration (\`hhkit pm eval\`)
   9. best-of-n  rejection sampling against the PM, N = 1, 4, 16 (\`hhkit best-of-n\`)
@@ -107,7 +109,7 @@ options:
   --full               also run the PM size and PMP experiments (about 10 more minutes)
   --quick              the same pipeline a few times smaller (shorter LM, PPO and evaluations on fewer
                        prompts), for a smoke test; its claims are the same effects with smaller margins. Its
-                       PM has no likelihood feature and also trains on the world's scripted comparisons
+                       PM has no likelihood feature
   --json               make the last stdout line the run summary as one JSON object`;
 
 export const command: Command = {
