@@ -34,13 +34,18 @@ interface Stage {
   /** Stages whose outputs this one reads: it starts once they are done. */
   after: string[];
   /** The `hhkit` command line. Training stages pass --resume: it continues a run cut short and starts a new one. */
-  argv: () => string[];
+  argv: (ranks: number) => string[];
   /** The folder (or file) whose presence means the stage started. */
   output: string;
   /** Runs before the command (e.g. names the checkpoints the eval table shows). */
   prepare?: () => void;
   /** Only with `hhkit demo --full`. */
   full?: boolean;
+  /**
+   * Runs as this many data-parallel ranks (`hhkit launch --nproc N`, one thread each) when the demo has that
+   * many slots, taking them all; `argv(ranks)` gets the count (e.g. to keep the global batch).
+   */
+  ranks?: number;
 }
 
 /** Links `name` → `target` in `dir`, so a command that names models by folder shows `name`. */
@@ -180,10 +185,14 @@ export function demoStages(p: DemoPaths): Stage[] {
       name: 'pm',
       after: ['pmp', 'collect'],
       what: "the preference model, finetuned from PMP on comparisons of the policy's own samples",
-      argv: () => [
+      // On the critical path with nothing beside it (robustness waits for it): two ranks of 8 comparisons,
+      // the same global batch of 16 as one process.
+      ranks: 2,
+      argv: (ranks) => [
         'pm',
         ...['train', '--init', pmp, '--data', pmData, '--eval', own.test, '--out', o('pm'), '--seed', seed],
         ...['--lr-multiplier', String(s.pmLrMultiplier), '--resume'],
+        ...['--batch-size', String(16 / ranks)],
       ],
       output: o('pm'),
     },
@@ -228,7 +237,8 @@ export function demoStages(p: DemoPaths): Stage[] {
     },
     {
       name: 'robustness',
-      after: ['pmp', 'collect', 'distill'],
+      // Not on the critical path: it waits for the PM stage, which then has both cores.
+      after: ['pmp', 'collect', 'distill', 'pm'],
       what: 'train PM vs test PM vs gold along √KL (PPO against the train PM)',
       argv: () => [
         'robustness',
@@ -354,6 +364,10 @@ export async function runDemoStages(
     stages
       .filter((s) => !done.has(s.name) && !running.has(s.name) && s.after.every((d) => done.has(d)))
       .sort((a, b) => rank(a) - rank(b));
+  // A stage of several ranks takes that many slots (only when the demo has them; else it runs as one).
+  const ranksOf = (s: Stage): number => ((s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
+  const slotsInUse = new Map<string, number>();
+  const freeSlots = (): number => o.slots - [...slotsInUse.values()].reduce((a, b) => a + b, 0);
   const start = (stage: Stage): void => {
     const elapsed = formatDuration((performance.now() - o.started) / 1000);
     const resuming = existsSync(stage.output);
@@ -363,12 +377,15 @@ export async function runDemoStages(
     // Stages that write one file (best-of-N, eval, OOD) need their folder.
     if (!stage.output.endsWith('.html')) mkdirSync(stage.output, { recursive: true });
     stage.prepare?.();
-    const argv = stage.argv();
+    const ranks = ranksOf(stage);
+    slotsInUse.set(stage.name, ranks);
+    const argv = stage.argv(ranks);
+    const command = ranks > 1 ? ['launch', '--nproc', String(ranks), '--', ...argv] : argv;
     const t0 = performance.now();
     const tag = `  ${stage.name} │ `;
     const env = o.slots > 1 ? { ...process.env, HHKIT_NUM_THREADS: '1' } : process.env;
     const pidFile = join(stagesDir, `${stage.name}.pid`);
-    const job = runChild(process.execPath, [bin, ...argv], {
+    const job = runChild(process.execPath, [bin, ...command], {
       env,
       onSpawn: (child) => writeFileSync(pidFile, String(child.pid)),
       onStderrLine: (line) => console.error(`${tag}${line}`),
@@ -376,20 +393,30 @@ export async function runDemoStages(
     }).then(async (r) => {
       rmSync(pidFile, { force: true });
       running.delete(stage.name);
+      slotsInUse.delete(stage.name);
       if (r.code !== 0) {
         failure ??= new Error(
-          `demo stage '${stage.name}' failed (exit ${r.code ?? r.signal}); rerun \`hhkit demo\` to resume. Command: hhkit ${argv.join(' ')}`,
+          `demo stage '${stage.name}' failed (exit ${r.code ?? r.signal}); rerun \`hhkit demo\` to resume. Command: hhkit ${command.join(' ')}`,
         );
         return;
       }
       seconds[stage.name] = (performance.now() - t0) / 1000;
-      await writeFileAtomic(marker(stage.name), JSON.stringify({ seconds: seconds[stage.name], argv }));
+      await writeFileAtomic(
+        marker(stage.name),
+        JSON.stringify({ seconds: seconds[stage.name], argv: command }),
+      );
       done.add(stage.name);
     });
     running.set(stage.name, job);
   };
   for (;;) {
-    if (!failure) for (const stage of ready().slice(0, Math.max(0, o.slots - running.size))) start(stage);
+    // The first ready stage (critical path first) starts when its slots are free; a stage that needs
+    // more waits, and nothing jumps ahead of it, so the critical path is never held back.
+    if (!failure)
+      for (const stage of ready()) {
+        if (ranksOf(stage) > freeSlots()) break;
+        start(stage);
+      }
     if (running.size === 0) break;
     await Promise.race(running.values());
   }
