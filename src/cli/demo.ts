@@ -105,7 +105,8 @@ options:
   --stop-after STAGE   stop after this stage (lm, or one of stages 4–15), e.g. for a quick check
   --jobs N             stages run at once after the LM, one torch thread each (default 2 on ≥ 2 cores: a
                        small model is bound by per-op overhead, so two one-thread processes do ~1.8× the
-                       work of one two-thread process)
+                       work of one two-thread process); with 2 or more, the PM stage, which runs alone,
+                       trains as two data-parallel ranks (hhkit launch, the same global batch)
   --full               also run the PM size and PMP experiments (about 10 more minutes)
   --quick              the same pipeline a few times smaller (shorter LM, PPO and evaluations on fewer
                        prompts), for a smoke test; its claims are the same effects with smaller margins. Its
