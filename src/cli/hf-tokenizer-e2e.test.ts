@@ -11,37 +11,18 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { saveCausalLM } from '../nn/hf.ts';
 import { createCausalLM, familyConfigFromHf } from '../nn/hf-config.ts';
-import { tinyWorldLM } from '../online/test-fixtures.ts';
+import { e2eWorldCounts, tinyWorldLM } from '../online/test-fixtures.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { HF_EOS, QWEN25_CHAT_TEMPLATE, writeHfStyleTokenizer } from '../tokenizer/test-fixtures.ts';
-import { lastJson, runHhkit } from './test-cli.ts';
+import { hhkitJson as hhkit, runHhkit } from './test-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-hftok-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function hhkit(args: string[]): Promise<Record<string, unknown>> {
-  const run = await runHhkit([...args, '--json']);
-  assert.equal(run.code, 0, `hhkit ${args.slice(0, 2).join(' ')} failed:\n${run.stderr.slice(-3000)}`);
-  return lastJson(run.stdout);
-}
-
 const worldReady = tinyWorldLM(dir, {
   worldSeed: 5,
   lmSeed: 1,
-  counts: {
-    pretrainDialogues: 200,
-    pretrainForum: 10,
-    forumThreads: 10,
-    helpfulTrain: 32,
-    helpfulTest: 8,
-    harmlessTrain: 16,
-    harmlessTest: 8,
-    rlPrompts: 40,
-    rlHeldOut: 8,
-    oodHarmful: 2,
-    oodBenign: 2,
-    calibrationPairs: 8,
-  },
+  counts: e2eWorldCounts,
 });
 
 /** A tiny SmolLM-like Llama folder (GQA, tied) with the Hub-shaped tokenizer trained on the world's dialogues. */

@@ -1,4 +1,5 @@
 // Runs `hhkit` as a child process for the CLI tests (one helper instead of a copy per test file).
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,4 +47,11 @@ export function runHhkitSync(args: string[]): CliRun {
 /** The last stdout line as JSON: what a command prints with --json (typed by the caller). */
 export function lastJson<T = Record<string, unknown>>(stdout: string): T {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+}
+
+/** Runs `hhkit <args> --json`, asserts it exited 0 (showing its stderr's end if not) and returns its summary. */
+export async function hhkitJson(args: string[]): Promise<Record<string, unknown>> {
+  const run = await runHhkit([...args, '--json']);
+  assert.equal(run.code, 0, `hhkit ${args.slice(0, 2).join(' ')} failed:\n${run.stderr.slice(-3000)}`);
+  return lastJson(run.stdout);
 }

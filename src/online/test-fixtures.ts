@@ -39,6 +39,22 @@ export async function tinyOnline(seed = 1): Promise<TinyOnline> {
   return { dir, world, init: lm };
 }
 
+/** World counts small enough for an end-to-end CLI test through SFT, PM, PPO and serve. */
+export const e2eWorldCounts: Partial<WorldCounts> = {
+  pretrainDialogues: 200,
+  pretrainForum: 10,
+  forumThreads: 10,
+  helpfulTrain: 32,
+  helpfulTest: 8,
+  harmlessTrain: 16,
+  harmlessTest: 8,
+  rlPrompts: 40,
+  rlHeldOut: 8,
+  oodHarmful: 2,
+  oodBenign: 2,
+  calibrationPairs: 8,
+};
+
 export interface TinyWorldLM {
   world: string;
   /** The LM checkpoint folder (kind 'lm', with tokenizer.json). */
