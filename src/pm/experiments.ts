@@ -1,8 +1,9 @@
 // The paper's preference-model experiments at laptop scale (Bai et al. 2022 §3.2–3.3, Figures 5–7):
 // accuracy vs model size, PMP vs no PMP at small data, helpful/harmless mixing and λ. World-free: the
 // caller supplies the data, the LM checkpoints and (optionally) a gold judge.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { META_FILE, readJson } from '../nn/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import { sampleComparisons, type TaskedComparison } from './data.ts';
@@ -67,9 +68,8 @@ export interface ExperimentResult {
 
 /** Whether a checkpoint folder holds a PM (hhkit.json kind 'pm'), not an LM. */
 function isPMCheckpoint(dir: string): boolean {
-  const meta = join(dir, 'hhkit.json');
-  if (!existsSync(meta)) return false;
-  return (JSON.parse(readFileSync(meta, 'utf8')) as { kind?: string }).kind === 'pm';
+  const meta = join(dir, META_FILE);
+  return existsSync(meta) && readJson(meta)['kind'] === 'pm';
 }
 
 const byTask = (groups: { group: string; accuracy: number }[], task: string): number =>
