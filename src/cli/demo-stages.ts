@@ -366,8 +366,8 @@ export async function runDemoStages(
       .sort((a, b) => rank(a) - rank(b));
   // A stage of several ranks takes that many slots (only when the demo has them; else it runs as one).
   const ranksOf = (s: Stage): number => ((s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
-  const slotsInUse = new Map<string, number>();
-  const freeSlots = (): number => o.slots - [...slotsInUse.values()].reduce((a, b) => a + b, 0);
+  const freeSlots = (): number =>
+    stages.filter((s) => running.has(s.name)).reduce((free, s) => free - ranksOf(s), o.slots);
   const start = (stage: Stage): void => {
     const elapsed = formatDuration((performance.now() - o.started) / 1000);
     const resuming = existsSync(stage.output);
@@ -378,7 +378,6 @@ export async function runDemoStages(
     if (!stage.output.endsWith('.html')) mkdirSync(stage.output, { recursive: true });
     stage.prepare?.();
     const ranks = ranksOf(stage);
-    slotsInUse.set(stage.name, ranks);
     const argv = stage.argv(ranks);
     const command = ranks > 1 ? ['launch', '--nproc', String(ranks), '--', ...argv] : argv;
     const t0 = performance.now();
@@ -393,7 +392,6 @@ export async function runDemoStages(
     }).then(async (r) => {
       rmSync(pidFile, { force: true });
       running.delete(stage.name);
-      slotsInUse.delete(stage.name);
       if (r.code !== 0) {
         failure ??= new Error(
           `demo stage '${stage.name}' failed (exit ${r.code ?? r.signal}); rerun \`hhkit demo\` to resume. Command: hhkit ${command.join(' ')}`,
