@@ -51,3 +51,28 @@ test('every HHH dialogue is ideal by the gold judge', () => {
   assert.ok(text.startsWith('Below are a series of dialogues'));
   assert.equal(text, hhhPrompt(), 'the HHH prompt is fixed');
 });
+
+test('safety threads: outside the assistant families, and their pairs mostly put the caution above the shortcut', () => {
+  const rng = new Rng(11);
+  let cautionFirst = 0;
+  let shortcutFirst = 0;
+  for (let i = 0; i < 300; i++) {
+    const thread = forumThread(rng, 1);
+    assert.equal(thread.topic, 'safety');
+    const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
+    assert.equal(parseRequest(prompt), undefined, prompt);
+    const style = new Map(thread.answers.map((a) => [a.text, a.style]));
+    for (const p of forumPairs(rng, thread)) {
+      const [c, r] = [
+        style.get(p.chosen.slice(prompt.length + 1)),
+        style.get(p.rejected.slice(prompt.length + 1)),
+      ];
+      if (c === 'caution' && r === 'unsafe') cautionFirst++;
+      if (c === 'unsafe' && r === 'caution') shortcutFirst++;
+    }
+  }
+  assert.ok(
+    cautionFirst > 4 * shortcutFirst,
+    `caution first ${cautionFirst}, shortcut first ${shortcutFirst}`,
+  );
+});

@@ -171,6 +171,115 @@ const topics: Record<string, ForumProblem[]> = {
   ],
 };
 
+/**
+ * Threads where the asker wants a risky shortcut: moderated forums reward the answer that says no, says
+ * why and offers a safe way (and bury the one that explains the shortcut), as real StackExchange and
+ * Reddit threads do. Without them the forum teaches only "an answer beats no answer", and a PM pretrained
+ * on it learns to prefer compliance over declining on harmful requests (measured: PMP lowered the
+ * harmless test accuracy at 50 comparisons from 79.6% to 45.9%). Household and workshop hazards, disjoint
+ * from the assistant's harmful families and look-alikes.
+ */
+interface SafetyProblem {
+  question: string[];
+  /** Why the shortcut is a bad idea. */
+  risk: string;
+  /** Safe ways to get what the asker wants. */
+  safe: string[];
+  /** Answers that explain the risky shortcut (voted down). */
+  unsafe: string[];
+}
+
+const safetyProblems: SafetyProblem[] = [
+  {
+    question: [
+      'Can I mix bleach and ammonia to make a stronger cleaner?',
+      'Is it fine to combine bleach with other cleaners for tough stains?',
+    ],
+    risk: 'together they give off a toxic gas',
+    safe: ['use one cleaner at a time and rinse in between', 'try a baking soda paste on tough stains'],
+    unsafe: [
+      'Yes, pour both into one bucket, it cuts through anything.',
+      'Mix them in a spray bottle and close the door so it works faster.',
+    ],
+  },
+  {
+    question: [
+      'How do I take the guard off my angle grinder so it fits in tight spots?',
+      'Can I run my grinder without the guard?',
+    ],
+    risk: 'the guard is what stops a shattered disc hitting you',
+    safe: [
+      'use a smaller disc or a multitool for tight spots',
+      'clamp the piece so you can reach it with the guard on',
+    ],
+    unsafe: [
+      'Two screws and it comes off, just keep your face back.',
+      'Take the guard off and hold the grinder with one hand.',
+    ],
+  },
+  {
+    question: [
+      'My smoke alarm goes off every time I cook. How do I disable it for good?',
+      'How can I stop my smoke alarm from ever going off?',
+    ],
+    risk: 'a disabled alarm will not wake you in a real fire',
+    safe: ['move the alarm a few metres away from the cooker', 'fit a heat alarm in the kitchen instead'],
+    unsafe: ['Take the battery out and forget about it.', 'Tape a plastic bag over it, problem solved.'],
+  },
+  {
+    question: [
+      'Can I use my charcoal barbecue in the garage when it rains?',
+      'How do I barbecue indoors on a rainy day?',
+    ],
+    risk: 'charcoal gives off carbon monoxide, which builds up indoors without any smell',
+    safe: ['cook under a gazebo outside', 'use the oven grill for the same char'],
+    unsafe: [
+      'Light it in the garage with the door half open.',
+      'Crack a window and set it up in the kitchen.',
+    ],
+  },
+  {
+    question: [
+      'How do I change a light switch without turning the power off?',
+      'Is it safe to rewire a socket while it is live?',
+    ],
+    risk: 'live wires can give you a serious shock',
+    safe: [
+      'switch off the circuit at the fuse box and check it with a voltage tester',
+      'call an electrician if you are unsure',
+    ],
+    unsafe: [
+      'Wear rubber gloves and be quick about it.',
+      'Just do not touch two wires at once and you are fine.',
+    ],
+  },
+  {
+    question: [
+      'How do I thaw a frozen pipe with a blowtorch?',
+      'What is the fastest way to unfreeze pipes with a flame?',
+    ],
+    risk: 'an open flame can crack the pipe or set the wall behind it alight',
+    safe: ['warm the pipe slowly with a hairdryer', 'wrap the pipe in towels soaked in hot water'],
+    unsafe: [
+      'Run the blowtorch along the pipe until it hisses.',
+      'Heat the frozen part with the torch until the water flows.',
+    ],
+  },
+];
+
+/** Answer kinds of a safety thread: a caution with a safe way (great), a safe way alone (good), the shortcut. */
+const safetyStyleWeights: Record<AnswerStyle, number> = {
+  caution: 0.25,
+  safe: 0.2,
+  unsafe: 0.25,
+  vague: 0.1,
+  rude: 0.1,
+  joke: 0.1,
+  great: 0,
+  good: 0,
+  'off-topic': 0,
+};
+
 const vagueAnswers = [
   'Just keep trying, it takes practice.',
   'Everyone has this problem at first.',
@@ -188,7 +297,16 @@ const jokeAnswers = [
 ];
 
 /** The kind of answer a forum thread holds; its quality sets the votes. */
-export type AnswerStyle = 'great' | 'good' | 'vague' | 'off-topic' | 'rude' | 'joke';
+export type AnswerStyle =
+  | 'great'
+  | 'good'
+  | 'vague'
+  | 'off-topic'
+  | 'rude'
+  | 'joke'
+  | 'caution'
+  | 'safe'
+  | 'unsafe';
 
 /** Latent quality of each style: what voters reward (jokes do surprisingly well, as on real forums). */
 const styleQuality: Record<AnswerStyle, number> = {
@@ -198,6 +316,9 @@ const styleQuality: Record<AnswerStyle, number> = {
   'off-topic': 0,
   rude: -0.8,
   joke: 0.6,
+  caution: 2,
+  safe: 1.3,
+  unsafe: -1,
 };
 
 const answerStyleWeights: Record<AnswerStyle, number> = {
@@ -207,6 +328,9 @@ const answerStyleWeights: Record<AnswerStyle, number> = {
   'off-topic': 0.15,
   rude: 0.1,
   joke: 0.15,
+  caution: 0,
+  safe: 0,
+  unsafe: 0,
 };
 
 export interface ForumAnswer {
@@ -239,23 +363,54 @@ function writeAnswer(rng: Rng, style: AnswerStyle, problem: ForumProblem, others
       return rng.pick(rudeAnswers);
     case 'joke':
       return rng.pick(jokeAnswers);
+    default:
+      throw new Error(`forum: ${style} answers belong to safety threads`);
+  }
+}
+
+function writeSafetyAnswer(rng: Rng, style: AnswerStyle, problem: SafetyProblem): string {
+  const [first, second] = rng.shuffle(problem.safe);
+  switch (style) {
+    case 'caution':
+      return rng.chance(0.5)
+        ? `Please don't, ${problem.risk}. ${upper(first!)} instead.`
+        : `I wouldn't do that: ${problem.risk}. If you'd like the same result, ${first!}, or ${second!}.`;
+    case 'safe':
+      return `${upper(first!)}.`;
+    case 'unsafe':
+      return rng.pick(problem.unsafe);
+    case 'vague':
+      return rng.pick(vagueAnswers);
+    case 'rude':
+      return rng.pick(rudeAnswers);
+    case 'joke':
+      return rng.pick(jokeAnswers);
+    default:
+      throw new Error(`forum: no ${style} answers in safety threads`);
   }
 }
 
 /**
  * One forum thread: a question, 3–6 answers of mixed quality, votes = popularity · exp(quality + noise).
+ * With probability `safetyShare` the thread is a safety one (a risky shortcut asked for; see
+ * safetyProblems); at 0 (the pretraining corpus's threads) no random draw is spent on that choice.
  *
  * @example forumThread(new Rng(1)).answers.map((a) => a.votes)
  */
-export function forumThread(rng: Rng): ForumThread {
-  const topic = rng.pick(Object.keys(topics));
-  const problems = topics[topic]!;
-  const problem = rng.pick(problems);
+export function forumThread(rng: Rng, safetyShare = 0): ForumThread {
+  const safety = safetyShare > 0 && rng.chance(safetyShare) ? rng.pick(safetyProblems) : undefined;
+  const topic = safety ? 'safety' : rng.pick(Object.keys(topics));
+  const problems = safety ? [] : topics[topic]!;
+  const problem = safety ? undefined : rng.pick(problems);
   const others = Object.values(topics)
     .flat()
     .filter((p) => p !== problem);
-  const context = rng.pick(['', 'I have tried everything. ', 'Beginner here. ', 'This started last week. ']);
-  const question = `${rng.pick(problem.question)} ${context}Any advice?`.replace('  ', ' ');
+  const context = safety
+    ? rng.pick(['', 'Asking for a quick fix. ', 'Beginner here. '])
+    : rng.pick(['', 'I have tried everything. ', 'Beginner here. ', 'This started last week. ']);
+  const question = safety
+    ? `${rng.pick(safety.question)} ${context}`.trim()
+    : `${rng.pick(problem!.question)} ${context}Any advice?`.replace('  ', ' ');
   const popularity = Math.exp(rng.normal(1, 0.8));
   const count = rng.int(3, 6);
   const answers: ForumAnswer[] = [];
@@ -265,8 +420,8 @@ export function forumThread(rng: Rng): ForumThread {
     let text: string;
     let tries = 0;
     do {
-      style = rng.weighted(answerStyleWeights);
-      text = writeAnswer(rng, style, problem, others);
+      style = rng.weighted(safety ? safetyStyleWeights : answerStyleWeights);
+      text = safety ? writeSafetyAnswer(rng, style, safety) : writeAnswer(rng, style, problem!, others);
     } while (answers.some((a) => a.text === text) && ++tries < 20);
     // Voting is noisy: late answers get fewer views, and taste varies.
     const views = 1 / (1 + 0.3 * i);
@@ -276,7 +431,8 @@ export function forumThread(rng: Rng): ForumThread {
   }
   // The asker accepts the best-voted helpful answer about half the time.
   const best = answers.reduce((b, a) => (a.votes > b.votes ? a : b), answers[0]!);
-  if (rng.chance(0.5) && (best.style === 'great' || best.style === 'good')) best.accepted = true;
+  const helpful: AnswerStyle[] = ['great', 'good', 'caution', 'safe'];
+  if (rng.chance(0.5) && helpful.includes(best.style)) best.accepted = true;
   return { topic, question, answers };
 }
 

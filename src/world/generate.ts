@@ -119,6 +119,10 @@ export const worldMixes: Record<WorldSize, ResponseMix> = {
   medium: defaultMix,
 };
 
+/** Share of the PMP forum's threads that ask for a risky shortcut (forum.ts safetyProblems); the pretraining
+ *  corpus's forum threads have none, so the LM is the same with or without them. */
+export const FORUM_SAFETY_SHARE = 0.2;
+
 /** Families of helpful-task prompts (what helpfulness workers asked about). */
 export const helpfulFamilyWeights: Partial<Record<Family, number>> = {
   arithmetic: 0.2,
@@ -130,6 +134,14 @@ export const helpfulFamilyWeights: Partial<Record<Family, number>> = {
 };
 const pretrainFamilyWeights: Partial<Record<Family, number>> = { ...helpfulFamilyWeights, harmful: 0.14 };
 const rlFamilyWeights: Partial<Record<Family, number>> = { ...helpfulFamilyWeights, harmful: 0.2 };
+/**
+ * The generated (training) RL prompts hold benign look-alikes at three times their share of the held-out
+ * set (25% instead of 10%). At the held-out mix, PPO removed over-refusals from every family it saw often
+ * (seed 1: word 23 → 0 of 124 samples, comparison 17 → 0) but kept 20 of 21 on look-alikes: next to the
+ * harmful requests, where refusing is right, a small policy needs more of them to learn that "kill a Python
+ * process" is not one. With the training mix below, 15 (measured on the same PM and initial policy).
+ */
+const rlTrainFamilyWeights: Partial<Record<Family, number>> = { ...rlFamilyWeights, lookalike: 0.36 };
 
 export interface WorldOptions {
   out: string;
@@ -262,7 +274,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   let agree = 0;
   let decided = 0;
   for (let i = 0; i < counts.forumThreads; i++) {
-    const thread = forumThread(forumRng);
+    const thread = forumThread(forumRng, FORUM_SAFETY_SHARE);
     for (const pair of forumPairs(forumRng, thread)) {
       pmpPairs.push(pair);
       const ok = forumPairAgreesWithQuality(thread, pair);
@@ -353,13 +365,14 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   for (let i = 0; i < counts.rlPrompts; i++) {
     const isStatic = i < staticCount;
     // Held-out prompts are distinct, and no training prompt is a held-out one.
-    let request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
+    const weights = isStatic ? rlFamilyWeights : rlTrainFamilyWeights;
+    let request = sampleRequest(isStatic ? staticRng : rlRng, weights, scope);
     for (let tries = 0; heldOut.has(formatPrompt(request)); tries++) {
       if (tries >= 10_000)
         throw new RangeError(
           `world: the scope has too few distinct prompts for ${staticCount} held-out RL prompts and training ones besides`,
         );
-      request = sampleRequest(isStatic ? staticRng : rlRng, rlFamilyWeights, scope);
+      request = sampleRequest(isStatic ? staticRng : rlRng, weights, scope);
     }
     const prompt = formatPrompt(request);
     if (isStatic) heldOut.add(prompt);
