@@ -13,7 +13,7 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import type { TaskedComparison } from './data.ts';
-import { type ExperimentContext, runPM } from './experiments.ts';
+import { type ExperimentContext, pmpExperiment, runPM } from './experiments.ts';
 import { LikelihoodFeature } from './likelihood.ts';
 import { likelihoodTokens, loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { trainPreferenceModel } from './train.ts';
@@ -271,4 +271,59 @@ test('pm experiments give every PM the feature of the LM it starts from; a PM fi
   const off = ctx(false);
   await runPM(off, 'from-lm', { init: lmDir, train: data.helpfulTrain, phase: 'finetune' });
   assert.equal(hasFeature(join(off.out, 'from-lm')), false, 'likelihood off: a plain PM');
+});
+
+test('the PMP experiment draws fresh comparisons per repeat and judges the mean gain by its interval', async () => {
+  const tok = tokenizer();
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmprep-'));
+  tok.save(join(dir, 'tok.json'));
+  const lmDir = join(dir, 'lm');
+  saveCheckpoint(lmDir, {
+    model: tinyGPT(tok, 6),
+    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
+    tokenizerPath: join(dir, 'tok.json'),
+  });
+  const rand = rng(4);
+  const pairs = (n: number): TaskedComparison[] =>
+    Array.from({ length: n }, () => {
+      const prompt = `\n\nHuman: ${phrase(rand, 2)}?\n\nAssistant:`;
+      return {
+        record: { chosen: `${prompt} ${phrase(rand, 4)}.`, rejected: `${prompt} ${phrase(rand, 2)}.` },
+        task: 'helpful' as const,
+      };
+    });
+  const data = {
+    helpfulTrain: pairs(40),
+    harmlessTrain: [],
+    helpfulTest: pairs(8),
+    harmlessTest: [],
+    pmp: pairs(16),
+  };
+  const ctx: ExperimentContext = {
+    out: dir,
+    data,
+    tokenizer: tok,
+    seed: 3,
+    lrMultiplier: 0.1,
+    pmpLrMultiplier: 0.1,
+    overrides: { batchSize: 8, checkpointEvery: 1000 },
+  };
+  const r = await pmpExperiment(ctx, lmDir, [16], 2);
+  assert.deepEqual(
+    r.rows.map((row) => `${row.name}/${row['draw']}`),
+    ['nopmp-n16/0', 'pmp-n16/0', 'nopmp-n16-r1/1', 'pmp-n16-r1/1'],
+  );
+  // each draw is its own sample of the 40 training comparisons, trained with its own seed
+  const seedOf = (name: string) =>
+    JSON.parse(readFileSync(join(dir, name, 'checkpoint', 'hhkit.json'), 'utf8'));
+  assert.notDeepEqual(seedOf('nopmp-n16')['training']['seed'], seedOf('nopmp-n16-r1')['training']['seed']);
+  const m = /over 2 draw\(s\) = ([+-][\d.]+) pts \[([+-][\d.]+), ([+-][\d.]+)\] at n=16/.exec(r.verdict);
+  assert.ok(m, r.verdict);
+  const [mean, lower, upper] = m.slice(1).map(Number) as [number, number, number];
+  const gain = (i: number) =>
+    100 * (r.rows[2 * i + 1]!.goldAccuracy || r.rows[2 * i + 1]!.accuracy) -
+    100 * (r.rows[2 * i]!.goldAccuracy || r.rows[2 * i]!.accuracy);
+  assert.ok(Math.abs(mean - (gain(0) + gain(1)) / 2) < 0.06, `${mean} vs draws ${gain(0)}, ${gain(1)}`);
+  assert.ok(lower <= mean && mean <= upper);
+  assert.equal(r.holds, lower > 0);
 });
