@@ -18,6 +18,8 @@ export interface Segment {
   role: SegmentRole;
   /** Written by the format (template markup): special-token strings in it are special tokens. */
   markup: boolean;
+  /** Part of the system turn the format writes (ChatML's; HH text has none). */
+  system?: boolean;
 }
 
 export interface DialogueTurn {
@@ -59,6 +61,11 @@ export interface DialogueFormat {
   readonly stopStrings: readonly string[];
   /** A decoded reply (stops removed) as the response of an HH transcript: ChatML's gets HH's leading space. */
   responseText(decoded: string): string;
+  /**
+   * Text this format rendered (decoded ids) back as an HH transcript: HH's is itself; ChatML's goes through
+   * chatMLToHH, a turn cut at its start dropped.
+   */
+  transcriptOf(rendered: string): string;
 }
 
 /** The HH-RLHF text itself. A Human marker after a reply ends that reply. */
@@ -90,6 +97,7 @@ export const HH_FORMAT: DialogueFormat = {
   stopTokens: [],
   stopStrings: [HUMAN_TURN],
   responseText: (decoded) => decoded,
+  transcriptOf: (rendered) => rendered,
 };
 
 const IM_START = '<|im_start|>';
@@ -115,9 +123,9 @@ export function chatMLFormat(defaultSystem?: string): DialogueFormat {
       const markup = (text: string, role: SegmentRole = 'context') => out.push({ text, role, markup: true });
       const system = preamble.trim() || defaultSystem;
       if (system) {
-        markup(`${IM_START}system\n`);
-        out.push({ text: system, role: 'context', markup: false });
-        markup(`${IM_END}\n`);
+        out.push({ text: `${IM_START}system\n`, role: 'context', markup: true, system: true });
+        out.push({ text: system, role: 'context', markup: false, system: true });
+        out.push({ text: `${IM_END}\n`, role: 'context', markup: true, system: true });
       }
       turns.forEach((turn, i) => {
         const content = turn.body.trim();
@@ -138,6 +146,7 @@ export function chatMLFormat(defaultSystem?: string): DialogueFormat {
     stopTokens: [IM_END],
     stopStrings: [],
     responseText: (decoded) => (decoded ? ` ${decoded.trimStart()}` : ''),
+    transcriptOf: (rendered) => chatMLToHH(rendered, defaultSystem),
   };
 }
 
