@@ -142,7 +142,7 @@ test('a distillation config that cannot run is a ConfigError naming the key, bef
   );
 });
 
-test('with a chat template (a default system turn): the student reads it, the teacher the HHH prompt instead; KL drops', async () => {
+test('with a chat template (a default system turn): the student reads it, the teacher the HHH prompt instead; KL drops; the checkpoint keeps the template', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-distill-chat-'));
   try {
     const prompts = Array.from(
@@ -172,6 +172,9 @@ test('with a chat template (a default system turn): the student reads it, the te
     assert.ok(report.klAfter < 0.5 * report.klBefore, `KL ${report.klBefore} → ${report.klAfter}`);
     assert.ok(Number.isFinite(report.goldTeacher) && Number.isFinite(report.goldAfter));
     assert.equal(report.prefixTokens, report.prefixTokensTotal, 'the whole HHH prompt fits');
+    // The checkpoint remembers the template, so PPO and serve render as the student was trained.
+    const saved = Tokenizer.fromFile(join(report.checkpoint, 'tokenizer.json'));
+    assert.equal(saved.format.name, 'chatml');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -36,6 +36,7 @@ import {
   latestRunCheckpoint,
   pruneStepFolders,
   readRunState,
+  runTokenizerPath,
   truncateMetrics,
   writeRunCheckpoint,
 } from './state.ts';
@@ -308,6 +309,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       `${out} already holds a distillation run (${existing}); pass resume (--resume) to continue it or pick another out`,
     );
   const student = loadCheckpoint(existing ?? opts.init, { allowNonFinite }).model.eval();
+  const tokenizerPath = runTokenizerPath(out, opts.tokenizer, teacherCkpt.tokenizerPath);
   if (device !== 'cpu') student.to({ device }); // before the optimiser holds its weights
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
   const free = (): void => {
@@ -400,7 +402,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
               metrics: { step },
             },
             files,
-            ...(teacherCkpt.tokenizerPath ? { tokenizerPath: teacherCkpt.tokenizerPath } : {}),
+            ...(tokenizerPath ? { tokenizerPath } : {}),
           }),
         c.keepCheckpoints,
       );
