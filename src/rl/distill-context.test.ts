@@ -7,7 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { QWEN25_CHAT_TEMPLATE, writeHfStyleTokenizer } from '../tokenizer/test-fixtures.ts';
+import {
+  QWEN3_CHAT_TEMPLATE,
+  QWEN25_CHAT_TEMPLATE,
+  writeHfStyleTokenizer,
+} from '../tokenizer/test-fixtures.ts';
 import { hhhPrompt } from '../world/hhh.ts';
 import { distillContexts, teacherPrefix, teacherPromptText } from './distill-context.ts';
 
@@ -43,6 +47,18 @@ test('chat template: the teacher reads one system turn (the HHH preamble), the s
     assert.equal(systemTurns(await chat.decode(student)), 1);
     assert.ok(teacher.endsWith(await chat.decode(example)));
   }
+});
+
+test('a template without a default system message (Qwen3): the student reads none, the teacher the HHH one', async () => {
+  mkdirSync(join(dir, 'qwen3'));
+  const qwen3 = Tokenizer.fromFile(
+    writeHfStyleTokenizer(join(dir, 'qwen3'), [...dialogues, hhh], QWEN3_CHAT_TEMPLATE),
+  ).withChatTemplate();
+  const ctx = await distillContexts(qwen3, hhh, dialogues, 64);
+  assert.deepEqual(ctx.head, []);
+  const teacher = await qwen3.decode([...teacherPrefix(ctx.hhh, 10_000), ...ctx.examples[0]!]);
+  assert.equal(systemTurns(teacher), 1, teacher);
+  assert.ok(teacher.startsWith(`${SYSTEM}${PREAMBLE}`));
 });
 
 test('chat template: cut to fit the context, the HHH prompt keeps its system turn', async () => {

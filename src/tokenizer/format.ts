@@ -108,12 +108,14 @@ const IM_END = '<|im_end|>';
  * "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."; SmolLM2: "You are a helpful AI
  * assistant named SmolLM, …"; Qwen3: none). Text before the first turn (e.g. a prompt prepended for
  * context distillation) becomes the system message. Turn texts are trimmed, as chat messages carry no
- * HH spacing. Qwen3's <think> blocks are not written.
+ * HH spacing. Qwen3's <think> blocks are not written; with `thinkBlocks` (a template that has them), a
+ * reply's leading "<think>…</think>" is dropped from its response text (the PM, the gold judge and the
+ * store see the answer only), and a reply still inside its think block when it stopped has no answer.
  *
  * @example chatMLFormat().segments('\n\nHuman: hi\n\nAssistant:').map((s) => s.text).join('')
  * // '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'
  */
-export function chatMLFormat(defaultSystem?: string): DialogueFormat {
+export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boolean } = {}): DialogueFormat {
   return {
     name: 'chatml',
     segments(transcript) {
@@ -145,9 +147,21 @@ export function chatMLFormat(defaultSystem?: string): DialogueFormat {
     },
     stopTokens: [IM_END],
     stopStrings: [],
-    responseText: (decoded) => (decoded ? ` ${decoded.trimStart()}` : ''),
+    responseText: (decoded) => {
+      const answer = opts.thinkBlocks ? withoutThinkBlock(decoded) : decoded;
+      return answer ? ` ${answer.trimStart()}` : '';
+    },
     transcriptOf: (rendered) => chatMLToHH(rendered, defaultSystem),
   };
+}
+
+// A reply without its leading think block (Qwen3: "<think>\nreasoning\n</think>\n\nanswer"); '' when the
+// block never closed (the reply stopped while thinking).
+function withoutThinkBlock(reply: string): string {
+  const open = /^\s*<think>/.exec(reply);
+  if (!open) return reply;
+  const close = reply.indexOf('</think>', open[0].length);
+  return close < 0 ? '' : reply.slice(close + '</think>'.length);
 }
 
 /**
@@ -174,7 +188,8 @@ export function chatMLToHH(text: string, defaultSystem?: string): string {
 /**
  * The format a tokenizer_config.json `chat_template` asks for: ChatML when the template writes each
  * message as "<|im_start|>" + role + "\n" … "<|im_end|>" (Qwen2/2.5/3, SmolLM2-Instruct), its default
- * system message read from the template. Any other template is refused, naming `file`.
+ * system message read from the template, and think blocks dropped from replies when the template has them
+ * (Qwen3). Any other template is refused, naming `file`.
  *
  * @example formatOfChatTemplate(qwen25Template, 'Qwen2.5/tokenizer_config.json').name // 'chatml'
  */
@@ -191,7 +206,9 @@ export function formatOfChatTemplate(template: string, file: string): DialogueFo
     );
   }
   const system = /'<\|im_start\|>system\\n((?:[^'\\<]|\\.)+)<\|im_end\|>\\n'/.exec(template)?.[1];
-  return chatMLFormat(system === undefined ? undefined : unescapeJinja(system));
+  return chatMLFormat(system === undefined ? undefined : unescapeJinja(system), {
+    thinkBlocks: template.includes('<think>'),
+  });
 }
 
 function unescapeJinja(literal: string): string {
