@@ -70,7 +70,8 @@ options:
                        error naming the file and tensor)
   --strict             a bad line in pretrain.jsonl is an error (default: warned with file:line, skipped)
   --chat-template      write dialogues in the folder's chat template (tokenizer_config.json; ChatML:
-                       Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>
+                       Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>;
+                       the HHH prompt's preamble is the teacher's one system message (not the default's)
   --json               the last stdout line is the report as one JSON object
 ${optionLines(defaultDistillConfig, hardwareDocs)}`;
 

@@ -1,6 +1,7 @@
 // The Llama family and GPT-NeoX against their plain-PyTorch references (test/fixtures/nn/llama_ref.py,
 // neox_ref.py; folders and goldens from gen_families.py): logits, loss, every parameter's gradient, padding,
-// the KV cache and greedy decoding through generate(), for folders laid out as transformers writes them.
+// the KV cache and greedy decoding through generate(), for folders laid out as transformers writes them;
+// dropout in training mode only.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crossEntropy, noGrad, tidy } from '../engine/index.ts';
@@ -8,6 +9,7 @@ import type { CausalLM } from './causal-lm.ts';
 import { familyFixture, golden, maxDiff } from './families.fixture.ts';
 import { generate } from './generate.ts';
 import { loadCausalLM } from './hf.ts';
+import { createCausalLM, type FamilyConfig, familyConfigOf, withDropout } from './hf-config.ts';
 import { LlamaForCausalLM } from './llama.ts';
 import { GPTNeoXForCausalLM } from './gpt-neox.ts';
 
@@ -150,5 +152,53 @@ test('inv_freq is one non-persistent float32 buffer per model, rotary_emb.inv_fr
     const range = fp32.abs().max().item();
     assert.ok(d <= 0.05 * range, `${name}: bf16 logits differ by ${d} (range ${range})`);
     for (const t of [fp32, bf16, ...model.parameters(), invFreq]) t.dispose();
+  }
+});
+
+test('dropout (attention_dropout; NeoX also hidden_dropout) acts only in training mode; eval equals no dropout', () => {
+  for (const [name, configs] of [
+    ['smollm2', [{ attentionDropout: 0.3 }]],
+    ['qwen3', [{ attentionDropout: 0.3 }]],
+    // NeoX: each of its two settings on its own, so both are shown to be wired in.
+    ['pythia', [{ attentionDropout: 0.3 }, { hiddenDropout: 0.3 }]],
+    ['pythia-seq', [{ hiddenDropout: 0.3 }]],
+  ] as const) {
+    const ids = golden(name)('ids');
+    const plain = loadCausalLM(familyFixture(name)).model;
+    for (const dropouts of configs) {
+      const fc = familyConfigOf(plain);
+      assert.notEqual(fc.family, 'gpt2');
+      const model = createCausalLM({ ...fc, config: { ...fc.config, ...dropouts } } as FamilyConfig, {
+        seed: 5,
+      });
+      model.loadStateDict(plain.stateDict());
+      noGrad(() =>
+        tidy(() => {
+          const want = plain.forward(ids).logits;
+          const a = model.forward(ids).logits;
+          const b = model.forward(ids).logits;
+          assert.ok(maxDiff(a, b) > 1e-3, `${name} ${JSON.stringify(dropouts)}: training forwards differ`);
+          assert.ok(maxDiff(a, want) > 1e-3, `${name}: training differs from no dropout`);
+          model.eval();
+          assert.equal(maxDiff(model.forward(ids).logits, want), 0, `${name}: eval equals no dropout`);
+        }),
+      );
+    }
+  }
+});
+
+test('withDropout sets every dropout of the family and keeps the weights', () => {
+  for (const name of ['smollm2', 'pythia']) {
+    const ids = golden(name)('ids');
+    const model = withDropout(loadCausalLM(familyFixture(name)).model, 0.2, { seed: 1 });
+    const fc = familyConfigOf(model);
+    if (fc.family === 'llama') assert.equal(fc.config.attentionDropout, 0.2);
+    else if (fc.family === 'gpt_neox') {
+      assert.equal(fc.config.attentionDropout, 0.2);
+      assert.equal(fc.config.hiddenDropout, 0.2);
+    } else assert.fail(`${name} is ${fc.family}`);
+    const d = noGrad(() => maxDiff(model.eval().forward(ids).logits, golden(name)('logits')));
+    assert.ok(d <= 1e-4, `${name}: eval logits after withDropout differ by ${d}`);
+    assert.equal(withDropout(model, 0.2), model, 'unchanged when already set');
   }
 });

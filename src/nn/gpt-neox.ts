@@ -19,7 +19,7 @@ import {
   withLogits,
 } from './causal-lm.ts';
 import type { KVCache, KVCacheOptions } from './kvcache.ts';
-import { Embedding, LayerNorm, Linear, ModuleList } from './layers.ts';
+import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from './layers.ts';
 import type { ModelOptions } from './llama.ts';
 import { Module, withSeed } from './module.ts';
 import { RotaryEmbedding } from './rope.ts';
@@ -40,6 +40,13 @@ export interface GPTNeoXConfig {
   useParallelResidual: boolean;
   /** Biases on query_key_value and dense. */
   attentionBias: boolean;
+  /** Dropout on the attention probabilities in training mode (attention_dropout; 0 in Pythia's configs). */
+  attentionDropout: number;
+  /**
+   * Dropout in training mode on the embeddings and on each layer's attention and MLP outputs before they
+   * join the residual stream (hidden_dropout; 0 in Pythia's configs).
+   */
+  hiddenDropout: number;
 }
 
 export function validateGPTNeoXConfig(c: GPTNeoXConfig): void {
@@ -65,6 +72,11 @@ export function validateGPTNeoXConfig(c: GPTNeoXConfig): void {
     throw new ModelConfigError(
       `GPTNeoXConfig.rotaryPct ${c.rotaryPct} gives ${rotary} rotary channels per head; need an even number ≥ 2`,
     );
+  }
+  for (const key of ['attentionDropout', 'hiddenDropout'] as const) {
+    if (!(c[key] >= 0 && c[key] < 1)) {
+      throw new ModelConfigError(`GPTNeoXConfig.${key} must be in [0, 1), got ${c[key]}`);
+    }
   }
 }
 
@@ -117,7 +129,7 @@ export class GPTNeoXAttention extends Module {
     const y = attend(qr, keys, values, {
       blocked: opts.blocked,
       isCausal: opts.causal && !opts.cache,
-      dropoutP: 0,
+      dropoutP: this.training ? this.config.attentionDropout : 0,
     });
     return this.dense.forward(y.transpose(1, 2).reshape(b, t, c));
   }
@@ -142,6 +154,8 @@ export class GPTNeoXLayer extends Module {
   readonly post_attention_layernorm: LayerNorm;
   readonly attention: GPTNeoXAttention;
   readonly mlp: GPTNeoXMLP;
+  readonly post_attention_dropout: Dropout;
+  readonly post_mlp_dropout: Dropout;
   constructor(
     readonly config: GPTNeoXConfig,
     rope: RotaryEmbedding,
@@ -157,21 +171,28 @@ export class GPTNeoXLayer extends Module {
     );
     this.attention = this.module('attention', new GPTNeoXAttention(config, rope));
     this.mlp = this.module('mlp', new GPTNeoXMLP(config));
+    this.post_attention_dropout = this.module('post_attention_dropout', new Dropout(config.hiddenDropout));
+    this.post_mlp_dropout = this.module('post_mlp_dropout', new Dropout(config.hiddenDropout));
   }
   forward(x: Tensor, opts: NeoXLayerOptions): Tensor {
-    const attn = this.attention.forward(this.input_layernorm.forward(x), opts);
+    const attn = this.post_attention_dropout.forward(
+      this.attention.forward(this.input_layernorm.forward(x), opts),
+    );
+    const mlp = (h: Tensor): Tensor =>
+      this.post_mlp_dropout.forward(this.mlp.forward(this.post_attention_layernorm.forward(h)));
     if (this.config.useParallelResidual) {
       // x + attn(ln1(x)) + mlp(ln2(x)), in Hugging Face's order of additions
-      return this.mlp.forward(this.post_attention_layernorm.forward(x)).add(attn).add(x);
+      return mlp(x).add(attn).add(x);
     }
     const y = attn.add(x);
-    return this.mlp.forward(this.post_attention_layernorm.forward(y)).add(y);
+    return mlp(y).add(y);
   }
 }
 
-/** Hugging Face's GPTNeoXModel: `embed_in`, `layers`, `final_layer_norm`. */
+/** Hugging Face's GPTNeoXModel: `embed_in`, `emb_dropout`, `layers`, `final_layer_norm`. */
 export class GPTNeoXModel extends Module {
   readonly embed_in: Embedding;
+  readonly emb_dropout: Dropout;
   readonly layers: ModuleList<GPTNeoXLayer>;
   readonly final_layer_norm: LayerNorm;
   /** Shared by every layer's attention; holds the non-persistent inv_freq buffer. */
@@ -179,6 +200,7 @@ export class GPTNeoXModel extends Module {
   constructor(config: GPTNeoXConfig, rope: RotaryEmbedding) {
     super();
     this.embed_in = this.module('embed_in', new Embedding(config.vocabSize, config.hiddenSize));
+    this.emb_dropout = this.module('emb_dropout', new Dropout(config.hiddenDropout));
     this.layers = this.module(
       'layers',
       new ModuleList(Array.from({ length: config.nLayer }, () => new GPTNeoXLayer(config, rope))),
@@ -239,7 +261,7 @@ export class GPTNeoXForCausalLM extends Module implements CausalLM {
   forwardHidden(ids: Tensor, opts: CausalLMForwardOptions = {}): CausalLMHidden {
     const { t, past, positions } = prepareForward('GPTNeoXForCausalLM', ids, opts, null);
     const nn = this.gpt_neox;
-    const x = nn.embed_in.forward(ids); // (B, T, C)
+    const x = nn.emb_dropout.forward(nn.embed_in.forward(ids)); // (B, T, C)
     const [cos, sin] = this.rope.cosSin(positions, x.dtype);
     return runBlocks(x, nn.layers, nn.final_layer_norm, { t, past, opts, device: ids.device }, { cos, sin });
   }

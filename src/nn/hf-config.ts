@@ -145,6 +145,7 @@ function llamaFromHf(hf: Record<string, unknown>, modelType: LlamaModelType, sou
     mlpBias: modelType === 'llama' ? r.bool('mlp_bias', false) : false,
     qkNorm: modelType === 'qwen3',
     slidingWindow,
+    attentionDropout: r.num('attention_dropout', 0),
   };
 }
 
@@ -168,6 +169,8 @@ function neoxFromHf(hf: Record<string, unknown>, source: string): GPTNeoXConfig 
     layerNormEps: r.num('layer_norm_eps', 1e-5),
     useParallelResidual: r.bool('use_parallel_residual', true),
     attentionBias: r.bool('attention_bias', true),
+    attentionDropout: r.num('attention_dropout', 0),
+    hiddenDropout: r.num('hidden_dropout', 0),
   };
 }
 
@@ -206,29 +209,46 @@ export function lmConfigOf(fc: FamilyConfig): CausalLMConfig {
 }
 
 /**
- * `model` with its dropout probability set to `dropout`. GPT-2's dropout is a constructor setting, so a
- * different value rebuilds it (same weights; the old parameters are freed; `seed` as for `new GPT`, so
- * with a seed the global random stream is untouched). The Llama family and GPT-NeoX implement no dropout
- * (transformers' defaults are 0): they come back as they are.
+ * `model` with its dropout probability set to `dropout`, in every place its family applies dropout: GPT-2's
+ * embeddings, attention probabilities and residual branches; the Llama family's attention probabilities
+ * (attention_dropout, its only dropout); GPT-NeoX's attention probabilities and its embeddings and residual
+ * branches (attention_dropout and hidden_dropout). Dropout is a constructor setting, so a different value
+ * rebuilds the model (same weights; the old parameters are freed; `seed` as for the family's constructor,
+ * so with a seed the global random stream is untouched).
  *
  * @example model = withDropout(loadCheckpoint(dir).model, 0.1, { seed: 1 });
  */
 export function withDropout(model: CausalLM, dropout: number, opts: { seed?: number } = {}): CausalLM {
-  if (!(model instanceof GPT)) {
-    if (dropout > 0)
-      process.emitWarning(
-        `dropout ${dropout} is ignored: hhkit's ${model.lmConfig.modelType} implements no dropout (only GPT-2 does)`,
-      );
-    return model;
-  }
-  if (model.config.dropout === dropout) return model;
-  const rebuilt = new GPT(
-    { ...model.config, dropout },
-    { seed: opts.seed, device: model.device, dtype: model.dtype },
-  );
+  const changed = withDropoutConfig(familyConfigOf(model), dropout);
+  if (changed === null) return model;
+  const rebuilt = createCausalLM(changed, { seed: opts.seed, device: model.device, dtype: model.dtype });
   rebuilt.loadStateDict(model.stateDict());
   for (const p of model.parameters()) p.dispose();
   return rebuilt;
+}
+
+// The family config with every dropout probability set to p; null when they already are.
+function withDropoutConfig(fc: FamilyConfig, p: number): FamilyConfig | null {
+  switch (fc.family) {
+    case 'gpt2':
+      return fc.config.dropout === p ? null : { family: 'gpt2', config: { ...fc.config, dropout: p } };
+    case 'llama':
+      return fc.config.attentionDropout === p
+        ? null
+        : { family: 'llama', config: { ...fc.config, attentionDropout: p } };
+    case 'gpt_neox':
+      return fc.config.attentionDropout === p && fc.config.hiddenDropout === p
+        ? null
+        : { family: 'gpt_neox', config: { ...fc.config, attentionDropout: p, hiddenDropout: p } };
+  }
+}
+
+/** The family and config of a model built by `createCausalLM` (or any family's constructor). */
+export function familyConfigOf(model: CausalLM): FamilyConfig {
+  if (model instanceof GPT) return { family: 'gpt2', config: model.config };
+  if (model instanceof LlamaForCausalLM) return { family: 'llama', config: model.config };
+  if (model instanceof GPTNeoXForCausalLM) return { family: 'gpt_neox', config: model.config };
+  throw new UnsupportedModelError(`${model.constructor.name} is not a known family`);
 }
 
 /** The config.json keys transformers writes for `model` (torch_dtype = `dtype`). */
@@ -252,8 +272,8 @@ export function hfConfigOf(model: CausalLM, dtype: DType): Record<string, unknow
       layer_norm_eps: c.layerNormEps,
       use_parallel_residual: c.useParallelResidual,
       attention_bias: c.attentionBias,
-      attention_dropout: 0,
-      hidden_dropout: 0,
+      attention_dropout: c.attentionDropout,
+      hidden_dropout: c.hiddenDropout,
       tie_word_embeddings: false,
       ...common,
     };
@@ -285,7 +305,7 @@ export function hfConfigOf(model: CausalLM, dtype: DType): Record<string, unknow
           }
         : null,
       tie_word_embeddings: c.tieWordEmbeddings,
-      attention_dropout: 0,
+      attention_dropout: c.attentionDropout,
       ...common,
     };
     if (c.modelType === 'llama') Object.assign(out, { attention_bias: c.qkvBias, mlp_bias: c.mlpBias });

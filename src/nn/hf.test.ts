@@ -13,6 +13,7 @@ import { familyFixture, golden, maxDiff } from './families.fixture.ts';
 import { GPT } from './gpt.ts';
 import { INDEX_FILE, loadCausalLM, MissingTensorsError, saveCausalLM } from './hf.ts';
 import { UnsupportedModelError } from './hf-config.ts';
+import type { GPTNeoXForCausalLM } from './gpt-neox.ts';
 import { LlamaForCausalLM } from './llama.ts';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hhkit-hf-'));
@@ -81,6 +82,8 @@ test('save writes transformers layout (names, config keys, dtype, tied head abse
         'rotary_emb_base',
         'layer_norm_eps',
         'use_parallel_residual',
+        'attention_dropout',
+        'hidden_dropout',
         'torch_dtype',
         'bos_token_id',
         'eos_token_id',
@@ -108,6 +111,30 @@ test('save writes transformers layout (names, config keys, dtype, tied head abse
         }),
       );
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('attention_dropout and hidden_dropout are read from config.json and written back on save', () => {
+  for (const [name, keys] of [
+    ['smollm2', { attention_dropout: 0.1 }],
+    ['pythia', { attention_dropout: 0.1, hidden_dropout: 0.2 }],
+  ] as const) {
+    const src = tmp();
+    const dir = tmp();
+    try {
+      cpSync(familyFixture(name), src, { recursive: true });
+      writeFileSync(join(src, 'config.json'), JSON.stringify({ ...readConfig(src), ...keys }));
+      const { model } = loadCausalLM(src);
+      const config = (model as LlamaForCausalLM | GPTNeoXForCausalLM).config;
+      assert.equal(config.attentionDropout, 0.1, name);
+      if ('hiddenDropout' in config) assert.equal(config.hiddenDropout, 0.2, name);
+      saveCausalLM(dir, model);
+      const written = readConfig(dir);
+      for (const [key, value] of Object.entries(keys)) assert.equal(written[key], value, `${name}: ${key}`);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   }

@@ -58,6 +58,8 @@ export interface LlamaConfig {
   qkNorm: boolean;
   /** Mistral's window (tokens); a forward longer than it is refused. null = full attention. */
   slidingWindow: number | null;
+  /** Dropout on the attention probabilities in training mode (attention_dropout; 0 in released configs). */
+  attentionDropout: number;
 }
 
 /** Throws a ModelConfigError naming the first field this implementation cannot represent. */
@@ -80,6 +82,9 @@ export function validateLlamaConfig(c: LlamaConfig): void {
     throw new ModelConfigError(`LlamaConfig: nHead ${c.nHead} is not a multiple of nKVHead ${c.nKVHead}`);
   }
   if (c.headDim % 2 !== 0) throw new ModelConfigError(`LlamaConfig.headDim must be even, got ${c.headDim}`);
+  if (!(c.attentionDropout >= 0 && c.attentionDropout < 1)) {
+    throw new ModelConfigError(`LlamaConfig.attentionDropout must be in [0, 1), got ${c.attentionDropout}`);
+  }
 }
 
 /**
@@ -160,10 +165,11 @@ export class LlamaAttention extends Module {
     q = this.rope.apply(q.transpose(1, 2), opts.cos, opts.sin);
     k = this.rope.apply(k.transpose(1, 2), opts.cos, opts.sin);
     const [keys, values] = opts.cache ? opts.cache.update(opts.layer, k, v) : [k, v];
+    // Hugging Face's only dropout in this family: on the attention probabilities, in training mode.
     const y = attend(q, keys, values, {
       blocked: opts.blocked,
       isCausal: opts.causal && !opts.cache,
-      dropoutP: 0,
+      dropoutP: this.training ? this.config.attentionDropout : 0,
     });
     // (B, H, T, D) → (B, T, H·D)
     return this.o_proj.forward(y.transpose(1, 2).reshape(b, t, h * d));

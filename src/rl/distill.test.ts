@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { liveTensors, noGrad, randn, TrainingDivergenceError, tidy } from '../engine/index.ts';
 import { ConfigError } from '../train/config.ts';
-import { loadCheckpoint } from '../nn/checkpoint.ts';
-import { defaultDistillConfig, distill, validateDistillConfig } from './distill.ts';
-import { topKWithRest } from './distill-cache.ts';
-import { bucketKL } from './distill.ts';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
+import { GPT } from '../nn/gpt.ts';
+import { Tokenizer } from '../tokenizer/index.ts';
+import { QWEN25_CHAT_TEMPLATE, writeHfStyleTokenizer } from '../tokenizer/test-fixtures.ts';
+import { batchKL, bucketKL, defaultDistillConfig, distill, validateDistillConfig } from './distill.ts';
+import { buildTeacherCache, topKWithRest } from './distill-cache.ts';
 import { letterReward, tinyPolicy, toyDistillConfig } from './test-fixtures.ts';
 
 test('bucket KL: 0 when the student equals the teacher, equals the exact KL when k covers the vocabulary', () => {
@@ -137,4 +140,70 @@ test('a distillation config that cannot run is a ConfigError naming the key, bef
     }),
     /batchSize must be a whole number ≥ 1/,
   );
+});
+
+test('with a chat template (a default system turn): the student reads it, the teacher the HHH prompt instead; KL drops; the checkpoint keeps the template', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-distill-chat-'));
+  try {
+    const prompts = Array.from(
+      { length: 24 },
+      (_, i) => `\n\nHuman: What is ${i % 10} plus ${(i * 3) % 10}?\n\nAssistant:`,
+    );
+    const hhh = 'Below are dialogues.\n\nHuman: Say Q.\n\nAssistant: QQQ QQ Q.\n-----\n';
+    const dialogues = Array.from({ length: 96 }, (_, i) => `${prompts[i % prompts.length]} It is ${i % 7}.`);
+    const tokenizerPath = writeHfStyleTokenizer(dir, [...dialogues, hhh], QWEN25_CHAT_TEMPLATE);
+    const tokenizer = Tokenizer.fromFile(tokenizerPath).withChatTemplate();
+    const model = new GPT(
+      { nLayer: 1, nHead: 2, nEmbd: 32, nPositions: 160, vocabSize: tokenizer.vocabSize, dropout: 0 },
+      { seed: 3 },
+    );
+    const init = join(dir, 'init');
+    saveCheckpoint(init, { model, meta: { kind: 'lm', lineage: [] }, tokenizerPath });
+    for (const p of model.parameters()) p.dispose();
+    const report = await distill({
+      config: toyDistillConfig(join(dir, 'distill')),
+      init,
+      tokenizer,
+      hhhPrompt: hhh,
+      dialogues,
+      evalPrompts: prompts.slice(0, 8),
+      gold: letterReward('Q'),
+    });
+    assert.ok(report.klAfter < 0.5 * report.klBefore, `KL ${report.klBefore} → ${report.klAfter}`);
+    assert.ok(Number.isFinite(report.goldTeacher) && Number.isFinite(report.goldAfter));
+    assert.equal(report.prefixTokens, report.prefixTokensTotal, 'the whole HHH prompt fits');
+    // The checkpoint remembers the template, so PPO and serve render as the student was trained.
+    const saved = Tokenizer.fromFile(join(report.checkpoint, 'tokenizer.json'));
+    assert.equal(saved.format.name, 'chatml');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the student KL reads the cache after its head: 0 against itself as teacher with the head as prefix', () => {
+  const model = new GPT(
+    { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 32, vocabSize: 40, dropout: 0 },
+    { seed: 2 },
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-distill-head-'));
+  try {
+    const head = [5, 6, 7, 8];
+    const examples = [
+      [9, 10, 11, 12, 13, 14],
+      [15, 16, 17],
+    ];
+    const key = { teacher: 'self', prefixTokens: 4, k: 6, width: 6, examples: 2, dataHash: 'x' };
+    const cache = buildTeacherCache(model, head, examples, { dir, k: 6, width: 6, key, padId: 0 });
+    noGrad(() =>
+      tidy(() => {
+        const same = batchKL(model, cache, head, [0, 1], 0, 'fp32').item();
+        assert.ok(Math.abs(same) < 1e-5, `KL ${same} with the teacher's context`);
+        const without = batchKL(model, cache, [], [0, 1], 0, 'fp32').item();
+        assert.ok(without > 1e-4, `KL ${without} without the head`);
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const p of model.parameters()) p.dispose();
+  }
 });

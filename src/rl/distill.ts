@@ -29,12 +29,14 @@ import { ConfigError, type HardwareConfig, trainingDevice, validateHardware } fr
 import { EpochOrder } from '../util/epoch-order.ts';
 import { Progress } from '../util/progress.ts';
 import { buildTeacherCache, hashTokens, type TeacherCache } from './distill-cache.ts';
+import { distillContexts, teacherPrefix, teacherPromptText } from './distill-context.ts';
 import { evaluatePolicy } from './evaluate.ts';
 import type { RewardFn } from './rollout.ts';
 import {
   latestRunCheckpoint,
   pruneStepFolders,
   readRunState,
+  runTokenizerPath,
   truncateMetrics,
   writeRunCheckpoint,
 } from './state.ts';
@@ -78,7 +80,10 @@ export interface DistillOptions {
   /** The LM checkpoint: teacher (with the prompt) and student init (without). */
   init: string;
   tokenizer: Tokenizer;
-  /** The HHH prompt; a dialogue ("\n\nHuman: …") is appended directly after it. */
+  /**
+   * The HHH prompt; a dialogue ("\n\nHuman: …") is appended directly after it. With a chat template its
+   * preamble is the teacher's one system message, in place of the template's default (distill-context.ts).
+   */
   hhhPrompt: string;
   /** Training dialogues (transcripts). The last `evalExamples` are held out. */
   dialogues: readonly string[];
@@ -163,18 +168,24 @@ export function bucketKL(
 }
 
 /**
- * Mean bucket KL of `model` over the examples `rows` of the cache (or the gradient-carrying loss). The batch
- * is built on the CPU and moved to the model's device; 'bf16' autocasts the forward only.
+ * Mean bucket KL of `model` over the examples `rows` of the cache (or the gradient-carrying loss). The
+ * student reads `head` (a chat template's system turn; empty in HH text) then each example. The batch is
+ * built on the CPU and moved to the model's device; 'bf16' autocasts the forward only.
+ *
+ * @example const loss = batchKL(student, cache, head, [0, 1, 2], tok.padId, 'fp32'); // scalar
  */
-function batchKL(
+export function batchKL(
   model: CausalLM,
   cache: TeacherCache,
+  head: readonly number[],
   rows: readonly number[],
   padId: number,
   precision: string,
 ): Tensor {
-  const { k, width } = cache;
-  const S = width - 1;
+  const { k } = cache;
+  const S = cache.width - 1;
+  const H = head.length;
+  const width = H + cache.width;
   const B = rows.length;
   // Right-padded student inputs: causal attention never looks right, so the padding changes nothing.
   const input = new BigInt64Array(B * width).fill(BigInt(padId));
@@ -184,11 +195,11 @@ function batchKL(
   const logp = new Float32Array(B * S * k);
   const rest = new Float32Array(B * S);
   rows.forEach((m, b) => {
-    const ex = cache.examples[m]!;
-    ex.forEach((id, j) => {
+    [...head, ...cache.examples[m]!].forEach((id, j) => {
       input[b * width + j] = BigInt(id);
       attention[b * width + j] = 1;
     });
+    const ex = cache.examples[m]!;
     for (let j = 0; j < ex.length - 1; j++) valid[b * S + j] = 1;
     for (let i = 0; i < S * k; i++) {
       ids[b * S * k + i] = BigInt(cache.ids[m * S * k + i]!);
@@ -204,8 +215,9 @@ function batchKL(
         attentionMask: tensor(attention, { dtype: 'bool', shape: [B, width], device }),
       }).logits,
   ).float(); // (B, width, V)
+  // The example's positions 0 … S − 1 (after the head) predict its tokens 1 … S, as the teacher's cache.
   const kl = bucketKL(
-    logits.narrow(1, 0, S),
+    logits.narrow(1, H, S),
     tensor(ids, { shape: [B, S, k], device }),
     tensor(logp, { shape: [B, S, k], device }),
     tensor(rest, { shape: [B, S], device }),
@@ -217,6 +229,7 @@ function batchKL(
 function meanKL(
   model: CausalLM,
   cache: TeacherCache,
+  head: readonly number[],
   rows: readonly number[],
   padId: number,
   precision: string,
@@ -224,7 +237,8 @@ function meanKL(
   let total = 0;
   for (let i = 0; i < rows.length; i += 16) {
     const part = rows.slice(i, i + 16);
-    total += noGrad(() => tidy(() => batchKL(model, cache, part, padId, precision).item())) * part.length;
+    total +=
+      noGrad(() => tidy(() => batchKL(model, cache, head, part, padId, precision).item())) * part.length;
   }
   return total / Math.max(1, rows.length);
 }
@@ -251,18 +265,21 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
   if (device !== 'cpu') teacher.to({ device });
   const padId = opts.tokenizer.padId;
 
-  // Data: dialogues cut to maxTokens; the HHH prompt cut from the left so prefix + dialogue fits the context.
-  const encoded = (await opts.tokenizer.encodeBatch(opts.dialogues, { allowSpecial: false }))
-    .map((ids) => ids.slice(0, c.maxTokens))
-    .filter((ids) => ids.length >= 2);
+  // Data: the student reads head + dialogue, the teacher the HHH prompt (cut from the left, its system turn
+  // kept, so prefix + dialogue fits the context) + dialogue: one system turn each (distill-context.ts).
+  const {
+    head,
+    examples: encoded,
+    hhh,
+  } = await distillContexts(opts.tokenizer, opts.hhhPrompt, opts.dialogues, c.maxTokens);
   if (encoded.length <= c.evalExamples)
     throw new RangeError(
       `distill: ${encoded.length} usable dialogues, need more than evalExamples (${c.evalExamples})`,
     );
   const width = Math.max(...encoded.map((e) => e.length));
-  const fullPrefix = await opts.tokenizer.encode(opts.hhhPrompt, { allowSpecial: false });
+  const fullPrefix = hhh.ids;
   const budget = Math.max(0, teacher.lmConfig.maxPositions - width);
-  const prefix = fullPrefix.slice(Math.max(0, fullPrefix.length - budget));
+  const prefix = teacherPrefix(hhh, budget);
   const key = {
     teacher: resolve(opts.init),
     prefixTokens: prefix.length,
@@ -292,6 +309,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       `${out} already holds a distillation run (${existing}); pass resume (--resume) to continue it or pick another out`,
     );
   const student = loadCheckpoint(existing ?? opts.init, { allowNonFinite }).model.eval();
+  const tokenizerPath = runTokenizerPath(out, opts.tokenizer, teacherCkpt.tokenizerPath);
   if (device !== 'cpu') student.to({ device }); // before the optimiser holds its weights
   const optimizer = new AdamW(student.parameters(), { lr: c.lr, weightDecay: 0 });
   const free = (): void => {
@@ -312,14 +330,16 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
           })
         ).gold;
       }
-      // The teacher samples with the HHH prompt in front, cut to leave room for prompt + response; the gold
-      // judge strips it.
+      // The teacher samples with the HHH prompt in front (in a chat template, in place of the prompt's system
+      // turn), cut to leave room for prompt + response; the gold judge strips it.
       const evalPrompts = [...opts.evalPrompts];
       const longest = Math.max(
-        ...(await opts.tokenizer.encodeBatch(evalPrompts, { allowSpecial: false })).map((p) => p.length),
+        ...(await opts.tokenizer.encodeWithSystemTurn(evalPrompts, { allowSpecial: false })).map(
+          (p) => p.ids.length - p.systemTokens,
+        ),
       );
       const room = Math.max(0, model.lmConfig.maxPositions - longest - c.maxNewTokens - 8);
-      const textPrefix = await opts.tokenizer.decode(fullPrefix.slice(Math.max(0, fullPrefix.length - room)));
+      const textPrefix = await teacherPromptText(opts.tokenizer, hhh, room);
       return (
         await evaluatePolicy(
           model,
@@ -348,7 +368,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     } else {
       state = {
         step: 0,
-        klBefore: meanKL(student, cache, evalRows, padId, c.precision),
+        klBefore: meanKL(student, cache, head, evalRows, padId, c.precision),
         goldBefore: await gold(student, false),
         goldTeacher: await gold(teacher, true),
       };
@@ -382,7 +402,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
               metrics: { step },
             },
             files,
-            ...(teacherCkpt.tokenizerPath ? { tokenizerPath: teacherCkpt.tokenizerPath } : {}),
+            ...(tokenizerPath ? { tokenizerPath } : {}),
           }),
         c.keepCheckpoints,
       );
@@ -393,7 +413,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       const rows = order.slice((step - 1) * c.batchSize, c.batchSize).map((i) => trainRows[i]!);
       const guard: DivergenceContext = { trainer: 'distill', step, lastGood: checkpoint, init: opts.init };
       const loss = tidy(() => {
-        const l = injectNonFinite(batchKL(student, cache, rows, padId, c.precision), step);
+        const l = injectNonFinite(batchKL(student, cache, head, rows, padId, c.precision), step);
         const [value] = agreeFinite(guard, 'the loss', [l.item()]) as [number];
         optimizer.zeroGrad();
         l.backward();
@@ -414,7 +434,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     }
     bar?.done();
     if (!checkpoint) checkpoint = save(state.step);
-    const klAfter = meanKL(student, cache, evalRows, padId, c.precision);
+    const klAfter = meanKL(student, cache, head, evalRows, padId, c.precision);
     const goldAfter = await gold(student, false);
     appendFileSync(
       metricsPath,

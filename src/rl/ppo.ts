@@ -51,6 +51,7 @@ import {
   latestRunCheckpoint,
   pruneStepFolders,
   readRunState,
+  runTokenizerPath,
   stepFolderName,
   truncateMetrics,
   writeRunCheckpoint,
@@ -197,12 +198,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     );
   const from = existing ?? opts.init;
   const loaded = loadCheckpoint(from, { allowNonFinite });
-  // The run's tokenizer as the checkpoints' copy: with a chat template applied (--chat-template) it marks
-  // its tokenizer_config.json, so serve and later rounds render the same way (see Tokenizer.save).
-  if (main && opts.tokenizer.format.name !== 'hh' && loaded.tokenizerPath) {
-    opts.tokenizer.save(join(out, 'tokenizer.json'));
-    loaded.tokenizerPath = join(out, 'tokenizer.json');
-  }
+  loaded.tokenizerPath = runTokenizerPath(out, opts.tokenizer, loaded.tokenizerPath, main);
   const valueHead = new ScalarHead(loaded.model.lmConfig.hiddenSize, { seed: c.seed, std: 0.01 });
   const headTensors = stripPrefix(loaded.extra, VALUE_HEAD);
   if (Object.keys(headTensors).length > 0) valueHead.loadStateDict(headTensors);

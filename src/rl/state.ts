@@ -4,6 +4,7 @@
 //   OUT/metrics.jsonl              one JSON line per step / eval
 // A kill at any instant leaves the previous checkpoint or the new one; `--resume` continues from it.
 import { join } from 'node:path';
+import type { Tokenizer } from '../tokenizer/index.ts';
 import { readStateFile } from '../train/state.ts';
 import { truncateMetrics as truncateMetricsLines } from '../util/metrics.ts';
 import { commitStepFolder, latestStepFolder } from '../util/step-folders.ts';
@@ -47,4 +48,24 @@ export function writeRunCheckpoint(
  */
 export function truncateMetrics(path: string, step: number, opts: { closingEval?: boolean } = {}): void {
   truncateMetricsLines(path, step, { keepUnstepped: true, ...opts });
+}
+
+/**
+ * The tokenizer.json a run's checkpoints copy: the loaded checkpoint's, or, when the run's tokenizer
+ * applies a chat template (--chat-template), OUT/tokenizer.json written by it — its tokenizer_config.json
+ * marked, so later stages and serve render the same way without the flag (see Tokenizer.save). Only the
+ * main process writes (`write` false on other ranks); every rank gets the same path.
+ *
+ * @example const tokenizerPath = runTokenizerPath(out, tokenizer, loaded.tokenizerPath, rank === 0);
+ */
+export function runTokenizerPath(
+  out: string,
+  tokenizer: Tokenizer,
+  loadedPath: string | null,
+  write = true,
+): string | null {
+  if (tokenizer.format.name === 'hh' || !loadedPath) return loadedPath;
+  const path = join(out, 'tokenizer.json');
+  if (write) tokenizer.save(path);
+  return path;
 }

@@ -18,6 +18,8 @@ export interface Segment {
   role: SegmentRole;
   /** Written by the format (template markup): special-token strings in it are special tokens. */
   markup: boolean;
+  /** Part of the system turn the format writes (ChatML's; HH text has none). */
+  system?: boolean;
 }
 
 export interface DialogueTurn {
@@ -59,6 +61,11 @@ export interface DialogueFormat {
   readonly stopStrings: readonly string[];
   /** A decoded reply (stops removed) as the response of an HH transcript: ChatML's gets HH's leading space. */
   responseText(decoded: string): string;
+  /**
+   * Text this format rendered (decoded ids) back as an HH transcript: HH's is itself; ChatML's goes through
+   * chatMLToHH, a turn cut at its start dropped.
+   */
+  transcriptOf(rendered: string): string;
 }
 
 /** The HH-RLHF text itself. A Human marker after a reply ends that reply. */
@@ -90,6 +97,7 @@ export const HH_FORMAT: DialogueFormat = {
   stopTokens: [],
   stopStrings: [HUMAN_TURN],
   responseText: (decoded) => decoded,
+  transcriptOf: (rendered) => rendered,
 };
 
 const IM_START = '<|im_start|>';
@@ -100,12 +108,14 @@ const IM_END = '<|im_end|>';
  * "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."; SmolLM2: "You are a helpful AI
  * assistant named SmolLM, …"; Qwen3: none). Text before the first turn (e.g. a prompt prepended for
  * context distillation) becomes the system message. Turn texts are trimmed, as chat messages carry no
- * HH spacing. Qwen3's <think> blocks are not written.
+ * HH spacing. Qwen3's <think> blocks are not written; with `thinkBlocks` (a template that has them), a
+ * reply's leading "<think>…</think>" is dropped from its response text (the PM, the gold judge and the
+ * store see the answer only), and a reply still inside its think block when it stopped has no answer.
  *
  * @example chatMLFormat().segments('\n\nHuman: hi\n\nAssistant:').map((s) => s.text).join('')
  * // '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'
  */
-export function chatMLFormat(defaultSystem?: string): DialogueFormat {
+export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boolean } = {}): DialogueFormat {
   return {
     name: 'chatml',
     segments(transcript) {
@@ -115,9 +125,9 @@ export function chatMLFormat(defaultSystem?: string): DialogueFormat {
       const markup = (text: string, role: SegmentRole = 'context') => out.push({ text, role, markup: true });
       const system = preamble.trim() || defaultSystem;
       if (system) {
-        markup(`${IM_START}system\n`);
-        out.push({ text: system, role: 'context', markup: false });
-        markup(`${IM_END}\n`);
+        out.push({ text: `${IM_START}system\n`, role: 'context', markup: true, system: true });
+        out.push({ text: system, role: 'context', markup: false, system: true });
+        out.push({ text: `${IM_END}\n`, role: 'context', markup: true, system: true });
       }
       turns.forEach((turn, i) => {
         const content = turn.body.trim();
@@ -137,8 +147,21 @@ export function chatMLFormat(defaultSystem?: string): DialogueFormat {
     },
     stopTokens: [IM_END],
     stopStrings: [],
-    responseText: (decoded) => (decoded ? ` ${decoded.trimStart()}` : ''),
+    responseText: (decoded) => {
+      const answer = opts.thinkBlocks ? withoutThinkBlock(decoded) : decoded;
+      return answer ? ` ${answer.trimStart()}` : '';
+    },
+    transcriptOf: (rendered) => chatMLToHH(rendered, defaultSystem),
   };
+}
+
+// A reply without its leading think block (Qwen3: "<think>\nreasoning\n</think>\n\nanswer"); '' when the
+// block never closed (the reply stopped while thinking).
+function withoutThinkBlock(reply: string): string {
+  const open = /^\s*<think>/.exec(reply);
+  if (!open) return reply;
+  const close = reply.indexOf('</think>', open[0].length);
+  return close < 0 ? '' : reply.slice(close + '</think>'.length);
 }
 
 /**
@@ -165,7 +188,8 @@ export function chatMLToHH(text: string, defaultSystem?: string): string {
 /**
  * The format a tokenizer_config.json `chat_template` asks for: ChatML when the template writes each
  * message as "<|im_start|>" + role + "\n" … "<|im_end|>" (Qwen2/2.5/3, SmolLM2-Instruct), its default
- * system message read from the template. Any other template is refused, naming `file`.
+ * system message read from the template, and think blocks dropped from replies when the template has them
+ * (Qwen3). Any other template is refused, naming `file`.
  *
  * @example formatOfChatTemplate(qwen25Template, 'Qwen2.5/tokenizer_config.json').name // 'chatml'
  */
@@ -182,7 +206,9 @@ export function formatOfChatTemplate(template: string, file: string): DialogueFo
     );
   }
   const system = /'<\|im_start\|>system\\n((?:[^'\\<]|\\.)+)<\|im_end\|>\\n'/.exec(template)?.[1];
-  return chatMLFormat(system === undefined ? undefined : unescapeJinja(system));
+  return chatMLFormat(system === undefined ? undefined : unescapeJinja(system), {
+    thinkBlocks: template.includes('<think>'),
+  });
 }
 
 function unescapeJinja(literal: string): string {

@@ -10,6 +10,7 @@ import { chatMLFormat, chatMLToHH, HH_FORMAT, HUMAN_TURN, Tokenizer, TokenizerEr
 import {
   HF_EOS,
   LLAMA3_CHAT_TEMPLATE,
+  QWEN3_CHAT_TEMPLATE,
   QWEN25_CHAT_TEMPLATE,
   writeHfStyleTokenizer,
 } from './test-fixtures.ts';
@@ -144,6 +145,39 @@ describe('--chat-template (ChatML)', () => {
       full.filter((_, i) => roles[i] === 'reply-end'),
       [imEnd],
     );
+  });
+
+  it("Qwen3's template: no default system turn; a reply's think block is not part of its response", async () => {
+    const qwen3 = join(dir, 'qwen3');
+    mkdirSync(qwen3);
+    const q3 = Tokenizer.fromFile(
+      writeHfStyleTokenizer(qwen3, dialogues, QWEN3_CHAT_TEMPLATE),
+    ).withChatTemplate();
+    const imEnd = q3.tokenToId('<|im_end|>')!;
+    assert.equal(
+      q3.format
+        .segments('\n\nHuman: hi\n\nAssistant:')
+        .map((s) => s.text)
+        .join(''),
+      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
+    );
+    const reply = async (text: string, stopped = true) => [
+      ...(await hh.encode(text)),
+      ...(stopped ? [imEnd] : []),
+    ];
+    assert.deepEqual(
+      await q3.decodeReplies([
+        await reply('<think>\nThree and four make seven.\n</think>\n\nIt is 7.'),
+        await reply('<think>\n\n</think>\n\nIt is 7.'), // the empty block of enable_thinking=False
+        await reply('It is 7.'),
+        await reply('<think>\nThree and four', false), // cut off while thinking: no answer
+      ]),
+      [' It is 7.', ' It is 7.', ' It is 7.', ''],
+    );
+    // A template without think blocks (Qwen2.5) leaves the text alone.
+    assert.deepEqual(await tok.decodeReplies([await reply('<think>x</think> It is 7.')]), [
+      ' <think>x</think> It is 7.',
+    ]);
   });
 
   it('refuses a missing or non-ChatML template, naming tokenizer_config.json', () => {

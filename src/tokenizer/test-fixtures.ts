@@ -14,6 +14,30 @@ export const QWEN25_CHAT_TEMPLATE =
   "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}\n    {%- endif %}\n{%- endfor %}\n" +
   "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n";
 
+/**
+ * Qwen3's chat template (transformers' tokenizer_config.json) without its tool branches: no default system
+ * message; think blocks on the replies after the last user turn; with enable_thinking false, the
+ * generation prompt closes an empty think block.
+ */
+export const QWEN3_CHAT_TEMPLATE =
+  "{%- if messages[0].role == 'system' %}\n    {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}\n{%- endif %}\n" +
+  '{%- set ns = namespace(last_query_index=messages|length - 1) %}\n' +
+  "{%- for message in messages[::-1] %}\n    {%- if message.role == 'user' and ns.last_query_index == messages|length - 1 %}\n" +
+  '        {%- set ns.last_query_index = messages|length - 1 - loop.index0 %}\n    {%- endif %}\n{%- endfor %}\n' +
+  '{%- for message in messages %}\n    {%- set content = message.content %}\n' +
+  '    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}\n' +
+  "        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}\n" +
+  '    {%- elif message.role == "assistant" %}\n        {%- set reasoning_content = \'\' %}\n' +
+  "        {%- if '</think>' in content %}\n" +
+  "            {%- set reasoning_content = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n" +
+  "            {%- set content = content.split('</think>')[-1].lstrip('\\n') %}\n        {%- endif %}\n" +
+  '        {%- if loop.index0 > ns.last_query_index and (loop.last or reasoning_content) %}\n' +
+  "            {{- '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}\n" +
+  "        {%- else %}\n            {{- '<|im_start|>' + message.role + '\\n' + content }}\n        {%- endif %}\n" +
+  "        {{- '<|im_end|>\\n' }}\n    {%- endif %}\n{%- endfor %}\n" +
+  "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n" +
+  "    {%- if enable_thinking is defined and enable_thinking is false %}\n        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}\n";
+
 /** Llama 3's template (not ChatML): hhkit must refuse it by name. */
 export const LLAMA3_CHAT_TEMPLATE =
   "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";

@@ -267,6 +267,35 @@ export class Tokenizer {
     texts: readonly string[],
     options: EncodeOptions = {},
   ): Promise<{ ids: number[]; roles: SegmentRole[] }[]> {
+    return (await this.encodeSegments(texts, options)).map(({ ids, roles }) => ({ ids, roles }));
+  }
+
+  /**
+   * Transcripts → ids exactly as encodeBatch gives them, each with how many of its leading ids are the
+   * system turn the format writes (a chat template's system message, its default one when the transcript
+   * brings none; 0 in HH text, which has no system turn). Context distillation puts the HHH prompt in that
+   * turn's place, so the teacher's context holds one system turn, not two.
+   *
+   * @example (await chat.encodeWithSystemTurn(['\n\nHuman: hi\n\nAssistant:']))[0].systemTokens // Qwen2.5's default system turn
+   */
+  async encodeWithSystemTurn(
+    texts: readonly string[],
+    options: EncodeOptions = {},
+  ): Promise<{ ids: number[]; systemTokens: number }[]> {
+    if (this.format === HH_FORMAT)
+      return (await this.encodeBatch(texts, options)).map((ids) => ({ ids, systemTokens: 0 }));
+    return (await this.encodeSegments(texts, options)).map(({ ids, systemTokens }) => ({
+      ids,
+      systemTokens,
+    }));
+  }
+
+  // Each transcript's segments in this format, encoded one by one: ids, each id's role, and how many
+  // leading ids are the format's system turn.
+  private async encodeSegments(
+    texts: readonly string[],
+    options: EncodeOptions,
+  ): Promise<{ ids: number[]; roles: SegmentRole[]; systemTokens: number }[]> {
     const segments: Segment[][] = texts.map((text) => this.format.segments(text));
     const flat = segments.flat();
     const markup = flat.filter((s) => s.markup).map((s) => s.text);
@@ -278,14 +307,16 @@ export class Tokenizer {
     return segments.map((list) => {
       const ids: number[] = [];
       const roles: SegmentRole[] = [];
+      let systemTokens = 0;
       for (const segment of list) {
         const part = segment.markup ? markupIds[m++]! : plainIds[p++]!;
+        if (segment.system) systemTokens += part.length;
         for (const id of part) {
           ids.push(id);
           roles.push(segment.role);
         }
       }
-      return { ids, roles };
+      return { ids, roles, systemTokens };
     });
   }
 
