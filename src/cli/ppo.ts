@@ -184,7 +184,11 @@ export const command: Command = {
       say(
         `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
       );
-    const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
+    const tensorboard = tensorboardLog(
+      stringOption(options, 'tensorboard', ''),
+      rank,
+      options['resume'] === true,
+    );
     const result = await trainPPO({
       config,
       init: ckpt,
