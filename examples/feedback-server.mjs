@@ -1,16 +1,16 @@
-// The feedback interface against your own model: `hhkit serve` deploys a checkpoint folder, a crowdworker
-// writes a Human turn, gets two sampled Assistant responses and picks one, and the comparison lands in the
-// SQLite store at once. This script does a worker's part through the HTTP API (what the web page at / does)
-// and reads the comparison back from the store. The model is a fresh, untrained tiny GPT (its responses are
-// noise) to stay self-contained: pass your own folder (an hhkit checkpoint or a Hugging Face folder of a supported family) as --init.
+// The feedback interface against your own model: the app `hhkit serve` runs, started in this process
+// through the library (`startServer` from 'hhkit/server'). A crowdworker writes a Human turn, gets two
+// sampled Assistant responses and picks one, and the comparison lands in the SQLite store at once. This
+// script does a worker's part through the HTTP API (what the web page at / does) and reads the comparison
+// back from the store. The model is a fresh, untrained tiny GPT (its responses are noise) to stay
+// self-contained: deploy your own folder (an hhkit checkpoint or a Hugging Face folder of a supported
+// family) instead. The command line does the same: `npx hhkit serve --db feedback.db --init DIR`.
 //   node examples/feedback-server.mjs
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { GPT, saveCheckpoint, Store, storedComparisons, Tokenizer } from 'hhkit';
+import { join } from 'node:path';
+import { GPT, newToken, saveCheckpoint, Store, storedComparisons, Tokenizer } from 'hhkit';
+import { startServer } from 'hhkit/server';
 
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-example-serve-'));
 
@@ -31,22 +31,12 @@ saveCheckpoint(modelDir, {
   tokenizerPath: join(dir, 'tokenizer.json'),
 });
 
-// 2. Start `hhkit serve` on a free port (--port 0) with a new admin; it prints the admin's token and its URL.
-const bin = join(dirname(createRequire(import.meta.url).resolve('hhkit/package.json')), 'bin', 'hhkit.js');
-const db = join(dir, 'feedback.db');
-const serveArgs = ['--db', db, '--init', modelDir, '--port', '0', '--new-admin', 'owner'];
-const server = spawn(process.execPath, [bin, 'serve', ...serveArgs, '--max-new-tokens', '8'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const exited = new Promise((resolve) => server.once('exit', (code, signal) => resolve(code ?? signal)));
-let adminToken = '';
-let url = '';
-for await (const line of createInterface({ input: server.stdout })) {
-  adminToken = /^admin 'owner' token .*: (\S+)$/.exec(line)?.[1] ?? adminToken;
-  url = /^hhkit serve: (http:\/\/\S+?)\/ /.exec(line)?.[1] ?? url;
-  if (url) break;
-}
-if (!url || !adminToken) throw new Error(`hhkit serve did not start (exit: ${await exited})`);
+// 2. The store with an admin, and the server on a free port (port 0): the model loads in a worker thread.
+const store = Store.open(join(dir, 'feedback.db'));
+const adminToken = newToken();
+store.addWorker({ name: 'owner', role: 'admin', token: adminToken });
+const server = await startServer({ store, models: [modelDir], port: 0, sampling: { maxNewTokens: 8 } });
+const { url } = server;
 
 /** One JSON call to the server's API; a non-2xx reply is an error with the server's message. */
 async function api(path, token, body) {
@@ -73,13 +63,11 @@ try {
     strength: 3,
   }));
 } finally {
-  // 4. Shut down: serve stops on SIGTERM (or Ctrl-C), closing the store.
-  server.kill('SIGTERM');
-  await exited;
+  // 4. Shut down: the server stops listening and its model workers end; the store stays open.
+  await server.close();
 }
 
 // 5. Read it back from the SQLite store: the comparison as an HH-RLHF record (chosen / rejected transcripts).
-const store = Store.open(db, { mustExist: true });
 const stored = [...storedComparisons(store)];
 store.close();
 console.log(

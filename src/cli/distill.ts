@@ -13,6 +13,7 @@ import {
   UsageError,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { TENSORBOARD_HELP, tensorboardLog } from './tensorboard.ts';
 import { warnCorpus } from './warnings.ts';
 import {
   applyOverrides,
@@ -31,6 +32,7 @@ const OWN = [
   'dialogues',
   'chatTemplate',
   'evalPrompts',
+  'tensorboard',
   'resume',
   'strict',
   'allowNonfinite',
@@ -41,7 +43,7 @@ const OWN = [
 const distillConfig = configOptions(defaultDistillConfig);
 const OPTIONS: OptionSpec = {
   command: 'distill',
-  values: ['init', 'world', 'dialogues', 'eval-prompts', ...distillConfig.values],
+  values: ['init', 'world', 'dialogues', 'eval-prompts', 'tensorboard', ...distillConfig.values],
   flags: ['resume', 'strict', 'allow-nonfinite', 'chat-template', ...distillConfig.flags],
 };
 
@@ -73,6 +75,7 @@ options:
                        Qwen2/2.5/3, SmolLM2-Instruct) for the policy and the PM; replies stop at <|im_end|>;
                        the HHH prompt's preamble is the teacher's one system message (not the default's)
   --json               the last stdout line is the report as one JSON object
+  --tensorboard DIR    ${TENSORBOARD_HELP}
 ${optionLines(defaultDistillConfig, hardwareDocs)}`;
 
 export const command: Command = {
@@ -104,6 +107,11 @@ export const command: Command = {
       0,
       Number(options['evalPrompts'] ?? options['eval-prompts'] ?? 64),
     );
+    const tensorboard = tensorboardLog(
+      stringOption(options, 'tensorboard', ''),
+      0,
+      options['resume'] === true,
+    );
     const report = await distill({
       config,
       init: ckpt,
@@ -116,10 +124,11 @@ export const command: Command = {
       allowNonFinite: options['allow-nonfinite'] === true,
       progress: true,
       onEvent: (e) => {
+        tensorboard?.write(e);
         if (e.type === 'teacher' && (e.done === e.total || e.done % 256 === 0))
           console.error(`teacher: ${e.done}/${e.total} dialogues cached`);
       },
-    });
+    }).finally(() => tensorboard?.close());
     console.error(
       [
         `teacher prefix: ${report.prefixTokens} of the HHH prompt's ${report.prefixTokensTotal} tokens (cut to fit the context)`,

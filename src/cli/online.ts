@@ -22,6 +22,7 @@ import {
   UsageError,
 } from './args.ts';
 import type { Command } from './main.ts';
+import { onlineTensorboard, TENSORBOARD_HELP } from './tensorboard.ts';
 
 const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
 
@@ -73,6 +74,11 @@ options:
   --pm-KEY V                PM finetuning option KEY (hhkit pm train's keys: --pm-steps, --pm-batch-size,
                             --pm-lr-multiplier, --pm-max-comparisons, --pm-max-length …)
   --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …)
+  --tensorboard DIR         ${TENSORBOARD_HELP};
+                            one folder per run: DIR/pm/round-K and DIR/ppo/round-K (each round's PM and PPO
+                            steps), DIR/rounds (per round, as its stages finish: PM accuracy vs crowd and
+                            gold, PPO reward and KL, gold HH, comparisons; at the end crowd and PM-predicted
+                            Elo, which a rerun replaces)
   --config FILE.json        options as a JSON object; flags override it
   --json                    the last stdout line is the summary as one JSON object`;
 
@@ -100,6 +106,7 @@ const OWN = new Set([
   'round0-pm',
   'round0-policy',
   'test-data',
+  'tensorboard',
   'json',
   'config',
   'help',
@@ -177,6 +184,8 @@ function serverCollector(port: number, dbPath: () => string): Collector {
 }
 
 function describe(e: OnlineEvent): string | null {
+  if (e.type === 'pm' || e.type === 'ppo')
+    return e.event.type === 'warning' ? `round ${e.round}: ${e.type} warning: ${e.event.message}` : null;
   if (e.type === 'round') return null;
   if (e.status === 'skipped') return `round ${e.round}: ${e.stage} already done`;
   if (e.status === 'started') return `round ${e.round}: ${e.stage}…`;
@@ -227,6 +236,8 @@ export const command: Command = {
       throw err;
     }
     const port = numberOption(options, 'port', 8080);
+    const tensorboardDir = stringOption(options, 'tensorboard', '');
+    const tensorboard = tensorboardDir ? onlineTensorboard(tensorboardDir) : null;
     const collector =
       mode === 'server' ? serverCollector(port, () => config.db || `${config.out}/hhkit.db`) : undefined;
     try {
@@ -235,10 +246,11 @@ export const command: Command = {
         ...(collector ? { collector } : {}),
         command: ['hhkit', 'online', ...argv].join(' '),
         onEvent: (e) => {
+          tensorboard?.write(e);
           const line = describe(e);
           if (line) console.error(line);
         },
-      });
+      }).finally(() => tensorboard?.close());
       console.log(result.table);
       console.log(
         `\nwrote ${result.files.table}, ${result.files.eloRounds}, ${result.files.metrics}; store ${result.files.store}`,

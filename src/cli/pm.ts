@@ -210,7 +210,7 @@ async function train(phase: PMPhase, argv: string[]): Promise<number> {
   }
   let result: Awaited<ReturnType<typeof trainPreferenceModel>>;
   let skippedLines = 0; // from the 'data' event: bad lines and truncated files of --data, for --json
-  const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
+  const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank, resume);
   try {
     result = await trainPreferenceModel(config, {
       ...(options['chat-template'] === true

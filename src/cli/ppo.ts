@@ -119,6 +119,11 @@ export async function rewardOption(
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
 
+/**
+ * The stderr line `hhkit ppo` prints for an event (resume, evaluation, warning); null for the others.
+ *
+ * @example describePPOEvent({ type: 'resume', step: 40, dir: 'runs/ppo/checkpoints/step-000040' }) // 'resuming from step 40 (…)'
+ */
 export function describePPOEvent(e: PPOEvent): string | null {
   switch (e.type) {
     case 'resume':
@@ -184,7 +189,11 @@ export const command: Command = {
       say(
         `data-parallel: ${worldSize} processes, ${config.batchSize / worldSize} of the ${config.batchSize} prompts per step each`,
       );
-    const tensorboard = tensorboardLog(stringOption(options, 'tensorboard', ''), rank);
+    const tensorboard = tensorboardLog(
+      stringOption(options, 'tensorboard', ''),
+      rank,
+      options['resume'] === true,
+    );
     const result = await trainPPO({
       config,
       init: ckpt,

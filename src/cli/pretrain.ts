@@ -296,7 +296,7 @@ export const command: Command = {
     }
     let result: TrainLMResult;
     let data: CorpusReport | null = null; // from the 'data' event, for --json
-    const tensorboard = tensorboardLog(cli.tensorboard, rank);
+    const tensorboard = tensorboardLog(cli.tensorboard, rank, cli.resume);
     try {
       result = await trainLM(config, {
         tokenizer,

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelPool } from '../server/models.ts';
-import { buildServer } from '../server/app.ts';
 import { DEFAULT_RATE_LIMITS } from '../server/ratelimit.ts';
+import { type RunningServer, startServer } from '../server/start.ts';
 import { StoreError } from '../store/errors.ts';
 import { newToken, Store } from '../store/store.ts';
 import { modelOption, numberOption, type OptionSpec, parseArgs, stringOption, UsageError } from './args.ts';
@@ -126,16 +125,28 @@ export const command: Command = {
       throw new UsageError(`a worker named '${newAdmin}' exists; pick another --new-admin`);
     }
     const round = positiveInt(options, 'round', openRound(store), 0);
+    const pool = {
+      timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
+      allowNonFinite: options['allow-nonfinite'] === true,
+      chatTemplate: options['chat-template'] === true,
+      maxWaiting: positiveInt(options, 'queue', 4, 0),
+    };
     console.error(`loading ${modelDirs.length} model(s)…`);
-    let pool: ModelPool;
+    let server: RunningServer;
     try {
-      pool = await ModelPool.start(store, modelDirs, {
-        timeoutMs: positiveInt(options, 'timeout-ms', 30_000),
-        allowNonFinite: options['allow-nonfinite'] === true,
-        chatTemplate: options['chat-template'] === true,
-        maxWaiting: positiveInt(options, 'queue', 4, 0),
+      server = await startServer({
+        store,
+        models: modelDirs,
+        pool,
+        round,
+        sampling,
+        rateLimit,
+        logger: options['log'] === true,
+        host,
+        port,
       });
     } catch (err) {
+      // A model that does not load (non-finite weights, not a checkpoint) or a port that is taken.
       store.close();
       console.error(`hhkit serve: ${(err as Error).message}`);
       return 1;
@@ -150,25 +161,9 @@ export const command: Command = {
       store.addWorker({ name: adminName, role: 'admin', token });
       console.log(`admin '${adminName}' token (shown once, keep it): ${token}`);
     }
-    const app = await buildServer({
-      store,
-      sampler: pool,
-      round,
-      sampling,
-      rateLimit,
-      logger: options['log'] === true,
-    });
-    let url: string;
-    try {
-      url = await app.listen({ host, port });
-    } catch (err) {
-      await pool.close();
-      store.close();
-      console.error(`hhkit serve: cannot listen on ${host}:${port}: ${(err as Error).message}`);
-      return 1;
-    }
+    const { url } = server;
     console.log(
-      `hhkit serve: ${url}/ (admin: ${url}/admin) · round ${round} · models ${pool.deployed.map((m) => m.name).join(', ')}`,
+      `hhkit serve: ${url}/ (admin: ${url}/admin) · round ${round} · models ${server.pool.deployed.map((m) => m.name).join(', ')}`,
     );
 
     await new Promise<void>((resolve) => {
@@ -176,8 +171,7 @@ export const command: Command = {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-    await app.close();
-    await pool.close();
+    await server.close();
     store.close();
     return 0;
   },

@@ -24,6 +24,12 @@ export const DTYPES: readonly DType[] = [
 
 const CODES = new Map<DType, number>(DTYPES.map((d, i) => [d, i]));
 
+/**
+ * The numeric code of `dtype` that the native binding takes (its index in DTYPES); a TypeError naming the
+ * known dtypes for any other string.
+ *
+ * @example dtypeCode('int64') // 4
+ */
 export function dtypeCode(dtype: DType): number {
   const code = CODES.get(dtype);
   if (code === undefined)
@@ -31,6 +37,11 @@ export function dtypeCode(dtype: DType): number {
   return code;
 }
 
+/**
+ * The dtype of a numeric code the native binding returned (the inverse of dtypeCode).
+ *
+ * @example dtypeFromCode(4) // 'int64'
+ */
 export function dtypeFromCode(code: number): DType {
   const d = DTYPES[code];
   if (!d) throw new TypeError(`native returned an unknown dtype code ${code}`);
@@ -49,6 +60,12 @@ export const ELEMENT_SIZE: Record<DType, number> = {
   int8: 1,
 };
 
+/**
+ * Whether `dtype` is a floating-point type (float32, float64, float16, bfloat16): the ones autograd
+ * differentiates and autocast changes.
+ *
+ * @example isFloating('bfloat16') // true; isFloating('int64') // false
+ */
 export function isFloating(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64' || dtype === 'float16' || dtype === 'bfloat16';
 }

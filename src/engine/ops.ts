@@ -103,12 +103,32 @@ export function fromBytes(bytes: Uint8Array, dtype: DType, shape: readonly numbe
   return wrap(N.from_buffer(bytes, dtypeCode(dtype), shape));
 }
 
+/**
+ * An uninitialised tensor of `shape` (float32 unless `dtype`): for buffers that are written before read.
+ *
+ * @example empty([2, 3]).shape // [2, 3]
+ */
 export const empty = (shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.empty(shape, code(o), o?.device));
+/**
+ * A tensor of `shape` filled with 0 (float32 unless `dtype`).
+ *
+ * @example zeros([2, 3], { dtype: 'int64' }).toArray() // [[0, 0, 0], [0, 0, 0]]
+ */
 export const zeros = (shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.zeros(shape, code(o), o?.device));
+/**
+ * A tensor of `shape` filled with 1 (float32 unless `dtype`).
+ *
+ * @example ones([3]).toArray() // [1, 1, 1]
+ */
 export const ones = (shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.ones(shape, code(o), o?.device));
+/**
+ * A tensor of `shape` filled with `value` (float32 unless `dtype`).
+ *
+ * @example full([2], -Infinity) // a mask row
+ */
 export const full = (shape: readonly number[], value: number, o?: CreateOptions): Tensor =>
   wrap(N.full(shape, value, code(o), o?.device));
 /** [start, end) with `step`; int64 when all bounds are integers (as torch.arange), else float32. */
@@ -117,29 +137,89 @@ export function arange(start: number, end?: number, step = 1, o?: CreateOptions)
   const integral = Number.isInteger(from) && Number.isInteger(to) && Number.isInteger(step);
   return wrap(N.arange(from, to, step, code(o, integral ? 'int64' : 'float32'), o?.device));
 }
+/**
+ * `steps` evenly spaced values from `start` to `end`, both included (float32 unless `dtype`).
+ *
+ * @example linspace(0, 1, 5).toArray() // [0, 0.25, 0.5, 0.75, 1]
+ */
 export const linspace = (start: number, end: number, steps: number, o?: CreateOptions): Tensor =>
   wrap(N.linspace(start, end, steps, code(o), o?.device));
+/**
+ * The n × n identity matrix (float32 unless `dtype`).
+ *
+ * @example eye(3).sum().item() // 3
+ */
 export const eye = (n: number, o?: CreateOptions): Tensor => wrap(N.eye(n, code(o), o?.device));
 /** Standard normal samples from the global generator (seed with manualSeed). */
 export const randn = (shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.randn(shape, code(o), o?.device));
+/**
+ * Uniform samples in [0, 1) of `shape` from the global generator (seed with manualSeed).
+ *
+ * @example manualSeed(1); const u = rand([4]); // 4 values in [0, 1)
+ */
 export const rand = (shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.rand(shape, code(o), o?.device));
+/**
+ * Integers drawn uniformly from [low, high) of `shape` (int64 unless `dtype`), from the global generator.
+ *
+ * @example randint(0, 10, [2, 3]) // (2, 3) int64 values 0 … 9
+ */
 export const randint = (low: number, high: number, shape: readonly number[], o?: CreateOptions): Tensor =>
   wrap(N.randint(low, high, shape, code(o, 'int64'), o?.device));
+/**
+ * A random permutation of 0 … n − 1 (int64 unless `dtype`), from the global generator.
+ *
+ * @example manualSeed(1); randperm(5).toArray() // the indices 0 … 4 in a seeded order
+ */
 export const randperm = (n: number, o?: CreateOptions): Tensor =>
   wrap(N.randperm(n, code(o, 'int64'), o?.device));
+/**
+ * Zeros of `x`'s shape, dtype and device.
+ *
+ * @example const grad = zerosLike(param);
+ */
 export const zerosLike = (x: Tensor): Tensor => wrap(N.zeros_like(x.handle));
+/**
+ * Ones of `x`'s shape, dtype and device.
+ *
+ * @example const mask = onesLike(ids); // (B, T)
+ */
 export const onesLike = (x: Tensor): Tensor => wrap(N.ones_like(x.handle));
+/**
+ * `value` in `x`'s shape, dtype and device.
+ *
+ * @example const negInf = fullLike(scores, -Infinity);
+ */
 export const fullLike = (x: Tensor, value: number): Tensor => wrap(N.full_like(x.handle, value));
+/**
+ * Standard normal samples of `x`'s shape, dtype and device, from the global generator.
+ *
+ * @example const noise = randnLike(weights).mul(0.01);
+ */
 export const randnLike = (x: Tensor): Tensor => wrap(N.randn_like(x.handle));
+/**
+ * Uniform samples in [0, 1) of `x`'s shape, dtype and device, from the global generator.
+ *
+ * @example const keep = randLike(x).lt(0.9); // a dropout mask
+ */
 export const randLike = (x: Tensor): Tensor => wrap(N.rand_like(x.handle));
+/**
+ * 0/1 samples, 1 with probability `p` elementwise (same shape and dtype as `p`), from the global generator.
+ *
+ * @example bernoulli(full([1000], 0.3)).mean().item() // ≈ 0.3
+ */
 export const bernoulli = (p: Tensor): Tensor => wrap(N.bernoulli(p.handle));
 /** Samples `n` indices per row of `probs` (rows need not be normalised). */
 export const multinomial = (probs: Tensor, n: number, replacement = false): Tensor =>
   wrap(N.multinomial(probs.handle, n, replacement));
 
 // ---- joins and selection ----
+/**
+ * Joins tensors along an existing dimension `dim` (their other dimensions must agree), as torch.cat.
+ *
+ * @example cat([zeros([2, 3]), ones([1, 3])]).shape // [3, 3]
+ */
 export const cat = (xs: Tensor[], dim = 0): Tensor =>
   wrap(
     N.cat(
@@ -147,6 +227,11 @@ export const cat = (xs: Tensor[], dim = 0): Tensor =>
       dim,
     ),
   );
+/**
+ * Joins tensors of one shape along a new dimension `dim`, as torch.stack.
+ *
+ * @example stack([zeros([3]), ones([3])]).shape // [2, 3]
+ */
 export const stack = (xs: Tensor[], dim = 0): Tensor =>
   wrap(
     N.stack(
@@ -157,6 +242,11 @@ export const stack = (xs: Tensor[], dim = 0): Tensor =>
 /** cond ? x : y, elementwise with broadcasting. */
 export const where = (cond: Tensor, x: Tensor, y: Tensor): Tensor =>
   wrap(N.where(cond.handle, x.handle, y.handle));
+/**
+ * Einstein summation over `xs` as described by `equation`, as torch.einsum.
+ *
+ * @example const scores = einsum('bhtd,bhsd->bhts', q, k); // (B, H, T, T)
+ */
 export const einsum = (equation: string, ...xs: Tensor[]): Tensor =>
   wrap(
     N.einsum(
@@ -166,8 +256,23 @@ export const einsum = (equation: string, ...xs: Tensor[]): Tensor =>
   );
 
 // ---- linear algebra ----
+/**
+ * Matrix product with torch.matmul's broadcasting: vectors, matrices and batched (…, n, m) @ (…, m, p).
+ *
+ * @example matmul(randn([4, 2, 3]), randn([3, 5])).shape // [4, 2, 5]
+ */
 export const matmul = (a: Tensor, b: Tensor): Tensor => wrap(N.matmul(a.handle, b.handle));
+/**
+ * Product of two matrices, (n, m) @ (m, p) → (n, p), without broadcasting.
+ *
+ * @example mm(eye(2), tensor([[1, 2], [3, 4]])).toArray() // [[1, 2], [3, 4]]
+ */
 export const mm = (a: Tensor, b: Tensor): Tensor => wrap(N.mm(a.handle, b.handle));
+/**
+ * Batched matrix product, (B, n, m) @ (B, m, p) → (B, n, p), without broadcasting.
+ *
+ * @example bmm(randn([8, 2, 3]), randn([8, 3, 4])).shape // [8, 2, 4]
+ */
 export const bmm = (a: Tensor, b: Tensor): Tensor => wrap(N.bmm(a.handle, b.handle));
 /** x · Wᵀ + b, with W of shape (out, in) as torch.nn.Linear. */
 export const linear = (x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor =>
@@ -175,21 +280,61 @@ export const linear = (x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
 /** bias + a · b (2-D). */
 export const addmm = (bias: Tensor, a: Tensor, b: Tensor): Tensor =>
   wrap(N.addmm(bias.handle, a.handle, b.handle));
+/**
+ * β·bias + α·(a @ b) for batches (B, n, m) @ (B, m, p), `bias` broadcast to (B, n, p), as torch.baddbmm.
+ *
+ * @example const scores = baddbmm(mask, q, kT, 1, 1 / Math.sqrt(D)); // (B, T, T)
+ */
 export const baddbmm = (bias: Tensor, a: Tensor, b: Tensor, beta = 1, alpha = 1): Tensor =>
   wrap(N.baddbmm(bias.handle, a.handle, b.handle, beta, alpha));
+/**
+ * Outer product of vectors a (n) and b (m): the (n, m) matrix aᵢ·bⱼ.
+ *
+ * @example outer(tensor([1, 2]), tensor([1, 10, 100])).toArray() // [[1, 10, 100], [2, 20, 200]]
+ */
 export const outer = (a: Tensor, b: Tensor): Tensor => wrap(N.outer(a.handle, b.handle));
+/**
+ * The lower-triangular L with a = L·Lᵀ of a symmetric positive-definite matrix (batches allowed).
+ *
+ * @example const L = cholesky(covariance); // (C, C)
+ */
 export const cholesky = (a: Tensor): Tensor => wrap(N.linalg_cholesky(a.handle));
+/**
+ * The inverse of a square matrix (batches allowed); throws when it is singular.
+ *
+ * @example inv(tensor([[2, 0], [0, 4]])).toArray() // [[0.5, 0], [0, 0.25]]
+ */
 export const inv = (a: Tensor): Tensor => wrap(N.linalg_inv(a.handle));
 /** [eigenvalues ascending, eigenvectors] of a symmetric matrix. */
 export const eigh = (a: Tensor): [Tensor, Tensor] => {
   const [w, v] = N.linalg_eigh(a.handle);
   return [wrap(w), wrap(v)];
 };
+/**
+ * x with a·x = b for a square `a`, more accurately than inv(a)·b (torch.linalg.solve).
+ *
+ * @example solve(tensor([[2, 0], [0, 4]]), tensor([2, 8])).toArray() // [1, 2]
+ */
 export const solve = (a: Tensor, b: Tensor): Tensor => wrap(N.linalg_solve(a.handle, b.handle));
 
 // ---- nn functions ----
+/**
+ * Softmax along `dim`: exp(x) normalised to sum to 1 (computed stably).
+ *
+ * @example const probs = softmax(logits, -1); // (B, T, V)
+ */
 export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
+/**
+ * log(softmax(x)) along `dim`, computed stably (no log of a tiny probability).
+ *
+ * @example const logProbs = logSoftmax(logits, -1).gather(-1, ids.unsqueeze(-1)); // (B, T, 1)
+ */
 export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
+/**
+ * GELU, exact (erf) or with GPT-2's tanh approximation (`'tanh'`, the `gelu_new` of Hugging Face's GPT-2).
+ *
+ * @example const h = gelu(x, 'tanh');
+ */
 export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => x.gelu(approximate);
 /** Layer normalisation over the trailing `normalizedShape` dims. */
 export const layerNorm = (
@@ -248,8 +393,18 @@ export const crossEntropy = (logits: Tensor, target: Tensor, o: CrossEntropyOpti
       o.labelSmoothing ?? 0,
     ),
   );
+/**
+ * Squared error between `x` and `y`: their mean (default), sum, or each element (`'none'`).
+ *
+ * @example const valueLoss = mseLoss(values, returns); // a scalar
+ */
 export const mseLoss = (x: Tensor, y: Tensor, reduction: Reduction = 'mean'): Tensor =>
   wrap(N.mse_loss(x.handle, y.handle, Tensor.reductionCode[reduction]));
+/**
+ * Binary cross-entropy of sigmoid(x) against targets `y` in [0, 1], computed stably from the logits `x`.
+ *
+ * @example const loss = bceWithLogits(scores, labels); // mean over elements
+ */
 export const bceWithLogits = (x: Tensor, y: Tensor, reduction: Reduction = 'mean'): Tensor =>
   wrap(N.bce_with_logits(x.handle, y.handle, Tensor.reductionCode[reduction]));
 
@@ -269,6 +424,11 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Whether autograd records operations on this thread (false inside noGrad).
+ *
+ * @example noGrad(() => isGradEnabled()) // false
+ */
 export const isGradEnabled = (): boolean => N.grad_enabled();
 
 /** Gradients of `outputs` w.r.t. `inputs` without touching `.grad` (torch.autograd.grad). */

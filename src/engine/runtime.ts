@@ -15,6 +15,11 @@ export function setNumThreads(n: number): boolean {
   return N.set_num_threads(n);
 }
 
+/**
+ * The threads of torch's intra-op pool (what setNumThreads or HHKIT_NUM_THREADS set).
+ *
+ * @example setNumThreads(2); getNumThreads() // 2
+ */
 export const getNumThreads = (): number => N.get_num_threads();
 
 /** Seeds the global generators (CPU and every CUDA device), like torch.manual_seed. */
@@ -24,13 +29,39 @@ export function manualSeed(seed: number): void {
 
 /** The generator state (a uint8 tensor) of `device`'s default generator, for bit-exact resume. */
 export const getRngState = (device = 'cpu'): Tensor => new Tensor(N.get_rng_state(device));
+/**
+ * Restores `device`'s default generator to a state from getRngState, so the random draws that follow
+ * repeat those that followed it (dropout masks of a resumed run).
+ *
+ * @example const state = getRngState(); const a = randn([3]); setRngState(state); const b = randn([3]); // b equals a
+ */
 export const setRngState = (state: Tensor, device = 'cpu'): void => N.set_rng_state(state.handle, device);
 
+/**
+ * Whether a CUDA GPU is usable: this libtorch was built with CUDA and a device is present.
+ *
+ * @example const device = cudaAvailable() ? 'cuda' : 'cpu';
+ */
 export const cudaAvailable = (): boolean => N.cuda_available();
+/**
+ * The number of CUDA devices visible to this process (0 without a GPU or a CUDA build).
+ *
+ * @example cudaDeviceCount() // 0 on a CPU machine
+ */
 export const cudaDeviceCount = (): number => N.cuda_device_count();
 /** Waits for queued CUDA work (for timing); a no-op on CPU builds. */
 export const synchronize = (): void => N.cuda_synchronize();
+/**
+ * The version of the libtorch the native engine is linked against.
+ *
+ * @example torchVersion() // '1.13.0' with Debian's libtorch-dev
+ */
 export const torchVersion = (): string => N.torch_version();
+/**
+ * Whether the linked libtorch has CUDA support compiled in (whether or not a GPU is present).
+ *
+ * @example builtWithCuda() // false with Debian's CPU libtorch
+ */
 export const builtWithCuda = (): boolean => N.built_with_cuda();
 
 /**
@@ -64,6 +95,11 @@ export const autocastEnabled = (device = 'cpu'): boolean =>
 
 /** TF32 for float32 matmuls and convolutions on Ampere+ GPUs (torch.backends.*.allow_tf32); CPU ignores it. */
 export const setAllowTF32 = (allow: boolean): void => N.set_allow_tf32(allow);
+/**
+ * Whether float32 matmuls may use TF32 on Ampere+ GPUs (what setAllowTF32 set).
+ *
+ * @example setAllowTF32(true); allowTF32() // true
+ */
 export const allowTF32 = (): boolean => N.allow_tf32();
 
 /**

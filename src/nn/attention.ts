@@ -52,6 +52,12 @@ let fused: boolean | undefined;
 /** Whether attention uses torch's scaled_dot_product_attention; `setFusedAttention(false)` forces the manual path. */
 export const fusedAttention = (): boolean =>
   (fused ??= sdpaAvailable() && process.env.HHKIT_FUSED_ATTENTION !== '0');
+/**
+ * Chooses the attention path of every model: torch's fused scaled_dot_product_attention (true; an error
+ * on a libtorch older than 2.0) or the manual softmax(q·kᵀ/√D)·v (false, for comparisons).
+ *
+ * @example setFusedAttention(false); // the manual path, as HHKIT_FUSED_ATTENTION=0
+ */
 export function setFusedAttention(on: boolean): void {
   if (on && !sdpaAvailable()) throw new Error('fused attention needs libtorch 2.0 or newer');
   fused = on;

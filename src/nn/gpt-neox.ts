@@ -49,6 +49,13 @@ export interface GPTNeoXConfig {
   hiddenDropout: number;
 }
 
+/**
+ * Checks a GPT-NeoX config before any weight is made: positive integer sizes, a hidden size divisible by
+ * the heads, and a rotary fraction giving an even number ≥ 2 of rotary channels per head; a
+ * ModelConfigError naming the key otherwise.
+ *
+ * @example validateGPTNeoXConfig({ ...config, rotaryPct: 0.25 });
+ */
 export function validateGPTNeoXConfig(c: GPTNeoXConfig): void {
   for (const key of [
     'vocabSize',

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { Store } from '../store/store.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { readCheckpointConfig } from '../nn/checkpoint.ts';
+import type { PMTrainEvent } from '../pm/train.ts';
+import type { PPOEvent } from '../rl/ppo.ts';
 import { collectSimulated, roundComparisons, type WorldPrompt } from './collect.ts';
 import type { OnlineConfig } from './config.ts';
 import { exportRound, importStaticData, readCrowd, readWorldPrompts, worldComparisonFiles } from './data.ts';
@@ -33,6 +35,11 @@ import {
 import { eloRoundsFile, formatRoundTable, type RoundRow } from './table.ts';
 import { goldHH, pmRewardFn, scoreRoundPM, trainRoundPM, trainRoundPolicy } from './train.ts';
 
+/**
+ * Progress of an online run: each stage of each round starting, finishing (with its result as `detail`) or
+ * skipped (finished before a resume); the PM and PPO trainers' own events, passed on with their round; at
+ * the end, one row per round with its Elo.
+ */
 export type OnlineEvent =
   | {
       type: 'stage';
@@ -42,6 +49,8 @@ export type OnlineEvent =
       seconds?: number;
       detail?: unknown;
     }
+  | { type: 'pm'; round: number; event: PMTrainEvent }
+  | { type: 'ppo'; round: number; event: PPOEvent }
   | { type: 'round'; row: RoundRow };
 
 /** Collects round `round`'s comparisons some other way than the simulated crowd (e.g. people via the server). */
@@ -180,7 +189,9 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
         const result =
           k === 0 && c.round0PM
             ? { checkpoint: c.round0PM, ...(await scoreRoundPM(c.round0PM, testFiles)) }
-            : await trainRoundPM(c, k, data.files, testFiles, progress);
+            : await trainRoundPM(c, k, data.files, testFiles, progress, (event) =>
+                emit({ type: 'pm', round: k, event }),
+              );
         const modelId = ensureModel(store, {
           name: `pm-r${k}`,
           kind: 'pm',
@@ -201,6 +212,7 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
               pm.meanScore,
               prompts.train.map((p) => p.prompt),
               progress,
+              (event) => emit({ type: 'ppo', round: k, event }),
             ),
       );
       const snapshot = await stage(r, 'register', async () =>

@@ -6,9 +6,9 @@ import { loadTaskedComparisons } from '../pm/data.ts';
 import { evaluateScored, scoreComparisons } from '../pm/evaluate.ts';
 import { resolvePMTrainConfig } from '../pm/config.ts';
 import { scoreTranscripts } from '../pm/score.ts';
-import { trainPreferenceModel } from '../pm/train.ts';
+import { type PMTrainEvent, trainPreferenceModel } from '../pm/train.ts';
 import { defaultPPOConfig } from '../rl/ppo-config.ts';
-import { trainPPO } from '../rl/ppo.ts';
+import { type PPOEvent, trainPPO } from '../rl/ppo.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { goldJudge, worldGold } from '../world/index.ts';
@@ -50,6 +50,7 @@ export async function trainRoundPM(
   files: readonly string[],
   testFiles: readonly string[],
   progress: boolean,
+  onEvent?: (e: PMTrainEvent) => void,
 ): Promise<{
   checkpoint: string;
   crowdAccuracy: number;
@@ -65,7 +66,12 @@ export async function trainRoundPM(
     out: join(c.out, 'rounds', String(k), 'pm'),
     seed: c.seed + k,
   });
-  const result = await trainPreferenceModel(config, { resume: true, progress, label: `pm r${k}` });
+  const result = await trainPreferenceModel(config, {
+    resume: true,
+    progress,
+    label: `pm r${k}`,
+    ...(onEvent ? { onEvent } : {}),
+  });
   return {
     checkpoint: result.checkpoint,
     ...(await scoreRoundPM(join(config.out, 'checkpoint'), testFiles)),
@@ -114,6 +120,7 @@ export async function trainRoundPolicy(
   rewardOffset: number,
   prompts: readonly string[],
   progress: boolean,
+  onEvent?: (e: PPOEvent) => void,
 ): Promise<{ checkpoint: string; reward: number; kl: number }> {
   const pm = pmRewardFn(pmCheckpoint);
   try {
@@ -132,6 +139,7 @@ export async function trainRoundPolicy(
       gold: goldHH,
       resume: true,
       progress,
+      ...(onEvent ? { onEvent } : {}),
     });
     return {
       checkpoint: result.checkpoint,

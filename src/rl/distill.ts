@@ -97,11 +97,17 @@ export interface DistillOptions {
   onEvent?: (e: DistillEvent) => void;
 }
 
-/** Progress of a distillation run: the teacher's cache filling, each step's loss, each checkpoint. */
+/**
+ * Progress of a distillation run: the teacher's cache filling, a resume from a checkpoint, each step's
+ * loss, each checkpoint, and the evaluations before (step 0: the student, and the teacher's gold) and
+ * after (the last step) — KL(teacher ‖ student) per token on held-out dialogues, gold score of samples.
+ */
 export type DistillEvent =
   | { type: 'teacher'; done: number; total: number }
+  | { type: 'resume'; step: number; dir: string }
   | { type: 'step'; step: number; loss: number }
-  | { type: 'checkpoint'; step: number; dir: string };
+  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'eval'; step: number; kl: number; gold: number; goldTeacher?: number };
 
 export interface DistillReport {
   checkpoint: string;
@@ -365,6 +371,7 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
       for (const t of Object.values(tensors)) t.dispose();
       truncateMetrics(metricsPath, state.step, { closingEval: true });
       pruneStepFolders(out, c.keepCheckpoints); // what a kill after the last write left
+      emit({ type: 'resume', step: state.step, dir: existing });
     } else {
       state = {
         step: 0,
@@ -372,10 +379,15 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
         goldBefore: await gold(student, false),
         goldTeacher: await gold(teacher, true),
       };
-      writeFileSync(
-        metricsPath,
-        `${JSON.stringify({ type: 'eval', step: 0, kl: state.klBefore, gold: state.goldBefore, goldTeacher: state.goldTeacher })}\n`,
-      );
+      const before = {
+        type: 'eval',
+        step: 0,
+        kl: state.klBefore,
+        gold: state.goldBefore,
+        goldTeacher: state.goldTeacher,
+      } as const;
+      writeFileSync(metricsPath, `${JSON.stringify(before)}\n`);
+      emit(before);
     }
     const resumedFrom = state.step;
     const bar = opts.progress ? new Progress({ total: c.steps, label: 'distill', unit: 'step' }) : null;
@@ -436,10 +448,9 @@ export async function distill(opts: DistillOptions): Promise<DistillReport> {
     if (!checkpoint) checkpoint = save(state.step);
     const klAfter = meanKL(student, cache, head, evalRows, padId, c.precision);
     const goldAfter = await gold(student, false);
-    appendFileSync(
-      metricsPath,
-      `${JSON.stringify({ type: 'eval', step: c.steps, kl: klAfter, gold: goldAfter })}\n`,
-    );
+    const after = { type: 'eval', step: c.steps, kl: klAfter, gold: goldAfter } as const;
+    appendFileSync(metricsPath, `${JSON.stringify(after)}\n`);
+    emit(after);
     return {
       checkpoint,
       klBefore: state.klBefore,

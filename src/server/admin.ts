@@ -51,6 +51,12 @@ export function eloTable(store: Store, task: EloTask, round?: number) {
   return { rows, comparisons: comparisons.length, skipped: skipped.length, anchor: fit.anchor };
 }
 
+/**
+ * Adds the admin API under /api/admin to `app` (workers, invites, token revocation and new tokens,
+ * rounds, models, counts, Elo, export), each route behind `ctx.admin`. buildServer calls it.
+ *
+ * @example registerAdminRoutes(app, { store, sampler, state, admin: requireWorker(store, { role: 'admin' }) });
+ */
 export function registerAdminRoutes(
   app: FastifyInstance,
   ctx: {

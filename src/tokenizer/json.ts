@@ -7,6 +7,7 @@ import type { LearnedBpe } from './train.ts';
 
 export type JSONObject = Record<string, unknown>;
 
+/** Whether a parsed JSON value is an object (not null, not an array). */
 export const isObject = (value: unknown): value is JSONObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 

@@ -27,6 +27,12 @@ export function trainingDevice(c: HardwareConfig): string {
   }
 }
 
+/**
+ * Checks a config's device ('auto', 'cpu', 'cuda', 'cuda:N') and precision ('fp32', 'bf16'); a
+ * ConfigError naming the value otherwise. Whether the device exists is trainingDevice's check.
+ *
+ * @example validateHardware({ device: 'cuda:1', precision: 'bf16' });
+ */
 export function validateHardware(c: HardwareConfig): void {
   if (c.precision !== 'fp32' && c.precision !== 'bf16') {
     throw new ConfigError(`precision expects 'fp32' or 'bf16', got ${JSON.stringify(c.precision)}`);

@@ -137,6 +137,11 @@ export function corpusWarnings(report: CorpusReport): string[] {
   return out;
 }
 
+/**
+ * An empty CorpusReport, for readCorpusDocuments to fill while it reads.
+ *
+ * @example const report = newCorpusReport(); for await (const docs of readCorpusDocuments(path, report)) …
+ */
 export const newCorpusReport = (): CorpusReport => ({
   documents: 0,
   skipped: 0,

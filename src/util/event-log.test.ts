@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import type { PPOEvent } from '../rl/ppo.ts';
 import { type TrainEvent, trainLM } from '../train/loop.ts';
 import { tinyConfig, tinyCorpus } from '../train/test-fixtures.ts';
 import { EventLog, eventScalars, type LoggedEvent } from './event-log.ts';
-import { crc32cBitwise, mask, readEventFile } from './test-tfevents.ts';
+import { crc32cBitwise, mask, readEventDirFiles, readEventFile } from './test-tfevents.ts';
 import { crc32c, maskedCrc32c } from './tfevents.ts';
 
 // Every trainer's event union goes to log.write as it is (checked by tsc: a false here does not compile).
@@ -153,4 +153,81 @@ test('eventScalars: no step, no scalars; a step of 0 counts', () => {
     step: 0,
     scalars: { 'step/loss': 3 },
   });
+});
+
+/** Every (tag, step, value) of the event files in `dir`, in TensorBoard's file order, sorted by tag and step. */
+function folderValues(dir: string): [string, number, number][] {
+  return readEventDirFiles(dir)
+    .flatMap((events) =>
+      events.flatMap((e) => e.values.map((v): [string, number, number] => [v.tag, e.step, v.value])),
+    )
+    .sort((a, b) => a[0].localeCompare(b[0]) || a[1] - b[1]);
+}
+
+test('a resumed log cuts the killed run back to its checkpoint and replaces what it logs again: each step once', () => {
+  const dir = tempDir();
+  try {
+    // The killed run: steps 1–6 logged, an eval at 3 and 6, its last checkpoint at step 4, and a record
+    // torn by the kill at the end of its file.
+    const killed = new EventLog({ tensorboard: dir });
+    for (let step = 1; step <= 6; step++) {
+      killed.write({ type: 'step', step, loss: 10 + step });
+      if (step % 3 === 0) killed.write({ type: 'eval', step, loss: 20 + step });
+    }
+    killed.close();
+    appendFileSync(killed.tensorboardFile!, new Uint8Array([40, 0, 0, 0, 0, 0, 0, 0, 1, 2]));
+    assert.throws(() => readEventFile(killed.tensorboardFile!), 'the torn tail is there to be cut');
+
+    // The resumed run: from the step-4 checkpoint, steps 5–7 with other values, the closing eval at 6.
+    const resumed = new EventLog({ tensorboard: dir, resume: true });
+    resumed.write({ type: 'resume', step: 4, dir: 'ckpt' });
+    for (let step = 5; step <= 7; step++) {
+      resumed.write({ type: 'step', step, loss: 100 + step });
+      if (step === 6) resumed.write({ type: 'eval', step, loss: 200 + step });
+    }
+    resumed.close();
+    assert.equal(readdirSync(dir).length, 2, 'the killed run keeps its file, cut back');
+    assert.deepEqual(folderValues(dir), [
+      ['eval/loss', 3, 23],
+      ['eval/loss', 6, 206],
+      ['step/loss', 1, 11],
+      ['step/loss', 2, 12],
+      ['step/loss', 3, 13],
+      ['step/loss', 4, 14],
+      ['step/loss', 5, 105],
+      ['step/loss', 6, 106],
+      ['step/loss', 7, 107],
+    ]);
+
+    // A run that starts over (resumed with no checkpoint to resume from) replaces everything it logs
+    // again; a file left with no scalar goes.
+    const restarted = new EventLog({ tensorboard: dir, resume: true });
+    restarted.write({ type: 'step', step: 1, loss: 1 });
+    restarted.write({ type: 'eval', step: 1, loss: 2 });
+    restarted.close();
+    assert.deepEqual(folderValues(dir), [
+      ['eval/loss', 1, 2],
+      ['step/loss', 1, 1],
+    ]);
+    assert.equal(readdirSync(dir).length, 1, 'the two earlier files are empty of scalars and removed');
+
+    // Without resume, files already in the folder are left as they are (TensorBoard merges them).
+    const again = new EventLog({ tensorboard: dir });
+    again.write({ type: 'step', step: 1, loss: 3 });
+    again.close();
+    assert.deepEqual(
+      folderValues(dir).filter(([tag]) => tag === 'step/loss'),
+      [
+        ['step/loss', 1, 1],
+        ['step/loss', 1, 3],
+      ],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('eventScalars: a nested event (online passing on a PPO step) is not flattened into its parent', () => {
+  const nested = { type: 'ppo', round: 2, event: { type: 'step', metrics: { step: 7, reward: 0.5 } } };
+  assert.deepEqual(eventScalars(nested), { step: 2, scalars: {} });
 });

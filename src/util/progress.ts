@@ -16,6 +16,11 @@ export interface ProgressOptions {
   intervalMs?: number;
 }
 
+/**
+ * Seconds as mm:ss, or h:mm:ss from an hour on; '--:--' when unknown (not finite or negative).
+ *
+ * @example formatDuration(3725) // '1:02:05'
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
   const s = Math.round(seconds);

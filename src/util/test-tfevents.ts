@@ -102,6 +102,14 @@ export function readEventDir(dir: string): ReadEvent[] {
   return readEventFile(join(dir, files[0]!));
 }
 
+/** Every event file in `dir` (TensorBoard's names, in the order it reads them: sorted), each read. */
+export function readEventDirFiles(dir: string): ReadEvent[][] {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('events.out.tfevents.'))
+    .sort()
+    .map((f) => readEventFile(join(dir, f)));
+}
+
 /** `tag`'s values as [step, value] pairs, in file order. */
 export function scalarSeries(events: readonly ReadEvent[], tag: string): [number, number][] {
   return events.flatMap((e) =>

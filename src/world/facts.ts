@@ -15,6 +15,7 @@ export interface FactAttribute {
   answer(e: Entity): Answer;
 }
 
+/** The numeric attribute `key` of a knowledge-base entity (population, atomic number, speed …). */
 export function num(e: Entity, key: string): number {
   return (e as unknown as Record<string, number>)[key]!;
 }
@@ -109,8 +110,14 @@ export const factAttributes: FactAttribute[] = [
   },
 ];
 
+/**
+ * A question or answer template with its entity: every `{e}` replaced by the name.
+ *
+ * @example fill('What is the capital of {e}?', 'France') // 'What is the capital of France?'
+ */
 export const fill = (template: string, e: string): string => template.replaceAll('{e}', e);
 
+/** The knowledge base's entities of one kind (countries, elements or animals). */
 export function entitiesOf(kind: Entity['kind']): Entity[] {
   const kb = knowledgeBase();
   return kind === 'country' ? kb.countries : kind === 'element' ? kb.elements : kb.animals;

@@ -1,5 +1,5 @@
-// The API reference (`npm run docs`): TypeDoc over the package's entry point (src/index.ts) builds with no
-// error and no warning, so every type a public signature names is exported and every {@link} resolves,
+// The API reference (`npm run docs`): TypeDoc over the package's entry points (src/index.ts, 'hhkit';
+// src/server/index.ts, 'hhkit/server') builds with no error and no warning, so every type a public signature names is exported and every {@link} resolves,
 // and the stages' entry points keep their doc comments with an example. Writes into a temp folder, not
 // docs/api. About 20 s on one core.
 import assert from 'node:assert/strict';
@@ -29,15 +29,17 @@ const ENTRY_POINTS = [
   'loadCheckpoint',
   'saveCheckpoint',
   'storedComparisons',
+  'startServer',
 ];
 
 interface Reflection {
   name: string;
   kind: number;
+  children?: Reflection[];
   signatures?: { comment?: { summary: unknown[]; blockTags?: { tag: string }[] } }[];
 }
 
-test('npm run docs: TypeDoc documents the package entry point without errors or warnings', (t) => {
+test('npm run docs: TypeDoc documents the package entry points without errors or warnings', (t) => {
   const out = mkdtempSync(join(tmpdir(), 'hhkit-docs-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const typedoc = join(repo, 'node_modules', 'typedoc', 'bin', 'typedoc');
@@ -50,7 +52,12 @@ test('npm run docs: TypeDoc documents the package entry point without errors or 
   assert.ok(existsSync(join(out, 'html', 'index.html')));
 
   const api = JSON.parse(readFileSync(join(out, 'api.json'), 'utf8')) as { children: Reflection[] };
-  const byName = new Map(api.children.map((c) => [c.name, c]));
+  // One module per entry point, named by its @module tag.
+  assert.deepEqual(
+    api.children.map((m) => m.name),
+    ['hhkit', 'hhkit/server'],
+  );
+  const byName = new Map(api.children.flatMap((m) => m.children ?? []).map((c) => [c.name, c]));
   for (const name of ENTRY_POINTS) {
     const comment = byName.get(name)?.signatures?.[0]?.comment;
     assert.ok(comment && comment.summary.length > 0, `${name}: no doc comment in the API reference`);

@@ -98,8 +98,8 @@ function exercise(t: TestContext, c: Consumer, expectMajor: string): void {
   assert.match(lastLine, /^hhkit: the native engine is not built .*`npx hhkit setup`/);
   assert.doesNotMatch(cli.stderr, /\n\s+at /);
 
-  // A strict TypeScript project type-checks its import (and a wrongly typed config is an error), and the
-  // TypeScript example.
+  // A strict TypeScript project type-checks its imports of 'hhkit' and 'hhkit/server' (and a wrongly typed
+  // config is an error), and the TypeScript examples.
   const tsc = c.npx(['tsc', '-p', '.']);
   assert.equal(tsc.code, 0, `${tsc.stdout}\n${tsc.stderr}`);
 
@@ -120,8 +120,8 @@ function exercise(t: TestContext, c: Consumer, expectMajor: string): void {
   assert.ok(rows[0]!.reward <= rows[1]!.reward && rows[1]!.reward <= rows[2]!.reward, best.stdout);
   assert.ok(rows[2]!.reward > rows[0]!.reward, best.stdout);
 
-  // The feedback app: `hhkit serve` on a free port, one comparison posted through the HTTP API as a
-  // worker, read back from the SQLite store after the server stopped.
+  // The feedback app: started through 'hhkit/server' on a free port, one comparison posted through the
+  // HTTP API as a worker, read back from the SQLite store after the server stopped.
   const served = c.node(['feedback-server.mjs'], { HHKIT_NUM_THREADS: '1' });
   assert.equal(served.code, 0, served.stderr);
   const feedback = JSON.parse(served.stdout.trim().split('\n').pop()!) as {

@@ -181,7 +181,8 @@ console.log(JSON.stringify({ firstLoss: result.firstLoss, lastLoss: result.lastL
   );
   writeFileSync(
     join(dir, 'check.ts'),
-    `import { type LMTrainConfig, randn, resolveLMTrainConfig, type Tensor, tidy, trainLM } from 'hhkit';
+    `import { type LMTrainConfig, randn, resolveLMTrainConfig, type Store, type Tensor, tidy, trainLM } from 'hhkit';
+import { type RunningServer, startServer } from 'hhkit/server';
 
 export const config: LMTrainConfig = resolveLMTrainConfig({ steps: 2, nLayer: 1 });
 export const sum: number = tidy(() => randn([2, 3]).sum().item());
@@ -189,6 +190,11 @@ export const shapeOf = (t: Tensor): readonly number[] => t.shape;
 export const train: typeof trainLM = trainLM;
 // @ts-expect-error steps is a number: the config is typed, not any
 export const wrong: LMTrainConfig = { ...config, steps: 'two' };
+// The subpath export: the feedback server over the main entry's Store, its options typed.
+export const serve = (store: Store): Promise<RunningServer> =>
+  startServer({ store, models: ['runs/ppo/checkpoint'], port: 0, sampling: { maxNewTokens: 32 } });
+// @ts-expect-error models is a list of checkpoint folders
+export const wrongServer = (store: Store) => startServer({ store, models: 'runs/ppo/checkpoint' });
 `,
   );
   writeFileSync(
