@@ -75,3 +75,21 @@ test('the early linear fit of the robustness curve counts only over at least 4 s
   fit(5);
   assert.equal(claimStatus(r2()), 'HELD');
 });
+
+test('over-optimisation the wrong way is SHORT, never FAILED, and its note says it was not shown', () => {
+  const claim = (trainGain: number, testGain: number) => {
+    const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-over-'));
+    mkdirSync(join(out, 'robustness'));
+    writeFileSync(
+      join(out, 'robustness', 'robustness.json'),
+      JSON.stringify({ fits: null, atLargestKL: { sqrtKL: 1.1, trainGain, testGain, goldGain: 0.2 } }),
+    );
+    return demoClaims(out, options).find((c) => c.stage === 'robustness' && /train PM gain/.test(c.figure))!;
+  };
+  const shown = claim(0.35, 0.3);
+  assert.equal(claimStatus(shown), 'HELD');
+  assert.equal(shown.note, undefined);
+  const notShown = claim(0.35, 0.43);
+  assert.equal(claimStatus(notShown), 'SHORT');
+  assert.match(notShown.note!, /not shown: the test PM gained as much as the train PM/);
+});
