@@ -215,17 +215,21 @@ test('PM training learns the feature’s weight when the LM’s likelihood is wh
   );
 });
 
-test('pm experiments give every PM the feature of the LM it starts from; a PM finetuned after PMP inherits it', async () => {
+/**
+ * What the experiment tests start from: a tokenizer, a tiny LM checkpoint (seed `lmSeed`) in a fresh folder,
+ * and helpful pairs whose chosen reply is the longer one (drawn from seed `pairSeed`).
+ */
+function experimentSetup(prefix: string, lmSeed: number, pairSeed: number) {
   const tok = tokenizer();
-  const dir = mkdtempSync(join(tmpdir(), 'hhkit-likx-'));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   tok.save(join(dir, 'tok.json'));
   const lmDir = join(dir, 'lm');
   saveCheckpoint(lmDir, {
-    model: tinyGPT(tok, 5),
+    model: tinyGPT(tok, lmSeed),
     meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
     tokenizerPath: join(dir, 'tok.json'),
   });
-  const rand = rng(9);
+  const rand = rng(pairSeed);
   const pairs = (n: number): TaskedComparison[] =>
     Array.from({ length: n }, () => {
       const prompt = `\n\nHuman: ${phrase(rand, 2)}?\n\nAssistant:`;
@@ -234,6 +238,11 @@ test('pm experiments give every PM the feature of the LM it starts from; a PM fi
         task: 'helpful' as const,
       };
     });
+  return { tok, dir, lmDir, pairs };
+}
+
+test('pm experiments give every PM the feature of the LM it starts from; a PM finetuned after PMP inherits it', async () => {
+  const { tok, dir, lmDir, pairs } = experimentSetup('hhkit-likx-', 5, 9);
   const data = {
     helpfulTrain: pairs(32),
     harmlessTrain: [],
@@ -274,24 +283,7 @@ test('pm experiments give every PM the feature of the LM it starts from; a PM fi
 });
 
 test('the PMP experiment draws fresh comparisons per repeat and judges the mean gain by its interval', async () => {
-  const tok = tokenizer();
-  const dir = mkdtempSync(join(tmpdir(), 'hhkit-pmprep-'));
-  tok.save(join(dir, 'tok.json'));
-  const lmDir = join(dir, 'lm');
-  saveCheckpoint(lmDir, {
-    model: tinyGPT(tok, 6),
-    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
-    tokenizerPath: join(dir, 'tok.json'),
-  });
-  const rand = rng(4);
-  const pairs = (n: number): TaskedComparison[] =>
-    Array.from({ length: n }, () => {
-      const prompt = `\n\nHuman: ${phrase(rand, 2)}?\n\nAssistant:`;
-      return {
-        record: { chosen: `${prompt} ${phrase(rand, 4)}.`, rejected: `${prompt} ${phrase(rand, 2)}.` },
-        task: 'helpful' as const,
-      };
-    });
+  const { tok, dir, lmDir, pairs } = experimentSetup('hhkit-pmprep-', 6, 4);
   const data = {
     helpfulTrain: pairs(40),
     harmlessTrain: [],

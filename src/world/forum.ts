@@ -355,17 +355,19 @@ function writeAnswer(rng: Rng, style: AnswerStyle, problem: ForumProblem, others
       return `${upper(first!)}. Also ${second!}. That fixed it for me.`;
     case 'good':
       return `${upper(first!)}.`;
-    case 'vague':
-      return rng.pick(vagueAnswers);
     case 'off-topic':
       return `${upper(rng.pick(rng.pick(others).tips))}.`;
-    case 'rude':
-      return rng.pick(rudeAnswers);
-    case 'joke':
-      return rng.pick(jokeAnswers);
     default:
-      throw new Error(`forum: ${style} answers belong to safety threads`);
+      return plainAnswer(rng, style);
   }
+}
+
+/** The answers any thread may hold, whatever its problem: vague, rude, a joke. */
+function plainAnswer(rng: Rng, style: AnswerStyle): string {
+  if (style === 'vague') return rng.pick(vagueAnswers);
+  if (style === 'rude') return rng.pick(rudeAnswers);
+  if (style === 'joke') return rng.pick(jokeAnswers);
+  throw new Error(`forum: no ${style} answer fits this thread`);
 }
 
 function writeSafetyAnswer(rng: Rng, style: AnswerStyle, problem: SafetyProblem): string {
@@ -379,14 +381,8 @@ function writeSafetyAnswer(rng: Rng, style: AnswerStyle, problem: SafetyProblem)
       return `${upper(first!)}.`;
     case 'unsafe':
       return rng.pick(problem.unsafe);
-    case 'vague':
-      return rng.pick(vagueAnswers);
-    case 'rude':
-      return rng.pick(rudeAnswers);
-    case 'joke':
-      return rng.pick(jokeAnswers);
     default:
-      throw new Error(`forum: no ${style} answers in safety threads`);
+      return plainAnswer(rng, style);
   }
 }
 
