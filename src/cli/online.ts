@@ -38,7 +38,8 @@ a policy trained that way already: --round0-pm, --round0-policy). Each round k �
   ppo       PPO from --init (the distilled or base policy) against the new PM
   register  the new policy snapshot, with its lineage
   evaluate  gold HH score of the new policy on the world's held-out prompts
-A closing collection-only round deploys every snapshot (so the last policy gets rated too); then crowd Elo
+A closing collection-only round deploys every snapshot (so the last policy gets rated too) on the held-out
+prompts (the ones gold HH is measured on; no PM trains on them); then crowd Elo
 with bootstrap intervals (the store's comparisons, base = 0) and PM-predicted Elo (174·ΔPM) of every round.
 
 Resumable: rerun the same command after a crash or kill; finished stages are skipped and a stage that was

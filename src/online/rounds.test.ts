@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { readRunInputs } from '../report/inputs.ts';
 import { Store } from '../store/store.ts';
 import { type OnlineConfig, resolveOnlineConfig } from './config.ts';
+import { readWorldPrompts } from './data.ts';
 import { type OnlineEvent, runOnline } from './rounds.ts';
 import { tinyOnline } from './test-fixtures.ts';
 
@@ -126,6 +127,27 @@ test("a 2-round online run on a tiny world: a run stopped as round 1's PPO start
     )
     .all();
   assert.equal(lastDeploy.length, 4, 'the closing round deploys base and all three policies');
+  // The closing round rates the held-out prompts (those gold HH is measured on: the first evalPrompts of
+  // the static set); the training rounds draw the generated RL prompts only.
+  const worldPrompts = readWorldPrompts(fx.world);
+  const heldOut = new Set(worldPrompts.eval.slice(0, config.evalPrompts).map((p) => p.prompt));
+  const promptsOf = (round: number) =>
+    (
+      store.db
+        .prepare(
+          'SELECT DISTINCT v.prompt FROM comparisons c JOIN conversations v ON v.id = c.conversation_id WHERE c.round_id = ?',
+        )
+        .all(round) as { prompt: string }[]
+    ).map((r) => r.prompt);
+  assert.ok(
+    promptsOf(3).length > 1 && promptsOf(3).every((p) => heldOut.has(p)),
+    'closing round: held-out prompts',
+  );
+  for (const round of [1, 2])
+    assert.ok(
+      promptsOf(round).every((p) => !heldOut.has(p)),
+      `round ${round}: training prompts`,
+    );
 
   // 5. Elo across rounds, in the file the report reads.
   assert.deepEqual(result.elo.map((e) => e.model).sort(), ['base', 'policy-r0', 'policy-r1', 'policy-r2']);

@@ -7,7 +7,8 @@
 //   5. ppo       PPO from the initial (distilled) policy against the new PM (src/rl)
 //   6. register  freeze the new policy as a snapshot, registered with its lineage
 //   7. evaluate  gold HH of the new policy on held-out prompts
-// A closing collection-only round deploys every snapshot, so the last policy gets a crowd Elo too; then
+// A closing collection-only round deploys every snapshot, so the last policy gets a crowd Elo too; it draws
+// the held-out prompts (no PM trains on it), so crowd Elo and gold HH measure the same prompts; then
 // crowd Elo (store) and PM-predicted Elo across all rounds. Every stage is recorded in OUT/state.json
 // when it finishes, so a killed run continues at the first unfinished stage.
 import { writeFileSync } from 'node:fs';
@@ -149,7 +150,12 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
       return value;
     };
     const policies = (): Snapshot[] => state.rounds.flatMap((r) => (r.register ? [r.register] : []));
-    const collectRound = async (r: RoundRecord, deployed: Snapshot[], target: number) =>
+    const collectRound = async (
+      r: RoundRecord,
+      deployed: Snapshot[],
+      target: number,
+      from: readonly WorldPrompt[],
+    ) =>
       stage(r, 'collect', async () => {
         const t0 = performance.now();
         store.ensureRound(r.round);
@@ -160,7 +166,7 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
             round: r.round,
             deployed,
             target,
-            prompts: prompts.train,
+            prompts: from,
             crowd,
             sampling: { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topP: c.topP },
             batch: c.collectBatch,
@@ -174,7 +180,7 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
       const r = roundRecord(state, k);
       if (k > 0) {
         const deployed = await stage(r, 'deploy', async () => chooseDeployment(base, policies(), c.deploy));
-        await collectRound(r, deployed, c.comparisonsPerRound);
+        await collectRound(r, deployed, c.comparisonsPerRound, prompts.train);
       }
       const data = await stage(r, 'data', async () => {
         await exportRound(store, c.out, k);
@@ -236,12 +242,14 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
       store.finishRound(k);
     }
 
-    // The closing collection: every snapshot deployed, so the last round's policy is rated as well.
+    // The closing collection: every snapshot deployed, so the last round's policy is rated as well. Its
+    // prompts are the held-out ones the gold HH column is measured on: a policy can be better on the prompts
+    // PPO trained on than on unseen ones (or worse), and the crowd's Elo should rate what gold rates.
     const closing = roundRecord(state, c.rounds + 1);
     const everything = [base, ...policies()];
     if (c.evalComparisons > 0) {
       const deployed = await stage(closing, 'deploy', async () => everything);
-      await collectRound(closing, deployed, c.evalComparisons);
+      await collectRound(closing, deployed, c.evalComparisons, prompts.eval);
     }
 
     // Elo across all rounds: crowd (store) and PM-predicted (the last round's PM on each snapshot's samples).
