@@ -1,4 +1,4 @@
-// npm run bench -- [engine|model|ppo|ddp|families|all] [--threads N]
+// npm run bench -- [engine|model|ppo|ddp|families|families-ppo|all] [--threads N]
 // Prints JSON lines {"bench", "ours", "reference", "unit", "ratio", …}: our figure, PyTorch's figure for
 // the same work on the same machine and threads, and ours/reference, all measured in this one run.
 // ddp compares 2 processes × 1 thread with 1 process × 1 thread (its own thread count; --threads does not apply).
@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { runDdpBench } from './ddp.ts';
 import { runEngineBench } from './engine.ts';
 import { runFamiliesBench } from './families.ts';
+import { runFamiliesPPOBench } from './families-ppo.ts';
 import { runModelBench } from './model.ts';
 import { runPPOBench } from './ppo.ts';
 
@@ -19,10 +20,15 @@ const suites: Record<string, (threads: number) => object[] | Promise<object[]>> 
   ppo: runPPOBench,
   ddp: runDdpBench,
   families: runFamiliesBench,
+  'families-ppo': runFamiliesPPOBench,
 };
-// 'all' leaves out the real-size families bench (5 minutes, ~10 GB): ask for it by name.
+// 'all' leaves out the real-size benches (families: 5 minutes, ~10 GB; families-ppo: three 135M models and
+// AdamW, minutes): ask for them by name.
+const realSize = ['families', 'families-ppo'];
 const selected =
-  which.length === 0 || which.includes('all') ? Object.keys(suites).filter((s) => s !== 'families') : which;
+  which.length === 0 || which.includes('all')
+    ? Object.keys(suites).filter((s) => !realSize.includes(s))
+    : which;
 for (const name of selected) {
   const suite = suites[name];
   if (!suite) {
