@@ -35,7 +35,8 @@ a policy trained that way already: --round0-pm, --round0-policy). Each round k �
             round k holds the target count) — both recorded through the interface's store path
   data      export round k from the store; the PM trains on every round's export so far
   pm        retrain the PM (finetuning from --pm-init), held-out accuracy vs crowd and gold labels
-  ppo       PPO from --init (the distilled or base policy) against the new PM
+  ppo       PPO against the new PM, from --init (the distilled or base policy) or, with --policy-from
+            previous, from round k − 1's policy; the KL penalty is always against --init
   register  the new policy snapshot, with its lineage
   evaluate  gold HH score of the new policy on the world's held-out prompts
 A closing collection-only round deploys every snapshot (so the last policy gets rated too) on the held-out
@@ -51,7 +52,9 @@ report's "Elo by round"), OUT/rounds/K/{pm,ppo}, OUT/models/NAME, OUT/data/round
 
 options:
   --world DIR               the world (hhkit world): prompts, static comparisons, crowd, gold judge
-  --init POLICY             the initial policy checkpoint (distilled or base LM); every round's PPO starts here
+  --init POLICY             the initial policy checkpoint (distilled or base LM): every round's KL reference
+  --policy-from FROM        where round k's PPO starts: init (default; every round from --init) or previous
+                            (round k − 1's PPO policy and value head, so PPO accumulates over the rounds)
   --pm-init CKPT            what each round's PM is finetuned from (a PMP checkpoint; default: --init)
   --out DIR                 run folder (default ${defaultOnlineConfig.out})
   --db PATH                 the store (default OUT/hhkit.db)
@@ -87,6 +90,7 @@ const camel = (key: string): string => key.replace(/-([a-z])/g, (_, ch: string) 
 const OWN = new Set([
   'world',
   'init',
+  'policy-from',
   'pm-init',
   'out',
   'db',
@@ -208,6 +212,7 @@ export const command: Command = {
     const overrides: Partial<OnlineConfig> = {
       world: stringOption(options, 'world', ''),
       init: stringOption(options, 'init', ''),
+      policyFrom: stringOption(options, 'policy-from', 'init') as OnlineConfig['policyFrom'],
       pmInit: stringOption(options, 'pm-init', ''),
       out: outputFolder(stringOption(options, 'out', defaultOnlineConfig.out), '--out'),
       db: stringOption(options, 'db', ''),

@@ -9,8 +9,13 @@ export interface OnlineConfig {
   out: string;
   /** The world folder (rl-prompts.jsonl, helpful/harmless train and test comparisons, workers.json). */
   world: string;
-  /** The initial policy: the context-distilled LM (or the base LM). Every round's PPO starts from it. */
+  /** The initial policy: the context-distilled LM (or the base LM); every round's KL reference. */
   init: string;
+  /**
+   * Where round k's PPO starts: 'init' (every round from the initial policy) or 'previous' (round k − 1's
+   * policy, so the rounds' PPO accumulates; the KL penalty stays against `init`).
+   */
+  policyFrom: 'init' | 'previous';
   /** What each round's PM is finetuned from: a PMP checkpoint, or an LM (empty: `init`). */
   pmInit: string;
   /** The SQLite store (empty: OUT/hhkit.db). Store round k holds round k's comparisons; round 0 the world's. */
@@ -54,6 +59,7 @@ export const defaultOnlineConfig: OnlineConfig = {
   out: 'runs/online',
   world: '',
   init: '',
+  policyFrom: 'init',
   pmInit: '',
   db: '',
   rounds: 3,
@@ -90,6 +96,7 @@ export class OnlineConfigError extends Error {
 export const FIXED_ON_RESUME = [
   'world',
   'init',
+  'policyFrom',
   'pmInit',
   'db',
   'comparisonsPerRound',
@@ -136,6 +143,8 @@ export function resolveOnlineConfig(overrides: Partial<OnlineConfig>): OnlineCon
   if (!Number.isInteger(c.maxNewTokens) || c.maxNewTokens < 1)
     throw new OnlineConfigError(`online: maxNewTokens must be a positive integer, got ${c.maxNewTokens}`);
   if (c.collectBatch < 1) throw new OnlineConfigError('online: collectBatch must be ≥ 1');
+  if (c.policyFrom !== 'init' && c.policyFrom !== 'previous')
+    throw new OnlineConfigError(`online: policyFrom must be init or previous, got ${String(c.policyFrom)}`);
   if (!(c.temperature > 0))
     throw new OnlineConfigError(`online: temperature must be > 0, got ${c.temperature}`);
   if (!(c.topP > 0 && c.topP <= 1))

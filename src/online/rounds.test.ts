@@ -160,3 +160,33 @@ test("a 2-round online run on a tiny world: a run stopped as round 1's PPO start
   await runOnline(config, { onEvent: (e) => again.push(e) });
   assert.ok(again.every((e) => e.type !== 'stage' || e.stage === 'elo' || e.status === 'skipped'));
 });
+
+test("policyFrom 'previous': round 1's PPO starts from round 0's policy (its first step's KL to the initial policy is not zero); 'init' starts at the initial policy", async () => {
+  const fx = await tinyOnline(4);
+  const firstKL = async (policyFrom: OnlineConfig['policyFrom']) => {
+    const config = resolveOnlineConfig({
+      ...tinyConfig(fx.world, fx.init, join(fx.dir, policyFrom)),
+      rounds: 1,
+      evalComparisons: 0,
+      policyFrom,
+      ppo: { steps: 4, batchSize: 8, miniBatchSize: 8, ppoEpochs: 1, maxNewTokens: 10, lr: 3e-3 },
+    });
+    await runOnline(config);
+    const steps = (round: number) =>
+      readFileSync(join(config.out, 'rounds', String(round), 'ppo', 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; kl: number })
+        .filter((e) => e.type === 'step');
+    return { r0Last: steps(0).at(-1)!.kl, r1First: steps(1)[0]!.kl };
+  };
+  const init = await firstKL('init');
+  const previous = await firstKL('previous');
+  assert.ok(init.r0Last > 0.01, `round 0's PPO moved the policy (KL ${init.r0Last})`);
+  assert.ok(Math.abs(init.r1First) < 1e-3, `init: round 1 starts at the initial policy (KL ${init.r1First})`);
+  // The first step's KL is a sampled estimate (it can come out negative); at the initial policy it is 0.
+  assert.ok(
+    Math.abs(previous.r1First) > 0.01,
+    `previous: round 1 starts away from the initial policy (KL ${previous.r1First}, round 0's last ${init.r0Last})`,
+  );
+});

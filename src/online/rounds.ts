@@ -4,7 +4,8 @@
 //   2. collect   comparisons of their responses (simulated crowd, or people through `hhkit serve`)
 //   3. data      export round k from the store; the PM's data is every round's export so far
 //   4. pm        retrain the PM on it (src/pm), score the world's held-out comparisons (crowd and gold)
-//   5. ppo       PPO from the initial (distilled) policy against the new PM (src/rl)
+//   5. ppo       PPO against the new PM (src/rl), from the initial (distilled) policy or, with policyFrom
+//                'previous', from round k − 1's policy; the KL penalty is against the initial policy
 //   6. register  freeze the new policy as a snapshot, registered with its lineage
 //   7. evaluate  gold HH of the new policy on held-out prompts
 // A closing collection-only round deploys every snapshot, so the last policy gets a crowd Elo too; it draws
@@ -219,6 +220,10 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
               prompts.train.map((p) => p.prompt),
               progress,
               (event) => emit({ type: 'ppo', round: k, event }),
+              // policyFrom 'previous': from round k − 1's PPO checkpoint (its policy and value head).
+              k > 0 && c.policyFrom === 'previous'
+                ? state.rounds.find((q) => q.round === k - 1)?.ppo?.checkpoint
+                : undefined,
             ),
       );
       const snapshot = await stage(r, 'register', async () =>

@@ -121,6 +121,7 @@ export async function trainRoundPolicy(
   prompts: readonly string[],
   progress: boolean,
   onEvent?: (e: PPOEvent) => void,
+  start?: string,
 ): Promise<{ checkpoint: string; reward: number; kl: number }> {
   const pm = pmRewardFn(pmCheckpoint);
   try {
@@ -133,6 +134,7 @@ export async function trainRoundPolicy(
         rewardOffset,
       },
       init: c.init,
+      ...(start ? { start } : {}),
       tokenizer: Tokenizer.fromFile(join(c.init, 'tokenizer.json')),
       prompts,
       reward: pm.reward,

@@ -90,6 +90,11 @@ export interface PPOOptions {
   config: PPOConfig;
   /** Checkpoint folder of the initial policy (the context-distilled LM); also the frozen KL reference. */
   init: string;
+  /**
+   * Where the policy (and its value head, when the checkpoint has one) starts instead of `init`, e.g. an
+   * earlier round's PPO policy; the KL reference stays `init`. A resumed run continues from its own checkpoint.
+   */
+  start?: string;
   tokenizer: Tokenizer;
   /** Training prompts (transcripts ending with "\n\nAssistant:"). */
   prompts: readonly string[];
@@ -196,7 +201,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
     throw new ConfigError(
       `${out} already holds a PPO run (${existing}); pass resume (--resume) to continue it or pick another out`,
     );
-  const from = existing ?? opts.init;
+  const from = existing ?? opts.start ?? opts.init;
   const loaded = loadCheckpoint(from, { allowNonFinite });
   loaded.tokenizerPath = runTokenizerPath(out, opts.tokenizer, loaded.tokenizerPath, main);
   const valueHead = new ScalarHead(loaded.model.lmConfig.hiddenSize, { seed: c.seed, std: 0.01 });
