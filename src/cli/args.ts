@@ -261,7 +261,7 @@ export function outputFile(path: string, option: string): string {
 export const CHAT_TEMPLATE_HELP =
   "  --chat-template           write dialogues in the model folder's chat template (tokenizer_config.json\n" +
   '                            chat_template; ChatML: Qwen2/2.5/3, SmolLM2-Instruct) instead of HH text; replies\n' +
-  '                            stop at <|im_end|>. Checkpoints written remember it';
+  '                            stop at <|im_end|>; Qwen3 in non-thinking mode. Checkpoints written remember it';
 
 /**
  * A tokenizer as --chat-template asks: rendering HH transcripts in its folder's chat template

@@ -288,8 +288,8 @@ function sample(
   // are computed in full precision whatever the forward ran in.
   let logits = tidy(() =>
     model
-      .forward(promptIds, { attentionMask: promptMask, positionIds: promptPositions, cache })
-      .logits.select(1, -1)
+      .forward(promptIds, { attentionMask: promptMask, positionIds: promptPositions, cache, logits: 'last' })
+      .logits.select(1, 0)
       .float(),
   ); // (B, V) at the last prompt column
   let steps = 0;

@@ -108,9 +108,14 @@ const IM_END = '<|im_end|>';
  * "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."; SmolLM2: "You are a helpful AI
  * assistant named SmolLM, …"; Qwen3: none). Text before the first turn (e.g. a prompt prepended for
  * context distillation) becomes the system message. Turn texts are trimmed, as chat messages carry no
- * HH spacing. Qwen3's <think> blocks are not written; with `thinkBlocks` (a template that has them), a
- * reply's leading "<think>…</think>" is dropped from its response text (the PM, the gold judge and the
- * store see the answer only), and a reply still inside its think block when it stopped has no answer.
+ * HH spacing. With `thinkBlocks` (a template that has them: Qwen3) the dialogue is written in non-thinking
+ * mode, as apply_chat_template(enable_thinking=False) writes it: the last Assistant turn — the generation
+ * prompt or, in a whole transcript, the final reply — opens with an empty "<think>\n\n</think>\n\n"
+ * (template markup, not trained on; earlier replies have none, as the template strips them), so a prompt's
+ * rendering is a prefix of its transcript's, and replies answer at once instead of spending the token
+ * budget thinking. A reply's leading "<think>…</think>" is still dropped from its response text (the PM,
+ * the gold judge and the store see the answer only), and a reply still inside its think block when it
+ * stopped has no answer.
  *
  * @example chatMLFormat().segments('\n\nHuman: hi\n\nAssistant:').map((s) => s.text).join('')
  * // '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'
@@ -138,6 +143,7 @@ export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boole
           return;
         }
         markup(`${IM_START}assistant\n`);
+        if (opts.thinkBlocks && i === turns.length - 1) markup(EMPTY_THINK_BLOCK);
         if (i === turns.length - 1 && !content) return; // the generation prompt
         if (content) out.push({ text: content, role: 'reply', markup: false });
         markup(IM_END, 'reply-end');
@@ -155,6 +161,9 @@ export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boole
   };
 }
 
+/** What Qwen3's template writes before the final reply (and after the generation prompt without thinking). */
+export const EMPTY_THINK_BLOCK = '<think>\n\n</think>\n\n';
+
 // A reply without its leading think block (Qwen3: "<think>\nreasoning\n</think>\n\nanswer"); '' when the
 // block never closed (the reply stopped while thinking).
 function withoutThinkBlock(reply: string): string {
@@ -166,8 +175,8 @@ function withoutThinkBlock(reply: string): string {
 
 /**
  * A ChatML rendering back to an HH transcript (`defaultSystem` dropped, another system message kept as
- * the text before the first turn). The inverse of chatMLFormat's segments for transcripts in HH's
- * canonical spacing ("\n\nHuman: text", no surrounding blanks).
+ * the text before the first turn, an Assistant turn's leading think block dropped). The inverse of
+ * chatMLFormat's segments for transcripts in HH's canonical spacing ("\n\nHuman: text", no surrounding blanks).
  *
  * @example chatMLToHH('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n') // '\n\nHuman: hi\n\nAssistant:'
  */
@@ -179,8 +188,10 @@ export function chatMLToHH(text: string, defaultSystem?: string): string {
     if (role === 'system') {
       if (content !== defaultSystem) out = content + out;
     } else if (role === 'user') out += `${HUMAN_TURN} ${content}`;
-    else if (role === 'assistant') out += content ? `${ASSISTANT_TURN} ${content}` : ASSISTANT_TURN;
-    else throw new TokenizerError(`chatMLToHH: role ${JSON.stringify(role)} has no HH turn`);
+    else if (role === 'assistant') {
+      const answer = withoutThinkBlock(content).trimStart();
+      out += answer ? `${ASSISTANT_TURN} ${answer}` : ASSISTANT_TURN;
+    } else throw new TokenizerError(`chatMLToHH: role ${JSON.stringify(role)} has no HH turn`);
   }
   return out;
 }

@@ -147,20 +147,34 @@ describe('--chat-template (ChatML)', () => {
     );
   });
 
-  it("Qwen3's template: no default system turn; a reply's think block is not part of its response", async () => {
+  it("Qwen3's template: no default system turn, non-thinking mode (an empty think block opens the last Assistant turn); a reply's think block is not part of its response", async () => {
     const qwen3 = join(dir, 'qwen3');
     mkdirSync(qwen3);
     const q3 = Tokenizer.fromFile(
       writeHfStyleTokenizer(qwen3, dialogues, QWEN3_CHAT_TEMPLATE),
     ).withChatTemplate();
     const imEnd = q3.tokenToId('<|im_end|>')!;
-    assert.equal(
+    const render = (t: string) =>
       q3.format
-        .segments('\n\nHuman: hi\n\nAssistant:')
+        .segments(t)
         .map((s) => s.text)
-        .join(''),
-      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
-    );
+        .join('');
+    // apply_chat_template(..., add_generation_prompt=True, enable_thinking=False)
+    const prompt = '\n\nHuman: hi\n\nAssistant: hello\n\nHuman: and 3 plus 4?\n\nAssistant:';
+    const rendered =
+      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n' +
+      '<|im_start|>user\nand 3 plus 4?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n';
+    assert.equal(render(prompt), rendered);
+    // The whole transcript as apply_chat_template writes it: the final reply after the empty block (earlier
+    // replies without one), so the prompt's rendering is a prefix of the transcript's.
+    assert.equal(render(`${prompt} It is 7.`), `${rendered}It is 7.<|im_end|>\n`);
+    assert.equal(chatMLToHH(rendered), prompt);
+    assert.equal(chatMLToHH(`${rendered}It is 7.<|im_end|>\n`), `${prompt} It is 7.`);
+    // The empty block is markup the model reads, not a reply it is trained to write (both replies are).
+    const [{ roles, ids }] = (await q3.encodeDialogues([`${prompt} It is 7.`])) as [
+      { ids: number[]; roles: string[] },
+    ];
+    assert.equal(await q3.decode(ids.filter((_, i) => roles[i] === 'reply')), 'helloIt is 7.');
     const reply = async (text: string, stopped = true) => [
       ...(await hh.encode(text)),
       ...(stopped ? [imEnd] : []),
