@@ -95,3 +95,13 @@ test('a dialogue that brings its own system message is refused with a chat templ
     /^RangeError: distill: dialogue 1 brings its own system message/,
   );
 });
+
+test('chat template: the HHH prompt\'s "-----" separator lines are not written (the template ends turns); HH text keeps them', async () => {
+  const ctx = await distillContexts(chat, hhh, dialogues, 64);
+  const teacher = await chat.decode(teacherPrefix(ctx.hhh, 10_000));
+  assert.ok(!teacher.includes('-----'), teacher);
+  assert.ok(teacher.includes('<|im_end|>\n<|im_start|>user\n'), 'the examples are still separate turns');
+  assert.ok(hhh.includes('\n\n-----\n\nHuman:'));
+  const plain = await distillContexts(hh, hhh, dialogues, 64);
+  assert.equal(await hh.decode(plain.hhh.ids), hhh);
+});

@@ -42,8 +42,21 @@ export async function distillContexts(
   const examples = rendered
     .map(({ ids, systemTokens }) => ids.slice(systemTokens, systemTokens + maxTokens))
     .filter((ids) => ids.length >= 2);
-  const [hhh] = await tokenizer.encodeWithSystemTurn([hhhPrompt], { allowSpecial: false });
+  const [hhh] = await tokenizer.encodeWithSystemTurn([withoutSeparators(tokenizer, hhhPrompt)], {
+    allowSpecial: false,
+  });
   return { head, examples, hhh: hhh! };
+}
+
+/**
+ * In a chat template the HHH prompt's separator lines ("\n\n-----" before a turn or at the end) go: the
+ * template marks where turns end, and a separator left in would end every example reply (and the system
+ * turn) with "-----", a habit the teacher would pass on to the student. HH text keeps them.
+ */
+function withoutSeparators(tokenizer: Tokenizer, text: string): string {
+  return tokenizer.format.name === 'hh'
+    ? text
+    : text.replace(/\n\n-{3,}(?=\n\n(?:Human|Assistant):|\s*$)/g, '');
 }
 
 /**
