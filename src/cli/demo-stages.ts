@@ -78,8 +78,9 @@ export interface DemoSettings {
   evalSamples: number;
   maxNewTokens: number;
   /** PPO. λ_KL = 0.05, not the paper's 0.001: at 0.001 this small policy runs past 10 nats within a few
-   *  dozen steps while gold stalls (a PM this small is easy to exploit); rewards centred on the PM's mean on
-   *  the initial policy's own held-out samples and whitened (TRL's whiten_rewards). */
+   *  dozen steps while gold stalls (a PM this small is easy to exploit); rewards centred on the PM's mean score
+   *  of the preferred responses of held-out comparisons of the initial policy's own samples, and whitened
+   *  (TRL's whiten_rewards). */
   ppo: { steps: number; batchSize: number; miniBatchSize: number; lr: number; klCoef: number };
   /** Robustness: PPO against the train PM at the paper's λ_KL = 0.001 for longer, so the policy can
    *  over-optimise it, with a snapshot every few steps. */

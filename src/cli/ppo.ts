@@ -22,7 +22,7 @@ import {
   commandDevice,
   fmt,
   goldReward,
-  heldOutTranscripts,
+  heldOutChosen,
   optionLines,
   pmReward,
   readRLPrompts,
@@ -57,7 +57,8 @@ const help = `usage: hhkit ppo --init POLICY --world DIR --reward PM|gold [--out
 RLHF with PPO (Bai et al. 2022 §4.1) in TRL's stages: rollout (KV-cache sampler, temperature 1, no top-k)
 → reward of the full transcript → per-token KL penalty against the frozen initial policy, r − λ_KL·KL
 (λ_KL = 0.001 as in the paper; --kl-controller adaptive for Ziegler et al.'s controller) → optional reward
-normalisation (--normalize-reward: subtract the PM's mean on the world's held-out comparisons) → whitening
+normalisation (--normalize-reward: subtract the PM's mean on the preferred responses of held-out comparisons)
+→ whitening
 → GAE (γ = 1, λ = 0.95) with a value head (--value-model shared|separate) → clipped policy loss (ε = 0.2)
 and clipped value loss, K passes (--ppo-epochs) over minibatches.
 
@@ -86,7 +87,8 @@ options:
   --init POLICY        initial policy checkpoint or run folder (the context-distilled LM); also the KL reference
   --world DIR          the world (rl-prompts.jsonl; gold judge)
   --reward R           'gold' (the world's gold HH score) or a PM checkpoint / run folder
-  --normalize-reward   subtract the PM's mean score on held-out comparisons (sets --reward-offset)
+  --normalize-reward   subtract the PM's mean score of the chosen responses of held-out comparisons (sets
+                       --reward-offset): a response scored like a typical preferred one gets 0
   --held-out FILES     the comparisons --normalize-reward averages over (default: the world's test files;
                        hhkit collect's test.jsonl centres on the initial policy's own samples)
   --eval-prompts N     held-out prompts per evaluation (default 64)
@@ -115,7 +117,7 @@ export async function rewardOption(
 ): Promise<{ reward: RewardFn; offset: number | null; label: string }> {
   if (spec === 'gold') return { reward: goldReward, offset: null, label: 'gold' };
   const pm = await pmReward(spec, hw, chatTemplate);
-  const offset = normalise ? await pm.meanOn(await heldOutTranscripts(world, 400, strict, heldOut)) : null;
+  const offset = normalise ? await pm.meanOn(await heldOutChosen(world, 400, strict, heldOut)) : null;
   return { reward: pm.reward, offset, label: `pm ${spec}` };
 }
 
@@ -178,7 +180,9 @@ export const command: Command = {
     );
     if (offset !== null) {
       config.rewardOffset = offset;
-      say(`reward normalisation: subtracting the PM's held-out mean ${offset.toFixed(4)}`);
+      say(
+        `reward normalisation: subtracting the PM's mean on held-out chosen responses ${offset.toFixed(4)}`,
+      );
     }
     const prompts = readRLPrompts(world);
     const evalCount = Number(options['eval-prompts'] ?? 64);

@@ -90,10 +90,17 @@ export async function pmReward(
 }
 
 /**
- * Held-out transcripts of a world (chosen and rejected of the test comparisons), for a PM's mean score;
- * bad lines are warned about with file:line (an error when `strict`).
+ * The preferred (chosen) transcripts of a world's held-out comparisons, for a PM's mean score — PPO's
+ * reward offset with --normalize-reward, so a response that scores like a typical preferred one gets 0:
+ * at most `limit`, from comparisons spread evenly over the files (files are often ordered, helpful first).
+ * Bad lines are warned about with file:line (an error when `strict`).
+ *
+ * Until 2026-12-04 this took every k-th of the interleaved chosen/rejected transcripts: chosen ones only
+ * when k was even (every full-scale demo run), the first comparisons' both sides when the file was short.
+ * The demo's results were measured with the chosen mean, so it is now what this says it does; the
+ * online rounds centre on the same (see src/online/train.ts).
  */
-export async function heldOutTranscripts(
+export async function heldOutChosen(
   world: string,
   limit = 400,
   strict = false,
@@ -102,10 +109,8 @@ export async function heldOutTranscripts(
   const paths = files.filter(existsSync);
   const { records, report } = await loadComparisons(paths, { strict });
   warnLoad(report);
-  const out = records.flatMap((r) => [r.chosen, r.rejected]);
-  // Every k-th, so both files are represented under the limit.
-  const step = Math.max(1, Math.floor(out.length / limit));
-  return out.filter((_, i) => i % step === 0).slice(0, limit);
+  const n = Math.min(records.length, limit);
+  return Array.from({ length: n }, (_, i) => records[Math.floor((i * records.length) / n)]!.chosen);
 }
 
 /** A run folder (with a `checkpoint` link) or a checkpoint folder → the checkpoint folder. */

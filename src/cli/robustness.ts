@@ -22,7 +22,7 @@ import {
   checkpointTokenizer,
   fmt,
   goldReward,
-  heldOutTranscripts,
+  heldOutChosen,
   loadPMModule,
   pmReward,
   readRLPrompts,
@@ -65,7 +65,7 @@ The robustness study (Bai et al. 2022 §4.2, Figure 4). Without --pm-train/--pm-
 training comparisons 50/50 (seeded), trains a "train PM" and a "test PM" from --pm-init (default: the
 policy's checkpoint) with src/pm. Runs PPO against the train PM, keeping a snapshot every --snapshot-every
 steps, then evaluates the initial policy and every snapshot on held-out prompts with both PMs (each centred
-by its mean on the world's held-out comparisons) and the gold judge, against √KL(policy ‖ initial policy).
+by its mean on the chosen responses of the world's held-out comparisons) and the gold judge, against √KL(policy ‖ initial policy).
 Fits a line to the early part of each curve (slope, intercept, R², the √KL range used) and reports where
 the train PM's gain outruns the test PM's by more than --threshold.
 
@@ -79,7 +79,8 @@ options:
   --pm-init LM           what the two PMs are finetuned from (default: --policy)
   --data FILES           comparison files split 50/50 into the two PMs' data (default: the world's
                          helpful-train.jsonl, harmless-train.jsonl), e.g. hhkit collect's train.jsonl
-  --held-out FILES       comparisons the PMs are evaluated and centred on (default: the world's test files)
+  --held-out FILES       comparisons the PMs are evaluated and centred on (their chosen responses; default:
+                         the world's test files)
   --pm-steps N           optimiser steps per PM (default: one epoch)
   --pm-lr-multiplier M   PM learning rate × the LM's pretraining rate (default: hhkit pm train's 0.01)
   --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
@@ -234,7 +235,7 @@ export const command: Command = {
       trainSpec = pms.a;
       testSpec = pms.b;
     }
-    const held = await heldOutTranscripts(world, 400, options['strict'] === true, heldOutFiles);
+    const held = await heldOutChosen(world, 400, options['strict'] === true, heldOutFiles);
     const scorer = async (spec: string) => {
       if (spec === 'gold') return { reward: goldReward, centre: 0 };
       const pm = await pmReward(spec);

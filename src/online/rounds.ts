@@ -216,7 +216,8 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
               c,
               k,
               pm.checkpoint,
-              pm.meanScore,
+              // A PM stage recorded before chosenMean existed has only meanScore.
+              pm.chosenMean ?? pm.meanScore,
               prompts.train.map((p) => p.prompt),
               progress,
               (event) => emit({ type: 'ppo', round: k, event }),

@@ -25,8 +25,13 @@ export interface PMResult {
   crowdAccuracy: number;
   goldAccuracy: number;
   count: number;
-  /** Mean PM score on held-out transcripts: subtracted from PPO's reward so it centres on 0. */
+  /** Mean PM score on held-out transcripts (chosen and rejected). */
   meanScore: number;
+  /**
+   * Mean PM score of the held-out comparisons' chosen responses: subtracted from PPO's reward, as
+   * `hhkit ppo --normalize-reward` does. Absent in a state written before it existed (meanScore is used).
+   */
+  chosenMean?: number;
 }
 
 export interface RoundRecord {

@@ -39,8 +39,8 @@ export function pmRewardFn(dir: string): { reward: RewardFn; dispose(): void } {
 
 /**
  * Finetunes round `k`'s PM on `files` (every round's export so far) from `pmInit`, then scores the world's
- * held-out comparisons: accuracy against the crowd's labels and against gold, and the mean score (PPO's
- * reward offset).
+ * held-out comparisons: accuracy against the crowd's labels and against gold, the mean score, and the mean
+ * score of the chosen responses (PPO's reward offset).
  *
  * @example const r = await trainRoundPM(config, 2, ['data/round-0.jsonl', 'data/round-1.jsonl', 'data/round-2.jsonl'], testFiles);
  */
@@ -57,6 +57,7 @@ export async function trainRoundPM(
   goldAccuracy: number;
   count: number;
   meanScore: number;
+  chosenMean: number;
 }> {
   const config = resolvePMTrainConfig('finetune', {
     ...c.pm,
@@ -79,15 +80,22 @@ export async function trainRoundPM(
 }
 
 /**
- * A PM's accuracy on held-out comparisons against the crowd's labels and against gold, and its mean score
- * there (PPO's reward offset): what every round records of its PM, trained here or adopted from elsewhere.
+ * A PM's accuracy on held-out comparisons against the crowd's labels and against gold, its mean score there,
+ * and its mean score of the chosen responses (PPO's reward offset): what every round records of its PM,
+ * trained here or adopted from elsewhere.
  *
- * @example const { goldAccuracy, meanScore } = await scoreRoundPM('runs/demo/pm/checkpoint', ['collect/test.jsonl']);
+ * @example const { goldAccuracy, chosenMean } = await scoreRoundPM('runs/demo/pm/checkpoint', ['collect/test.jsonl']);
  */
 export async function scoreRoundPM(
   checkpoint: string,
   testFiles: readonly string[],
-): Promise<{ crowdAccuracy: number; goldAccuracy: number; count: number; meanScore: number }> {
+): Promise<{
+  crowdAccuracy: number;
+  goldAccuracy: number;
+  count: number;
+  meanScore: number;
+  chosenMean: number;
+}> {
   const loaded = loadPreferenceModel(checkpoint);
   const pm = loaded.pm.eval();
   try {
@@ -96,11 +104,15 @@ export async function scoreRoundPM(
     const scored = await scoreComparisons(pm, tokenizer, items, { gold: worldGold });
     const report = evaluateScored(scored);
     const all = scored.flatMap((s) => [s.chosen, s.rejected]);
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
     return {
       crowdAccuracy: report.crowd.accuracy,
       goldAccuracy: report.gold?.accuracy ?? Number.NaN,
       count: report.count,
-      meanScore: all.length ? all.reduce((a, b) => a + b, 0) / all.length : 0,
+      meanScore: mean(all),
+      // PPO's reward offset, as `hhkit ppo --normalize-reward` computes it (cli/rl-common heldOutChosen):
+      // the mean score of the preferred responses, so every round's PPO is round 0's with a new PM.
+      chosenMean: mean(scored.map((s) => s.chosen)),
     };
   } finally {
     pm.dispose();
@@ -111,7 +123,7 @@ export async function scoreRoundPM(
  * PPO for round `k` from the initial policy against the round's PM (reward centred by the PM's held-out
  * mean), with the gold HH score logged beside it.
  *
- * @example const { checkpoint } = await trainRoundPolicy(config, 2, pm.checkpoint, pm.meanScore, prompts);
+ * @example const { checkpoint } = await trainRoundPolicy(config, 2, pm.checkpoint, pm.chosenMean, prompts);
  */
 export async function trainRoundPolicy(
   c: OnlineConfig,
