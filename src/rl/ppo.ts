@@ -92,7 +92,8 @@ export interface PPOOptions {
   init: string;
   /**
    * Where the policy (and its value head, when the checkpoint has one) starts instead of `init`, e.g. an
-   * earlier round's PPO policy; the KL reference stays `init`. A resumed run continues from its own checkpoint.
+   * earlier round's PPO policy; the KL reference, and a separate value trunk (valueModel 'separate'), start
+   * from `init`. A resumed run continues from its own checkpoint.
    */
   start?: string;
   tokenizer: Tokenizer;
