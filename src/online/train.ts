@@ -13,6 +13,7 @@ import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { goldJudge, worldGold } from '../world/index.ts';
 import type { OnlineConfig } from './config.ts';
+import type { PMResult } from './state.ts';
 
 /** The world's gold HH score (0–1) of each response: logged beside the PM reward, never trained on. */
 export const goldHH: RewardFn = (prompts, responses) =>
@@ -37,6 +38,9 @@ export function pmRewardFn(dir: string): { reward: RewardFn; dispose(): void } {
   };
 }
 
+/** What every round records of its PM's held-out scoring (state.ts PMResult, less where it is kept). */
+export type RoundPMScores = Required<Omit<PMResult, 'checkpoint' | 'modelId'>>;
+
 /**
  * Finetunes round `k`'s PM on `files` (every round's export so far) from `pmInit`, then scores the world's
  * held-out comparisons: accuracy against the crowd's labels and against gold, the mean score, and the mean
@@ -51,14 +55,7 @@ export async function trainRoundPM(
   testFiles: readonly string[],
   progress: boolean,
   onEvent?: (e: PMTrainEvent) => void,
-): Promise<{
-  checkpoint: string;
-  crowdAccuracy: number;
-  goldAccuracy: number;
-  count: number;
-  meanScore: number;
-  chosenMean: number;
-}> {
+): Promise<RoundPMScores & { checkpoint: string }> {
   const config = resolvePMTrainConfig('finetune', {
     ...c.pm,
     init: c.pmInit || c.init,
@@ -86,16 +83,7 @@ export async function trainRoundPM(
  *
  * @example const { goldAccuracy, chosenMean } = await scoreRoundPM('runs/demo/pm/checkpoint', ['collect/test.jsonl']);
  */
-export async function scoreRoundPM(
-  checkpoint: string,
-  testFiles: readonly string[],
-): Promise<{
-  crowdAccuracy: number;
-  goldAccuracy: number;
-  count: number;
-  meanScore: number;
-  chosenMean: number;
-}> {
+export async function scoreRoundPM(checkpoint: string, testFiles: readonly string[]): Promise<RoundPMScores> {
   const loaded = loadPreferenceModel(checkpoint);
   const pm = loaded.pm.eval();
   try {
