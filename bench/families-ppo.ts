@@ -1,6 +1,6 @@
 // One PPO step at real size (issue 15 §6): random weights with SmolLM2-135M's exact config for the policy
 // (with ActorCritic's shared value head), a frozen reference of the same config, and a preference model of the
-// same config with a scalar head. The phases and loss code are bench/ppo.ts's:
+// same config with a scalar head. The step is bench/ppo.ts's timePPOSteps:
 //   - generation: B 8 prompts of 32 random tokens, 64 new tokens, KV cache, every row runs to the end;
 //   - PM scoring: the PM's trunk + head read at each row's last token;
 //   - reference: the reference's log-probs, and the rollout policy's log-probs and values (ppoUpdate's stage 3);
@@ -13,29 +13,19 @@
 // HHKIT_BENCH_TINY=1 shrinks the config (2 layers × 64 wide, vocab 1024) to check the bench in seconds.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AdamW, clipGradNorm, full, noGrad, randint, setNumThreads, tidy } from '../src/engine/index.ts';
-import { generateBatch } from '../src/nn/generate.ts';
+import { AdamW, full, setNumThreads, type Tensor } from '../src/engine/index.ts';
 import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
-import { clippedPolicyLoss, clippedValueLoss } from '../src/rl/losses.ts';
 import { defaultPPOConfig } from '../src/rl/ppo-config.ts';
-import { ActorCritic, gatherLogprobs, responseLogits } from '../src/rl/policy.ts';
+import { ActorCritic } from '../src/rl/policy.ts';
 import type { BenchLine } from './engine.ts';
 import { SMOLLM2_135M } from './families.ts';
+import { type PPOPhaseSeconds, type PPOStepShape, timePPOSteps } from './ppo.ts';
 
-export interface PPOStepWork {
+export interface PPOStepWork extends PPOStepShape {
   name: string;
   /** config.json keys of the policy, reference and PM. */
   config: Record<string, unknown>;
-  batch: number;
-  promptTokens: number;
-  newTokens: number;
-  /** K: passes over the rollout batch. */
-  ppoEpochs: number;
-  /** Rows per optimiser step. */
-  miniBatch: number;
-  /** Measured steps after one warm-up step. */
-  steps: number;
 }
 
 const BATCH = 8;
@@ -66,12 +56,11 @@ const BUDGET_BYTES = 24 * 2 ** 30;
 
 const PHASES = ['generation', 'scoring', 'reference', 'training', 'total'] as const;
 type Phase = (typeof PHASES)[number];
-type PhaseSeconds = Record<Phase, number>;
 
 /** What each side's child process reports. */
 interface SideResult {
   /** Mean seconds per measured step. */
-  seconds: PhaseSeconds;
+  seconds: PPOPhaseSeconds;
   /** The process's peak resident set (KiB): maxRSS / ru_maxrss. */
   peakRssKiB: number;
   /** The same before any model was built: the runtime (node + libtorch, or python + torch) alone. */
@@ -88,78 +77,13 @@ export function oursPPOStep(w: PPOStepWork, threads: number): SideResult {
   const pm = PreferenceModel.fresh(family, 2).eval();
   const ac = new ActorCritic(policy, 'shared', null, { seed: 4 });
   const opt = new AdamW(ac.parameters(), { lr: 1e-5, weightDecay: 0 });
-  const { batch: B, promptTokens: P, newTokens: N, miniBatch: M } = w;
-  const V = policy.lmConfig.vocabSize;
-  const seconds: PhaseSeconds = { generation: 0, scoring: 0, reference: 0, training: 0, total: 0 };
-  for (let step = 0; step <= w.steps; step++) {
-    const t = tidy(() => {
-      const prompts = randint(1, V, [B, P]); // (B, P)
-      const t0 = performance.now();
-      // eosId null: every row samples N tokens, so the work per step is fixed.
-      const out = generateBatch(policy, prompts, prompts.ge(0), {
-        maxNewTokens: N,
-        padId: 0,
-        eosId: null,
-        seed: step,
-      });
-      const window = {
-        sequences: out.sequences,
-        attentionMask: out.attentionMask,
-        promptWidth: P,
-        responseWidth: N,
-      };
-      const t1 = performance.now();
-      noGrad(() =>
-        pm
-          .scores({
-            ids: out.sequences,
-            attentionMask: out.attentionMask,
-            readout: full([B], P + N - 1, { dtype: 'int64' }), // every row's last token
-          })
-          .sum()
-          .item(),
-      );
-      const t2 = performance.now();
-      const refLogp = noGrad(() => gatherLogprobs(responseLogits(reference, window).logits, out.responses)); // (B, N)
-      const old = noGrad(() => {
-        const { logits, values } = ac.forward(window); // (B, N, V), (B, N)
-        return { logp: gatherLogprobs(logits, out.responses), values };
-      });
-      const t3 = performance.now();
-      const maskF = out.responseMask.float(); // (B, N)
-      const advantages = old.logp.sub(refLogp).neg(); // stand-in numbers; the work is what is timed
-      for (let epoch = 0; epoch < w.ppoEpochs; epoch++) {
-        for (let start = 0; start < B; start += M) {
-          tidy(() => {
-            const rows = <T extends { narrow(dim: number, start: number, length: number): T }>(x: T) =>
-              x.narrow(0, start, M);
-            const { logits, values } = ac.forward({
-              ...window,
-              sequences: rows(window.sequences),
-              attentionMask: rows(window.attentionMask),
-            });
-            const logp = gatherLogprobs(logits, rows(out.responses));
-            const m = rows(maskF);
-            const loss = clippedPolicyLoss(logp, rows(old.logp), rows(advantages), m).loss.add(
-              clippedValueLoss(values, rows(old.values), rows(advantages), m).loss.mul(0.1),
-            );
-            loss.backward();
-            clipGradNorm(ac.parameters(), 1);
-            opt.step();
-            opt.zeroGrad();
-          });
-        }
-      }
-      const t4 = performance.now();
-      return [t1 - t0, t2 - t1, t3 - t2, t4 - t3] as const;
-    });
-    if (step === 0) continue; // warm-up: allocates AdamW's state, the allocator's pools, BLAS buffers
-    seconds.generation += t[0] / 1000 / w.steps;
-    seconds.scoring += t[1] / 1000 / w.steps;
-    seconds.reference += t[2] / 1000 / w.steps;
-    seconds.training += t[3] / 1000 / w.steps;
-  }
-  seconds.total = seconds.generation + seconds.scoring + seconds.reference + seconds.training;
+  const last = w.promptTokens + w.newTokens - 1; // every row's last token
+  const score = (ids: Tensor, attentionMask: Tensor) =>
+    pm
+      .scores({ ids, attentionMask, readout: full([w.batch], last, { dtype: 'int64' }) })
+      .sum()
+      .item();
+  const seconds = timePPOSteps({ policy, reference, ac, opt, score }, w);
   return { seconds, peakRssKiB: process.resourceUsage().maxRSS, baselineRssKiB };
 }
 

@@ -4,7 +4,16 @@
 // Wire it into bench/run.ts as `ppo: runPPOBench`.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AdamW, clipGradNorm, noGrad, randint, setNumThreads, tidy } from '../src/engine/index.ts';
+import {
+  AdamW,
+  clipGradNorm,
+  noGrad,
+  randint,
+  setNumThreads,
+  type Tensor,
+  tidy,
+} from '../src/engine/index.ts';
+import type { CausalLM } from '../src/nn/causal-lm.ts';
 import { generateBatch } from '../src/nn/generate.ts';
 import { GPT, gptPresets } from '../src/nn/gpt.ts';
 import { ScalarHead } from '../src/nn/heads.ts';
@@ -16,6 +25,104 @@ export interface PPOBenchLine {
   ours: number;
   unit: string;
   [key: string]: unknown;
+}
+
+/** The phases of a PPO step, timed; `total` is their sum. */
+export type PPOPhaseSeconds = Record<'generation' | 'scoring' | 'reference' | 'training' | 'total', number>;
+
+/** The shape of a timed PPO step: B prompts of P random tokens, N new tokens, K passes over minibatches. */
+export interface PPOStepShape {
+  batch: number;
+  promptTokens: number;
+  newTokens: number;
+  /** K: passes over the rollout batch. */
+  ppoEpochs: number;
+  /** Rows per optimiser step. */
+  miniBatch: number;
+  /** Measured steps after one warm-up step. */
+  steps: number;
+}
+
+/**
+ * Mean seconds per phase of `w.steps` PPO steps on random prompts, after one warm-up step (it allocates
+ * AdamW's state, the allocator's pools, BLAS buffers): generation (every row samples N tokens), PM scoring
+ * (`score`, which must read its result), the reference's log-probs with the rollout policy's log-probs and
+ * values (ppoUpdate's stage 3), and training — clipped policy + 0.1 × clipped value loss, backward,
+ * clipGradNorm 1, AdamW — on stand-in advantages (the work is what is timed). The step of bench/ppo.ts and
+ * bench/families-ppo.ts.
+ */
+export function timePPOSteps(
+  m: {
+    policy: CausalLM;
+    reference: CausalLM;
+    ac: ActorCritic;
+    opt: AdamW;
+    score: (sequences: Tensor, attentionMask: Tensor) => void;
+  },
+  w: PPOStepShape,
+): PPOPhaseSeconds {
+  const { batch: B, promptTokens: P, newTokens: N, miniBatch: M } = w;
+  const seconds: PPOPhaseSeconds = { generation: 0, scoring: 0, reference: 0, training: 0, total: 0 };
+  for (let step = 0; step <= w.steps; step++) {
+    const t = tidy(() => {
+      const prompts = randint(1, m.policy.lmConfig.vocabSize, [B, P]); // (B, P), no padding id 0
+      const t0 = performance.now();
+      // eosId null: every row samples N tokens, so the work per step is fixed.
+      const out = generateBatch(m.policy, prompts, prompts.ge(0), {
+        maxNewTokens: N,
+        padId: 0,
+        eosId: null,
+        seed: step,
+      });
+      const window = {
+        sequences: out.sequences,
+        attentionMask: out.attentionMask,
+        promptWidth: P,
+        responseWidth: N,
+      };
+      const t1 = performance.now();
+      noGrad(() => m.score(out.sequences, out.attentionMask));
+      const t2 = performance.now();
+      const refLogp = noGrad(() => gatherLogprobs(responseLogits(m.reference, window).logits, out.responses)); // (B, N)
+      const old = noGrad(() => {
+        const { logits, values } = m.ac.forward(window); // (B, N, V), (B, N)
+        return { logp: gatherLogprobs(logits, out.responses), values };
+      });
+      const t3 = performance.now();
+      const maskF = out.responseMask.float(); // (B, N)
+      const advantages = old.logp.sub(refLogp).neg(); // stand-in numbers; the work is what is timed
+      for (let epoch = 0; epoch < w.ppoEpochs; epoch++) {
+        for (let start = 0; start < B; start += M) {
+          tidy(() => {
+            const rows = (x: Tensor) => x.narrow(0, start, M);
+            const { logits, values } = m.ac.forward({
+              ...window,
+              sequences: rows(window.sequences),
+              attentionMask: rows(window.attentionMask),
+            });
+            const logp = gatherLogprobs(logits, rows(out.responses));
+            const mask = rows(maskF);
+            const loss = clippedPolicyLoss(logp, rows(old.logp), rows(advantages), mask).loss.add(
+              clippedValueLoss(values, rows(old.values), rows(advantages), mask).loss.mul(0.1),
+            );
+            loss.backward();
+            clipGradNorm(m.ac.parameters(), 1);
+            m.opt.step();
+            m.opt.zeroGrad();
+          });
+        }
+      }
+      const t4 = performance.now();
+      return [t1 - t0, t2 - t1, t3 - t2, t4 - t3] as const;
+    });
+    if (step === 0) continue; // warm-up
+    seconds.generation += t[0] / 1000 / w.steps;
+    seconds.scoring += t[1] / 1000 / w.steps;
+    seconds.reference += t[2] / 1000 / w.steps;
+    seconds.training += t[3] / 1000 / w.steps;
+  }
+  seconds.total = seconds.generation + seconds.scoring + seconds.reference + seconds.training;
+  return seconds;
 }
 
 /** One PPO step on random prompts: B = 32 prompts of 24 tokens, 32 new tokens, K = 2 passes, minibatch 16. */
@@ -31,84 +138,13 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   const B = 32;
   const P = 24;
   const N = 32;
-  const times = { generation: 0, scoring: 0, reference: 0, training: 0 };
-  const steps = 3;
-  for (let step = 0; step <= steps; step++) {
-    const t = tidy(() => {
-      const prompts = randint(0, config.vocabSize, [B, P]);
-      const mask = prompts.ge(0);
-      const t0 = performance.now();
-      // eosId null: every row samples N tokens, so the work per step is fixed.
-      const out = generateBatch(policy, prompts, mask, {
-        maxNewTokens: N,
-        padId: 0,
-        eosId: null,
-        seed: step,
-      });
-      const window = {
-        sequences: out.sequences,
-        attentionMask: out.attentionMask,
-        promptWidth: P,
-        responseWidth: out.responses.size(1),
-      };
-      const t1 = performance.now();
-      noGrad(() =>
-        pmHead
-          .forward(pm.forwardHidden(out.sequences, { attentionMask: out.attentionMask }).hidden)
-          .select(1, -1)
-          .sum()
-          .item(),
-      );
-      const t2 = performance.now();
-      const refLogp = noGrad(() => gatherLogprobs(responseLogits(reference, window).logits, out.responses));
-      const old = noGrad(() => {
-        const { logits, values } = ac.forward(window);
-        return { logp: gatherLogprobs(logits, out.responses), values };
-      });
-      const t3 = performance.now();
-      const maskF = out.responseMask.float();
-      const advantages = old.logp.sub(refLogp).neg(); // stand-in numbers; the work is what is timed
-      for (let epoch = 0; epoch < 2; epoch++) {
-        for (let start = 0; start < B; start += 16) {
-          tidy(() => {
-            const w = {
-              ...window,
-              sequences: window.sequences.narrow(0, start, 16),
-              attentionMask: window.attentionMask.narrow(0, start, 16),
-            };
-            const { logits, values } = ac.forward(w);
-            const logp = gatherLogprobs(logits, out.responses.narrow(0, start, 16));
-            const m = maskF.narrow(0, start, 16);
-            const loss = clippedPolicyLoss(
-              logp,
-              old.logp.narrow(0, start, 16),
-              advantages.narrow(0, start, 16),
-              m,
-            ).loss.add(
-              clippedValueLoss(
-                values,
-                old.values.narrow(0, start, 16),
-                advantages.narrow(0, start, 16),
-                m,
-              ).loss.mul(0.1),
-            );
-            loss.backward();
-            clipGradNorm(ac.parameters(), 1);
-            opt.step();
-            opt.zeroGrad();
-          });
-        }
-      }
-      const t4 = performance.now();
-      return [t1 - t0, t2 - t1, t3 - t2, t4 - t3] as const;
-    });
-    if (step === 0) continue; // warm-up
-    times.generation += t[0] / 1000 / steps;
-    times.scoring += t[1] / 1000 / steps;
-    times.reference += t[2] / 1000 / steps;
-    times.training += t[3] / 1000 / steps;
-  }
-  const total = times.generation + times.scoring + times.reference + times.training;
+  const score = (sequences: Tensor, attentionMask: Tensor) =>
+    pmHead.forward(pm.forwardHidden(sequences, { attentionMask }).hidden).select(1, -1).sum().item();
+  const { total, ...times } = timePPOSteps(
+    { policy, reference, ac, opt, score },
+    { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps: 3 },
+  );
+
   const torchRef = pytorchReference(threads);
   return [
     {
