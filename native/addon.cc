@@ -11,6 +11,7 @@ void init_tensor_ops(napi_env env, napi_value exports);
 void init_shape_ops(napi_env env, napi_value exports);
 void init_math_ops(napi_env env, napi_value exports);
 void init_nn_ops(napi_env env, napi_value exports);
+void init_fused_ops(napi_env env, napi_value exports);
 void init_dist_ops(napi_env env, napi_value exports);
 }  // namespace hhkit
 
@@ -36,6 +37,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   hhkit::init_shape_ops(env, exports);
   hhkit::init_math_ops(env, exports);
   hhkit::init_nn_ops(env, exports);
+  hhkit::init_fused_ops(env, exports);
   hhkit::init_dist_ops(env, exports);
   return exports;
 }

@@ -2,11 +2,11 @@
   "targets": [
     {
       "target_name": "hhkit",
-      "sources": ["addon.cc", "core.cc", "ops_tensor.cc", "ops_shape.cc", "ops_math.cc", "ops_nn.cc", "dist.cc"],
+      "sources": ["addon.cc", "core.cc", "ops_tensor.cc", "ops_shape.cc", "ops_math.cc", "ops_nn.cc", "ops_fused.cc", "dist.cc"],
       "include_dirs": ["<!@(node libtorch.mjs include)"],
       "defines": ["<!@(node libtorch.mjs defines)", "NAPI_VERSION=8"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
       "libraries": [
         "-L<!(node libtorch.mjs libdir)",
         "-Wl,-rpath,<!(node libtorch.mjs libdir)",

@@ -76,6 +76,9 @@ export interface NativeBinding {
   allow_tf32(): boolean;
   sdpa_available(): boolean;
   sdpa(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean): H;
+  // decoding-loop kernels, CPU float32 (native/ops_fused.cc)
+  decode_attention(q: H, k: H, v: H, blocked: Opt<H>, scale: number): H;
+  sample_categorical(weights: H): H;
   // distributed (native/dist.cc): one c10d process group per process
   dist_init(
     backend: string,

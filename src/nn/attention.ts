@@ -2,8 +2,10 @@
 // softmax(q·kᵀ/√D) over the allowed keys, and the output projection c_proj (C → C).
 import {
   arange,
+  decodeAttention,
   dropout,
   full,
+  isGradEnabled,
   scaledDotProductAttention,
   sdpaAvailable,
   type Tensor,
@@ -61,6 +63,40 @@ export const fusedAttention = (): boolean =>
 export function setFusedAttention(on: boolean): void {
   if (on && !sdpaAvailable()) throw new Error('fused attention needs libtorch 2.0 or newer');
   fused = on;
+}
+
+// The decoding loop's native kernels on the CPU in float32, without autograd: a few new queries over a KV
+// cache in one call (decodeAttention) instead of two batched matmuls that libtorch 1.13 runs as one sgemm
+// per (batch, head), and one token per row by inverting the cumulative sum (sampleCategorical, in
+// generate.ts) instead of multinomial's exponential per vocabulary entry. HHKIT_FUSED_DECODE=0 keeps the
+// general ops (for comparisons).
+let fusedDecode = process.env.HHKIT_FUSED_DECODE !== '0';
+/** The most new queries per row that take the decoding kernel; longer (prefill, training) take matmuls. */
+export const FUSED_DECODE_MAX_QUERIES = 4;
+
+/** Whether decoding on the CPU uses the native kernels (default on; HHKIT_FUSED_DECODE=0 off). */
+export const fusedDecoding = (): boolean => fusedDecode;
+/**
+ * Turns the decoding loop's native kernels on or off: attention over the cache gives the general path's
+ * result to float rounding; sampling draws from the same distribution with different draws for a seed.
+ *
+ * @example setFusedDecoding(false); // as HHKIT_FUSED_DECODE=0
+ */
+export function setFusedDecoding(on: boolean): void {
+  fusedDecode = on;
+}
+
+function takesDecodeKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
+  return (
+    fusedDecode &&
+    dropoutP === 0 &&
+    q.size(2) <= FUSED_DECODE_MAX_QUERIES &&
+    q.device === 'cpu' &&
+    q.dtype === 'float32' &&
+    k.dtype === 'float32' &&
+    v.dtype === 'float32' &&
+    (!isGradEnabled() || !(q.requiresGrad || k.requiresGrad || v.requiresGrad))
+  );
 }
 
 export interface AttentionOptions {
@@ -135,6 +171,10 @@ export function attend(
 ): Tensor {
   const h = q.size(1);
   const hKV = k.size(1);
+  if (takesDecodeKernel(q, k, v, opts.dropoutP)) {
+    if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
+    return decodeAttention(q, k, v, opts.blocked, 1 / Math.sqrt(q.size(3)));
+  }
   if (h !== hKV) {
     if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
     k = repeatKV(k, h / hKV);

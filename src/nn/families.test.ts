@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crossEntropy, noGrad, tidy } from '../engine/index.ts';
+import { setFusedDecoding } from './attention.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { familyFixture, golden, maxDiff } from './families.fixture.ts';
 import { generate } from './generate.ts';
@@ -87,12 +88,20 @@ for (const { name, cls, nKVHead, tied } of FAMILIES) {
           assert.ok(d <= 1e-4, `row ${row} differs by ${d}`);
         }
         const full = model.forward(ids).logits;
-        const cache = model.makeCache(B, T);
-        for (let i = 0; i < T; i++) {
-          const step = model.forward(ids.narrow(1, i, 1), { cache }).logits;
-          assert.ok(maxDiff(step, full.narrow(1, i, 1)) <= 1e-5, `position ${i}`);
+        // Both attention paths of a decoding step: the native kernel and the general ops.
+        for (const fused of [true, false]) {
+          setFusedDecoding(fused);
+          const cache = model.makeCache(B, T);
+          try {
+            for (let i = 0; i < T; i++) {
+              const step = model.forward(ids.narrow(1, i, 1), { cache }).logits;
+              assert.ok(maxDiff(step, full.narrow(1, i, 1)) <= 1e-5, `position ${i}, fused ${fused}`);
+            }
+          } finally {
+            cache.dispose();
+            setFusedDecoding(true);
+          }
         }
-        cache.dispose();
       }),
     );
   });

@@ -14,12 +14,14 @@ import {
   manualSeed,
   multinomial,
   noGrad,
+  sampleCategorical,
   setRngState,
   type Tensor,
   tensor,
   tidy,
   zeros,
 } from '../engine/index.ts';
+import { fusedDecoding } from './attention.ts';
 import type { CausalLM } from './causal-lm.ts';
 import type { KVCache } from './kvcache.ts';
 
@@ -147,14 +149,22 @@ function pick(logits: Tensor, o: GenerateOptions): Tensor {
   const temperature = o.temperature ?? 1;
   const scaled = temperature === 1 ? logits : logits.div(temperature);
   const topP = o.topP ?? 1;
-  if (topP >= 1) return multinomial(scaled.softmax(-1), 1);
+  if (topP >= 1) return drawOne(scaled.softmax(-1));
   // Nucleus: keep a token while the mass of the tokens ranked above it is below topP (the top token always
   // survives), then sample in the sorted order and map back to vocabulary ids.
   const [sortedLogits, order] = scaled.sort(-1, true); // (B, V) each
   const sortedProbs = sortedLogits.softmax(-1);
   const massAbove = sortedProbs.cumsum(-1).sub(sortedProbs);
   const kept = sortedProbs.maskedFill(massAbove.ge(topP), 0);
-  return order.gather(1, multinomial(kept, 1));
+  return order.gather(1, drawOne(kept));
+}
+
+// One index per row of nonnegative weights (B, V) → (B, 1): the native inverse-CDF draw on the CPU in
+// float32, multinomial elsewhere (the same distribution; different draws for a seed).
+function drawOne(weights: Tensor): Tensor {
+  return fusedDecoding() && weights.device === 'cpu' && weights.dtype === 'float32'
+    ? sampleCategorical(weights)
+    : multinomial(weights, 1);
 }
 
 function checkOptions(model: CausalLM, B: number, P: number, o: GenerateOptions): void {

@@ -1,0 +1,136 @@
+// The decoding loop's native kernels (native/ops_fused.cc) against the general ops they replace.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  arange,
+  decodeAttention,
+  manualSeed,
+  noGrad,
+  randn,
+  sampleCategorical,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from './index.ts';
+
+// softmax(scale · q·kᵀ, blocked → float32's lowest)·v with matmuls, each KV head repeated for its group.
+function reference(q: Tensor, k: Tensor, v: Tensor, blocked: Tensor | null, scale: number): Tensor {
+  const group = q.size(1) / k.size(1);
+  const [b, hKV, s, d] = k.shape as [number, number, number, number];
+  const rep = (x: Tensor) =>
+    x
+      .unsqueeze(2)
+      .expand(b, hKV, group, s, d)
+      .reshape(b, hKV * group, s, d);
+  let att = q.matmul(rep(k).transpose(2, 3)).mul(scale);
+  if (blocked) att = att.maskedFill(blocked, -3.4028234663852886e38);
+  return att.softmax(-1).matmul(rep(v));
+}
+
+test('decodeAttention equals matmul attention: GQA, padding, causal, fully blocked rows, cache views, odd D', () => {
+  noGrad(() =>
+    tidy(() => {
+      manualSeed(3);
+      const cases = [
+        { B: 3, H: 4, Hkv: 4, T: 1, S: 9, D: 16 },
+        { B: 2, H: 8, Hkv: 2, T: 1, S: 17, D: 64 }, // grouped-query
+        { B: 2, H: 6, Hkv: 3, T: 3, S: 11, D: 12 }, // several queries, D not a multiple of 8
+        { B: 1, H: 2, Hkv: 1, T: 2, S: 40, D: 80 }, // D a multiple of 16, not of 32
+      ];
+      for (const c of cases) {
+        const q = randn([c.B, c.H, c.T, c.D]);
+        // k and v as the cache hands them out: narrowed views of a longer buffer
+        const kBuf = randn([c.B, c.Hkv, c.S + 5, c.D]);
+        const vBuf = randn([c.B, c.Hkv, c.S + 5, c.D]);
+        const k = kBuf.narrow(2, 0, c.S);
+        const v = vBuf.narrow(2, 0, c.S);
+        const past = c.S - c.T;
+        // padding (B, 1, 1, S): row 0 has none, the others lose their first keys; causal (T, S) for T > 1
+        const keep = arange(c.S).unsqueeze(0).ge(arange(c.B).mul(2).unsqueeze(1)); // (B, S)
+        const padding = keep.logicalNot().view(c.B, 1, 1, c.S);
+        const causal = arange(c.S).gt(arange(past, c.S).unsqueeze(1)); // (T, S)
+        const masks: (Tensor | null)[] = [null, padding, causal, padding.logicalOr(causal)];
+        for (const blocked of masks) {
+          const scale = 1 / Math.sqrt(c.D);
+          const got = decodeAttention(q, k, v, blocked, scale);
+          const want = reference(q, k, v, blocked, scale);
+          assert.deepEqual(got.shape, [c.B, c.H, c.T, c.D]);
+          const err = got.sub(want).abs().max().item();
+          assert.ok(err < 1e-5, `${JSON.stringify(c)} mask ${blocked?.shape ?? 'none'}: max error ${err}`);
+        }
+      }
+      // A fully blocked row attends uniformly (as the manual path), not NaN.
+      const q = randn([1, 1, 1, 8]);
+      const k = randn([1, 1, 4, 8]);
+      const v = randn([1, 1, 4, 8]);
+      const all = tensor([true, true, true, true], { dtype: 'bool' }).view(1, 1, 1, 4);
+      const got = decodeAttention(q, k, v, all, 0.5);
+      assert.ok(got.sub(v.mean(2, true)).abs().max().item() < 1e-6);
+    }),
+  );
+});
+
+test('decodeAttention rejects what it cannot take with a message', () => {
+  tidy(() => {
+    const q = randn([1, 3, 1, 8]);
+    const k = randn([1, 2, 4, 8]);
+    assert.throws(() => decodeAttention(q, k, k, null, 1), /multiple of the key\/value heads/);
+    assert.throws(() => decodeAttention(q.to({ dtype: 'float64' }), k, k, null, 1), /float32 on the CPU/);
+    assert.throws(
+      () => decodeAttention(randn([1, 2, 1, 8]), k, randn([1, 2, 5, 8]), null, 1),
+      /\(B, H_kv, S, D\)/,
+    );
+  });
+});
+
+test('sampleCategorical draws with the weights’ frequencies, never a zero weight, reproducibly', () => {
+  tidy(() => {
+    // Unnormalised rows; row 1 has zero weights at both ends and in the middle.
+    const weights = tensor([
+      [1, 2, 3, 4],
+      [0, 5, 0, 15],
+    ]);
+    const n = 20000;
+    manualSeed(11);
+    const counts = [new Array<number>(4).fill(0), new Array<number>(4).fill(0)];
+    const batch = weights.repeat(n / 2, 1); // (n, 4): rows alternate
+    const draws = sampleCategorical(batch).toArray() as number[][];
+    draws.forEach((row, i) => {
+      counts[i % 2]![row[0]!]! += 1;
+    });
+    const expected = [
+      [0.1, 0.2, 0.3, 0.4],
+      [0, 0.25, 0, 0.75],
+    ];
+    for (let r = 0; r < 2; r++) {
+      for (let j = 0; j < 4; j++) {
+        const p = expected[r]![j]!;
+        const freq = counts[r]![j]! / (n / 2);
+        if (p === 0) assert.equal(counts[r]![j], 0, `row ${r} drew index ${j} of weight 0`);
+        // 5 standard errors of a frequency over 10,000 draws
+        else
+          assert.ok(
+            Math.abs(freq - p) < 5 * Math.sqrt((p * (1 - p)) / (n / 2)),
+            `row ${r}[${j}]: ${freq} vs ${p}`,
+          );
+      }
+    }
+    manualSeed(11);
+    assert.deepEqual(sampleCategorical(batch).toArray(), draws);
+    assert.notDeepEqual(sampleCategorical(batch).toArray(), draws);
+    // A single positive weight is always drawn, wherever it is.
+    const one = zeros([3, 7]);
+    one.narrow(1, 6, 1).fill_(1e-30);
+    assert.deepEqual(sampleCategorical(one).toArray(), [[6], [6], [6]]);
+  });
+});
+
+test('sampleCategorical rejects negative, NaN and all-zero rows', () => {
+  tidy(() => {
+    assert.throws(() => sampleCategorical(tensor([[0.5, -0.1]])), /finite and nonnegative/);
+    assert.throws(() => sampleCategorical(tensor([[Number.NaN, 1]])), /finite and nonnegative/);
+    assert.throws(() => sampleCategorical(tensor([[0, 0]])), /sums to zero/);
+    assert.throws(() => sampleCategorical(tensor([1, 2])), /\(B, V\) float32/);
+  });
+});
