@@ -17,81 +17,120 @@ namespace hhkit {
 
 namespace {
 
-// Dot products and axpy over one head's D floats. Compiled twice on x86-64 (AVX2 + FMA, and the baseline
-// SSE2), the right copy picked at load time, so one binary is fast on this machine and still runs on any
-// x86-64; plain loops elsewhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define HHKIT_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define HHKIT_CLONES
-#endif
+// The inner loops over one head's D floats, written once over W-float vectors (GCC/Clang vector extensions)
+// and compiled twice on x86-64: 8 floats (AVX2 + FMA) where the CPU has them, checked once at load, else 4
+// (SSE2, every x86-64). Loads go through memcpy (no alignment assumed).
+template <int W>
+struct Lanes {
+  typedef float type __attribute__((vector_size(W * sizeof(float))));
+};
 
-// Eight floats as one value: GCC/Clang vector extensions, lowered to one AVX register in the haswell clone and
-// two SSE registers in the baseline one. Loads go through memcpy (no alignment assumed).
-typedef float v8 __attribute__((vector_size(32)));
-inline v8 load8(const float* p) {
-  v8 x;
+template <int W>
+__attribute__((always_inline)) inline typename Lanes<W>::type load(const float* p) {
+  typename Lanes<W>::type x;
   std::memcpy(&x, p, sizeof x);
   return x;
 }
-inline void store8(float* p, v8 x) { std::memcpy(p, &x, sizeof x); }
-inline float sum8(v8 x) { return ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7])); }
 
-inline float dot(const float* __restrict a, const float* __restrict b, int64_t D) {
-  v8 acc0 = {0, 0, 0, 0, 0, 0, 0, 0};
-  v8 acc1 = acc0;
-  int64_t d = 0;
-  for (; d + 16 <= D; d += 16) {
-    acc0 += load8(a + d) * load8(b + d);
-    acc1 += load8(a + d + 8) * load8(b + d + 8);
-  }
-  for (; d + 8 <= D; d += 8) acc0 += load8(a + d) * load8(b + d);
-  float total = sum8(acc0 + acc1);
-  for (; d < D; d++) total += a[d] * b[d];
+template <int W>
+__attribute__((always_inline)) inline float lane_sum(typename Lanes<W>::type x) {
+  float total = 0;
+  for (int j = 0; j < W; j++) total += x[j];
   return total;
 }
 
 // scores[s] = scale · q · k_s for s < S (k rows `k_stride` floats apart), blocked ones set to -FLT_MAX (the
 // manual path's mask value: a fully blocked row softmaxes to uniform, not NaN).
-HHKIT_CLONES
-void scores_row(const float* __restrict q, const float* __restrict k, int64_t k_stride, int64_t S, int64_t D,
-                float scale, const bool* blocked, int64_t blocked_stride, float* __restrict scores) {
+template <int W>
+__attribute__((always_inline)) inline void scores_row_impl(const float* __restrict q, const float* __restrict k,
+                                                           int64_t k_stride, int64_t S, int64_t D, float scale,
+                                                           const bool* blocked, int64_t blocked_stride,
+                                                           float* __restrict scores) {
+  typedef typename Lanes<W>::type V;
   for (int64_t s = 0; s < S; s++) {
-    scores[s] = blocked && blocked[s * blocked_stride] ? -FLT_MAX : dot(q, k + s * k_stride, D) * scale;
+    if (blocked && blocked[s * blocked_stride]) {
+      scores[s] = -FLT_MAX;
+      continue;
+    }
+    const float* ks = k + s * k_stride;
+    V acc0 = {}, acc1 = {};
+    int64_t d = 0;
+    for (; d + 2 * W <= D; d += 2 * W) {
+      acc0 += load<W>(q + d) * load<W>(ks + d);
+      acc1 += load<W>(q + d + W) * load<W>(ks + d + W);
+    }
+    for (; d + W <= D; d += W) acc0 += load<W>(q + d) * load<W>(ks + d);
+    float total = lane_sum<W>(acc0 + acc1);
+    for (; d < D; d++) total += q[d] * ks[d];
+    scores[s] = total * scale;
   }
 }
 
-// out = Σ_s p[s] · v_s over D floats: 32 columns at a time in four independent accumulators.
-HHKIT_CLONES
-void weighted_sum(const float* __restrict p, const float* __restrict v, int64_t v_stride, int64_t S, int64_t D,
-                  float* __restrict out) {
+// out = Σ_s p[s] · v_s over D floats, 4W columns at a time in four independent accumulators.
+template <int W>
+__attribute__((always_inline)) inline void weighted_sum_impl(const float* __restrict p, const float* __restrict v,
+                                                             int64_t v_stride, int64_t S, int64_t D,
+                                                             float* __restrict out) {
+  typedef typename Lanes<W>::type V;
   int64_t d = 0;
-  for (; d + 32 <= D; d += 32) {
-    v8 a0 = {0, 0, 0, 0, 0, 0, 0, 0};
-    v8 a1 = a0, a2 = a0, a3 = a0;
+  for (; d + 4 * W <= D; d += 4 * W) {
+    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
     for (int64_t s = 0; s < S; s++) {
       const float* vs = v + s * v_stride + d;
       const float w = p[s];
-      a0 += w * load8(vs);
-      a1 += w * load8(vs + 8);
-      a2 += w * load8(vs + 16);
-      a3 += w * load8(vs + 24);
+      a0 += w * load<W>(vs);
+      a1 += w * load<W>(vs + W);
+      a2 += w * load<W>(vs + 2 * W);
+      a3 += w * load<W>(vs + 3 * W);
     }
-    store8(out + d, a0);
-    store8(out + d + 8, a1);
-    store8(out + d + 16, a2);
-    store8(out + d + 24, a3);
+    std::memcpy(out + d, &a0, sizeof a0);
+    std::memcpy(out + d + W, &a1, sizeof a1);
+    std::memcpy(out + d + 2 * W, &a2, sizeof a2);
+    std::memcpy(out + d + 3 * W, &a3, sizeof a3);
   }
-  for (; d + 8 <= D; d += 8) {
-    v8 a0 = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t s = 0; s < S; s++) a0 += p[s] * load8(v + s * v_stride + d);
-    store8(out + d, a0);
+  for (; d + W <= D; d += W) {
+    V a0 = {};
+    for (int64_t s = 0; s < S; s++) a0 += p[s] * load<W>(v + s * v_stride + d);
+    std::memcpy(out + d, &a0, sizeof a0);
   }
   for (; d < D; d++) {
     float total = 0;
     for (int64_t s = 0; s < S; s++) total += p[s] * v[s * v_stride + d];
     out[d] = total;
   }
+}
+
+void scores_row_base(const float* q, const float* k, int64_t k_stride, int64_t S, int64_t D, float scale,
+                     const bool* blocked, int64_t blocked_stride, float* scores) {
+  scores_row_impl<4>(q, k, k_stride, S, D, scale, blocked, blocked_stride, scores);
+}
+void weighted_sum_base(const float* p, const float* v, int64_t v_stride, int64_t S, int64_t D, float* out) {
+  weighted_sum_impl<4>(p, v, v_stride, S, D, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void scores_row_avx2(const float* q, const float* k, int64_t k_stride,
+                                                          int64_t S, int64_t D, float scale, const bool* blocked,
+                                                          int64_t blocked_stride, float* scores) {
+  scores_row_impl<8>(q, k, k_stride, S, D, scale, blocked, blocked_stride, scores);
+}
+__attribute__((target("avx2,fma"))) void weighted_sum_avx2(const float* p, const float* v, int64_t v_stride,
+                                                            int64_t S, int64_t D, float* out) {
+  weighted_sum_impl<8>(p, v, v_stride, S, D, out);
+}
+const bool kAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+const bool kAvx2 = false;
+#define scores_row_avx2 scores_row_base
+#define weighted_sum_avx2 weighted_sum_base
+#endif
+
+void scores_row(const float* q, const float* k, int64_t k_stride, int64_t S, int64_t D, float scale,
+                const bool* blocked, int64_t blocked_stride, float* scores) {
+  (kAvx2 ? scores_row_avx2 : scores_row_base)(q, k, k_stride, S, D, scale, blocked, blocked_stride, scores);
+}
+void weighted_sum(const float* p, const float* v, int64_t v_stride, int64_t S, int64_t D, float* out) {
+  (kAvx2 ? weighted_sum_avx2 : weighted_sum_base)(p, v, v_stride, S, D, out);
 }
 
 at::Tensor rows_contiguous(const at::Tensor& t) {
@@ -139,8 +178,9 @@ HHKIT_OP(decode_attention, {
   const int64_t vb = v.stride(0), vh = v.stride(1), vs = v.stride(2);
   int64_t mb = 0, mh = 0, mt = 0, ms = 0;
   if (bp) mb = blocked.stride(0), mh = blocked.stride(1), mt = blocked.stride(2), ms = blocked.stride(3);
-  // Grain: enough rows per task that a thread's share outweighs waking it.
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, S * D));
+  // Rows per task: ~256k multiply-adds each, so a small step runs on the calling thread (waking an idle
+  // OpenMP worker costs ~20-40 us on this VM, more than a 4-head, 128-wide layer's whole attention).
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, S * D));
   at::parallel_for(0, B * H * T, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
       const int64_t b = i / (H * T), h = (i / T) % H, t = i % T;
