@@ -59,6 +59,11 @@ test('a template without a default system message (Qwen3): the student reads non
   const teacher = await qwen3.decode([...teacherPrefix(ctx.hhh, 10_000), ...ctx.examples[0]!]);
   assert.equal(systemTurns(teacher), 1, teacher);
   assert.ok(teacher.startsWith(`${SYSTEM}${PREAMBLE}`));
+  // Non-thinking mode marks only the final reply: the HHH prompt's example replies, followed by the
+  // dialogue, get no think block; the dialogue's own final reply does (the student reads it the same way).
+  assert.equal(teacher.split('<think>').length - 1, 1, teacher);
+  assert.ok(teacher.endsWith(await qwen3.decode(ctx.examples[0]!)));
+  assert.ok((await qwen3.decode(ctx.examples[0]!)).includes('<think>\n\n</think>\n\nIt is 2.'));
 });
 
 test('chat template: cut to fit the context, the HHH prompt keeps its system turn', async () => {

@@ -42,8 +42,11 @@ export async function distillContexts(
   const examples = rendered
     .map(({ ids, systemTokens }) => ids.slice(systemTokens, systemTokens + maxTokens))
     .filter((ids) => ids.length >= 2);
+  // The dialogue follows the HHH prompt in the teacher's context: its last example reply is not the final
+  // turn (Qwen3's template gives only the final one an empty think block).
   const [hhh] = await tokenizer.encodeWithSystemTurn([withoutSeparators(tokenizer, hhhPrompt)], {
     allowSpecial: false,
+    continues: true,
   });
   return { head, examples, hhh: hhh! };
 }

@@ -52,9 +52,11 @@ export interface DialogueFormat {
   /**
    * An HH transcript as the model reads it, in segments (joined: the text). A transcript whose last turn
    * is an empty Assistant turn is a prompt: it ends where the model starts writing. Text without turn
-   * markers is not a dialogue and comes back as one context segment, unchanged.
+   * markers is not a dialogue and comes back as one context segment, unchanged. With `continues`, more
+   * turns follow in the same context (e.g. the HHH prompt before a dialogue in context distillation): the
+   * last turn is written as an earlier one, not as the final one (Qwen3 marks only the final reply).
    */
-  segments(transcript: string): Segment[];
+  segments(transcript: string, opts?: { continues?: boolean }): Segment[];
   /** Token strings that end a reply (besides the tokenizer's eos ids), e.g. "<|im_end|>". */
   readonly stopTokens: readonly string[];
   /** Text that ends a reply wherever the model writes it, e.g. the next "\n\nHuman:". */
@@ -123,9 +125,10 @@ const IM_END = '<|im_end|>';
 export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boolean } = {}): DialogueFormat {
   return {
     name: 'chatml',
-    segments(transcript) {
+    segments(transcript, { continues = false } = {}) {
       const { preamble, turns } = parseTurns(transcript);
       if (turns.length === 0) return [{ text: transcript, role: 'context', markup: false }];
+      const final = continues ? -1 : turns.length - 1; // the turn that gets Qwen3's empty think block
       const out: Segment[] = [];
       const markup = (text: string, role: SegmentRole = 'context') => out.push({ text, role, markup: true });
       const system = preamble.trim() || defaultSystem;
@@ -143,7 +146,7 @@ export function chatMLFormat(defaultSystem?: string, opts: { thinkBlocks?: boole
           return;
         }
         markup(`${IM_START}assistant\n`);
-        if (opts.thinkBlocks && i === turns.length - 1) markup(EMPTY_THINK_BLOCK);
+        if (opts.thinkBlocks && i === final) markup(EMPTY_THINK_BLOCK);
         if (i === turns.length - 1 && !content) return; // the generation prompt
         if (content) out.push({ text: content, role: 'reply', markup: false });
         markup(IM_END, 'reply-end');

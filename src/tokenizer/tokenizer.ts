@@ -274,17 +274,19 @@ export class Tokenizer {
    * Transcripts → ids exactly as encodeBatch gives them, each with how many of its leading ids are the
    * system turn the format writes (a chat template's system message, its default one when the transcript
    * brings none; 0 in HH text, which has no system turn). Context distillation puts the HHH prompt in that
-   * turn's place, so the teacher's context holds one system turn, not two.
+   * turn's place, so the teacher's context holds one system turn, not two. `continues`: more turns follow
+   * each text in the model's context (see DialogueFormat.segments).
    *
    * @example (await chat.encodeWithSystemTurn(['\n\nHuman: hi\n\nAssistant:']))[0].systemTokens // Qwen2.5's default system turn
    */
   async encodeWithSystemTurn(
     texts: readonly string[],
-    options: EncodeOptions = {},
+    options: EncodeOptions & { continues?: boolean } = {},
   ): Promise<{ ids: number[]; systemTokens: number }[]> {
+    const { continues, ...encode } = options;
     if (this.format === HH_FORMAT)
-      return (await this.encodeBatch(texts, options)).map((ids) => ({ ids, systemTokens: 0 }));
-    return (await this.encodeSegments(texts, options)).map(({ ids, systemTokens }) => ({
+      return (await this.encodeBatch(texts, encode)).map((ids) => ({ ids, systemTokens: 0 }));
+    return (await this.encodeSegments(texts, encode, { continues })).map(({ ids, systemTokens }) => ({
       ids,
       systemTokens,
     }));
@@ -295,8 +297,9 @@ export class Tokenizer {
   private async encodeSegments(
     texts: readonly string[],
     options: EncodeOptions,
+    layout: { continues?: boolean } = {},
   ): Promise<{ ids: number[]; roles: SegmentRole[]; systemTokens: number }[]> {
-    const segments: Segment[][] = texts.map((text) => this.format.segments(text));
+    const segments: Segment[][] = texts.map((text) => this.format.segments(text, layout));
     const flat = segments.flat();
     const markup = flat.filter((s) => s.markup).map((s) => s.text);
     const plain = flat.filter((s) => !s.markup).map((s) => s.text);
