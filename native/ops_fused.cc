@@ -3,7 +3,9 @@
 // (batch, head): 256 calls for B 32 × 8 heads, ~0.5 ms per layer for 2.6 MFLOP), and drawing one token per
 // row from a categorical distribution (torch's multinomial draws an exponential per vocabulary entry: one
 // scalar log each, ~0.2 ms for 32 × 512). Both are CPU float32 only; the TypeScript side falls back to the
-// general ops for anything else (GPU, other dtypes, autograd).
+// general ops for anything else (GPU, other dtypes, autograd). at::parallel_for is inline: binding.gyp
+// compiles with -fopenmp so its OpenMP loop is real, and the GOMP_* calls resolve at load to the libgomp
+// that libtorch already brings (one thread pool with torch's); setup checks that with LD_BIND_NOW.
 #include <ATen/Parallel.h>
 
 #include <cfloat>

@@ -204,10 +204,15 @@ export async function buildAddon(torch, { force = false, install = true, gyp, lo
   return true;
 }
 
-/** Loads the built addon in a child process (a broken link fails here, not at the first tensor op). */
+/**
+ * Loads the built addon in a child process (a broken link fails here, not at the first tensor op). Every
+ * symbol is bound at load (LD_BIND_NOW): the decoding kernels' OpenMP calls are resolved from the libgomp
+ * that libtorch brings, and a libtorch without one would otherwise fail only at the first generation.
+ */
 export function checkAddon() {
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(addonPath)})`], {
     stdio: 'inherit',
+    env: { ...process.env, LD_BIND_NOW: '1' },
   });
   if (r.status !== 0)
     throw new SetupError(`the native addon ${addonPath} was built but does not load (see above)`);
