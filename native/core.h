@@ -11,6 +11,10 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +45,33 @@ inline int64_t storage_bytes(const at::Tensor& t) {
 
 uint32_t store(napi_env env, at::Tensor t);
 void release(napi_env env, uint32_t id);
+
+// While alive, ops on a small CPU tensor run on the calling thread: OpenMP's thread count for this thread
+// is set to 1 (libtorch's parallel_for then runs inline) and restored after. Several of torch's CPU kernels
+// split even a few rows over the threads (layer norm and index_select use grain 1), and waking an idle
+// worker costs 20-30 us on this 2-core VM, more than the work of a decoding step's norm.
+class SerialBelow {
+ public:
+  // `work`: the elements the op touches (e.g. an embedding's output, not its weight).
+  SerialBelow(const at::Tensor& x, int64_t threshold, int64_t work) {
+#ifdef _OPENMP
+    if (x.device().is_cpu() && work < threshold) {
+      saved_ = omp_get_max_threads();
+      if (saved_ > 1) omp_set_num_threads(1);
+    }
+#endif
+  }
+  ~SerialBelow() {
+#ifdef _OPENMP
+    if (saved_ > 1) omp_set_num_threads(saved_);
+#endif
+  }
+  SerialBelow(const SerialBelow&) = delete;
+  SerialBelow& operator=(const SerialBelow&) = delete;
+
+ private:
+  int saved_ = 0;
+};
 
 // Thrown by argument readers; converted to a JS TypeError/Error by the op guard.
 struct ArgError {

@@ -190,7 +190,11 @@ HHKIT_OP(decode_attention, {
                  bp ? bp + b * mb + h * mh + t * mt : nullptr, ms, sp + i * S);
     }
   });
-  at::Tensor probs = at::softmax(scores, -1);  // ATen's vectorised softmax, threaded over rows
+  at::Tensor probs;
+  {
+    SerialBelow serial(scores, 32768, scores.numel());
+    probs = at::softmax(scores, -1);  // ATen's vectorised softmax, threaded over rows when they are many
+  }
   const float* pp = probs.data_ptr<float>();
   float* op = out.data_ptr<float>();
   at::parallel_for(0, B * H * T, grain, [&](int64_t begin, int64_t end) {

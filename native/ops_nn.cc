@@ -4,9 +4,6 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "core.h"
 
@@ -14,30 +11,6 @@
   (TORCH_VERSION_MAJOR > (MAJOR) || (TORCH_VERSION_MAJOR == (MAJOR) && TORCH_VERSION_MINOR >= (MINOR)))
 
 namespace hhkit {
-
-// While alive, ops on a small CPU tensor run on the calling thread: OpenMP's thread count for this thread
-// is set to 1 (libtorch's parallel_for then runs inline) and restored after.
-class SerialBelow {
- public:
-  SerialBelow(const at::Tensor& x, int64_t elements) {
-#ifdef _OPENMP
-    if (x.device().is_cpu() && x.numel() < elements) {
-      saved_ = omp_get_max_threads();
-      if (saved_ > 1) omp_set_num_threads(1);
-    }
-#endif
-  }
-  ~SerialBelow() {
-#ifdef _OPENMP
-    if (saved_ > 1) omp_set_num_threads(saved_);
-#endif
-  }
-  SerialBelow(const SerialBelow&) = delete;
-  SerialBelow& operator=(const SerialBelow&) = delete;
-
- private:
-  int saved_ = 0;
-};
 
 // ---- nn functions ----
 HHKIT_OP(softmax, { return a.ret(at::softmax(a.t(0), a.i(1))); })
@@ -50,11 +23,17 @@ HHKIT_OP(layer_norm, {
   std::vector<int64_t> shape = a.ints(1);
   c10::optional<at::Tensor> w = a.opt_t(2);
   c10::optional<at::Tensor> b = a.opt_t(3);
-  SerialBelow serial(x, 32768);
+  SerialBelow serial(x, 32768, x.numel());
   return a.ret(at::layer_norm(x, shape, w, b, a.f(4)));
 })
 HHKIT_OP(dropout, { return a.ret(at::dropout(a.t(0), a.f(1), a.b(2))); })
-HHKIT_OP(embedding, { return a.ret(at::embedding(a.t(0), a.t(1))); })
+HHKIT_OP(embedding, {
+  const at::Tensor& weight = a.t(0);
+  const at::Tensor& ids = a.t(1);
+  // index_select splits even a decoding step's 32 rows over the threads (see SerialBelow)
+  SerialBelow serial(weight, 32768, ids.numel() * (weight.dim() == 2 ? weight.size(1) : 1));
+  return a.ret(at::embedding(weight, ids));
+})
 // cross_entropy(logits (N,C), target (N), ignoreIndex, reduction 0 none / 1 mean / 2 sum, labelSmoothing)
 HHKIT_OP(cross_entropy, {
   const at::Tensor& logits = a.t(0);
