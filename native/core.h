@@ -9,9 +9,12 @@
 #include <node_api.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Config.h>
 #include <c10/util/Exception.h>
 
-#ifdef _OPENMP
+// Only where libtorch itself runs on OpenMP: then libgomp is loaded with it, and its thread count is torch's.
+#if defined(_OPENMP) && AT_PARALLEL_OPENMP
+#define HHKIT_TORCH_OPENMP 1
 #include <omp.h>
 #endif
 
@@ -54,7 +57,7 @@ class SerialBelow {
  public:
   // `work`: the elements the op touches (e.g. an embedding's output, not its weight).
   SerialBelow(const at::Tensor& x, int64_t threshold, int64_t work) {
-#ifdef _OPENMP
+#ifdef HHKIT_TORCH_OPENMP
     if (x.device().is_cpu() && work < threshold) {
       saved_ = omp_get_max_threads();
       if (saved_ > 1) omp_set_num_threads(1);
@@ -62,7 +65,7 @@ class SerialBelow {
 #endif
   }
   ~SerialBelow() {
-#ifdef _OPENMP
+#ifdef HHKIT_TORCH_OPENMP
     if (saved_ > 1) omp_set_num_threads(saved_);
 #endif
   }
