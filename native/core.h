@@ -55,10 +55,12 @@ void release(napi_env env, uint32_t id);
 // worker costs 20-30 us on this 2-core VM, more than the work of a decoding step's norm.
 class SerialBelow {
  public:
+  // Torch's usual grain: below it a CPU op is not worth a second thread.
+  static constexpr int64_t kElements = 32768;
   // `work`: the elements the op touches (e.g. an embedding's output, not its weight).
-  SerialBelow(const at::Tensor& x, int64_t threshold, int64_t work) {
+  SerialBelow(const at::Tensor& x, int64_t work) {
 #ifdef HHKIT_TORCH_OPENMP
-    if (x.device().is_cpu() && work < threshold) {
+    if (x.device().is_cpu() && work < kElements) {
       saved_ = omp_get_max_threads();
       if (saved_ > 1) omp_set_num_threads(1);
     }

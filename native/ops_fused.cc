@@ -136,9 +136,9 @@ void weighted_sum(const float* p, const float* v, int64_t v_stride, int64_t S, i
 }
 
 at::Tensor rows_contiguous(const at::Tensor& t) {
-  // k and v are usually views of the cache, (B, H_kv, S, D) narrowed on S: each row of D is contiguous, the
-  // rows are D apart; anything else is copied.
-  return t.stride(3) == 1 && t.stride(2) == t.size(3) ? t : t.contiguous();
+  // k and v are usually views of the cache, (B, H_kv, S, D) narrowed on S: the kernel follows the strides of
+  // the first three dimensions, so only a row of D must be contiguous; anything else is copied.
+  return t.stride(3) == 1 ? t : t.contiguous();
 }
 
 }  // namespace
@@ -147,12 +147,12 @@ at::Tensor rows_contiguous(const at::Tensor& t) {
 // none, scale) -> (B, H, T, D): softmax(scale · q·kᵀ, blocked pairs excluded)·v, each group of H / H_kv query
 // heads sharing one key/value head (grouped-query attention without repeating the cache).
 HHKIT_OP(decode_attention, {
+  if (a.t(0).dim() != 4 || a.t(1).dim() != 4 || a.t(2).dim() != 4) a.fail("q, k and v must be 4-d (B, H, T, D)");
   at::Tensor q = a.t(0).contiguous();
   const at::Tensor k = rows_contiguous(a.t(1));
   const at::Tensor v = rows_contiguous(a.t(2));
   c10::optional<at::Tensor> blocked_in = a.opt_t(3);
   const float scale = static_cast<float>(a.f(4));
-  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) a.fail("q, k and v must be 4-d (B, H, T, D)");
   for (const at::Tensor* t : std::initializer_list<const at::Tensor*>{&q, &k, &v}) {
     if (!t->device().is_cpu() || t->scalar_type() != at::kFloat) a.fail("q, k and v must be float32 on the CPU");
   }
@@ -192,7 +192,7 @@ HHKIT_OP(decode_attention, {
   });
   at::Tensor probs;
   {
-    SerialBelow serial(scores, 32768, scores.numel());
+    SerialBelow serial(scores, scores.numel());
     probs = at::softmax(scores, -1);  // ATen's vectorised softmax, threaded over rows when they are many
   }
   const float* pp = probs.data_ptr<float>();

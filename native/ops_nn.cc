@@ -23,7 +23,7 @@ HHKIT_OP(layer_norm, {
   std::vector<int64_t> shape = a.ints(1);
   c10::optional<at::Tensor> w = a.opt_t(2);
   c10::optional<at::Tensor> b = a.opt_t(3);
-  SerialBelow serial(x, 32768, x.numel());
+  SerialBelow serial(x, x.numel());
   return a.ret(at::layer_norm(x, shape, w, b, a.f(4)));
 })
 HHKIT_OP(dropout, { return a.ret(at::dropout(a.t(0), a.f(1), a.b(2))); })
@@ -31,7 +31,7 @@ HHKIT_OP(embedding, {
   const at::Tensor& weight = a.t(0);
   const at::Tensor& ids = a.t(1);
   // index_select splits even a decoding step's 32 rows over the threads (see SerialBelow)
-  SerialBelow serial(weight, 32768, ids.numel() * (weight.dim() == 2 ? weight.size(1) : 1));
+  SerialBelow serial(weight, ids.numel() * (weight.dim() == 2 ? weight.size(1) : 1));
   return a.ret(at::embedding(weight, ids));
 })
 // cross_entropy(logits (N,C), target (N), ignoreIndex, reduction 0 none / 1 mean / 2 sum, labelSmoothing)

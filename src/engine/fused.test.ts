@@ -86,25 +86,25 @@ test('decodeAttention rejects what it cannot take with a message', () => {
 
 test('sampleCategorical draws with the weights’ frequencies, never a zero weight, reproducibly', () => {
   tidy(() => {
-    // Unnormalised rows; row 1 has zero weights at both ends and in the middle.
+    // Unnormalised rows; both end in a zero weight, row 1 also starts with one and has one in the middle.
     const weights = tensor([
-      [1, 2, 3, 4],
-      [0, 5, 0, 15],
+      [1, 2, 3, 4, 0],
+      [0, 5, 0, 15, 0],
     ]);
     const n = 20000;
     manualSeed(11);
-    const counts = [new Array<number>(4).fill(0), new Array<number>(4).fill(0)];
-    const batch = weights.repeat(n / 2, 1); // (n, 4): rows alternate
+    const counts = [new Array<number>(5).fill(0), new Array<number>(5).fill(0)];
+    const batch = weights.repeat(n / 2, 1); // (n, 5): rows alternate
     const draws = sampleCategorical(batch).toArray() as number[][];
     draws.forEach((row, i) => {
       counts[i % 2]![row[0]!]! += 1;
     });
     const expected = [
-      [0.1, 0.2, 0.3, 0.4],
-      [0, 0.25, 0, 0.75],
+      [0.1, 0.2, 0.3, 0.4, 0],
+      [0, 0.25, 0, 0.75, 0],
     ];
     for (let r = 0; r < 2; r++) {
-      for (let j = 0; j < 4; j++) {
+      for (let j = 0; j < 5; j++) {
         const p = expected[r]![j]!;
         const freq = counts[r]![j]! / (n / 2);
         if (p === 0) assert.equal(counts[r]![j], 0, `row ${r} drew index ${j} of weight 0`);

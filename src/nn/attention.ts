@@ -171,12 +171,10 @@ export function attend(
 ): Tensor {
   const h = q.size(1);
   const hKV = k.size(1);
-  if (takesDecodeKernel(q, k, v, opts.dropoutP)) {
-    if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
+  if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
+  if (takesDecodeKernel(q, k, v, opts.dropoutP))
     return decodeAttention(q, k, v, opts.blocked, 1 / Math.sqrt(q.size(3)));
-  }
   if (h !== hKV) {
-    if (h % hKV !== 0) throw new RangeError(`attend: ${h} query heads are not a multiple of ${hKV} KV heads`);
     k = repeatKV(k, h / hKV);
     v = repeatKV(v, h / hKV);
   }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crossEntropy, noGrad, tidy } from '../engine/index.ts';
-import { setFusedDecoding } from './attention.ts';
+import { fusedDecoding, setFusedDecoding } from './attention.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { familyFixture, golden, maxDiff } from './families.fixture.ts';
 import { generate } from './generate.ts';
@@ -89,6 +89,7 @@ for (const { name, cls, nKVHead, tied } of FAMILIES) {
         }
         const full = model.forward(ids).logits;
         // Both attention paths of a decoding step: the native kernel and the general ops.
+        const was = fusedDecoding();
         for (const fused of [true, false]) {
           setFusedDecoding(fused);
           const cache = model.makeCache(B, T);
@@ -99,7 +100,7 @@ for (const { name, cls, nKVHead, tied } of FAMILIES) {
             }
           } finally {
             cache.dispose();
-            setFusedDecoding(true);
+            setFusedDecoding(was);
           }
         }
       }),
