@@ -3,7 +3,12 @@ import { join, resolve } from 'node:path';
 import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
 import { trainPPO } from '../rl/ppo.ts';
 import { permutation } from '../rl/rollout.ts';
-import { analyseRobustness, evaluateSnapshots, type RobustnessAnalysis } from '../rl/robustness.ts';
+import {
+  analyseRobustness,
+  evaluateSnapshots,
+  type RobustnessAnalysis,
+  testInTrainUnits,
+} from '../rl/robustness.ts';
 import {
   configOptions,
   modelOption,
@@ -66,7 +71,8 @@ training comparisons 50/50 (seeded), trains a "train PM" and a "test PM" from --
 policy's checkpoint) with src/pm. Runs PPO against the train PM, keeping a snapshot every --snapshot-every
 steps, then evaluates the initial policy and every snapshot on held-out prompts with both PMs (each centred
 by its mean on the chosen responses of the world's held-out comparisons) and the gold judge, against √KL(policy ‖ initial policy).
-Fits a line to the early part of each curve (slope, intercept, R², the √KL range used) and reports where
+The curves share the train PM's units: the test PM scaled by σ(train PM)/σ(test PM) and gold by the train
+PM's slope on gold, both measured on the initial policy's samples. Fits a line to the early part of each curve (slope, intercept, R², the √KL range used) and reports where
 the train PM's gain outruns the test PM's by more than --threshold.
 
 Writes OUT/robustness.json (points, fits, divergence), OUT/robustness.svg (the plot), OUT/ppo (the run).
@@ -84,7 +90,8 @@ options:
   --pm-steps N           optimiser steps per PM (default: one epoch)
   --pm-lr-multiplier M   PM learning rate × the LM's pretraining rate (default: hhkit pm train's 0.01)
   --early-fraction F     fit on √KL ≤ min + F·range (default 0.5)
-  --threshold T          divergence gap in PM units (default 0.25)
+  --threshold T          divergence gap in train-PM units (default 0.25); the test PM is put in
+                         train-PM units by σ(train)/σ(test) over the initial policy's samples
   --eval-prompts N       held-out prompts per snapshot (default 64)
   --strict               a bad line in the world's comparison files is an error
   PPO options as hhkit ppo (defaults here: --steps 60 --snapshot-every 10 --checkpoint-every 10)`;
@@ -160,12 +167,16 @@ export function robustnessSvg(a: RobustnessAnalysis): string {
   // Every curve as its gain over the initial policy; gold in train-PM units (goldPM), so they share an axis.
   const series = [
     { key: 'trainPM' as const, colour: '#d62728', label: 'train PM − start' },
-    { key: 'testPM' as const, colour: '#1f77b4', label: 'test PM − start' },
+    { key: 'testPM' as const, colour: '#1f77b4', label: 'test PM − start (train-PM units)' },
     { key: 'gold' as const, colour: '#2ca02c', label: 'gold − start (train-PM units)' },
   ];
   const start = [...pts].sort((p, q) => p.step - q.step)[0];
   const y = (p: (typeof pts)[number], k: 'trainPM' | 'testPM' | 'gold') =>
-    k === 'gold' ? p.goldPM - (start?.goldPM ?? 0) : p[k] - (start?.[k] ?? 0);
+    k === 'gold'
+      ? p.goldPM - (start?.goldPM ?? 0)
+      : k === 'testPM'
+        ? testInTrainUnits(p) - (start ? testInTrainUnits(start) : 0)
+        : p[k] - (start?.[k] ?? 0);
   const ys = pts.flatMap((p) => series.map((s) => y(p, s.key))).filter(Number.isFinite);
   const [x0, x1] = [Math.min(0, ...xs), Math.max(1e-6, ...xs)];
   const [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1e-6)];
@@ -290,7 +301,7 @@ export const command: Command = {
       seed: 4242,
       onPoint: (p) =>
         console.error(
-          `snapshot step ${p.step}: √KL ${fmt(p.sqrtKL)} train PM ${fmt(p.trainPM)} test PM ${fmt(p.testPM)} gold ${fmt(p.gold)}`,
+          `snapshot step ${p.step}: √KL ${fmt(p.sqrtKL)} train PM ${fmt(p.trainPM)} test PM ${fmt(p.testPM)} (${fmt(testInTrainUnits(p))} in train-PM units) gold ${fmt(p.gold)}`,
         ),
     });
     const analysis = analyseRobustness(points, {

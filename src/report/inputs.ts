@@ -204,8 +204,9 @@ const parsers = {
     const points = nonEmpty(
       list(j['points'], 'points').map((p, i) => {
         const o = obj(p, `points[${i}]`);
-        // `hhkit robustness` writes trainPM/testPM; trainPm/testPm are accepted too.
-        const testPm = optNum(o['testPm'] ?? o['testPM'], `points[${i}].testPm`);
+        // `hhkit robustness` writes trainPM/testPM; trainPm/testPm are accepted too. The test PM is drawn in
+        // train-PM units (testPMScaled) where the file has them.
+        const testPm = optNum(o['testPMScaled'] ?? o['testPm'] ?? o['testPM'], `points[${i}].testPm`);
         const gold = optNum(o['gold'], `points[${i}].gold`);
         const goldPm = optNum(o['goldPm'] ?? o['goldPM'], `points[${i}].goldPm`);
         return {

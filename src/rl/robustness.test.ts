@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { analyseRobustness, goldSlope, type RobustnessPoint } from './robustness.ts';
+import { analyseRobustness, goldSlope, type RobustnessPoint, spreadRatio } from './robustness.ts';
 
 test('robustness analysis: early line fits with R², and the step where the PMs diverge', () => {
   // Train PM keeps rising linearly in √KL; the test PM follows it until √KL = 2, then falls.
@@ -34,4 +34,30 @@ test('robustness analysis: early line fits with R², and the step where the PMs 
 test('goldSlope: the least-squares slope of reward on gold', () => {
   assert.ok(Math.abs(goldSlope([0.1, 1.1, 2.1], [0, 0.5, 1]) - 2) < 1e-12);
   assert.ok(Number.isNaN(goldSlope([1, 2], [0.5, 0.5])));
+});
+
+test('the test PM is compared in train-PM units: a PM that ranks alike on twice the scale is no lag the wrong way', () => {
+  // The test PM tracks the train PM exactly, on twice its scale (σ ratio 0.5 puts it back).
+  const points: RobustnessPoint[] = [0, 0.5, 1, 1.5, 2].map((s, i) => ({
+    step: i * 10,
+    kl: s * s,
+    sqrtKL: s,
+    trainPM: 0.5 * s,
+    testPM: s,
+    testPMScaled: s * spreadRatio([0, 1, 2], [0, 2, 4]),
+    gold: 0,
+    goldPM: 0,
+  }));
+  const a = analyseRobustness(points);
+  assert.ok(Math.abs(a.atLargestKL!.trainGain - a.atLargestKL!.testGain) < 1e-9);
+  assert.ok(a.fits.testPM && Math.abs(a.fits.testPM.slope - 0.5) < 1e-9);
+  // A file from before the scaling: the raw test PM (twice the gain) is what the analysis reads.
+  const old = analyseRobustness(points.map(({ testPMScaled: _, ...p }) => p));
+  assert.ok(Math.abs(old.atLargestKL!.testGain - 2) < 1e-9);
+});
+
+test('spreadRatio: σ(a)/σ(b), 1 when either is constant or too short', () => {
+  assert.ok(Math.abs(spreadRatio([0, 2, 4], [0, 1, 2]) - 2) < 1e-12);
+  assert.equal(spreadRatio([1, 1], [0, 1]), 1);
+  assert.equal(spreadRatio([1], [2]), 1);
 });

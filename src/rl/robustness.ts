@@ -16,9 +16,16 @@ export interface RobustnessPoint {
   step: number;
   kl: number;
   sqrtKL: number;
-  /** Mean scores, each PM's centred by its held-out mean. */
+  /** Mean scores, each PM's centred by its held-out mean (each in its own units). */
   trainPM: number;
   testPM: number;
+  /**
+   * The test PM in train-PM units: testPM × σ(train PM) / σ(test PM), both spreads over the initial
+   * policy's samples. Two PMs trained on halves of the data rank alike but need not share a scale (the
+   * learned likelihood weight, training noise), and gains in raw units would count a scale as a lag.
+   * Absent in files written before it existed (the analysis then reads testPM).
+   */
+  testPMScaled?: number;
   /** Mean gold score (NaN without gold). */
   gold: number;
   /**
@@ -35,12 +42,12 @@ export interface RobustnessAnalysis {
    * Over-optimisation shows as test and gold below train.
    */
   atLargestKL: { step: number; sqrtKL: number; trainGain: number; testGain: number; goldGain: number } | null;
-  /** Lines fitted to the early part (√KL up to `earlyFraction` of the range) of each curve. */
+  /** Lines fitted to the early part (√KL up to `earlyFraction` of the range) of each curve (test PM in train-PM units). */
   fits: { trainPM: LineFit | null; testPM: LineFit | null; gold: LineFit | null };
   earlyFraction: number;
   /**
    * The first snapshot where the train PM's gain over the start exceeds the test PM's by more than
-   * `threshold` (in PM units), or null if they never diverge.
+   * `threshold` (in train-PM units), or null if they never diverge.
    */
   divergence: { step: number; sqrtKL: number; gap: number } | null;
   threshold: number;
@@ -66,6 +73,8 @@ export interface ScoringOptions {
   seed: number;
   /** Gold's slope in train-PM units and the initial policy's gold (default: measured on this policy). */
   goldScale?: { slope: number; gold0: number };
+  /** σ(train PM) / σ(test PM), the test PM's factor into train-PM units (default: measured on this policy). */
+  testScale?: number;
 }
 
 /**
@@ -79,7 +88,7 @@ export async function robustnessPoint(
   tokenizer: Tokenizer,
   prompts: readonly string[],
   o: ScoringOptions & { step: number },
-): Promise<{ point: RobustnessPoint; goldScale: { slope: number; gold0: number } }> {
+): Promise<{ point: RobustnessPoint; goldScale: { slope: number; gold0: number }; testScale: number }> {
   let responses: string[] = [];
   // One sampling: capture the responses through the reward hook, then score them with the test PM.
   const captureTrain: RewardFn = async (p, r) => {
@@ -96,6 +105,7 @@ export async function robustnessPoint(
   const test = await o.testPM([...prompts], responses);
   const testMean = test.reduce((a, b) => a + b, 0) / Math.max(1, test.length);
   const goldScale = o.goldScale ?? { slope: goldSlope(ev.rewards, ev.golds), gold0: ev.gold };
+  const testScale = o.testScale ?? spreadRatio(ev.rewards, test);
   return {
     point: {
       step: o.step,
@@ -103,11 +113,29 @@ export async function robustnessPoint(
       sqrtKL: ev.sqrtKL,
       trainPM: ev.reward - o.centres.train,
       testPM: testMean - o.centres.test,
+      testPMScaled: (testMean - o.centres.test) * testScale,
       gold: ev.gold,
       goldPM: (ev.gold - goldScale.gold0) * goldScale.slope,
     },
     goldScale,
+    testScale,
   };
+}
+
+/**
+ * σ(a) / σ(b) over the same samples: the factor that puts scores b in a's units (1 when either is constant
+ * or there are fewer than 2 samples, so a degenerate start leaves the test PM in its own units).
+ *
+ * @example spreadRatio([0, 2, 4], [0, 1, 2]) // 2
+ */
+export function spreadRatio(a: readonly number[], b: readonly number[]): number {
+  const sd = (xs: readonly number[]) => {
+    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+    return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+  };
+  if (a.length < 2 || b.length < 2) return 1;
+  const [sa, sb] = [sd(a), sd(b)];
+  return sa > 0 && sb > 0 && Number.isFinite(sa / sb) ? sa / sb : 1;
 }
 
 /**
@@ -134,24 +162,31 @@ export async function evaluateSnapshots(
 ): Promise<RobustnessPoint[]> {
   const reference = loadCheckpoint(init).model.eval();
   const points: RobustnessPoint[] = [];
-  // The initial policy (step 0) fixes gold's scale in train-PM units for every later snapshot.
+  // The initial policy (step 0) fixes gold's and the test PM's scales in train-PM units for every later snapshot.
   let goldScale = o.goldScale;
+  let testScale = o.testScale;
   for (const snap of [{ step: 0, dir: init }, ...listSnapshots(runDir)]) {
     const { model } = loadCheckpoint(snap.dir);
     model.eval();
-    const { point, goldScale: measured } = await robustnessPoint(model, reference, tokenizer, prompts, {
+    const scored = await robustnessPoint(model, reference, tokenizer, prompts, {
       ...o,
       step: snap.step,
       ...(goldScale ? { goldScale } : {}),
+      ...(testScale === undefined ? {} : { testScale }),
     });
+    const { point } = scored;
     for (const p of model.parameters()) p.dispose();
-    goldScale ??= measured;
+    goldScale ??= scored.goldScale;
+    testScale ??= scored.testScale;
     points.push(point);
     o.onPoint?.(point);
   }
   for (const p of reference.parameters()) p.dispose();
   return points;
 }
+
+/** A point's test-PM score in train-PM units (its own units in files that predate the scaling). */
+export const testInTrainUnits = (p: RobustnessPoint): number => p.testPMScaled ?? p.testPM;
 
 const safeFit = (x: number[], y: number[], fraction: number): LineFit | null => {
   const ok = x.map((_, i) => i).filter((i) => Number.isFinite(x[i]!) && Number.isFinite(y[i]!));
@@ -187,7 +222,7 @@ export function analyseRobustness(
     ),
     testPM: safeFit(
       x,
-      sorted.map((p) => p.testPM),
+      sorted.map(testInTrainUnits),
       earlyFraction,
     ),
     gold: safeFit(
@@ -201,7 +236,7 @@ export function analyseRobustness(
   let divergence: RobustnessAnalysis['divergence'] = null;
   if (start) {
     for (const p of byStep.slice(1)) {
-      const gap = p.trainPM - start.trainPM - (p.testPM - start.testPM);
+      const gap = p.trainPM - start.trainPM - (testInTrainUnits(p) - testInTrainUnits(start));
       if (gap > threshold) {
         divergence = { step: p.step, sqrtKL: p.sqrtKL, gap };
         break;
@@ -215,7 +250,7 @@ export function analyseRobustness(
           step: last.step,
           sqrtKL: last.sqrtKL,
           trainGain: last.trainPM - start.trainPM,
-          testGain: last.testPM - start.testPM,
+          testGain: testInTrainUnits(last) - testInTrainUnits(start),
           goldGain: last.goldPM - start.goldPM,
         }
       : null;
