@@ -220,11 +220,7 @@ export function analyseRobustness(
       sorted.map((p) => p.trainPM),
       earlyFraction,
     ),
-    testPM: safeFit(
-      x,
-      sorted.map(testInTrainUnits),
-      earlyFraction,
-    ),
+    testPM: safeFit(x, sorted.map(testInTrainUnits), earlyFraction),
     gold: safeFit(
       x,
       sorted.map((p) => p.gold),
