@@ -63,13 +63,29 @@ function tinyAdd(n: number, scoped: boolean): number {
   return best(trials);
 }
 
+/**
+ * The PyTorch side's environment: `env` plus LD_PRELOAD=HHKIT_BENCH_REF_PRELOAD when that is set, so the
+ * reference can run under another allocator (PyTorch's CPU tuning guide suggests tcmalloc or jemalloc)
+ * without hhkit's side getting it too.
+ *
+ * @example spawnSync(python, [script], { env: referenceEnv({ ...process.env, OMP_NUM_THREADS: '2' }) });
+ */
+export function referenceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const preload = process.env.HHKIT_BENCH_REF_PRELOAD;
+  return preload ? { ...env, LD_PRELOAD: preload } : env;
+}
+
 function reference(threads: number): Record<string, number> | null {
   const python = '/usr/bin/python3';
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL('./engine_ref.py', import.meta.url));
   const r = spawnSync(python, [script, String(threads)], {
     encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+    env: referenceEnv({
+      ...process.env,
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads),
+    }),
   });
   if (r.status !== 0) {
     console.error(`[bench] PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);

@@ -18,7 +18,7 @@ import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { defaultPPOConfig } from '../src/rl/ppo-config.ts';
 import { ActorCritic } from '../src/rl/policy.ts';
-import type { BenchLine } from './engine.ts';
+import { type BenchLine, referenceEnv } from './engine.ts';
 import { SMOLLM2_135M } from './families.ts';
 import { type PPOPhaseSeconds, type PPOStepShape, timePPOSteps } from './ppo.ts';
 
@@ -92,7 +92,11 @@ function runChild(who: string, command: string, args: string[], threads: number)
   const r = spawnSync(command, args, {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+    env: (command === process.execPath ? (e: NodeJS.ProcessEnv) => e : referenceEnv)({
+      ...process.env,
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads),
+    }),
     maxBuffer: 1 << 24,
   });
   if (r.status !== 0) {

@@ -27,7 +27,7 @@ import {
 } from '../src/engine/index.ts';
 import { GPT, type GPTConfig } from '../src/nn/gpt.ts';
 import { generateBatch } from '../src/nn/generate.ts';
-import type { BenchLine } from './engine.ts';
+import { type BenchLine, referenceEnv } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -47,7 +47,7 @@ const ALL_SUITES: Suite[] = [
   {
     name: 'gpt-6x512',
     config: { nLayer: 6, nHead: 8, nEmbd: 512, nPositions: 256, vocabSize: 8192 },
-    train: { batch: 8, seq: 256, steps: 1 },
+    train: { batch: 8, seq: 256, steps: 3 },
     gen: { ...gen, reps: 1 },
   },
   {
@@ -228,7 +228,7 @@ function worker(threads: number, suites: Suite[], withProfile: boolean): Figures
 function child(cmd: string, args: string[], threads: number): Figures | null {
   const r = spawnSync(cmd, args, {
     encoding: 'utf8',
-    env: {
+    env: (cmd === process.execPath ? (e: NodeJS.ProcessEnv) => e : referenceEnv)({
       ...process.env,
       OPENBLAS_NUM_THREADS: String(threads),
       OMP_NUM_THREADS: String(threads),
@@ -236,7 +236,7 @@ function child(cmd: string, args: string[], threads: number): Figures | null {
       HHKIT_BENCH_DEVICE: device,
       HHKIT_BENCH_PRECISION: precision,
       ...(onGpu ? { HHKIT_REF_SDPA: '1' } : {}),
-    },
+    }),
   });
   if (r.status !== 0) {
     console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);

@@ -19,6 +19,7 @@ import { GPT, gptPresets } from '../src/nn/gpt.ts';
 import { ScalarHead } from '../src/nn/heads.ts';
 import { clippedPolicyLoss, clippedValueLoss } from '../src/rl/losses.ts';
 import { ActorCritic, gatherLogprobs, responseLogits } from '../src/rl/policy.ts';
+import { referenceEnv } from './engine.ts';
 
 export interface PPOBenchLine {
   bench: string;
@@ -168,7 +169,11 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
 /** The same step in eager PyTorch (Debian's torch under /usr/bin/python3), or null when unavailable. */
 function pytorchReference(threads: number): { samples_s: number; seconds: Record<string, number> } | null {
   const script = fileURLToPath(new URL('./ppo_ref.py', import.meta.url));
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
+  const env = referenceEnv({
+    ...process.env,
+    OMP_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: String(threads),
+  });
   const r = spawnSync('/usr/bin/python3', [script, String(threads)], { encoding: 'utf8', env });
   if (r.status !== 0) {
     console.error(`ppo_ref.py failed: ${r.stderr.slice(-400)}`);

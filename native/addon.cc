@@ -13,14 +13,17 @@ void init_math_ops(napi_env env, napi_value exports);
 void init_nn_ops(napi_env env, napi_value exports);
 void init_fused_ops(napi_env env, napi_value exports);
 void init_dist_ops(napi_env env, napi_value exports);
+void install_large_block_cache();
 }  // namespace hhkit
 
 // glibc returns freed memory to the kernel eagerly: blocks above its mmap threshold are unmapped on free,
 // and the heap top is trimmed past 128 KiB. A training step frees and reallocates the same activation and
 // gradient buffers every step, so each step pays for fresh pages (page faults, munmap, and zeroing by the
 // kernel). Keeping freed memory in the process (a fixed 32 MiB mmap threshold, the most glibc allows, and no
-// trimming) measured +15-24 % tokens/s on pretraining and halved system time. HHKIT_MALLOC=system keeps
-// glibc's defaults (e.g. for a long-lived process that must give memory back).
+// trimming) measured +15-24 % tokens/s on pretraining and halved system time. Blocks of 32 MiB and more,
+// which glibc would still map and unmap on every use, go to a cache of their own (alloc.cc).
+// HHKIT_MALLOC=system keeps glibc's defaults and libtorch's allocator (e.g. for a long-lived process that
+// must give memory back).
 static void retain_freed_memory() {
   const char* mode = std::getenv("HHKIT_MALLOC");
   if (mode && std::strcmp(mode, "system") == 0) return;
@@ -29,6 +32,7 @@ static void retain_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 * 1024 * 1024);
 #endif
+  hhkit::install_large_block_cache();
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
