@@ -32,7 +32,7 @@ import {
   zerosLike,
 } from '../src/engine/index.ts';
 import { GPT } from '../src/nn/gpt.ts';
-import type { BenchLine } from './engine.ts';
+import { type BenchLine, referenceEnv } from './engine.ts';
 
 const MODEL = { nLayer: 4, nHead: 4, nEmbd: 256, nPositions: 128, vocabSize: 2048 };
 // Per process. Warm-up steps allocate AdamW's state and let gloo connect; of the timed steps the fastest
@@ -210,7 +210,7 @@ async function runRanks(
     for (const k of ['RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT']) delete env[k];
     if (nproc > 1 && group) Object.assign(env, rankEnv(rank, nproc, port));
     const r = await runChild(cmd, args, {
-      env,
+      env: cmd === process.execPath ? env : referenceEnv(env),
       timeoutMs: RANK_TIMEOUT_MS,
       onSpawn: (child) => children.push(child),
     });

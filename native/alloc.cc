@@ -4,19 +4,25 @@
 // munmap on free, so every step of a model with a real vocabulary pays for fresh pages: its logits, their
 // log-softmax and gradients (4 x 128 x 49152 floats is 100 MB) are mapped, faulted in page by page, zeroed
 // by the kernel and unmapped again, step after step. This allocator keeps such blocks once freed (sizes
-// rounded up to 2 MiB) and hands the same pages out again, to a request of the same size or up to a quarter
-// smaller; smaller requests go to libtorch's own allocator
-// (glibc's heap, which the addon already tells to keep freed memory; see addon.cc). It holds at most
-// HHKIT_CPU_CACHE_MB of freed blocks (default: a quarter of physical memory), and gives every cached block
-// back before it reports an allocation as failed. HHKIT_MALLOC=system leaves libtorch's allocator alone.
+// rounded up to 2 MiB) and hands the same pages out again, to a request of the block's size or up to a fifth
+// smaller; smaller requests go to libtorch's own allocator (glibc's heap, which the addon already tells to
+// keep freed memory; see addon.cc). It holds at most HHKIT_CPU_CACHE_MB of freed blocks (default: a quarter
+// of physical memory; the oldest go first when a newer one needs the room), and when mmap itself fails it
+// gives every cached block back and tries once more (under Linux's overcommit the OOM killer usually acts
+// first: set the cap below a container's limit). HHKIT_MALLOC=system leaves libtorch's allocator alone.
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -95,58 +101,91 @@ class LargeBlockCache final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = free_.lower_bound(size);
     if (it == free_.end() || it->first > size + size / 4) return nullptr;
-    void* p = it->second;
+    void* p = it->second.ptr;
     size = it->first;
     free_.erase(it);
     cached_ -= size;
     return p;
   }
 
+  // Caches a freed block, first giving back the oldest cached blocks while it would not fit under the cap
+  // (blocks of shapes no longer used, e.g. a warm-up's, make way for the current ones).
   void put(void* p, size_t size) {
+    std::vector<std::pair<size_t, void*>> evicted;
+    bool keep = size <= limit_;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (cached_ + size <= limit_) {
-        free_.emplace(size, p);
+      while (keep && cached_ + size > limit_ && !free_.empty()) {
+        auto oldest = free_.begin();
+        for (auto it = free_.begin(); it != free_.end(); ++it)
+          if (it->second.stamp < oldest->second.stamp) oldest = it;
+        evicted.emplace_back(oldest->first, oldest->second.ptr);
+        cached_ -= oldest->first;
+        free_.erase(oldest);
+      }
+      if (keep) {
+        free_.emplace(size, Cached{p, ++clock_});
         cached_ += size;
-        return;
       }
     }
-    munmap(p, size);
+    for (auto& [bytes, q] : evicted) munmap(q, bytes);
+    if (!keep) munmap(p, size);
   }
 
   void release_all() {
-    std::multimap<size_t, void*> blocks;
+    std::multimap<size_t, Cached> blocks;
     {
       std::lock_guard<std::mutex> lock(mu_);
       blocks.swap(free_);
       cached_ = 0;
     }
-    for (auto& [size, p] : blocks) munmap(p, size);
+    for (auto& [size, c] : blocks) munmap(c.ptr, size);
   }
+
+  struct Cached {
+    void* ptr;
+    uint64_t stamp;  // when it was cached: the oldest is given back first
+  };
 
   c10::Allocator* base_;
   size_t limit_;
   std::mutex mu_;
   std::unordered_map<void*, size_t> live_;
-  std::multimap<size_t, void*> free_;
+  std::multimap<size_t, Cached> free_;
   size_t cached_ = 0;
+  uint64_t clock_ = 0;
 };
 
-size_t cache_limit() {
-  const char* mb = std::getenv("HHKIT_CPU_CACHE_MB");
-  if (mb != nullptr && *mb != '\0') return size_t(std::strtoull(mb, nullptr, 10)) << 20;
+size_t default_limit() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? size_t(pages) * size_t(page) / 4 : size_t(4) << 30;
 }
 
+// HHKIT_CPU_CACHE_MB: a whole number of MiB (0: cache nothing); anything else is reported and the default kept.
+size_t cache_limit() {
+  const char* mb = std::getenv("HHKIT_CPU_CACHE_MB");
+  if (mb == nullptr || *mb == '\0') return default_limit();
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(mb, &end, 10);
+  if (*mb == '-' || errno != 0 || *end != '\0' || v > (1ULL << 40)) {
+    std::fprintf(stderr, "hhkit: HHKIT_CPU_CACHE_MB=%s is not a whole number of MiB; using the default\n", mb);
+    return default_limit();
+  }
+  return size_t(v) << 20;
+}
+
 }  // namespace
 
 void install_large_block_cache() {
-  // Never destroyed: tensors freed during exit still return their blocks to it.
-  if (the_cache != nullptr) return;
-  the_cache = new LargeBlockCache(c10::GetCPUAllocator(), cache_limit());
-  c10::SetCPUAllocator(the_cache, /*priority=*/1);
+  // Once per process, though every Node environment (worker threads) loads the addon. Never destroyed:
+  // tensors freed during exit still return their blocks to it.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    the_cache = new LargeBlockCache(c10::GetCPUAllocator(), cache_limit());
+    c10::SetCPUAllocator(the_cache, /*priority=*/1);
+  });
 }
 
 }  // namespace hhkit

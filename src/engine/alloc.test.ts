@@ -7,16 +7,22 @@ const faults = (env: Record<string, string>): number => {
   const script = fileURLToPath(new URL('./page-faults.fixture.ts', import.meta.url));
   const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
+    // The runner's own allocator settings must not leak in: each case sets what it tests.
+    env: { ...process.env, HHKIT_MALLOC: '', HHKIT_CPU_CACHE_MB: '', ...env },
   });
   assert.equal(r.status, 0, r.stderr);
   return Number(r.stdout.trim());
 };
 
-test('a freed 64 MiB tensor is reused from the heap, not unmapped and faulted in again (HHKIT_MALLOC=system does)', () => {
-  // 8 rounds × 16384 pages of 4 KiB when every round maps fresh memory.
+test("a freed 64 MiB tensor's pages are handed out again by the large-block cache; without it (HHKIT_MALLOC=system, HHKIT_CPU_CACHE_MB=0) every round faults them in afresh", () => {
+  // Fresh memory each round: 16384 faults of 4 KiB pages, or 32 of 2 MiB under transparent huge pages.
   const kept = faults({});
   const system = faults({ HHKIT_MALLOC: 'system' });
-  assert.ok(kept < 2000, `with the addon's malloc settings: ${kept} page faults over 8 rounds`);
-  assert.ok(system > 8 * 16384 * 0.9, `with glibc's defaults: ${system} page faults over 8 rounds`);
+  const uncached = faults({ HHKIT_CPU_CACHE_MB: '0' });
+  for (const [name, n] of [
+    ['glibc defaults', system],
+    ['cache capped at 0', uncached],
+  ] as const)
+    assert.ok(n >= 8 * 32, `${name}: ${n} page faults over 8 rounds`);
+  assert.ok(kept * 10 < Math.min(system, uncached), `with the cache: ${kept} page faults over 8 rounds`);
 });
