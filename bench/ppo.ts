@@ -17,6 +17,7 @@ import type { CausalLM } from '../src/nn/causal-lm.ts';
 import { generateBatch } from '../src/nn/generate.ts';
 import { GPT, gptPresets } from '../src/nn/gpt.ts';
 import { ScalarHead } from '../src/nn/heads.ts';
+import { PreferenceModel } from '../src/pm/model.ts';
 import { clippedPolicyLoss, clippedValueLoss } from '../src/rl/losses.ts';
 import { ActorCritic, gatherLogprobs, responseLogits } from '../src/rl/policy.ts';
 import { referenceEnv } from './engine.ts';
@@ -132,15 +133,15 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   const config = { ...gptPresets.small, dropout: 0 };
   const policy = new GPT(config, { seed: 1 }).eval();
   const reference = new GPT(config, { seed: 1 }).eval();
-  const pm = new GPT(config, { seed: 2 }).eval();
-  const pmHead = new ScalarHead(config.nEmbd, { seed: 3 });
+  const pm = new PreferenceModel(new GPT(config, { seed: 2 }), new ScalarHead(config.nEmbd, { seed: 3 })).eval();
   const ac = new ActorCritic(policy, 'shared', null, { seed: 4 });
   const opt = new AdamW(ac.parameters(), { lr: 1e-5, weightDecay: 0 });
   const B = 32;
   const P = 24;
   const N = 32;
+  // As PPO scores (src/pm/score.ts): the PM read at each row's last real token, the last block at it alone.
   const score = (sequences: Tensor, attentionMask: Tensor) =>
-    pmHead.forward(pm.forwardHidden(sequences, { attentionMask }).hidden).select(1, -1).sum().item();
+    pm.scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) }).sum().item();
   const { total, ...times } = timePPOSteps(
     { policy, reference, ac, opt, score },
     { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps: 3 },

@@ -1,4 +1,4 @@
-// npm run bench -- [engine|model|ppo|ddp|families|families-ppo|all] [--threads N]
+// npm run bench -- [engine|model|ppo|pm|ddp|families|families-ppo|all] [--threads N]
 // Prints JSON lines {"bench", "ours", "reference", "unit", "ratio", …}: our figure, PyTorch's figure for
 // the same work on the same machine and threads, and ours/reference, all measured in this one run.
 // ddp compares 2 processes × 1 thread with 1 process × 1 thread (its own thread count; --threads does not apply).
@@ -8,6 +8,7 @@ import { runEngineBench } from './engine.ts';
 import { runFamiliesBench } from './families.ts';
 import { runFamiliesPPOBench } from './families-ppo.ts';
 import { runModelBench } from './model.ts';
+import { runPMBench } from './pm.ts';
 import { runPPOBench } from './ppo.ts';
 
 const args = process.argv.slice(2);
@@ -18,6 +19,7 @@ const suites: Record<string, (threads: number) => object[] | Promise<object[]>> 
   engine: runEngineBench,
   model: runModelBench,
   ppo: runPPOBench,
+  pm: runPMBench,
   ddp: runDdpBench,
   families: runFamiliesBench,
   'families-ppo': runFamiliesPPOBench,

@@ -47,6 +47,18 @@ export function attentionBlocked(
   return causal ? padding.logicalOr(causal) : padding;
 }
 
+/** x (B, T, C) → (B, 1, C): row b's vector at position rows[b]. */
+export function selectRows(x: Tensor, rows: Tensor): Tensor {
+  const [b, , c] = x.shape as [number, number, number];
+  return x.gather(1, rows.view(b, 1, 1).expand(b, 1, c));
+}
+
+/** q (B, H, T, D) → (B, H, 1, D): each row's queries at position rows[b]. */
+export function selectQueryRows(q: Tensor, rows: Tensor): Tensor {
+  const [b, h, , d] = q.shape as [number, number, number, number];
+  return q.gather(2, rows.view(b, 1, 1, 1).expand(b, h, 1, d));
+}
+
 // torch ≥ 2.0 has fused attention (flash / memory-efficient kernels on GPU); 1.13 does not. HHKIT_FUSED_ATTENTION=0
 // forces the manual path (for comparisons). Decided on first use: the native engine loads lazily.
 let fused: boolean | undefined;
@@ -107,6 +119,8 @@ export interface AttentionOptions {
   cache?: KVCache;
   /** This block's index in the cache. */
   layer: number;
+  /** (B) int64: compute only these query positions (the last block of a forward with `readout`). */
+  rows?: Tensor;
 }
 
 /**
@@ -145,13 +159,13 @@ export class CausalSelfAttention extends Module {
       .map((z) => z.view(b, t, h, d).transpose(1, 2)) as [Tensor, Tensor, Tensor];
     // With a cache, keys/values cover every position so far: (B, H, S, D)
     const [k, v] = opts.cache ? opts.cache.update(opts.layer, kNew, vNew) : [kNew, vNew];
-    const y = attend(q, k, v, {
+    const y = attend(opts.rows ? selectQueryRows(q, opts.rows) : q, k, v, {
       blocked: opts.blocked,
       isCausal: opts.causal === true && !opts.cache,
       dropoutP: this.attnDropout.training ? this.attnDropout.p : 0,
     });
-    // (B, H, T, D) → (B, T, C)
-    return this.residDropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(b, t, c)));
+    // (B, H, T, D) → (B, T, C); T is 1 with rows
+    return this.residDropout.forward(this.c_proj.forward(y.transpose(1, 2).reshape(b, y.size(2), c)));
   }
 }
 

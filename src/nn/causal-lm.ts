@@ -41,6 +41,14 @@ export interface CausalLMForwardOptions {
   outputHiddenStates?: boolean;
   /** 'last' computes logits only for the last position: (B, 1, V). Default 'all'. */
   logits?: 'all' | 'last';
+  /**
+   * (B) int64: the one position per row whose final hidden state is wanted (a preference model's
+   * end-of-context token). The last block then computes attention queries, its MLP and the final norm at
+   * those positions only (keys and values still cover every position), and `hidden` is (B, 1, C): the same
+   * numbers as `hidden[b, readout[b]]` of a full forward, for about (L − 1)/L of its work. Not with a cache
+   * or outputHiddenStates.
+   */
+  readout?: Tensor;
 }
 
 export interface CausalLMHidden {
@@ -159,6 +167,9 @@ export interface BlockContext {
   causal: boolean;
   cache?: KVCache;
   layer: number;
+  /** (B) int64, in the last block of a forward with `readout`: compute only these query positions; the block
+   *  returns (B, 1, C), and `blocked` is then (B, 1, 1, S) for them. */
+  rows?: Tensor;
 }
 
 /**
@@ -179,9 +190,34 @@ export function runBlocks<Extra extends object>(
   const mask = opts.attentionMask;
   const blocked = attentionBlocked(past, t, mask, at.device);
   const hiddenStates = opts.outputHiddenStates ? [x] : undefined;
+  const rows = opts.readout;
+  const list = [...blocks];
+  let lastContext: Partial<BlockContext> = {};
+  if (rows) {
+    const b = x.size(0);
+    if (opts.cache || opts.outputHiddenStates)
+      throw new RangeError(
+        'forward: readout computes one position per row; not with a cache or outputHiddenStates',
+      );
+    if (rows.ndim !== 1 || rows.size(0) !== b)
+      throw new RangeError(`forward: readout must be (B) = (${b}), got (${rows.shape.join(', ')})`);
+    // The readout queries' blocked keys: those after each row's position, and padding.
+    const r = rows.to({ device: at.device });
+    let rowBlocked = arange(t, undefined, 1, { device: at.device }).view(1, t).gt(r.view(b, 1)); // (B, S)
+    if (mask) rowBlocked = rowBlocked.logicalOr(mask.eq(0));
+    lastContext = { rows: r, blocked: rowBlocked.view(b, 1, 1, t), causal: false };
+  }
   let layer = 0;
-  for (const block of blocks) {
-    const context = { ...extra, blocked, causal: !mask && past === 0, cache: opts.cache, layer: layer++ };
+  for (const block of list) {
+    const last = layer === list.length - 1;
+    const context = {
+      ...extra,
+      blocked,
+      causal: !mask && past === 0,
+      cache: opts.cache,
+      layer: layer++,
+      ...(last ? lastContext : {}),
+    };
     const input = x;
     // Each block in its own scope: its intermediates are freed when it returns, as PyTorch frees them when
     // their last reference goes (autograd holds what backward needs itself). Without it a forward inside

@@ -4,7 +4,7 @@
 // exact (erf) GELU, a parallel residual x + attn(ln1(x)) + mlp(ln2(x)) by default, and an untied
 // `embed_out` head. Module names are transformers' (gpt_neox.layers.0.attention.query_key_value.weight).
 import type { DType, Tensor } from '../engine/index.ts';
-import { attend } from './attention.ts';
+import { attend, selectQueryRows, selectRows } from './attention.ts';
 import {
   type BlockContext,
   type CausalLM,
@@ -133,12 +133,12 @@ export class GPTNeoXAttention extends Module {
     const qr = this.rope.apply(q, opts.cos, opts.sin);
     const kr = this.rope.apply(k, opts.cos, opts.sin);
     const [keys, values] = opts.cache ? opts.cache.update(opts.layer, kr, v) : [kr, v];
-    const y = attend(qr, keys, values, {
+    const y = attend(opts.rows ? selectQueryRows(qr, opts.rows) : qr, keys, values, {
       blocked: opts.blocked,
       isCausal: opts.causal && !opts.cache,
       dropoutP: this.training ? this.config.attentionDropout : 0,
     });
-    return this.dense.forward(y.transpose(1, 2).reshape(b, t, c));
+    return this.dense.forward(y.transpose(1, 2).reshape(b, y.size(2), c)); // T is 1 with rows
   }
 }
 
@@ -185,6 +185,8 @@ export class GPTNeoXLayer extends Module {
     const attn = this.post_attention_dropout.forward(
       this.attention.forward(this.input_layernorm.forward(x), opts),
     );
+    // With rows (the last layer of a readout forward) only those positions go on: (B, 1, C).
+    if (opts.rows) x = selectRows(x, opts.rows);
     const mlp = (h: Tensor): Tensor =>
       this.post_mlp_dropout.forward(this.mlp.forward(this.post_attention_layernorm.forward(h)));
     if (this.config.useParallelResidual) {

@@ -2,7 +2,7 @@
 // embedding. Module names and parameter layouts are GPT-2's (transformer.h.0.attn.c_attn.weight, Conv1D
 // (in, out)), so stateDict() is a GPT-2 state dict and Hugging Face checkpoints load as they are.
 import { linear, noGrad, tidy, type DType, type Tensor } from '../engine/index.ts';
-import { CausalSelfAttention } from './attention.ts';
+import { CausalSelfAttention, selectRows } from './attention.ts';
 import {
   type CausalLM,
   type CausalLMConfig,
@@ -134,9 +134,10 @@ export class Block extends Module {
   }
   forward(
     x: Tensor,
-    opts: { blocked: Tensor | null; causal?: boolean; cache?: KVCache; layer: number },
+    opts: { blocked: Tensor | null; causal?: boolean; cache?: KVCache; layer: number; rows?: Tensor },
   ): Tensor {
-    const y = x.add(this.attn.forward(this.ln_1.forward(x), opts));
+    // With rows (the last block of a readout forward) only those positions go on: (B, 1, C).
+    const y = (opts.rows ? selectRows(x, opts.rows) : x).add(this.attn.forward(this.ln_1.forward(x), opts));
     return y.add(this.mlp.forward(this.ln_2.forward(y)));
   }
 }

@@ -8,7 +8,7 @@
 // Module names are Hugging Face's (model.layers.0.self_attn.q_proj.weight, lm_head.weight), so stateDict()
 // is a transformers state dict and gradients carry its names.
 import { type DType, linear, ones, type Tensor } from '../engine/index.ts';
-import { attend } from './attention.ts';
+import { attend, selectQueryRows, selectRows } from './attention.ts';
 import {
   type BlockContext,
   type CausalLM,
@@ -166,13 +166,13 @@ export class LlamaAttention extends Module {
     k = this.rope.apply(k.transpose(1, 2), opts.cos, opts.sin);
     const [keys, values] = opts.cache ? opts.cache.update(opts.layer, k, v) : [k, v];
     // Hugging Face's only dropout in this family: on the attention probabilities, in training mode.
-    const y = attend(q, keys, values, {
+    const y = attend(opts.rows ? selectQueryRows(q, opts.rows) : q, keys, values, {
       blocked: opts.blocked,
       isCausal: opts.causal && !opts.cache,
       dropoutP: this.training ? this.config.attentionDropout : 0,
     });
-    // (B, H, T, D) → (B, T, H·D)
-    return this.o_proj.forward(y.transpose(1, 2).reshape(b, t, h * d));
+    // (B, H, T, D) → (B, T, H·D); T is 1 with rows
+    return this.o_proj.forward(y.transpose(1, 2).reshape(b, y.size(2), h * d));
   }
 }
 
@@ -210,7 +210,8 @@ export class LlamaDecoderLayer extends Module {
     );
   }
   forward(x: Tensor, opts: LlamaBlockOptions): Tensor {
-    const y = x.add(this.self_attn.forward(this.input_layernorm.forward(x), opts));
+    const residual = opts.rows ? selectRows(x, opts.rows) : x; // (B, 1, C) with rows
+    const y = residual.add(this.self_attn.forward(this.input_layernorm.forward(x), opts));
     return y.add(this.mlp.forward(this.post_attention_layernorm.forward(y)));
   }
 }

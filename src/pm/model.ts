@@ -86,10 +86,12 @@ export class PreferenceModel extends Module {
     // Batches are built on the CPU; they go where the weights are.
     const device = this.trunk.device;
     const place = (t: Tensor): Tensor => (t.device === device ? t : t.to({ device }));
+    // Only the end-of-context positions go through the last block (readout): hidden is (N, 1, C).
     const { hidden } = this.trunk.forwardHidden(place(batch.ids), {
       attentionMask: place(batch.attentionMask),
-    }); // (N, T, C)
-    const score = this.head.score(hidden, place(batch.readout));
+      readout: place(batch.readout),
+    });
+    const score = this.head.forward(hidden).squeeze(1); // (N)
     return this.likelihood ? score.add(this.likelihood.term(batch)) : score;
   }
 }
