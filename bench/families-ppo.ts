@@ -12,6 +12,7 @@
 // warm-up step, then `steps` measured ones (the mean per phase is reported).
 // HHKIT_BENCH_TINY=1 shrinks the config (2 layers × 64 wide, vocab 1024) to check the bench in seconds.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AdamW, full, setNumThreads, type Tensor } from '../src/engine/index.ts';
 import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
@@ -61,16 +62,27 @@ type Phase = (typeof PHASES)[number];
 interface SideResult {
   /** Mean seconds per measured step. */
   seconds: PPOPhaseSeconds;
-  /** The process's peak resident set (KiB): maxRSS / ru_maxrss. */
+  /** The process's peak resident set (KiB): VmHWM of /proc/self/status (Linux keeps ru_maxrss across exec,
+   *  so a child of a bench process that had grown would report its parent's peak). */
   peakRssKiB: number;
   /** The same before any model was built: the runtime (node + libtorch, or python + torch) alone. */
   baselineRssKiB: number;
 }
 
+/** This process's peak resident set in KiB: VmHWM (per address space, so it starts afresh at exec), or
+ *  maxRSS where /proc is missing. */
+function peakRssKiB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {}
+  return process.resourceUsage().maxRSS;
+}
+
 /** One PPO step of `w` on hhkit, in this process; returns the time split and this process's peak RSS. */
 export function oursPPOStep(w: PPOStepWork, threads: number): SideResult {
   setNumThreads(threads);
-  const baselineRssKiB = process.resourceUsage().maxRSS;
+  const baselineRssKiB = peakRssKiB();
   const family = familyConfigFromHf(w.config, w.name);
   const policy = createCausalLM(family, { seed: 1 }).eval();
   const reference = createCausalLM(family, { seed: 1 }).eval();
@@ -84,7 +96,7 @@ export function oursPPOStep(w: PPOStepWork, threads: number): SideResult {
       .sum()
       .item();
   const seconds = timePPOSteps({ policy, reference, ac, opt, score }, w);
-  return { seconds, peakRssKiB: process.resourceUsage().maxRSS, baselineRssKiB };
+  return { seconds, peakRssKiB: peakRssKiB(), baselineRssKiB };
 }
 
 // Runs one side in a child process with `threads` intra-op and BLAS threads; null (and a message) on failure.

@@ -6,7 +6,8 @@ at the last token), the reference's and the rollout policy's log-probs and value
 training: K passes over minibatches, clipped policy + 0.1 x clipped value loss, backward, clip_grad_norm_,
 AdamW step (as src/rl/ppo-update.ts).
 Usage: families_ppo_ref.py THREADS WORK_JSON. Prints one JSON object: seconds per phase (mean over the
-measured steps, after one warm-up step) and the process's peak RSS in KiB (ru_maxrss)."""
+measured steps, after one warm-up step) and the process's peak RSS in KiB (VmHWM of /proc/self/status:
+Linux keeps ru_maxrss across exec, so it would report the peak of a parent that had grown)."""
 import json
 import os
 import resource
@@ -21,7 +22,20 @@ from ppo_step_ref import time_ppo_steps  # noqa: E402
 
 torch.set_num_threads(int(sys.argv[1]))  # OpenBLAS's pool is sized by OPENBLAS_NUM_THREADS, set by the caller
 w = json.loads(sys.argv[2])
-baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # interpreter + torch, before any model
+
+
+def peak_rss_kib():
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+baseline_kib = peak_rss_kib()  # interpreter + torch, before any model
 B, P, N = w['batch'], w['promptTokens'], w['newTokens']
 M, K = w['miniBatch'], w['ppoEpochs']
 V, C = w['config']['vocab_size'], w['config']['hidden_size']
@@ -40,6 +54,6 @@ seconds = time_ppo_steps(
 )
 print(json.dumps({
     'seconds': seconds,
-    'peakRssKiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    'peakRssKiB': peak_rss_kib(),
     'baselineRssKiB': baseline_kib,
 }))
