@@ -93,3 +93,25 @@ test('over-optimisation the wrong way is SHORT, never FAILED, and its note says 
   assert.equal(claimStatus(notShown), 'SHORT');
   assert.match(notShown.note!, /not shown: the test PM gained as much as the train PM/);
 });
+
+test('PMP at small data: HELD when its interval is above 0, SHORT the right way without, FAILED the wrong way', () => {
+  const run = (value: number, lower: number, upper: number, holds: boolean) => {
+    const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-'));
+    mkdirSync(join(out, 'pm-size'));
+    const exp = { experiment: 'pmp', holds, verdict: 'v', value: { value, lower, upper, level: 0.95, n: 5 } };
+    writeFileSync(join(out, 'pm-size', 'pmp.json'), JSON.stringify(exp));
+    return demoClaims(out, { ...options, full: true }).find((c) => c.figure.startsWith('PMP'))!;
+  };
+  assert.equal(claimStatus(run(0.04, 0.01, 0.07, true)), 'HELD');
+  const short = run(0.017, -0.025, 0.055, false);
+  assert.equal(claimStatus(short), 'SHORT');
+  assert.equal(short.value?.value, 0.017);
+  assert.equal(claimStatus(run(-0.02, -0.05, 0.01, false)), 'FAILED');
+  // A file from before experiments carried their effect: its verdict alone decides.
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-'));
+  mkdirSync(join(out, 'pm-size'));
+  writeFileSync(join(out, 'pm-size', 'pmp.json'), JSON.stringify({ holds: false, verdict: 'not shown' }));
+  const old = demoClaims(out, { ...options, full: true }).find((c) => c.figure.startsWith('PMP'))!;
+  assert.equal(old.value, null);
+  assert.equal(claimStatus(old), 'FAILED');
+});

@@ -32,6 +32,9 @@ export interface ClaimTargets {
   overOptimisation: boolean;
   /** Whether task accuracy must rise (interval above 0) or only not fall (interval not below 0). */
   accuracyBonus: boolean;
+  /** Whether an experiment of `pm experiment` (PM size, PMP) counts by the sign of its effect rather than its
+   *  own verdict (the direction pass: right way but not significant is SHORT, not FAILED). */
+  experimentsByDirection: boolean;
 }
 
 /**
@@ -53,6 +56,7 @@ export const claimTargets: Record<DemoScale, ClaimTargets> = {
     seconds: 600,
     overOptimisation: true,
     accuracyBonus: true,
+    experimentsByDirection: false,
   },
   quick: {
     baseHelp: 0.2,
@@ -68,6 +72,7 @@ export const claimTargets: Record<DemoScale, ClaimTargets> = {
     seconds: 600,
     overOptimisation: true,
     accuracyBonus: true,
+    experimentsByDirection: false,
   },
 };
 
@@ -83,6 +88,7 @@ const directionTargets: ClaimTargets = {
   overOptimisation: false,
   // The paper finds a tax for small models and a bonus for large ones: only a significant tax is wrong.
   accuracyBonus: false,
+  experimentsByDirection: true,
 };
 
 export interface Claim {
@@ -143,6 +149,8 @@ interface ExperimentFile {
     comparisons?: number;
   }[];
   holds?: boolean;
+  /** The headline effect with its interval (pmp: PMP − no PMP at the smallest n; size: largest − smallest). */
+  value?: Interval;
   claim?: string;
   /** What the experiment found here, in words (e.g. "does not hold here: PMP − no PMP = -2.9 pts at n=250"). */
   verdict?: string;
@@ -438,10 +446,10 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
     add({
       stage: 'pm-size',
       figure,
-      value: null,
+      value: exp.value ?? null,
       target: 'holds',
       paper,
-      held: exp.holds === true,
+      held: t.experimentsByDirection && exp.value ? exp.value.value > 0 : exp.holds === true,
       ...(exp.verdict || exp.claim ? { note: exp.verdict ?? exp.claim } : {}),
     });
   }

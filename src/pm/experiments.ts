@@ -64,6 +64,9 @@ export interface ExperimentResult {
   claim: string;
   holds: boolean;
   verdict: string;
+  /** The headline effect with its interval, where the experiment has one: pmp, PMP − no PMP at the smallest
+   *  n (accuracy, bootstrap over draws); size, the largest size's accuracy − the smallest's (a point). */
+  value?: Interval;
   rows: ExperimentRow[];
 }
 
@@ -167,6 +170,7 @@ export async function sizeExperiment(
     verdict: holds
       ? `holds: accuracy rises with size, +${pts(gain)} pts from ${rows[0]!.parameters} to ${rows.at(-1)!.parameters} parameters`
       : `does not hold cleanly here: ${rows.map((r) => `${r.parameters} params → ${pts(main(r))}%`).join(', ')} (tiny models, one seed, ±2 pts noise)`,
+    value: { value: gain, lower: gain, upper: gain, level: 0.95, n: rows.length },
     rows,
   };
 }
@@ -237,6 +241,7 @@ export async function pmpExperiment(
       'PMP improves sample efficiency: with little finetuning data, a PM finetuned after PMP is more accurate than one finetuned from the LM directly.',
     holds,
     verdict: `${holds ? 'holds' : gains.some((g) => g.value > 0) ? 'not shown' : 'does not hold here'}: PMP − no PMP over ${repeats} draw(s) = ${each}`,
+    value: gains[0]!,
     rows,
   };
 }
