@@ -10,6 +10,9 @@
 
 #include <cfloat>
 #include <cmath>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <initializer_list>
 #include <cstring>
 
@@ -246,9 +249,104 @@ HHKIT_OP(sample_categorical, {
   return a.ret(out);
 })
 
+// AdamW's update over n contiguous floats (adamw_step's fast path), in the order of optim.ts's ops.
+void adamw_span_base(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+                     int64_t n, float decay, float w1, float beta2, float w2, float step, float bias2_sqrt,
+                     float eps) {
+  for (int64_t j = 0; j < n; j++) {
+    const float gj = g[j];
+    const float mj = m[j] + w1 * (gj - m[j]);
+    const float vj = v[j] * beta2 + w2 * (gj * gj);
+    m[j] = mj;
+    v[j] = vj;
+    p[j] = p[j] * decay + step * (mj / (std::sqrt(vj) / bias2_sqrt + eps));
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void adamw_span_avx2(float* __restrict p, const float* __restrict g,
+                                                          float* __restrict m, float* __restrict v, int64_t n,
+                                                          float decay, float w1, float beta2, float w2,
+                                                          float step, float bias2_sqrt, float eps) {
+  const __m256 vw1 = _mm256_set1_ps(w1), vb2 = _mm256_set1_ps(beta2), vw2 = _mm256_set1_ps(w2),
+               vd = _mm256_set1_ps(decay), vs = _mm256_set1_ps(step), vbias = _mm256_set1_ps(bias2_sqrt),
+               ve = _mm256_set1_ps(eps);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 gj = _mm256_loadu_ps(g + j);
+    const __m256 m0 = _mm256_loadu_ps(m + j);
+    // No FMA contractions: the same roundings as the scalar path (and as ATen's separate ops).
+    const __m256 mj = _mm256_add_ps(m0, _mm256_mul_ps(vw1, _mm256_sub_ps(gj, m0)));
+    const __m256 vj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vb2), _mm256_mul_ps(vw2, _mm256_mul_ps(gj, gj)));
+    _mm256_storeu_ps(m + j, mj);
+    _mm256_storeu_ps(v + j, vj);
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vj), vbias), ve);
+    const __m256 pj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(p + j), vd), _mm256_mul_ps(vs, _mm256_div_ps(mj, denom)));
+    _mm256_storeu_ps(p + j, pj);
+  }
+  adamw_span_base(p + j, g + j, m + j, v + j, n - j, decay, w1, beta2, w2, step, bias2_sqrt, eps);
+}
+#else
+#define adamw_span_avx2 adamw_span_base
+#endif
+
+void adamw_span(float* p, const float* g, float* m, float* v, int64_t n, float decay, float w1, float beta2,
+                float w2, float step, float bias2_sqrt, float eps) {
+  (kAvx2 ? adamw_span_avx2 : adamw_span_base)(p, g, m, v, n, decay, w1, beta2, w2, step, bias2_sqrt, eps);
+}
+
+// adamw_step(params[], grads[], exp_avg[], exp_avg_sq[], decay, beta1, beta2, step_size, bias2_sqrt, eps):
+// one AdamW step over every parameter in one call — the update of src/engine/optim.ts
+//   p ← p·decay;  m ← m + (1−β1)(g − m);  v ← β2·v + (1−β2)·g²;  p ← p + step_size · m / (√v / bias2_sqrt + eps)
+// (decay = 1 − lr·λ, step_size = −lr / (1 − β1^t), bias2_sqrt = √(1 − β2^t)). A CPU float32 contiguous
+// parameter is updated in one pass over its four arrays (the op-by-op form reads and writes them eight
+// times, and makes eight native calls per parameter); any other (CUDA, another dtype, a strided view) takes
+// the same ATen ops as optim.ts. Parameters whose grad is undefined are skipped by the caller.
+HHKIT_OP(adamw_step, {
+  std::vector<at::Tensor> ps = a.tensors(0), gs = a.tensors(1), ms = a.tensors(2), vs = a.tensors(3);
+  if (gs.size() != ps.size() || ms.size() != ps.size() || vs.size() != ps.size())
+    a.fail("params, grads, exp_avg and exp_avg_sq must be lists of the same length");
+  const double decay = a.f(4), beta1 = a.f(5), beta2 = a.f(6), step_size = a.f(7), bias2_sqrt = a.f(8),
+               eps = a.f(9);
+  at::NoGradGuard no_grad;
+  for (size_t k = 0; k < ps.size(); k++) {
+    at::Tensor& p = ps[k];
+    const at::Tensor& g = gs[k];
+    at::Tensor& m = ms[k];
+    at::Tensor& v = vs[k];
+    const bool fast = p.device().is_cpu() && p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat &&
+                      m.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat && g.device().is_cpu() &&
+                      p.is_contiguous() && g.is_contiguous() && m.is_contiguous() && v.is_contiguous() &&
+                      g.numel() == p.numel() && m.numel() == p.numel() && v.numel() == p.numel();
+    if (!fast) {
+      if (decay != 1) p.mul_(decay);
+      m.lerp_(g, 1 - beta1);
+      v.mul_(beta2).addcmul_(g, g, 1 - beta2);
+      p.addcdiv_(m, v.sqrt().div_(bias2_sqrt).add_(eps), step_size);
+      continue;
+    }
+    float* pp = p.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* mp = m.data_ptr<float>();
+    float* vp = v.data_ptr<float>();
+    const float fd = static_cast<float>(decay), w1 = static_cast<float>(1 - beta1), fb2 = static_cast<float>(beta2),
+                w2 = static_cast<float>(1 - beta2), fs = static_cast<float>(step_size),
+                fb = static_cast<float>(bias2_sqrt), fe = static_cast<float>(eps);
+    at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+      adamw_span(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, fd, w1, fb2, w2, fs, fb, fe);
+    });
+    // As an in-place ATen op would: autograd sees the parameter (and the moments) as modified.
+    p.unsafeGetTensorImpl()->bump_version();
+    m.unsafeGetTensorImpl()->bump_version();
+    v.unsafeGetTensorImpl()->bump_version();
+  }
+  return a.ret_undefined();
+})
+
 static const OpEntry kOps[] = {
     {"decode_attention", op_decode_attention},
     {"sample_categorical", op_sample_categorical},
+    {"adamw_step", op_adamw_step},
 };
 
 void init_fused_ops(napi_env env, napi_value exports) {

@@ -79,6 +79,19 @@ export interface NativeBinding {
   // decoding-loop kernels, CPU float32 (native/ops_fused.cc)
   decode_attention(q: H, k: H, v: H, blocked: Opt<H>, scale: number): H;
   sample_categorical(weights: H): H;
+  // one AdamW step over lists of parameters, grads and moments (optim.ts's update; CPU float32 in one pass)
+  adamw_step(
+    params: readonly H[],
+    grads: readonly H[],
+    expAvg: readonly H[],
+    expAvgSq: readonly H[],
+    decay: number,
+    beta1: number,
+    beta2: number,
+    stepSize: number,
+    bias2Sqrt: number,
+    eps: number,
+  ): void;
   // distributed (native/dist.cc): one c10d process group per process
   dist_init(
     backend: string,

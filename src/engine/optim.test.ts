@@ -8,6 +8,7 @@ import {
   randint,
   randn,
   SGD,
+  setFusedAdamW,
   type Tensor,
   tensor,
   tidy,
@@ -136,5 +137,50 @@ test('training reduces the loss (AdamW on a separable problem)', () => {
       });
     }
     assert.ok(last < first * 0.5, `loss ${first} → ${last}`);
+  });
+});
+
+test('fused AdamW (one native call) = the op-by-op update: float32 spans with a tail, float64, a strided view', () => {
+  tidy(() => {
+    const make = () => [
+      randn([37, 29]), // 1073 floats: 8-wide vectors and a tail of 1
+      randn([5]), // tail only
+      randn([6, 4]).to({ dtype: 'float64' }), // another dtype: the ATen path
+      randn([6, 5]).transpose(0, 1), // a strided view (not contiguous): the ATen path
+    ];
+    const start = make();
+    const grads = Array.from({ length: 4 }, () => make());
+    const after = (fused: boolean, weightDecay: number): Float64Array[] => {
+      setFusedAdamW(fused);
+      try {
+        // clone keeps a view's strides (torch's preserve_format), so ps[3] stays strided, with its own storage
+        const ps = start.map((x) => x.clone().requiresGrad_());
+        const opt = new AdamW(ps, { lr: 0.01, betas: [0.9, 0.95], eps: 1e-8, weightDecay });
+        for (const g of grads) {
+          ps.forEach((p, i) => {
+            p.grad = g[i]!.clone();
+          });
+          opt.step();
+        }
+        return ps.map((p) =>
+          Float64Array.from(p.to({ dtype: 'float64' }).contiguous().toTypedArray() as Float64Array),
+        );
+      } finally {
+        setFusedAdamW(true);
+      }
+    };
+    for (const wd of [0, 0.1]) {
+      const a = after(false, wd);
+      const b = after(true, wd);
+      a.forEach((xs, i) => {
+        let worst = 0;
+        xs.forEach((x, j) => {
+          worst = Math.max(worst, Math.abs(x - b[i]![j]!) / (1 + Math.abs(x)));
+        });
+        assert.ok(worst <= 1e-6, `weight decay ${wd}, tensor ${i}: fused and op-by-op differ by ${worst}`);
+      });
+      // and the step moved every parameter
+      assert.ok(a[0]!.some((x, j) => x !== (start[0]!.toTypedArray() as Float32Array)[j]));
+    }
   });
 });

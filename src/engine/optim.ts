@@ -5,6 +5,16 @@ import { noGrad, stack } from './ops.ts';
 import { keep, tidy } from './scope.ts';
 import type { Tensor } from './tensor.ts';
 import { zerosLike } from './ops.ts';
+import { native } from './native.ts';
+
+let fusedAdamW = process.env.HHKIT_FUSED_ADAMW !== '0';
+/**
+ * Whether AdamW steps in one native call (the default; `HHKIT_FUSED_ADAMW=0` or `setFusedAdamW(false)`: the
+ * op-by-op update, for comparisons). Both compute the same float32 operations in the same order.
+ */
+export function setFusedAdamW(on: boolean): void {
+  fusedAdamW = on;
+}
 
 export interface ParamGroup {
   params: Tensor[];
@@ -63,6 +73,10 @@ export class AdamW {
     noGrad(() =>
       tidy(() => {
         for (const group of this.groups) {
+          const ps: Tensor[] = [];
+          const gs: Tensor[] = [];
+          const ms: Tensor[] = [];
+          const vs: Tensor[] = [];
           for (const p of group.params) {
             const g = p.grad;
             if (g === null) continue;
@@ -74,12 +88,36 @@ export class AdamW {
               this.expAvg.set(p, m);
               this.expAvgSq.set(p, v);
             }
+            if (fusedAdamW) {
+              ps.push(p);
+              gs.push(g);
+              ms.push(m);
+              vs.push(v);
+              continue;
+            }
             // decoupled weight decay: p ← p·(1 − lr·λ)
             if (group.weightDecay !== 0) p.mul_(1 - group.lr * group.weightDecay);
             m.lerp_(g, 1 - beta1); // m ← β1·m + (1−β1)·g
             v.mul_(beta2).addcmul_(g, g, 1 - beta2); // v ← β2·v + (1−β2)·g²
             const denom = v.sqrt().div_(bias2Sqrt).add_(this.eps);
             p.addcdiv_(m, denom, -group.lr / bias1);
+          }
+          // The same update in one native call (native/ops_fused.cc): one pass over each CPU float32 tensor.
+          if (ps.length > 0) {
+            const h = (xs: Tensor[]) => xs.map((x) => x.handle);
+            const decay = 1 - group.lr * group.weightDecay;
+            native.adamw_step(
+              h(ps),
+              h(gs),
+              h(ms),
+              h(vs),
+              decay,
+              beta1,
+              beta2,
+              -group.lr / bias1,
+              bias2Sqrt,
+              this.eps,
+            );
           }
         }
       }),
