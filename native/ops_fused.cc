@@ -249,7 +249,7 @@ HHKIT_OP(sample_categorical, {
   return a.ret(out);
 })
 
-// AdamW's update over n contiguous floats (adamw_step's fast path), in the order of optim.ts's ops.
+// AdamW's update over n contiguous floats (adamw_step's fast path), optim.ts's ops in their order.
 void adamw_span_base(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
                      int64_t n, float decay, float w1, float beta2, float w2, float step, float bias2_sqrt,
                      float eps) {
@@ -275,7 +275,8 @@ __attribute__((target("avx2,fma"))) void adamw_span_avx2(float* __restrict p, co
   for (; j + 8 <= n; j += 8) {
     const __m256 gj = _mm256_loadu_ps(g + j);
     const __m256 m0 = _mm256_loadu_ps(m + j);
-    // No FMA contractions: the same roundings as the scalar path (and as ATen's separate ops).
+    // No FMA contractions: the same roundings as the scalar path (ATen's kernels group a few products
+    // differently, so the op-by-op update agrees to float32 rounding, not bit for bit).
     const __m256 mj = _mm256_add_ps(m0, _mm256_mul_ps(vw1, _mm256_sub_ps(gj, m0)));
     const __m256 vj = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + j), vb2), _mm256_mul_ps(vw2, _mm256_mul_ps(gj, gj)));
     _mm256_storeu_ps(m + j, mj);

@@ -10,7 +10,7 @@ import { native } from './native.ts';
 let fusedAdamW = process.env.HHKIT_FUSED_ADAMW !== '0';
 /**
  * Whether AdamW steps in one native call (the default; `HHKIT_FUSED_ADAMW=0` or `setFusedAdamW(false)`: the
- * op-by-op update, for comparisons). Both compute the same float32 operations in the same order.
+ * op-by-op update, for comparisons). Both compute the same update, up to float32 rounding.
  */
 export function setFusedAdamW(on: boolean): void {
   fusedAdamW = on;
