@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch eager reference for bench/pm.ts: PM scoring of a batch of transcripts, the same work, the same
-threads. Usage: pm_ref.py THREADS JSON, JSON = [{"name", "config", "lengths": [...], "batch", "reps"}].
+"""PyTorch eager reference for bench/pm.ts: PM scoring of a batch of transcripts — the same task (hhkit runs its
+last block at the readout token only, which this does not), the same threads. Usage: pm_ref.py THREADS JSON, JSON = [{"name", "config", "lengths": [...], "batch", "reps"}].
 Prints one JSON object {name: {"seq_s": transcripts scored per second}}.
 
 The PM as Hugging Face's GPT2ForSequenceClassification scores: the GPT trunk (test/fixtures/nn/gpt_ref.py)

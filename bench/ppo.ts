@@ -139,7 +139,8 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   const B = 32;
   const P = 24;
   const N = 32;
-  // As PPO scores (src/pm/score.ts): the PM read at each row's last real token, the last block at it alone.
+  // As PPO scores (src/pm/score.ts): the PM read at each row's last real token (rows are right-aligned here:
+  // unpadded prompts, no stop token), the last block at it alone.
   const score = (sequences: Tensor, attentionMask: Tensor) =>
     pm.scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) }).sum().item();
   const { total, ...times } = timePPOSteps(

@@ -250,7 +250,7 @@ HHKIT_OP(sample_categorical, {
 })
 
 // AdamW's update over n contiguous floats (adamw_step's fast path), optim.ts's ops in their order.
-void adamw_span_base(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+static void adamw_span_base(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
                      int64_t n, float decay, float w1, float beta2, float w2, float step, float bias2_sqrt,
                      float eps) {
   for (int64_t j = 0; j < n; j++) {
@@ -264,7 +264,7 @@ void adamw_span_base(float* __restrict p, const float* __restrict g, float* __re
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) void adamw_span_avx2(float* __restrict p, const float* __restrict g,
+__attribute__((target("avx2,fma"))) static void adamw_span_avx2(float* __restrict p, const float* __restrict g,
                                                           float* __restrict m, float* __restrict v, int64_t n,
                                                           float decay, float w1, float beta2, float w2,
                                                           float step, float bias2_sqrt, float eps) {
@@ -291,7 +291,7 @@ __attribute__((target("avx2,fma"))) void adamw_span_avx2(float* __restrict p, co
 #define adamw_span_avx2 adamw_span_base
 #endif
 
-void adamw_span(float* p, const float* g, float* m, float* v, int64_t n, float decay, float w1, float beta2,
+static void adamw_span(float* p, const float* g, float* m, float* v, int64_t n, float decay, float w1, float beta2,
                 float w2, float step, float bias2_sqrt, float eps) {
   (kAvx2 ? adamw_span_avx2 : adamw_span_base)(p, g, m, v, n, decay, w1, beta2, w2, step, bias2_sqrt, eps);
 }
@@ -315,10 +315,13 @@ HHKIT_OP(adamw_step, {
     const at::Tensor& g = gs[k];
     at::Tensor& m = ms[k];
     at::Tensor& v = vs[k];
-    const bool fast = p.device().is_cpu() && p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat &&
-                      m.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat && g.device().is_cpu() &&
-                      p.is_contiguous() && g.is_contiguous() && m.is_contiguous() && v.is_contiguous() &&
-                      g.numel() == p.numel() && m.numel() == p.numel() && v.numel() == p.numel();
+    // Anything else (another device for any of the four, another dtype, a strided view, mismatched shapes:
+    // ATen's ops then raise what they would raise op by op) takes the ATen ops.
+    const bool fast = p.device().is_cpu() && g.device().is_cpu() && m.device().is_cpu() && v.device().is_cpu() &&
+                      p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat &&
+                      m.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat && p.is_contiguous() &&
+                      g.is_contiguous() && m.is_contiguous() && v.is_contiguous() && g.sizes() == p.sizes() &&
+                      m.sizes() == p.sizes() && v.sizes() == p.sizes();
     if (!fast) {
       if (decay != 1) p.mul_(decay);
       m.lerp_(g, 1 - beta1);

@@ -179,8 +179,15 @@ test('fused AdamW (one native call) = the op-by-op update: float32 spans with a 
         });
         assert.ok(worst <= 1e-6, `weight decay ${wd}, tensor ${i}: fused and op-by-op differ by ${worst}`);
       });
-      // and the step moved every parameter
-      assert.ok(a[0]!.some((x, j) => x !== (start[0]!.toTypedArray() as Float32Array)[j]));
+      // and the steps moved every parameter, on both paths
+      start.forEach((x, i) => {
+        const before = x.to({ dtype: 'float64' }).contiguous().toTypedArray() as Float64Array;
+        for (const run of [a, b])
+          assert.ok(
+            run[i]!.some((y, j) => y !== before[j]),
+            `tensor ${i} did not move`,
+          );
+      });
     }
   });
 });

@@ -201,6 +201,11 @@ export function runBlocks<Extra extends object>(
       );
     if (rows.ndim !== 1 || rows.size(0) !== b)
       throw new RangeError(`forward: readout must be (B) = (${b}), got (${rows.shape.join(', ')})`);
+    const [lo, hi] = [rows.min().item(), rows.max().item()];
+    if (lo < 0 || hi >= t)
+      throw new RangeError(
+        `forward: readout positions must lie in [0, ${t}) (T = ${t}), got ${lo < 0 ? lo : hi}`,
+      );
     // The readout queries' blocked keys: those after each row's position, and padding.
     const r = rows.to({ device: at.device });
     let rowBlocked = arange(t, undefined, 1, { device: at.device }).view(1, t).gt(r.view(b, 1)); // (B, S)

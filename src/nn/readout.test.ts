@@ -3,7 +3,7 @@
 // padding, eval and gradients; and its errors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { manualSeed, noGrad, randint, type Tensor, tensor, tidy } from '../engine/index.ts';
+import { autocast, manualSeed, noGrad, randint, type Tensor, tensor, tidy } from '../engine/index.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { familyFixture, maxDiff } from './families.fixture.ts';
 import { GPT, gptPresets } from './gpt.ts';
@@ -53,8 +53,23 @@ for (const [name, make] of MODELS) {
         assert.ok(d <= 1e-5, `${side} padding: hidden differs by ${d}`);
       });
     }
-    // Gradients of a scalar of the readout states: the same through either forward.
-    const { ids, mask, readout } = padded(V, [6, 2, 4], 'right');
+    // Gradients of a scalar of the readout states: the same through either forward, either padding.
+    for (const side of ['right', 'left'] as const) checkGrads(model, padded(V, [6, 2, 4], side), side);
+    // Under bfloat16 autocast (PM training's --precision bf16): the same up to bf16 rounding.
+    const { ids, mask, readout } = padded(V, [7, 3, 5, 1], 'left');
+    tidy(() => {
+      const bf16 = (f: () => Tensor) => noGrad(() => autocast({ device: 'cpu' }, f).float());
+      const full = bf16(() => picked(model.forwardHidden(ids, { attentionMask: mask }).hidden, readout));
+      const fast = bf16(() => model.forwardHidden(ids, { attentionMask: mask, readout }).hidden);
+      const scale = full.abs().max().item();
+      const d = maxDiff(fast, full);
+      assert.ok(d <= 0.05 * Math.max(1, scale), `bf16: hidden differs by ${d} (largest |h| ${scale})`);
+    });
+  });
+}
+
+function checkGrads(model: CausalLM, { ids, mask, readout }: ReturnType<typeof padded>, side: string): void {
+  {
     const grads = (useReadout: boolean): Map<string, Tensor | null> => {
       for (const p of model.parameters()) p.grad?.dispose();
       model.zeroGrad();
@@ -75,8 +90,8 @@ for (const [name, make] of MODELS) {
       assert.equal(h === null, g === null, `${n}: a gradient on one side only`);
       if (g && h) worst = Math.max(worst, maxDiff(h, g));
     }
-    assert.ok(worst <= 1e-4, `gradients differ by up to ${worst}`);
-  });
+    assert.ok(worst <= 1e-4, `${side} padding: gradients differ by up to ${worst}`);
+  }
 }
 
 test('readout: a clear error with a cache, with outputHiddenStates, or of the wrong shape', () => {
@@ -92,4 +107,9 @@ test('readout: a clear error with a cache, with outputHiddenStates, or of the wr
     () => model.forwardHidden(ids, { readout: tensor(new BigInt64Array([1n]), { shape: [1] }) }),
     /readout must be \(B\) = \(2\)/,
   );
+  for (const bad of [-1n, 4n])
+    assert.throws(
+      () => model.forwardHidden(ids, { readout: tensor(new BigInt64Array([1n, bad]), { shape: [2] }) }),
+      /readout positions must lie in \[0, 4\)/,
+    );
 });

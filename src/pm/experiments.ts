@@ -193,6 +193,7 @@ export async function pmpExperiment(
 ): Promise<ExperimentResult> {
   if (!Number.isInteger(repeats) || repeats < 1)
     throw new RangeError(`pmpExperiment: repeats must be a positive integer, got ${repeats}`);
+  sizes = [...sizes].sort((a, b) => a - b); // the verdict and value are read at the smallest n
   await runPM(ctx, 'pmp', { init: lm, train: ctx.data.pmp, phase: 'pmp' });
   const pmpCheckpoint = join(ctx.out, 'pmp', 'checkpoint');
   const all = [...ctx.data.helpfulTrain, ...ctx.data.harmlessTrain];
