@@ -133,7 +133,10 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   const config = { ...gptPresets.small, dropout: 0 };
   const policy = new GPT(config, { seed: 1 }).eval();
   const reference = new GPT(config, { seed: 1 }).eval();
-  const pm = new PreferenceModel(new GPT(config, { seed: 2 }), new ScalarHead(config.nEmbd, { seed: 3 })).eval();
+  const pm = new PreferenceModel(
+    new GPT(config, { seed: 2 }),
+    new ScalarHead(config.nEmbd, { seed: 3 }),
+  ).eval();
   const ac = new ActorCritic(policy, 'shared', null, { seed: 4 });
   const opt = new AdamW(ac.parameters(), { lr: 1e-5, weightDecay: 0 });
   const B = 32;
@@ -142,7 +145,10 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   // As PPO scores (src/pm/score.ts): the PM read at each row's last real token (rows are right-aligned here:
   // unpadded prompts, no stop token), the last block at it alone.
   const score = (sequences: Tensor, attentionMask: Tensor) =>
-    pm.scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) }).sum().item();
+    pm
+      .scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) })
+      .sum()
+      .item();
   const { total, ...times } = timePPOSteps(
     { policy, reference, ac, opt, score },
     { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps: 3 },
