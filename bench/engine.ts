@@ -75,6 +75,55 @@ export function referenceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return preload ? { ...env, LD_PRELOAD: preload } : env;
 }
 
+/** Figures of one side of a suite bench: suite name → figure name → value. */
+export type SuiteFigures = Record<string, Record<string, number>>;
+
+/**
+ * Runs one side of a bench as a child process with `threads` intra-op and BLAS threads (and `env` on top;
+ * a non-Node command gets referenceEnv) and parses the last stdout line as JSON; null, with the child's
+ * stderr, on failure.
+ */
+export function benchSide<T = SuiteFigures>(
+  cmd: string,
+  args: string[],
+  threads: number,
+  env: NodeJS.ProcessEnv = {},
+): T | null {
+  const base = {
+    ...process.env,
+    OPENBLAS_NUM_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+    ...env,
+  };
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    env: cmd === process.execPath ? base : referenceEnv(base),
+  });
+  if (r.status !== 0) {
+    console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
+}
+
+/** Keeps each figure's best over rounds: the highest where `higher(key)`, else the lowest. */
+export function keepBest(
+  into: SuiteFigures,
+  from: SuiteFigures | null,
+  higher: (key: string) => boolean,
+): void {
+  if (!from) return;
+  for (const [suite, figures] of Object.entries(from)) {
+    if (typeof figures !== 'object') continue;
+    const dst = into[suite] ?? {};
+    into[suite] = dst;
+    for (const [k, v] of Object.entries(figures)) {
+      const cur = dst[k];
+      dst[k] = cur === undefined ? v : higher(k) ? Math.max(cur, v) : Math.min(cur, v);
+    }
+  }
+}
+
 function reference(threads: number): Record<string, number> | null {
   const python = '/usr/bin/python3';
   if (!existsSync(python)) return null;

@@ -8,7 +8,6 @@
 // autocast (HHKIT_BENCH_PRECISION=fp32 to change), both with torch's fused attention where torch ≥ 2.0 has
 // it, and prints the model FLOPs utilisation (MFU) against the GPU's dense bf16 peak (HHKIT_PEAK_TFLOPS to
 // override the table below).
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { native } from '../src/engine/native.ts';
@@ -27,7 +26,7 @@ import {
 } from '../src/engine/index.ts';
 import { GPT, type GPTConfig } from '../src/nn/gpt.ts';
 import { generateBatch } from '../src/nn/generate.ts';
-import { type BenchLine, referenceEnv } from './engine.ts';
+import { type BenchLine, benchSide, keepBest } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -226,43 +225,19 @@ function worker(threads: number, suites: Suite[], withProfile: boolean): Figures
 // ---- the benchmark (parent process) ----
 
 function child(cmd: string, args: string[], threads: number): Figures | null {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    env: (cmd === process.execPath ? (e: NodeJS.ProcessEnv) => e : referenceEnv)({
-      ...process.env,
-      OPENBLAS_NUM_THREADS: String(threads),
-      OMP_NUM_THREADS: String(threads),
-      OMP_WAIT_POLICY: ompWaitPolicy,
-      HHKIT_BENCH_DEVICE: device,
-      HHKIT_BENCH_PRECISION: precision,
-      ...(onGpu ? { HHKIT_REF_SDPA: '1' } : {}),
-    }),
+  const parsed = benchSide<Figures & { device_name?: string }>(cmd, args, threads, {
+    OMP_WAIT_POLICY: ompWaitPolicy,
+    HHKIT_BENCH_DEVICE: device,
+    HHKIT_BENCH_PRECISION: precision,
+    ...(onGpu ? { HHKIT_REF_SDPA: '1' } : {}),
   });
-  if (r.status !== 0) {
-    console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);
-    return null;
-  }
-  const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures & { device_name?: string };
-  if (parsed.device_name) deviceName = parsed.device_name;
+  if (parsed?.device_name) deviceName = parsed.device_name;
   return parsed;
 }
 
 let deviceName = '';
-
-function keepBest(into: Figures, from: Figures | null): void {
-  if (!from) return;
-  for (const [suite, figures] of Object.entries(from)) {
-    if (typeof figures !== 'object') continue;
-    const dst = into[suite] ?? {};
-    into[suite] = dst;
-    for (const [k, v] of Object.entries(figures)) {
-      // rates: higher is better; profile times and call overheads: lower is better
-      const higher = k.endsWith('_tok_s');
-      const cur = dst[k];
-      dst[k] = cur === undefined ? v : higher ? Math.max(cur, v) : Math.min(cur, v);
-    }
-  }
-}
+// rates: higher is better; profile times and call overheads: lower is better
+const higherRate = (key: string): boolean => key.endsWith('_tok_s');
 
 export function runModelBench(threads: number): BenchLine[] {
   const self = fileURLToPath(import.meta.url);
@@ -272,9 +247,13 @@ export function runModelBench(threads: number): BenchLine[] {
   const ref: Figures = {};
   for (let round = 0; round < ROUNDS; round++) {
     const last = round === ROUNDS - 1 ? ['--profile'] : [];
-    keepBest(ours, child(process.execPath, ['--import', 'tsx', self, String(threads), ...last], threads));
+    keepBest(
+      ours,
+      child(process.execPath, ['--import', 'tsx', self, String(threads), ...last], threads),
+      higherRate,
+    );
     if (existsSync(python))
-      keepBest(ref, child(python, [refScript, String(threads), JSON.stringify(SUITES)], threads));
+      keepBest(ref, child(python, [refScript, String(threads), JSON.stringify(SUITES)], threads), higherRate);
   }
   const lines: BenchLine[] = [];
   const env = onGpu

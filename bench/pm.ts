@@ -5,14 +5,13 @@
 // GPT2ForSequenceClassification does (every position through every layer, then the last real token's state),
 // grouped by length the same way. Both run as child processes with the same environment, alternating rounds;
 // each keeps its best. Run as a script, this file is hhkit's side (prints one JSON object).
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads } from '../src/engine/index.ts';
 import type { GPTConfig } from '../src/nn/gpt.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { scoreSequences } from '../src/pm/score.ts';
-import { type BenchLine, referenceEnv } from './engine.ts';
+import { type BenchLine, benchSide, keepBest } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -80,43 +79,19 @@ function worker(threads: number): Figures {
 
 // ---- the benchmark (parent process) ----
 
-function child(cmd: string, args: string[], threads: number): Figures | null {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    env: (cmd === process.execPath ? (e: NodeJS.ProcessEnv) => e : referenceEnv)({
-      ...process.env,
-      OPENBLAS_NUM_THREADS: String(threads),
-      OMP_NUM_THREADS: String(threads),
-      OMP_WAIT_POLICY: ompWaitPolicy,
-    }),
-  });
-  if (r.status !== 0) {
-    console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Figures;
-}
-
-function keepBest(into: Figures, from: Figures | null): void {
-  if (!from) return;
-  for (const [suite, figures] of Object.entries(from)) {
-    if (typeof figures !== 'object') continue;
-    const dst = into[suite] ?? {};
-    into[suite] = dst;
-    for (const [k, v] of Object.entries(figures)) dst[k] = Math.max(dst[k] ?? 0, v);
-  }
-}
-
 export function runPMBench(threads: number): BenchLine[] {
   const self = fileURLToPath(import.meta.url);
   const refScript = fileURLToPath(new URL('./pm_ref.py', import.meta.url));
   const python = '/usr/bin/python3';
   const ours: Figures = {};
   const ref: Figures = {};
+  const side = (cmd: string, args: string[]) =>
+    benchSide(cmd, args, threads, { OMP_WAIT_POLICY: ompWaitPolicy });
+  const always = () => true; // transcripts/s: higher is better
   for (let round = 0; round < ROUNDS; round++) {
-    keepBest(ours, child(process.execPath, ['--import', 'tsx', self, String(threads)], threads));
+    keepBest(ours, side(process.execPath, ['--import', 'tsx', self, String(threads)]), always);
     if (existsSync(python))
-      keepBest(ref, child(python, [refScript, String(threads), JSON.stringify(SUITES)], threads));
+      keepBest(ref, side(python, [refScript, String(threads), JSON.stringify(SUITES)]), always);
   }
   return SUITES.map((s) => {
     const mine = ours[s.name]?.['seq_s'];

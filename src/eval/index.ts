@@ -12,3 +12,4 @@ export * from './nlp.ts';
 export * from './nlp-data.ts';
 export * from './ood-model.ts';
 export * from './world-tasks.ts';
+export type { Interval } from './intervals.ts';
