@@ -26,7 +26,7 @@ import {
 } from '../src/engine/index.ts';
 import { GPT, type GPTConfig } from '../src/nn/gpt.ts';
 import { generateBatch } from '../src/nn/generate.ts';
-import { type BenchLine, benchSide, keepBest } from './engine.ts';
+import { type BenchLine, benchSide, keepBest, type SuiteFigures } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -85,7 +85,7 @@ function flopsPerToken(s: Suite): number {
 }
 const ROUNDS = 2;
 
-type Figures = Record<string, Record<string, number>>;
+type Figures = SuiteFigures;
 
 // libgomp's default (ACTIVE) makes idle OpenMP threads spin; on a small shared machine they then fight
 // OpenBLAS's own threads for the cores and small matmuls run 10x slower, for torch and hhkit alike (both use

@@ -11,7 +11,7 @@ import { setNumThreads } from '../src/engine/index.ts';
 import type { GPTConfig } from '../src/nn/gpt.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { scoreSequences } from '../src/pm/score.ts';
-import { type BenchLine, benchSide, keepBest } from './engine.ts';
+import { type BenchLine, benchSide, keepBest, type SuiteFigures } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -49,7 +49,7 @@ const SUITES: Suite[] = [
 ];
 const ROUNDS = 2;
 const ompWaitPolicy = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
-type Figures = Record<string, Record<string, number>>;
+type Figures = SuiteFigures;
 
 // ---- hhkit's side (child process) ----
 

@@ -46,7 +46,8 @@ export interface CausalLMForwardOptions {
    * end-of-context token). The last block then computes attention queries, its MLP and the final norm at
    * those positions only (keys and values still cover every position), and `hidden` is (B, 1, C): the same
    * numbers as `hidden[b, readout[b]]` of a full forward, for about (L − 1)/L of its work. Not with a cache
-   * or outputHiddenStates.
+   * or outputHiddenStates. It may stay on the CPU when the model is elsewhere: its bounds are checked where
+   * it lies (a CPU tensor costs no device sync) and it is moved to the model's device.
    */
   readout?: Tensor;
 }
@@ -201,7 +202,7 @@ export function runBlocks<Extra extends object>(
       );
     if (rows.ndim !== 1 || rows.size(0) !== b)
       throw new RangeError(`forward: readout must be (B) = (${b}), got (${rows.shape.join(', ')})`);
-    const [lo, hi] = [rows.min().item(), rows.max().item()];
+    const [lo, hi] = [rows.min().item(), rows.max().item()]; // on rows' own device
     if (lo < 0 || hi >= t)
       throw new RangeError(
         `forward: readout positions must lie in [0, ${t}) (T = ${t}), got ${lo < 0 ? lo : hi}`,

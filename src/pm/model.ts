@@ -86,10 +86,11 @@ export class PreferenceModel extends Module {
     // Batches are built on the CPU; they go where the weights are.
     const device = this.trunk.device;
     const place = (t: Tensor): Tensor => (t.device === device ? t : t.to({ device }));
-    // Only the end-of-context positions go through the last block (readout): hidden is (N, 1, C).
+    // Only the end-of-context positions go through the last block (readout): hidden is (N, 1, C). The
+    // readout stays where the batch was built: runBlocks checks its bounds there (no device sync) and moves it.
     const { hidden } = this.trunk.forwardHidden(place(batch.ids), {
       attentionMask: place(batch.attentionMask),
-      readout: place(batch.readout),
+      readout: batch.readout,
     });
     const score = this.head.forward(hidden).squeeze(1); // (N)
     return this.likelihood ? score.add(this.likelihood.term(batch)) : score;
