@@ -78,3 +78,61 @@ export function bestOfNKL(n: number): number {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`bestOfNKL: N must be an integer ≥ 1, got ${n}`);
   return Math.log(n) - (n - 1) / n;
 }
+
+/**
+ * Watches the sampled sequence KLs for a bias below zero. With tokens drawn from π itself the mean of k1 is
+ * ≥ 0, but one step's batch mean is not: a few sequences with a large negative log-ratio pull a batch of 32
+ * to −0.15 while the steps beside it read +0.3 (seen in the demo's PPO). So the guard pools the last
+ * `window` steps and reports only a mean below −`margin` that is also `z` standard errors below zero: a
+ * sampler that does not draw from the policy (a mismatch of precision, dropout or a truncated distribution)
+ * stays negative step after step; noise does not. After reporting it waits a whole window before the next.
+ *
+ * @example
+ * const guard = new NegativeKLGuard();
+ * guard.push([0.3, -0.1, 0.2]); // null: pooled mean above zero
+ */
+export class NegativeKLGuard {
+  private readonly steps: { sum: number; sumSq: number; n: number }[] = [];
+  private quiet = 0;
+  constructor(
+    readonly window = 8,
+    readonly margin = 0.02,
+    readonly z = 3,
+  ) {}
+
+  /**
+   * Adds one step's totals of the sequence KLs (sum, sum of squares, count: what an all-reduce over ranks
+   * gives) and returns the pooled mean and its standard error when they show a bias, else null.
+   */
+  pushTotals(sum: number, sumSq: number, n: number): { mean: number; stderr: number; steps: number } | null {
+    this.steps.push({ sum, sumSq, n });
+    if (this.steps.length > this.window) this.steps.shift();
+    if (this.quiet > 0) this.quiet--;
+    const tot = this.steps.reduce(
+      (a, s) => ({ sum: a.sum + s.sum, sumSq: a.sumSq + s.sumSq, n: a.n + s.n }),
+      {
+        sum: 0,
+        sumSq: 0,
+        n: 0,
+      },
+    );
+    if (tot.n < 2) return null;
+    const mean = tot.sum / tot.n;
+    const variance = Math.max(0, (tot.sumSq - tot.n * mean * mean) / (tot.n - 1));
+    const stderr = Math.sqrt(variance / tot.n);
+    if (this.quiet > 0 || !(mean < -this.margin && mean + this.z * stderr < 0)) return null;
+    this.quiet = this.window;
+    return { mean, stderr, steps: this.steps.length };
+  }
+
+  /** `pushTotals` for one process's sequence KLs. */
+  push(sequenceKLs: readonly number[]): { mean: number; stderr: number; steps: number } | null {
+    let sum = 0;
+    let sumSq = 0;
+    for (const k of sequenceKLs) {
+      sum += k;
+      sumSq += k * k;
+    }
+    return this.pushTotals(sum, sumSq, sequenceKLs.length);
+  }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gradcheck } from '../engine/gradcheck.ts';
 import { manualSeed, multinomial, noGrad, randn, type Tensor, tensor, tidy } from '../engine/index.ts';
-import { AdaptiveKLController, FixedKLController, klEstimate, klPerToken } from './kl.ts';
+import { AdaptiveKLController, FixedKLController, klEstimate, klPerToken, NegativeKLGuard } from './kl.ts';
 import { clippedPolicyLoss, clippedValueLoss } from './losses.ts';
 
 const t = (rows: number[][]) => tensor(rows, { dtype: 'float64' });
@@ -112,4 +112,62 @@ test('KL controllers: fixed stays, adaptive moves towards the target', () => {
   assert.ok(Math.abs(adaptive.value - 0.2 * (1 + (0.2 * 256) / 10000)) < 1e-12);
   adaptive.update(3, 256); // error −0.5 clipped to −0.2
   assert.ok(adaptive.value < 0.2 * (1 + (0.2 * 256) / 10000));
+});
+
+test('negative-KL guard: quiet on on-policy samples whose single steps dip below zero, reports off-policy ones', () => {
+  // A policy π and a reference near it over 16 tokens; sequences of 12 tokens, batches of 32 (the demo's PPO).
+  let seed = 7;
+  const rand = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const logSoftmax = (x: number[]): number[] => {
+    const m = Math.max(...x);
+    const z = Math.log(x.reduce((a, v) => a + Math.exp(v - m), 0)) + m;
+    return x.map((v) => v - z);
+  };
+  const base = Array.from({ length: 16 }, () => 2 * rand());
+  const logPi = logSoftmax(base);
+  const shift = base.map(() => 0.4 * (rand() - 0.5));
+  const logRef = logSoftmax(base.map((v, i) => v + shift[i]!));
+  // A sampler that does not draw from π: it overshoots past the reference (π's logits moved twice as far).
+  const logOff = logSoftmax(base.map((v, i) => v + 2 * shift[i]!));
+  const draw = (logp: number[]): number => {
+    let u = rand();
+    for (let i = 0; i < logp.length; i++) {
+      u -= Math.exp(logp[i]!);
+      if (u <= 0) return i;
+    }
+    return logp.length - 1;
+  };
+  const batch = (from: number[]): number[] =>
+    Array.from({ length: 32 }, () => {
+      let k = 0;
+      for (let t = 0; t < 12; t++) {
+        const x = draw(from);
+        k += logPi[x]! - logRef[x]!;
+      }
+      return k;
+    });
+  const onPolicy = new NegativeKLGuard();
+  let dips = 0;
+  for (let step = 0; step < 200; step++) {
+    const kls = batch(logPi);
+    if (kls.reduce((a, b) => a + b, 0) / kls.length < -0.05) dips++;
+    assert.equal(onPolicy.push(kls), null, `step ${step}`);
+  }
+  assert.ok(
+    dips >= 2,
+    `single steps dip below −0.05 by noise (${dips} of 200): a per-step check would fire on them`,
+  );
+  // Sampled from the overshooting sampler: the estimate is below zero on average, in every window.
+  const offPolicy = new NegativeKLGuard();
+  const reports = Array.from({ length: 40 }, () => offPolicy.push(batch(logOff))).filter((r) => r !== null);
+  assert.ok(
+    reports.length >= 3 && reports.length <= 5,
+    `one report per window of 8 steps, got ${reports.length}`,
+  );
+  assert.ok(reports[0]!.mean < -0.05 && reports[0]!.mean + 3 * reports[0]!.stderr < 0);
 });

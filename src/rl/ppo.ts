@@ -42,7 +42,7 @@ import { EpochOrder } from '../util/epoch-order.ts';
 import { EXIT_DIVERGED, HhkitError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { evaluatePolicy, type PolicyEvaluation } from './evaluate.ts';
-import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
+import { AdaptiveKLController, FixedKLController, type KLController, NegativeKLGuard } from './kl.ts';
 import { ActorCritic } from './policy.ts';
 import { type PPOConfig, PPOConfigError, validatePPOConfig } from './ppo-config.ts';
 import { ppoUpdate } from './ppo-update.ts';
@@ -249,6 +249,7 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
       c.klController === 'adaptive'
         ? new AdaptiveKLController(state.klCoef, c.klTarget, c.klHorizon)
         : new FixedKLController(state.klCoef);
+    const negativeKL = new NegativeKLGuard();
     const log = (record: object): void => {
       if (main) appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
     };
@@ -374,13 +375,15 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         });
         // The step's statistics over every rank's samples.
         const B = c.batchSize;
-        const [rewardSum = 0, goldSum = 0, klSum = 0, lengthSum = 0, stopped = 0] = allReduceNumbers([
-          sum(scores),
-          sum(golds),
-          sum(update.sequenceKLs),
-          rollout.tokens.reduce((a, t) => a + t.length, 0),
-          rollout.tokens.filter((t) => t.length <= 1).length,
-        ]);
+        const [rewardSum = 0, goldSum = 0, klSum = 0, klSumSq = 0, lengthSum = 0, stopped = 0] =
+          allReduceNumbers([
+            sum(scores),
+            sum(golds),
+            sum(update.sequenceKLs),
+            update.sequenceKLs.reduce((a, k) => a + k * k, 0),
+            rollout.tokens.reduce((a, t) => a + t.length, 0),
+            rollout.tokens.filter((t) => t.length <= 1).length,
+          ]);
         const meanKL = klSum / B;
         const metrics: PPOStepMetrics = {
           step,
@@ -407,14 +410,16 @@ export async function trainPPO(opts: PPOOptions): Promise<PPOResult> {
         log({ type: 'step', ...metrics });
         emit({ type: 'step', metrics });
         lastStep = metrics;
-        // Guards: a negative KL estimate means the samples did not come from the policy (top-k, a minimum
-        // length, temperature ≠ 1); near-all empty responses is the EOS-only collapse.
-        if (meanKL < -0.05)
+        // Guards: a KL estimate biased below zero over several steps means the samples did not come from the
+        // policy being scored (one step's batch mean goes negative by noise alone: see NegativeKLGuard);
+        // near-all empty responses is the EOS-only collapse.
+        const bias = negativeKL.pushTotals(klSum, klSumSq, B);
+        if (bias)
           emit({
             type: 'warning',
             step,
             kind: 'negative-kl',
-            message: `mean sequence KL ${meanKL.toFixed(3)} < 0: rollouts are not sampled from the policy itself (top-k, min length or temperature)`,
+            message: `mean sequence KL over the last ${bias.steps} steps ${bias.mean.toFixed(3)} ± ${bias.stderr.toFixed(3)} (standard error) < 0: the rollouts are not sampled from the policy that is scored (a sampler/scoring mismatch: precision, dropout, or a truncated distribution)`,
           });
         if (metrics.emptyFraction >= 0.9)
           emit({
