@@ -1,7 +1,8 @@
-// A user's model through the pipeline: tiny random Hugging Face folders of the Llama family (GQA, tied
-// head) and of GPT-NeoX (untied, partial rotary), each with a tokenizer trained by hhkit's own BPE on the
+// A user's model through the pipeline: tiny random Hugging Face folders of the Llama family (Llama, Qwen2,
+// Qwen3: GQA, tied head) and of GPT-NeoX (untied, partial rotary), each with a tokenizer trained by hhkit's own BPE on the
 // world's dialogues, go through the real CLI: SFT (pretrain --loss-on assistant --init) → pm train → ppo →
-// serve answering one request. Every stage must write a checkpoint of the same family and finite numbers.
+// distill, best-of-n, eval and ood → serve answering one request. Every stage must write a checkpoint of the
+// same family and finite numbers.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,30 @@ const families = {
     max_position_embeddings: 256,
     tie_word_embeddings: true,
   },
+  // Qwen2.5-like (q/k/v biases, rope_theta 1e6, tied) and Qwen3-like (q/k RMSNorm, explicit head_dim).
+  qwen2: {
+    model_type: 'qwen2',
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 256,
+    rope_theta: 1000000,
+    tie_word_embeddings: true,
+  },
+  qwen3: {
+    model_type: 'qwen3',
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+    max_position_embeddings: 256,
+    rope_theta: 1000000,
+    tie_word_embeddings: true,
+  },
   gpt_neox: {
     model_type: 'gpt_neox',
     hidden_size: 32,
@@ -54,7 +79,7 @@ const families = {
 };
 
 for (const [name, hf] of Object.entries(families)) {
-  test(`${name}: SFT → pm train → ppo → serve through the CLI keep the family`, {
+  test(`${name}: SFT → pm train → ppo → distill, best-of-n, eval, ood → serve through the CLI keep the family`, {
     timeout: 120_000,
   }, async () => {
     const { world } = await worldReady;
@@ -155,7 +180,48 @@ for (const [name, hf] of Object.entries(families)) {
       for (const key of ['reward', 'kl', 'valueLoss'])
         assert.ok(Number.isFinite(s[key]), `${key} ${JSON.stringify(s[key])}`);
 
-    // 4. serve the PPO policy and sample one Assistant turn.
+    // 4. The other stages that read a model: context distillation, best-of-N against the PM, the world's
+    //    evals (task accuracy and sampled gold HH) and OOD detection from the trunk's activations.
+    const distilled = join(dir, `${name}-distill`);
+    const distill = await hhkit([
+      'distill',
+      ...['--init', join(sft, 'checkpoint'), '--world', world, '--out', distilled],
+      ...['--steps', '2', '--batch-size', '2', '--dialogues', '8', '--eval-prompts', '2'],
+      ...['--eval-examples', '2', '--max-tokens', '48', '--max-new-tokens', '4', '--checkpoint-every', '2'],
+    ]);
+    assert.ok(JSON.stringify(distill).length > 2);
+    assert.equal(modelType(join(distilled, 'checkpoint')), hf.model_type);
+    const best = (await hhkit([
+      'best-of-n',
+      ...['--policy', join(distilled, 'checkpoint'), '--world', world, '--reward', pm],
+      ...['--ns', '1,2', '--prompts', '2', '--max-new-tokens', '4'],
+    ])) as unknown as { rows: { n: number; reward: number; gold: number }[] };
+    assert.deepEqual(
+      best.rows.map((r) => r.n),
+      [1, 2],
+    );
+    for (const r of best.rows)
+      assert.ok(Number.isFinite(r.reward) && Number.isFinite(r.gold), JSON.stringify(r));
+    const evaluated = await hhkit([
+      'eval',
+      ...['--models', join(ppo, 'checkpoint'), '--world', world, '--held-out', '2', '--limit', '2'],
+      ...['--max-new-tokens', '4', '--out', join(dir, `${name}-eval.json`)],
+    ]);
+    assert.match(JSON.stringify(evaluated), /world-held-out/);
+    // The tiny world has two OOD prompts; its helpful and harmless comparisons give the prompts instead.
+    const ood = (await hhkit([
+      'ood',
+      ...['--model', join(sft, 'checkpoint'), '--in', join(world, 'helpful-test.jsonl')],
+      ...['--out-of', join(world, 'harmless-test.jsonl'), '--limit', '24', '--shots', ''],
+    ])) as unknown as { layers: { layer: number; mahalanobis: number }[] };
+    assert.equal(
+      ood.layers.length,
+      hf.num_hidden_layers + 1,
+      'a layer per hidden state, embeddings included',
+    );
+    for (const l of ood.layers) assert.ok(l.mahalanobis >= 0 && l.mahalanobis <= 1, JSON.stringify(l));
+
+    // 5. serve the PPO policy and sample one Assistant turn.
     const dbPath = join(dir, `${name}.db`);
     const token = newToken();
     {
