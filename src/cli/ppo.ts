@@ -63,11 +63,12 @@ normalisation (--normalize-reward: subtract the PM's mean on the preferred respo
 and clipped value loss, K passes (--ppo-epochs) over minibatches.
 
 Trains on the world's generated RL prompts; evaluates on its fixed static prompts every --eval-every steps
-(reward, gold HH, KL, √KL). Logs per step: reward, KL, √KL, gold HH, entropy, clip fraction, approx-KL,
-value loss, response length, empty-response fraction, the time split. A NaN/±Inf reward, loss, gradient
-norm or weight stops the run on every rank with one line naming the step and the last good checkpoint
-(kept; nothing non-finite is written) and exit status 3; warns on negative KL estimates and on EOS-only
-collapse.
+(reward, gold HH, KL, √KL; the eval's KL compares whole next-token distributions along each sample, ≥ 0 and
+less noisy than the training step's sampled-token KL). Logs per step: reward, KL, √KL, gold HH, entropy,
+clip fraction, approx-KL, value loss, response length, empty-response fraction, the time split. A NaN/±Inf
+reward, loss, gradient norm or weight stops the run on every rank with one line naming the step and the
+last good checkpoint (kept; nothing non-finite is written) and exit status 3; warns when the step KL stays
+below zero over 8 steps by 3 standard errors (the samples are not the policy's own) and on EOS-only collapse.
 
 Writes OUT/checkpoint (kind 'policy': the policy LM, of --init's family, + value_head.* tensors, optimiser state),
 OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.

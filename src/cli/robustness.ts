@@ -70,10 +70,12 @@ The robustness study (Bai et al. 2022 §4.2, Figure 4). Without --pm-train/--pm-
 training comparisons 50/50 (seeded), trains a "train PM" and a "test PM" from --pm-init (default: the
 policy's checkpoint) with src/pm. Runs PPO against the train PM, keeping a snapshot every --snapshot-every
 steps, then evaluates the initial policy and every snapshot on held-out prompts with both PMs (each centred
-by its mean on the chosen responses of the world's held-out comparisons) and the gold judge, against √KL(policy ‖ initial policy).
-The curves share the train PM's units: the test PM scaled by σ(train PM)/σ(test PM) and gold by the train
-PM's slope on gold, both measured on the initial policy's samples. Fits a line to the early part of each curve (slope, intercept, R², the √KL range used) and reports where
-the train PM's gain outruns the test PM's by more than --threshold.
+by its mean on the chosen responses of the world's held-out comparisons) and the gold judge, against
+√KL(policy ‖ initial policy); a sample's KL sums the KL of the whole next-token distributions along it (≥ 0,
+and far less noisy than the sampled tokens' log-ratio). The curves share the train PM's units: the test PM
+scaled by σ(train PM)/σ(test PM) and gold by the train PM's slope on gold, both measured on the initial
+policy's samples. Fits a line to the early part of each curve (slope, intercept, R², the √KL range used)
+and reports where the train PM's gain outruns the test PM's by more than --threshold.
 
 Writes OUT/robustness.json (points, fits, divergence), OUT/robustness.svg (the plot), OUT/ppo (the run).
 

@@ -4,7 +4,7 @@
 import { autocast, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
+import { type ResponseWindow, responseLogits } from './policy.ts';
 import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
 
 /**
@@ -20,13 +20,34 @@ export function responseLogitsAt(model: CausalLM, w: ResponseWindow, precision =
   ).float();
 }
 
-/** Σ over response tokens of log π − log π_ref, per row (k1: unbiased for the sequence KL). */
-export function sequenceKL(policy: CausalLM, reference: CausalLM, r: Rollout, precision = 'fp32'): number[] {
+/**
+ * KL(π ‖ π_ref) of each sampled response, in nats, summed over its tokens (the stop token included).
+ * - 'exact' (the default): at every response position the whole next-token distributions are compared,
+ *   Σ_v π(v|prefix)·(log π(v|prefix) − log π_ref(v|prefix)). By the chain rule its mean over samples from π
+ *   is the sequence KL, like k1's, but it is ≥ 0 on every sample and far less noisy: it does not depend on
+ *   which token was drawn, only on the prefixes. (The robustness stage's first √KL points, a few hundredths
+ *   of a nat apart, were dominated by k1's noise.)
+ * - 'k1': Σ log π − log π_ref over the sampled tokens (what PPO's reward uses), negative on some samples.
+ * Both assume the samples came from π itself (temperature 1, no truncation).
+ *
+ * @example sequenceKL(policy, reference, rollout) // [0.12, 0.03, …] one per row
+ */
+export function sequenceKL(
+  policy: CausalLM,
+  reference: CausalLM,
+  r: Rollout,
+  precision = 'fp32',
+  estimator: 'exact' | 'k1' = 'exact',
+): number[] {
   return noGrad(() =>
     tidy(() => {
-      const logp = gatherLogprobs(responseLogitsAt(policy, r, precision), r.responses);
-      const refLogp = gatherLogprobs(responseLogitsAt(reference, r, precision), r.responses);
-      return Array.from(logp.sub(refLogp).mul(r.mask).sum(1).toTypedArray() as Float32Array);
+      const logp = responseLogitsAt(policy, r, precision).logSoftmax(-1);
+      const refLogp = responseLogitsAt(reference, r, precision).logSoftmax(-1);
+      const perToken =
+        estimator === 'k1'
+          ? logp.sub(refLogp).gather(2, r.responses.unsqueeze(2)).squeeze(2)
+          : logp.exp().mul(logp.sub(refLogp)).sum(2);
+      return Array.from(perToken.mul(r.mask).sum(1).toTypedArray() as Float32Array);
     }),
   );
 }
@@ -36,7 +57,7 @@ export interface PolicyEvaluation {
   reward: number;
   /** Mean gold score, NaN without a gold function. */
   gold: number;
-  /** Mean sequence KL(policy ‖ reference) in nats (0 without a reference). */
+  /** Mean sequence KL(policy ‖ reference) in nats, the exact estimator of `sequenceKL` (0 without a reference). */
   kl: number;
   /** √max(KL, 0). */
   sqrtKL: number;
