@@ -168,6 +168,37 @@ test('save sharded and in bf16: index.json weight_map, BF16 headers, torch_dtype
   }
 });
 
+test('fp16 folders: F16 headers and torch_dtype float16 on save; kept as float16 or upcast, equal to the weights', () => {
+  const { model } = loadCausalLM(familyFixture('pythia'));
+  const dir = tmp();
+  try {
+    saveCausalLM(dir, model, { dtype: 'float16' });
+    assert.equal(readConfig(dir)['torch_dtype'], 'float16');
+    const dtypes = Object.values(headerDtypes(join(dir, 'model.safetensors')));
+    assert.ok(dtypes.length > 0 && dtypes.every((d) => d === 'F16'), dtypes.join(','));
+    const kept = loadCausalLM(dir);
+    assert.equal(kept.storedDtype, 'float16');
+    assert.equal(kept.model.dtype, 'float16');
+    const up = loadCausalLM(dir, { upcast: true });
+    assert.equal(up.model.dtype, 'float32');
+    const want = model.stateDict();
+    for (const [name, t] of Object.entries(up.model.stateDict())) {
+      const d = maxDiff(t, want[name]!);
+      // float16 keeps 11 significant bits: the random init's weights (|w| < 1) round by < 2^-11.
+      assert.ok(d <= 2 ** -11, `${name}: upcast fp16 differs by ${d}`);
+    }
+    // Only a pytorch_model.bin: refused with what to do.
+    rmSync(join(dir, 'model.safetensors'));
+    writeFileSync(join(dir, 'pytorch_model.bin'), 'pickle');
+    assert.throws(
+      () => loadCausalLM(dir),
+      /pytorch_model\.bin is not read: re-save it with safe_serialization=True/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('GPT-2 folders load through loadCausalLM as a GPT, as loadCheckpoint does', () => {
   const dir = fileURLToPath(new URL('../../test/fixtures/nn/tiny-gpt2', import.meta.url));
   const { model, family } = loadCausalLM(dir);
