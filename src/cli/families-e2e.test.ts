@@ -189,7 +189,8 @@ for (const [name, hf] of Object.entries(families)) {
       ...['--steps', '2', '--batch-size', '2', '--dialogues', '8', '--eval-prompts', '2'],
       ...['--eval-examples', '2', '--max-tokens', '48', '--max-new-tokens', '4', '--checkpoint-every', '2'],
     ]);
-    assert.ok(JSON.stringify(distill).length > 2);
+    for (const key of ['klBefore', 'klAfter', 'goldAfter'])
+      assert.ok(Number.isFinite(distill[key]), `distill ${key} ${JSON.stringify(distill[key])}`);
     assert.equal(modelType(join(distilled, 'checkpoint')), hf.model_type);
     const best = (await hhkit([
       'best-of-n',
@@ -207,7 +208,12 @@ for (const [name, hf] of Object.entries(families)) {
       ...['--models', join(ppo, 'checkpoint'), '--world', world, '--held-out', '2', '--limit', '2'],
       ...['--max-new-tokens', '4', '--out', join(dir, `${name}-eval.json`)],
     ]);
-    assert.match(JSON.stringify(evaluated), /world-held-out/);
+    const [row] = (evaluated as unknown as { models: { results: Record<string, { value: number }> }[] })
+      .models;
+    for (const task of ['world', 'world-held-out']) {
+      const value = row?.results[task]?.value;
+      assert.ok(value !== undefined && value >= 0 && value <= 1, `${task}: ${JSON.stringify(value)}`);
+    }
     // The tiny world has two OOD prompts; its helpful and harmless comparisons give the prompts instead.
     const ood = (await hhkit([
       'ood',

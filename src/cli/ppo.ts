@@ -67,8 +67,9 @@ Trains on the world's generated RL prompts; evaluates on its fixed static prompt
 less noisy than the training step's sampled-token KL). Logs per step: reward, KL, √KL, gold HH, entropy,
 clip fraction, approx-KL, value loss, response length, empty-response fraction, the time split. A NaN/±Inf
 reward, loss, gradient norm or weight stops the run on every rank with one line naming the step and the
-last good checkpoint (kept; nothing non-finite is written) and exit status 3; warns when the step KL stays
-below zero over 8 steps by 3 standard errors (the samples are not the policy's own) and on EOS-only collapse.
+last good checkpoint (kept; nothing non-finite is written) and exit status 3; warns when the sampled KL of
+the last 8 steps, pooled, is below −0.02 and 3 standard errors below zero (the samples are not the policy's
+own; k1 only) and on EOS-only collapse.
 
 Writes OUT/checkpoint (kind 'policy': the policy LM, of --init's family, + value_head.* tensors, optimiser state),
 OUT/snapshots/step-N (with --snapshot-every), OUT/metrics.jsonl.

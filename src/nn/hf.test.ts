@@ -182,11 +182,15 @@ test('fp16 folders: F16 headers and torch_dtype float16 on save; kept as float16
     const up = loadCausalLM(dir, { upcast: true });
     assert.equal(up.model.dtype, 'float32');
     const want = model.stateDict();
+    const halves = kept.model.stateDict();
     for (const [name, t] of Object.entries(up.model.stateDict())) {
-      const d = maxDiff(t, want[name]!);
       // float16 keeps 11 significant bits: the random init's weights (|w| < 1) round by < 2^-11.
+      const d = maxDiff(t, want[name]!);
       assert.ok(d <= 2 ** -11, `${name}: upcast fp16 differs by ${d}`);
+      assert.equal(halves[name]!.dtype, 'float16');
+      assert.equal(maxDiff(halves[name]!, t), 0, `${name}: kept and upcast fp16 weights differ`);
     }
+    for (const m of [model, kept.model, up.model]) for (const p of m.parameters()) p.dispose();
     // Only a pytorch_model.bin: refused with what to do.
     rmSync(join(dir, 'model.safetensors'));
     writeFileSync(join(dir, 'pytorch_model.bin'), 'pickle');

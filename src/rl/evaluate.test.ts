@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { noGrad, tensor, tidy } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
@@ -55,8 +56,10 @@ test('sequence KL: the exact estimator is KL of the next-token distributions, â‰
   const se = Math.sqrt(variance(k1) / k1.length);
   assert.ok(Math.abs(mean(exact) - mean(k1)) < 4 * se, `exact ${mean(exact)} vs k1 ${mean(k1)} Â± ${se}`);
   assert.ok(variance(exact) < 0.5 * variance(k1), `variance exact ${variance(exact)} vs k1 ${variance(k1)}`);
-  // The same model on both sides: exactly zero.
+  // The same model on both sides: zero (two forwards of one model may differ in the last bits).
   const same = await sampleRollout(policy, t.tokenizer, rows.slice(0, 8), { maxNewTokens: 6, seed: 6 });
-  assert.deepEqual(sequenceKL(policy, policy, same), Array(8).fill(0));
+  for (const k of sequenceKL(policy, policy, same)) assert.ok(Math.abs(k) < 1e-6, `${k}`);
   same.dispose();
+  for (const p of [...policy.parameters(), ...reference.parameters()]) p.dispose();
+  rmSync(t.dir, { recursive: true, force: true });
 });

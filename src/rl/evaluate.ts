@@ -4,7 +4,7 @@
 import { autocast, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import { type ResponseWindow, responseLogits } from './policy.ts';
+import { gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
 import { type RewardFn, type Rollout, sampleRollout } from './rollout.ts';
 
 /**
@@ -24,9 +24,11 @@ export function responseLogitsAt(model: CausalLM, w: ResponseWindow, precision =
  * KL(π ‖ π_ref) of each sampled response, in nats, summed over its tokens (the stop token included).
  * - 'exact' (the default): at every response position the whole next-token distributions are compared,
  *   Σ_v π(v|prefix)·(log π(v|prefix) − log π_ref(v|prefix)). By the chain rule its mean over samples from π
- *   is the sequence KL, like k1's, but it is ≥ 0 on every sample and far less noisy: it does not depend on
- *   which token was drawn, only on the prefixes. (The robustness stage's first √KL points, a few hundredths
- *   of a nat apart, were dominated by k1's noise.)
+ *   is the sequence KL, like k1's, but it is ≥ 0 on every sample (up to float rounding) and far less noisy:
+ *   it does not depend on which token was drawn, only on the prefixes. Under bf16 autocast both models'
+ *   logits are rounded to bf16 first, which biases a small KL upwards (the rounding noise cannot cancel
+ *   in a sum of non-negative terms); measure small KLs in fp32. (The robustness stage's first √KL points,
+ *   a few hundredths of a nat apart, were dominated by k1's noise.)
  * - 'k1': Σ log π − log π_ref over the sampled tokens (what PPO's reward uses), negative on some samples.
  * Both assume the samples came from π itself (temperature 1, no truncation).
  *
@@ -41,12 +43,20 @@ export function sequenceKL(
 ): number[] {
   return noGrad(() =>
     tidy(() => {
-      const logp = responseLogitsAt(policy, r, precision).logSoftmax(-1);
-      const refLogp = responseLogitsAt(reference, r, precision).logSoftmax(-1);
-      const perToken =
-        estimator === 'k1'
-          ? logp.sub(refLogp).gather(2, r.responses.unsqueeze(2)).squeeze(2)
-          : logp.exp().mul(logp.sub(refLogp)).sum(2);
+      if (estimator === 'k1') {
+        const logp = gatherLogprobs(responseLogitsAt(policy, r, precision), r.responses);
+        const refLogp = gatherLogprobs(responseLogitsAt(reference, r, precision), r.responses);
+        return Array.from(logp.sub(refLogp).mul(r.mask).sum(1).toTypedArray() as Float32Array);
+      }
+      // Three (B, N, V) tensors at a time (each model's raw logits freed once normalised, the rest in
+      // place): log π, log π − log π_ref, then π. Log-probs are floored at −1e4, so a token one model rules
+      // out (−inf) adds a large finite amount, or 0 where π is 0, instead of NaN.
+      const logp = tidy(() => responseLogitsAt(policy, r, precision).logSoftmax(-1)).clamp_(-1e4, null);
+      const diff = tidy(() => responseLogitsAt(reference, r, precision).logSoftmax(-1))
+        .clamp_(-1e4, null)
+        .mul_(-1)
+        .add_(logp);
+      const perToken = diff.mul_(logp.exp()).sum(2);
       return Array.from(perToken.mul(r.mask).sum(1).toTypedArray() as Float32Array);
     }),
   );

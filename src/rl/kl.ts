@@ -82,10 +82,11 @@ export function bestOfNKL(n: number): number {
 /**
  * Watches the sampled sequence KLs for a bias below zero. With tokens drawn from π itself the mean of k1 is
  * ≥ 0, but one step's batch mean is not: a few sequences with a large negative log-ratio pull a batch of 32
- * to −0.15 while the steps beside it read +0.3 (seen in the demo's PPO). So the guard pools the last
- * `window` steps and reports only a mean below −`margin` that is also `z` standard errors below zero: a
- * sampler that does not draw from the policy (a mismatch of precision, dropout or a truncated distribution)
- * stays negative step after step; noise does not. After reporting it waits a whole window before the next.
+ * to −0.15 while the steps beside it read +0.3 (seen in the demo's PPO). So the guard judges only once it
+ * has `window` steps, pools them, and reports a mean below −`margin` that is also `z` standard errors below
+ * zero: a sampler that does not draw from the policy (a mismatch of precision, dropout or a truncated
+ * distribution) stays negative step after step; noise does not. After reporting it waits a whole window before the next.
+ * (With the k3 estimator every sequence KL is ≥ 0 and it never reports.)
  *
  * @example
  * const guard = new NegativeKLGuard();
@@ -116,7 +117,7 @@ export class NegativeKLGuard {
         n: 0,
       },
     );
-    if (tot.n < 2) return null;
+    if (this.steps.length < this.window || tot.n < 2) return null;
     const mean = tot.sum / tot.n;
     const variance = Math.max(0, (tot.sumSq - tot.n * mean * mean) / (tot.n - 1));
     const stderr = Math.sqrt(variance / tot.n);

@@ -4,6 +4,7 @@ import { gradcheck } from '../engine/gradcheck.ts';
 import { manualSeed, multinomial, noGrad, randn, type Tensor, tensor, tidy } from '../engine/index.ts';
 import { AdaptiveKLController, FixedKLController, klEstimate, klPerToken, NegativeKLGuard } from './kl.ts';
 import { clippedPolicyLoss, clippedValueLoss } from './losses.ts';
+import { mulberry32 } from '../util/random.ts';
 
 const t = (rows: number[][]) => tensor(rows, { dtype: 'float64' });
 
@@ -116,13 +117,7 @@ test('KL controllers: fixed stays, adaptive moves towards the target', () => {
 
 test('negative-KL guard: quiet on on-policy samples whose single steps dip below zero, reports off-policy ones', () => {
   // A policy π and a reference near it over 16 tokens; sequences of 12 tokens, batches of 32 (the demo's PPO).
-  let seed = 7;
-  const rand = (): number => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(7);
   const logSoftmax = (x: number[]): number[] => {
     const m = Math.max(...x);
     const z = Math.log(x.reduce((a, v) => a + Math.exp(v - m), 0)) + m;
