@@ -203,6 +203,26 @@ test('fp16 folders: F16 headers and torch_dtype float16 on save; kept as float16
   }
 });
 
+test('folders saved by transformers 5.18 itself (rope_parameters, dtype; check_transformers.py) load and match the goldens', () => {
+  for (const name of ['llama3', 'qwen3', 'pythia']) {
+    const dir = familyFixture(join('transformers-5.18', name));
+    const config = readConfig(dir);
+    assert.equal(config['transformers_version'], '5.18.0');
+    assert.ok(
+      config['rope_parameters'] && config['rope_theta'] === undefined && config['rotary_pct'] === undefined,
+    );
+    const { model } = loadCausalLM(dir);
+    const want = golden(name);
+    noGrad(() =>
+      tidy(() => {
+        const d = maxDiff(model.forward(want('ids')).logits, want('logits'));
+        assert.ok(d <= 1e-4, `${name}: logits differ by ${d}`);
+      }),
+    );
+    for (const p of model.parameters()) p.dispose();
+  }
+});
+
 test('GPT-2 folders load through loadCausalLM as a GPT, as loadCheckpoint does', () => {
   const dir = fileURLToPath(new URL('../../test/fixtures/nn/tiny-gpt2', import.meta.url));
   const { model, family } = loadCausalLM(dir);
