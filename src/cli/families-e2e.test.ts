@@ -14,7 +14,7 @@ import { e2eWorldCounts, tinyWorldLM } from '../online/test-fixtures.ts';
 import { startServer } from '../server/test-fixtures.ts';
 import { newToken, Store } from '../store/store.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { hhkitJson as hhkit } from './test-cli.ts';
+import { hhkitJson as hhkit, TINY_LLAMA_HF } from './test-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-families-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,40 +33,10 @@ const worldReady = tinyWorldLM(dir, {
 // Real-model config keys, scaled down: SmolLM-like (llama, 4 query heads sharing 2 KV heads, tied) and
 // Pythia-like (gpt_neox, rotary on a quarter of each head, parallel residual, untied).
 const families = {
-  llama: {
-    model_type: 'llama',
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    max_position_embeddings: 256,
-    tie_word_embeddings: true,
-  },
+  llama: TINY_LLAMA_HF,
   // Qwen2.5-like (q/k/v biases, rope_theta 1e6, tied) and Qwen3-like (q/k RMSNorm, explicit head_dim).
-  qwen2: {
-    model_type: 'qwen2',
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    max_position_embeddings: 256,
-    rope_theta: 1000000,
-    tie_word_embeddings: true,
-  },
-  qwen3: {
-    model_type: 'qwen3',
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 16,
-    max_position_embeddings: 256,
-    rope_theta: 1000000,
-    tie_word_embeddings: true,
-  },
+  qwen2: { ...TINY_LLAMA_HF, model_type: 'qwen2', rope_theta: 1000000 },
+  qwen3: { ...TINY_LLAMA_HF, model_type: 'qwen3', head_dim: 16, rope_theta: 1000000 },
   gpt_neox: {
     model_type: 'gpt_neox',
     hidden_size: 32,

@@ -14,7 +14,7 @@ import { createCausalLM, familyConfigFromHf } from '../nn/hf-config.ts';
 import { e2eWorldCounts, tinyWorldLM } from '../online/test-fixtures.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { HF_EOS, QWEN25_CHAT_TEMPLATE, writeHfStyleTokenizer } from '../tokenizer/test-fixtures.ts';
-import { hhkitJson as hhkit, runHhkit } from './test-cli.ts';
+import { hhkitJson as hhkit, runHhkit, TINY_LLAMA_HF } from './test-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hhkit-hftok-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,17 +35,7 @@ async function userFolder(name: string, chatTemplate?: string): Promise<{ folder
     .split('\n')
     .map((l) => (JSON.parse(l) as { chosen: string }).chosen);
   const tokenizerPath = writeHfStyleTokenizer(folder, texts, chatTemplate);
-  const hf = {
-    model_type: 'llama',
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    max_position_embeddings: 256,
-    tie_word_embeddings: true,
-    vocab_size: Tokenizer.fromFile(tokenizerPath).vocabSize,
-  };
+  const hf = { ...TINY_LLAMA_HF, vocab_size: Tokenizer.fromFile(tokenizerPath).vocabSize };
   const model = createCausalLM(familyConfigFromHf(hf, `${name} config`), { seed: 3 });
   saveCausalLM(folder, model);
   for (const p of model.parameters()) p.dispose();

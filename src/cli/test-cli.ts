@@ -55,3 +55,18 @@ export async function hhkitJson(args: string[]): Promise<Record<string, unknown>
   assert.equal(run.code, 0, `hhkit ${args.slice(0, 2).join(' ')} failed:\n${run.stderr.slice(-3000)}`);
   return lastJson(run.stdout);
 }
+
+/**
+ * config.json keys of a tiny SmolLM-like Llama folder (4 query heads sharing 2 KV heads, tied head) for the
+ * end-to-end tests of users' models; spread it and override model_type and the family's keys.
+ */
+export const TINY_LLAMA_HF = {
+  model_type: 'llama',
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 256,
+  tie_word_embeddings: true,
+} as const;
