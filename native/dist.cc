@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <map>
+#include <utility>
 #include <memory>
 #include <mutex>
 
@@ -243,7 +244,9 @@ struct Reducer {
     c10::intrusive_ptr<c10d::Work> work;
   };
   std::vector<at::Tensor> params;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: they hold the hooks
+  // Kept alive: they hold the hooks. A shared_ptr up to libtorch 2.x's switch to c10::intrusive_ptr (pip
+  // torch 2.13): whatever grad_accumulator returns.
+  std::vector<decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()))> accumulators;
   std::vector<uintptr_t> hook_keys;
   std::vector<size_t> bucket_of;
   std::vector<Bucket> buckets;

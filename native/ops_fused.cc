@@ -7,6 +7,7 @@
 // compiles with -fopenmp so its OpenMP loop is real, and the GOMP_* calls resolve at load to the libgomp
 // that libtorch already brings (one thread pool with torch's); setup checks that with LD_BIND_NOW.
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cfloat>
 #include <cmath>
