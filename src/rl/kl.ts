@@ -85,8 +85,8 @@ export function bestOfNKL(n: number): number {
  * to −0.15 while the steps beside it read +0.3 (seen in the demo's PPO). So the guard judges only once it
  * has `window` steps, pools them, and reports a mean below −`margin` that is also `z` standard errors below
  * zero: a sampler that does not draw from the policy (a mismatch of precision, dropout or a truncated
- * distribution) stays negative step after step; noise does not. After reporting it waits a whole window before the next.
- * (With the k3 estimator every sequence KL is ≥ 0 and it never reports.)
+ * distribution) stays negative step after step; noise does not. After reporting it waits a whole window
+ * before the next. (With the k3 estimator every sequence KL is ≥ 0 and it never reports.)
  *
  * @example
  * const guard = new NegativeKLGuard();
@@ -109,13 +109,10 @@ export class NegativeKLGuard {
     this.steps.push({ sum, sumSq, n });
     if (this.steps.length > this.window) this.steps.shift();
     if (this.quiet > 0) this.quiet--;
+    const zero = { sum: 0, sumSq: 0, n: 0 };
     const tot = this.steps.reduce(
       (a, s) => ({ sum: a.sum + s.sum, sumSq: a.sumSq + s.sumSq, n: a.n + s.n }),
-      {
-        sum: 0,
-        sumSq: 0,
-        n: 0,
-      },
+      zero,
     );
     if (this.steps.length < this.window || tot.n < 2) return null;
     const mean = tot.sum / tot.n;
