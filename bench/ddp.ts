@@ -32,7 +32,7 @@ import {
   zerosLike,
 } from '../src/engine/index.ts';
 import { GPT } from '../src/nn/gpt.ts';
-import { type BenchLine, referenceEnv } from './engine.ts';
+import { type BenchLine, referenceEnv, referencePython } from './engine.ts';
 
 const MODEL = { nLayer: 4, nHead: 4, nEmbd: 256, nPositions: 128, vocabSize: 2048 };
 // Per process. Warm-up steps allocate AdamW's state and let gloo connect; of the timed steps the fastest
@@ -286,7 +286,7 @@ function how(buckets: number | null): string {
 export async function runDdpBench(): Promise<BenchLine[]> {
   const self = fileURLToPath(import.meta.url);
   const refScript = fileURLToPath(new URL('./ddp_ref.py', import.meta.url));
-  const python = '/usr/bin/python3';
+  const python = referencePython();
   const hasRef = existsSync(python);
   const sides = {
     hhkit: (n: number, group: boolean) => runRanks(process.execPath, ['--import', 'tsx', self], n, group),

@@ -75,6 +75,12 @@ export function referenceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return preload ? { ...env, LD_PRELOAD: preload } : env;
 }
 
+/**
+ * The Python that runs the PyTorch side: HHKIT_BENCH_PYTHON when set (e.g. a venv with a pip torch 2.x,
+ * the PyTorch users install today), else Debian's /usr/bin/python3 with python3-torch (1.13).
+ */
+export const referencePython = (): string => process.env.HHKIT_BENCH_PYTHON || '/usr/bin/python3';
+
 /** Figures of one side of a suite bench: suite name → figure name → value. */
 export type SuiteFigures = Record<string, Record<string, number>>;
 
@@ -125,7 +131,7 @@ export function keepBest(
 }
 
 function reference(threads: number): Record<string, number> | null {
-  const python = '/usr/bin/python3';
+  const python = referencePython();
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL('./engine_ref.py', import.meta.url));
   const r = spawnSync(python, [script, String(threads)], {

@@ -19,7 +19,7 @@ import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { defaultPPOConfig } from '../src/rl/ppo-config.ts';
 import { ActorCritic } from '../src/rl/policy.ts';
-import { type BenchLine, referenceEnv } from './engine.ts';
+import { type BenchLine, referenceEnv, referencePython } from './engine.ts';
 import { SMOLLM2_135M } from './families.ts';
 import { type PPOPhaseSeconds, type PPOStepShape, timePPOSteps } from './ppo.ts';
 
@@ -145,7 +145,7 @@ export function runFamiliesPPOBench(threads: number): FamiliesPPOLine[] {
   const script = fileURLToPath(new URL('./families_ppo_ref.py', import.meta.url));
   const ref = runChild(
     'PyTorch reference',
-    '/usr/bin/python3',
+    referencePython(),
     [script, String(threads), JSON.stringify(w)],
     threads,
   );

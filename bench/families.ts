@@ -13,7 +13,7 @@ import { AdamW, crossEntropy, ones, randint, setNumThreads, tidy } from '../src/
 import type { CausalLM } from '../src/nn/causal-lm.ts';
 import { generateBatch } from '../src/nn/generate.ts';
 import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
-import { type BenchLine, referenceEnv } from './engine.ts';
+import { type BenchLine, referenceEnv, referencePython } from './engine.ts';
 
 export const SMOLLM2_135M = {
   model_type: 'llama',
@@ -127,7 +127,7 @@ export function oursTokS(w: FamilyWork): number {
 
 function reference(w: FamilyWork, threads: number): number | null {
   const script = fileURLToPath(new URL('./families_ref.py', import.meta.url));
-  const r = spawnSync('/usr/bin/python3', [script, String(threads), JSON.stringify(w)], {
+  const r = spawnSync(referencePython(), [script, String(threads), JSON.stringify(w)], {
     encoding: 'utf8',
     env: referenceEnv({
       ...process.env,

@@ -26,7 +26,7 @@ import {
 } from '../src/engine/index.ts';
 import { GPT, type GPTConfig } from '../src/nn/gpt.ts';
 import { generateBatch } from '../src/nn/generate.ts';
-import { type BenchLine, benchSide, keepBest, type SuiteFigures } from './engine.ts';
+import { type BenchLine, benchSide, keepBest, referencePython, type SuiteFigures } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -242,7 +242,7 @@ const higherRate = (key: string): boolean => key.endsWith('_tok_s');
 export function runModelBench(threads: number): BenchLine[] {
   const self = fileURLToPath(import.meta.url);
   const refScript = fileURLToPath(new URL('./model_ref.py', import.meta.url));
-  const python = '/usr/bin/python3';
+  const python = referencePython();
   const ours: Figures = {};
   const ref: Figures = {};
   for (let round = 0; round < ROUNDS; round++) {

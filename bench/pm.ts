@@ -11,7 +11,7 @@ import { setNumThreads } from '../src/engine/index.ts';
 import type { GPTConfig } from '../src/nn/gpt.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { scoreSequences } from '../src/pm/score.ts';
-import { type BenchLine, benchSide, keepBest, type SuiteFigures } from './engine.ts';
+import { type BenchLine, benchSide, keepBest, referencePython, type SuiteFigures } from './engine.ts';
 
 interface Suite {
   name: string;
@@ -82,7 +82,7 @@ function worker(threads: number): Figures {
 export function runPMBench(threads: number): BenchLine[] {
   const self = fileURLToPath(import.meta.url);
   const refScript = fileURLToPath(new URL('./pm_ref.py', import.meta.url));
-  const python = '/usr/bin/python3';
+  const python = referencePython();
   const ours: Figures = {};
   const ref: Figures = {};
   const side = (cmd: string, args: string[]) =>

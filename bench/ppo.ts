@@ -20,7 +20,7 @@ import { ScalarHead } from '../src/nn/heads.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { clippedPolicyLoss, clippedValueLoss } from '../src/rl/losses.ts';
 import { ActorCritic, gatherLogprobs, responseLogits } from '../src/rl/policy.ts';
-import { referenceEnv } from './engine.ts';
+import { referenceEnv, referencePython } from './engine.ts';
 
 export interface PPOBenchLine {
   bench: string;
@@ -174,7 +174,7 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   ];
 }
 
-/** The same step in eager PyTorch (Debian's torch under /usr/bin/python3), or null when unavailable. */
+/** The same step in eager PyTorch (referencePython(): Debian's torch by default), or null when unavailable. */
 function pytorchReference(threads: number): { samples_s: number; seconds: Record<string, number> } | null {
   const script = fileURLToPath(new URL('./ppo_ref.py', import.meta.url));
   const env = referenceEnv({
@@ -182,7 +182,7 @@ function pytorchReference(threads: number): { samples_s: number; seconds: Record
     OMP_NUM_THREADS: String(threads),
     OPENBLAS_NUM_THREADS: String(threads),
   });
-  const r = spawnSync('/usr/bin/python3', [script, String(threads)], { encoding: 'utf8', env });
+  const r = spawnSync(referencePython(), [script, String(threads)], { encoding: 'utf8', env });
   if (r.status !== 0) {
     console.error(`ppo_ref.py failed: ${r.stderr.slice(-400)}`);
     return null;
