@@ -134,19 +134,7 @@ function reference(threads: number): Record<string, number> | null {
   const python = referencePython();
   if (!existsSync(python)) return null;
   const script = fileURLToPath(new URL('./engine_ref.py', import.meta.url));
-  const r = spawnSync(python, [script, String(threads)], {
-    encoding: 'utf8',
-    env: referenceEnv({
-      ...process.env,
-      OPENBLAS_NUM_THREADS: String(threads),
-      OMP_NUM_THREADS: String(threads),
-    }),
-  });
-  if (r.status !== 0) {
-    console.error(`[bench] PyTorch reference failed (is python3-torch installed?):\n${r.stderr}`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  return benchSide<Record<string, number>>(python, [script, String(threads)], threads);
 }
 
 export function runEngineBench(threads: number): BenchLine[] {

@@ -2,7 +2,6 @@
 // log-probs, training (K passes over minibatches) — for the world's small policy (gptPresets.small) with a
 // same-size PM, and samples/s, beside the same step in eager PyTorch (bench/ppo_ref.py, same threads).
 // Wire it into bench/run.ts as `ppo: runPPOBench`.
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   AdamW,
@@ -20,7 +19,7 @@ import { ScalarHead } from '../src/nn/heads.ts';
 import { PreferenceModel } from '../src/pm/model.ts';
 import { clippedPolicyLoss, clippedValueLoss } from '../src/rl/losses.ts';
 import { ActorCritic, gatherLogprobs, responseLogits } from '../src/rl/policy.ts';
-import { referenceEnv, referencePython } from './engine.ts';
+import { benchSide, referencePython } from './engine.ts';
 
 export interface PPOBenchLine {
   bench: string;
@@ -177,18 +176,7 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
 /** The same step in eager PyTorch (referencePython(): Debian's torch by default), or null when unavailable. */
 function pytorchReference(threads: number): { samples_s: number; seconds: Record<string, number> } | null {
   const script = fileURLToPath(new URL('./ppo_ref.py', import.meta.url));
-  const env = referenceEnv({
-    ...process.env,
-    OMP_NUM_THREADS: String(threads),
-    OPENBLAS_NUM_THREADS: String(threads),
-  });
-  const r = spawnSync(referencePython(), [script, String(threads)], { encoding: 'utf8', env });
-  if (r.status !== 0) {
-    console.error(`ppo_ref.py failed: ${r.stderr.slice(-400)}`);
-    return null;
-  }
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  return JSON.parse(last) as { samples_s: number; seconds: Record<string, number> };
+  return benchSide(referencePython(), [script, String(threads)], threads);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
