@@ -318,11 +318,10 @@ HHKIT_OP(adamw_step, {
     at::Tensor& v = vs[k];
     // Anything else (another device for any of the four, another dtype, a strided view, mismatched shapes:
     // ATen's ops then raise what they would raise op by op) takes the ATen ops.
-    const bool fast = p.device().is_cpu() && g.device().is_cpu() && m.device().is_cpu() && v.device().is_cpu() &&
-                      p.scalar_type() == at::kFloat && g.scalar_type() == at::kFloat &&
-                      m.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat && p.is_contiguous() &&
-                      g.is_contiguous() && m.is_contiguous() && v.is_contiguous() && g.sizes() == p.sizes() &&
-                      m.sizes() == p.sizes() && v.sizes() == p.sizes();
+    const auto plain = [&](const at::Tensor& t) {
+      return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && t.sizes() == p.sizes();
+    };
+    const bool fast = plain(p) && plain(g) && plain(m) && plain(v);
     if (!fast) {
       if (decay != 1) p.mul_(decay);
       m.lerp_(g, 1 - beta1);
