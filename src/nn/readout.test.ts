@@ -69,29 +69,27 @@ for (const [name, make] of MODELS) {
 }
 
 function checkGrads(model: CausalLM, { ids, mask, readout }: ReturnType<typeof padded>, side: string): void {
-  {
-    const grads = (useReadout: boolean): Map<string, Tensor | null> => {
-      for (const p of model.parameters()) p.grad?.dispose();
-      model.zeroGrad();
-      tidy(() => {
-        const h = useReadout
-          ? model.forwardHidden(ids, { attentionMask: mask, readout }).hidden
-          : picked(model.forwardHidden(ids, { attentionMask: mask }).hidden, readout);
-        h.pow(2).sum().backward();
-      });
-      // (an untied LM head gets no gradient through forwardHidden: null on both sides)
-      return new Map(model.namedParameters().map(([n, p]) => [n, p.grad?.clone() ?? null]));
-    };
-    const a = grads(false);
-    const b = grads(true);
-    let worst = 0;
-    for (const [n, g] of a) {
-      const h = b.get(n) ?? null;
-      assert.equal(h === null, g === null, `${n}: a gradient on one side only`);
-      if (g && h) worst = Math.max(worst, maxDiff(h, g));
-    }
-    assert.ok(worst <= 1e-4, `${side} padding: gradients differ by up to ${worst}`);
+  const grads = (useReadout: boolean): Map<string, Tensor | null> => {
+    for (const p of model.parameters()) p.grad?.dispose();
+    model.zeroGrad();
+    tidy(() => {
+      const h = useReadout
+        ? model.forwardHidden(ids, { attentionMask: mask, readout }).hidden
+        : picked(model.forwardHidden(ids, { attentionMask: mask }).hidden, readout);
+      h.pow(2).sum().backward();
+    });
+    // (an untied LM head gets no gradient through forwardHidden: null on both sides)
+    return new Map(model.namedParameters().map(([n, p]) => [n, p.grad?.clone() ?? null]));
+  };
+  const a = grads(false);
+  const b = grads(true);
+  let worst = 0;
+  for (const [n, g] of a) {
+    const h = b.get(n) ?? null;
+    assert.equal(h === null, g === null, `${n}: a gradient on one side only`);
+    if (g && h) worst = Math.max(worst, maxDiff(h, g));
   }
+  assert.ok(worst <= 1e-4, `${side} padding: gradients differ by up to ${worst}`);
 }
 
 test('readout: a clear error with a cache, with outputHiddenStates, or of the wrong shape', () => {
