@@ -63,8 +63,9 @@ normalisation (--normalize-reward: subtract the PM's mean on the preferred respo
 and clipped value loss, K passes (--ppo-epochs) over minibatches. The value head reads the policy's own
 trunk (shared, the default: one model) or a copy of the initial policy trained as the critic (separate,
 as OpenRLHF and DeepSpeed-Chat: twice the memory, ~1.4× the step time). On the demo's 2-layer policy the
-shared trunk held gold at 0.79 at any lr (its value loss disturbs the policy at larger steps); the separate
-critic reached 0.82 at lr 5e-5, and exploited the PM's weak spots further too (see src/cli/demo-stages.ts).
+shared trunk held gold at 0.78-0.79 from lr 2e-5 to 1e-4 (its PM reward fell at the larger steps, likely
+from the value loss's gradients in the trunk); the separate critic reached 0.82 at lr 5e-5, and exploited the
+PM's weak spots further too (see src/cli/demo-stages.ts).
 
 Trains on the world's generated RL prompts; evaluates on its fixed static prompts every --eval-every steps
 (reward, gold HH, KL, √KL; the eval's KL compares whole next-token distributions along each sample, ≥ 0 and
