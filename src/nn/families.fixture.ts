@@ -1,8 +1,19 @@
-// Shared by families.test.ts and hf.test.ts: the folders and goldens written by
-// test/fixtures/nn/gen_families.py.
+// Shared by the nn tests (families, hf, readout) and the transformers check scripts beside the fixtures: the
+// folders and goldens written by test/fixtures/nn/gen_families.py.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { loadSafetensors, type Tensor, tidy } from '../engine/index.ts';
+
+/** Every family fixture folder (families/<name>/, each with <name>.golden.safetensors beside it). */
+export const FAMILY_FIXTURES = [
+  'smollm2',
+  'qwen2',
+  'qwen3',
+  'llama3',
+  'mistral',
+  'pythia',
+  'pythia-seq',
+] as const;
 
 export const familyFixture = (name: string): string =>
   fileURLToPath(new URL(`../../test/fixtures/nn/families/${name}`, import.meta.url));

@@ -5,16 +5,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { autocast, manualSeed, noGrad, randint, type Tensor, tensor, tidy } from '../engine/index.ts';
 import type { CausalLM } from './causal-lm.ts';
-import { familyFixture, maxDiff } from './families.fixture.ts';
+import { FAMILY_FIXTURES, familyFixture, maxDiff } from './families.fixture.ts';
 import { GPT, gptPresets } from './gpt.ts';
 import { loadCausalLM } from './hf.ts';
 import { cacheFor } from './causal-lm.ts';
 
 const MODELS: [string, () => CausalLM][] = [
   ['gpt2', () => new GPT({ ...gptPresets.tiny, nLayer: 3 }, { seed: 3 })],
-  ...['smollm2', 'qwen2', 'qwen3', 'llama3', 'mistral', 'pythia', 'pythia-seq'].map(
-    (name): [string, () => CausalLM] => [name, () => loadCausalLM(familyFixture(name)).model],
-  ),
+  ...FAMILY_FIXTURES.map((name): [string, () => CausalLM] => [
+    name,
+    () => loadCausalLM(familyFixture(name)).model,
+  ]),
 ];
 
 /** Rows of lengths `lengths`, padded right or left to the longest: ids, mask (B, T), readout (B). */
