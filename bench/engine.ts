@@ -104,6 +104,7 @@ export function benchSide<T = SuiteFigures>(
   const r = spawnSync(cmd, args, {
     encoding: 'utf8',
     env: cmd === process.execPath ? base : referenceEnv(base),
+    maxBuffer: 1 << 24, // a chatty child (warnings, progress) is not cut off at the 1 MiB default
   });
   if (r.status !== 0) {
     console.error(`[bench] ${cmd} ${args[0] ?? ''} failed:\n${r.stderr}`);

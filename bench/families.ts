@@ -7,13 +7,12 @@
 // PyTorch runs test/fixtures/nn/llama_ref.py (the line-by-line port of transformers' modeling code the
 // parity tests use; eager attention, as torch 1.13 has no fused kernel) on the same work, in a child
 // process with the same threads; each side builds its model, warms up once, and reports its best step.
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AdamW, crossEntropy, ones, randint, setNumThreads, tidy } from '../src/engine/index.ts';
 import type { CausalLM } from '../src/nn/causal-lm.ts';
 import { generateBatch } from '../src/nn/generate.ts';
 import { createCausalLM, familyConfigFromHf } from '../src/nn/hf-config.ts';
-import { type BenchLine, referenceEnv, referencePython } from './engine.ts';
+import { type BenchLine, benchSide, referencePython } from './engine.ts';
 
 export const SMOLLM2_135M = {
   model_type: 'llama',
@@ -127,22 +126,12 @@ export function oursTokS(w: FamilyWork): number {
 
 function reference(w: FamilyWork, threads: number): number | null {
   const script = fileURLToPath(new URL('./families_ref.py', import.meta.url));
-  const r = spawnSync(referencePython(), [script, String(threads), JSON.stringify(w)], {
-    encoding: 'utf8',
-    env: referenceEnv({
-      ...process.env,
-      OPENBLAS_NUM_THREADS: String(threads),
-      OMP_NUM_THREADS: String(threads),
-    }),
-    maxBuffer: 1 << 24,
-  });
-  if (r.status !== 0) {
-    console.error(
-      `[bench families] PyTorch reference failed for ${w.name}: ${r.stderr.trim().split('\n').at(-1)}`,
-    );
-    return null;
-  }
-  return Number(JSON.parse(r.stdout.trim().split('\n').at(-1)!).tok_s);
+  const r = benchSide<{ tok_s: number }>(
+    referencePython(),
+    [script, String(threads), JSON.stringify(w)],
+    threads,
+  );
+  return r ? Number(r.tok_s) : null;
 }
 
 /** `npm run bench -- families`: each piece of work on hhkit, then on PyTorch, one after the other. */
