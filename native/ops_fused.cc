@@ -8,6 +8,7 @@
 // that libtorch already brings (one thread pool with torch's); setup checks that with LD_BIND_NOW.
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cfloat>
 #include <cmath>
@@ -138,6 +139,177 @@ void scores_row(const float* q, const float* k, int64_t k_stride, int64_t S, int
 void weighted_sum(const float* p, const float* v, int64_t v_stride, int64_t S, int64_t D, float* out) {
   (kAvx2 ? weighted_sum_avx2 : weighted_sum_base)(p, v, v_stride, S, D, out);
 }
+
+// ---- GPT-2's tanh GELU ("gelu_new") on CPU float32 ----
+// 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³) equals x·σ(2u) = x / (1 + e^(−2u)): one exp and one
+// division per element, vectorised below with a Cephes-style expf (round to a power of two, degree-6
+// polynomial on the remainder: ≤ 2 ulp). libtorch 1.13 evaluates the tanh form with Sleef's 1-ulp tanhf, ~8
+// cycles an element on one core (a 6×512 decoding step spent 1.5 ms of its ~20 in it, the tiny training bench
+// ~10% of its step). Both forms round differently in the last bits; where torch's 1 + tanh(u) cancels
+// (x < −4) this one is the more accurate. Infinities and NaN give what torch gives (gelu(−∞) = NaN,
+// gelu(+∞) = +∞, gradient NaN at ±∞), with the same formula and no special case: e^(+∞) = +∞ gives σ = 0.
+constexpr float kGeluK0 = 0.7978845608028654f;  // √(2/π)
+constexpr float kGeluK1 = 0.044715f;
+
+template <int W>
+struct ILanes {
+  typedef int32_t type __attribute__((vector_size(W * sizeof(int32_t))));
+};
+
+template <int W>
+__attribute__((always_inline)) inline typename Lanes<W>::type splat(float c) {
+  typename Lanes<W>::type v;
+  for (int j = 0; j < W; j++) v[j] = c;
+  return v;
+}
+
+// e^x per lane: +∞ above 88.72, 0 below −87.33 (no subnormals), NaN for NaN.
+template <int W>
+__attribute__((always_inline)) inline typename Lanes<W>::type exp_lanes(typename Lanes<W>::type x) {
+  typedef typename Lanes<W>::type V;
+  typedef typename ILanes<W>::type IV;
+  const V hi = splat<W>(88.7228391f), lo = splat<W>(-87.3365447f);
+  V c = x > hi ? hi : x;
+  c = c < lo ? lo : c;
+  const V magic = splat<W>(12582912.0f);  // 1.5·2²³: adding and subtracting it rounds to an integer
+  const V n = (c * splat<W>(1.44269504088896341f) + magic) - magic;
+  V r = c - n * splat<W>(0.693359375f);
+  r = r - n * splat<W>(-2.12194440e-4f);
+  V y = splat<W>(1.9875691500e-4f);
+  y = y * r + splat<W>(1.3981999507e-3f);
+  y = y * r + splat<W>(8.3334519073e-3f);
+  y = y * r + splat<W>(4.1665795894e-2f);
+  y = y * r + splat<W>(1.6666665459e-1f);
+  y = y * r + splat<W>(5.0000001201e-1f);
+  y = y * (r * r) + r + splat<W>(1.0f);
+  // 2^n for n in [−126, 128]: 2^n = 2^(n−1)·2 keeps the exponent field in range at n = 128.
+  const IV e = (__builtin_convertvector(n, IV) + 126) << 23;
+  V two_n;
+  std::memcpy(&two_n, &e, sizeof two_n);
+  y = y * two_n * splat<W>(2.0f);
+  y = x > hi ? splat<W>(INFINITY) : y;
+  return x < lo ? splat<W>(0.0f) : y;
+}
+
+// σ(2u) = 1 / (1 + e^(−2u)) for GELU's u.
+template <int W>
+__attribute__((always_inline)) inline typename Lanes<W>::type gelu_gate(typename Lanes<W>::type x) {
+  const typename Lanes<W>::type u = splat<W>(kGeluK0) * (x + splat<W>(kGeluK1) * x * x * x);
+  return splat<W>(1.0f) / (splat<W>(1.0f) + exp_lanes<W>(splat<W>(-2.0f) * u));
+}
+
+// y = x·σ(2u)
+template <int W>
+__attribute__((always_inline)) inline void gelu_tanh_impl(const float* __restrict x, float* __restrict y, int64_t n) {
+  typedef typename Lanes<W>::type V;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const V xv = load<W>(x + i);
+    const V yv = xv * gelu_gate<W>(xv);
+    std::memcpy(y + i, &yv, sizeof yv);
+  }
+  if (i < n) {  // the tail through the same lanes, padded with zeros
+    float xt[W] = {}, yt[W];
+    std::memcpy(xt, x + i, (n - i) * sizeof(float));
+    const V xv = load<W>(xt);
+    const V yv = xv * gelu_gate<W>(xv);
+    std::memcpy(yt, &yv, sizeof yv);
+    std::memcpy(y + i, yt, (n - i) * sizeof(float));
+  }
+}
+
+// dx = g·(s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²)), s = σ(2u)
+template <int W>
+__attribute__((always_inline)) inline typename Lanes<W>::type gelu_tanh_grad_lanes(typename Lanes<W>::type g,
+                                                                                   typename Lanes<W>::type x) {
+  typedef typename Lanes<W>::type V;
+  const V s = gelu_gate<W>(x);
+  const V du = splat<W>(2.0f * kGeluK0) * (splat<W>(1.0f) + splat<W>(3.0f * kGeluK1) * x * x);
+  return g * (s + x * s * (splat<W>(1.0f) - s) * du);
+}
+
+template <int W>
+__attribute__((always_inline)) inline void gelu_tanh_backward_impl(const float* __restrict g, const float* __restrict x,
+                                                                   float* __restrict dx, int64_t n) {
+  typedef typename Lanes<W>::type V;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const V d = gelu_tanh_grad_lanes<W>(load<W>(g + i), load<W>(x + i));
+    std::memcpy(dx + i, &d, sizeof d);
+  }
+  if (i < n) {
+    float gt[W] = {}, xt[W] = {}, dt[W];
+    std::memcpy(gt, g + i, (n - i) * sizeof(float));
+    std::memcpy(xt, x + i, (n - i) * sizeof(float));
+    const V d = gelu_tanh_grad_lanes<W>(load<W>(gt), load<W>(xt));
+    std::memcpy(dt, &d, sizeof d);
+    std::memcpy(dx + i, dt, (n - i) * sizeof(float));
+  }
+}
+
+void gelu_tanh_base(const float* x, float* y, int64_t n) { gelu_tanh_impl<4>(x, y, n); }
+void gelu_tanh_backward_base(const float* g, const float* x, float* dx, int64_t n) {
+  gelu_tanh_backward_impl<4>(g, x, dx, n);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void gelu_tanh_avx2(const float* x, float* y, int64_t n) {
+  gelu_tanh_impl<8>(x, y, n);
+}
+__attribute__((target("avx2,fma"))) void gelu_tanh_backward_avx2(const float* g, const float* x, float* dx,
+                                                                  int64_t n) {
+  gelu_tanh_backward_impl<8>(g, x, dx, n);
+}
+#else
+#define gelu_tanh_avx2 gelu_tanh_base
+#define gelu_tanh_backward_avx2 gelu_tanh_backward_base
+#endif
+
+// Elements per task: below it one thread does the whole tensor (waking the other costs more than the work).
+constexpr int64_t kGeluGrain = int64_t{1} << 16;
+
+at::Tensor gelu_tanh_forward_cpu(const at::Tensor& x_in) {
+  const at::Tensor x = x_in.contiguous();
+  at::Tensor y = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, x.numel(), kGeluGrain, [&](int64_t begin, int64_t end) {
+    (kAvx2 ? gelu_tanh_avx2 : gelu_tanh_base)(xp + begin, yp + begin, end - begin);
+  });
+  return y;
+}
+
+at::Tensor gelu_tanh_backward_cpu(const at::Tensor& g_in, const at::Tensor& x_in) {
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor g = g_in.expand_as(x).contiguous();
+  at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const float* gp = g.data_ptr<float>();
+  const float* xp = x.data_ptr<float>();
+  float* dp = dx.data_ptr<float>();
+  at::parallel_for(0, x.numel(), kGeluGrain, [&](int64_t begin, int64_t end) {
+    (kAvx2 ? gelu_tanh_backward_avx2 : gelu_tanh_backward_base)(gp + begin, xp + begin, dp + begin, end - begin);
+  });
+  return dx;
+}
+
+// The autograd node: saves x, and its backward runs the kernel above; when the backward itself is recorded
+// (create_graph), it is written in ATen ops instead, so second derivatives work as they do for at::gelu.
+struct GeluTanhFunction : public torch::autograd::Function<GeluTanhFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    ctx->save_for_backward({x});
+    return gelu_tanh_forward_cpu(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const at::Tensor x = ctx->get_saved_variables()[0];
+    const at::Tensor& g = grads[0];
+    if (at::GradMode::is_enabled() && (g.requires_grad() || x.requires_grad())) {
+      const at::Tensor s = at::sigmoid(2 * kGeluK0 * (x + kGeluK1 * x * x * x));
+      const at::Tensor du = 2 * kGeluK0 * (1 + 3 * kGeluK1 * x * x);
+      return {g * (s + x * s * (1 - s) * du)};
+    }
+    return {gelu_tanh_backward_cpu(g.to(at::kFloat), x)};
+  }
+};
 
 at::Tensor rows_contiguous(const at::Tensor& t) {
   // k and v are usually views of the cache, (B, H_kv, S, D) narrowed on S: the kernel follows the strides of
@@ -347,10 +519,19 @@ HHKIT_OP(adamw_step, {
   return a.ret_undefined();
 })
 
+// gelu_tanh(x) -> GPT-2's tanh GELU: on CPU float32 the kernel above (as an autograd function), anything
+// else (GPU, other dtypes: bf16 under autocast) at::gelu(x, "tanh"), as autocast leaves GELU in its input's dtype.
+HHKIT_OP(gelu_tanh, {
+  const at::Tensor& x = a.t(0);
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat) return a.ret(at::gelu(x, "tanh"));
+  return a.ret(GeluTanhFunction::apply(x));
+})
+
 static const OpEntry kOps[] = {
     {"decode_attention", op_decode_attention},
     {"sample_categorical", op_sample_categorical},
     {"adamw_step", op_adamw_step},
+    {"gelu_tanh", op_gelu_tanh},
 };
 
 void init_fused_ops(napi_env env, napi_value exports) {

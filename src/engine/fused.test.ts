@@ -1,13 +1,15 @@
-// The decoding loop's native kernels (native/ops_fused.cc) against the general ops they replace.
+// The addon's own kernels (native/ops_fused.cc) against the general ops they replace.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   arange,
   decodeAttention,
+  grad,
   manualSeed,
   noGrad,
   randn,
   sampleCategorical,
+  setFusedGelu,
   type Tensor,
   tensor,
   tidy,
@@ -132,5 +134,99 @@ test('sampleCategorical rejects negative, NaN and all-zero rows', () => {
     assert.throws(() => sampleCategorical(tensor([[Number.NaN, 1]])), /finite and nonnegative/);
     assert.throws(() => sampleCategorical(tensor([[0, 0]])), /sums to zero/);
     assert.throws(() => sampleCategorical(tensor([1, 2])), /\(B, V\) float32/);
+  });
+});
+
+// GPT-2's tanh GELU in float64: 0.5·x·(1 + tanh(u)) written as x·σ(2u), which does not cancel for x < 0.
+const geluExact = (x: number): number =>
+  x / (1 + Math.exp(-2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+
+// x.gelu('tanh') and its gradient with the kernel on or off.
+function geluBoth(x: Tensor, fused: boolean): { y: Tensor; dx: Tensor } {
+  setFusedGelu(fused);
+  try {
+    const leaf = x.detach().requiresGrad_();
+    const y = leaf.gelu('tanh');
+    const [dx] = grad([y], [leaf], { gradOutputs: [x.cos()] });
+    return { y: y.detach(), dx: dx! };
+  } finally {
+    setFusedGelu(true);
+  }
+}
+
+test("gelu('tanh') kernel: libtorch's values and gradients, closer to the exact ones where libtorch cancels", () => {
+  tidy(() => {
+    manualSeed(5);
+    // 200,003 elements: several threads' chunks and a tail that is not a multiple of 8 lanes
+    for (const x of [randn([200003]).mul(4), randn([37, 19]).mul(3).transpose(0, 1)]) {
+      const fused = geluBoth(x, true);
+      const general = geluBoth(x, false);
+      const yErr = fused.y.sub(general.y).abs().sub(general.y.abs().mul(1e-6)).max().item();
+      const dErr = fused.dx.sub(general.dx).abs().sub(general.dx.abs().mul(1e-5)).max().item();
+      assert.ok(yErr < 2e-6, `value: ${yErr} beyond 2e-6 + 1e-6·|y|`);
+      assert.ok(dErr < 2e-6, `gradient: ${dErr} beyond 2e-6 + 1e-5·|dx|`);
+    }
+    // Against float64 on a grid: u is rounded to float32 before e^(−2u), whose relative error then grows as
+    // 2|u| ulps (to ~140 at x = −12); 1e-5 is that bound with room, a wrong formula is off by far more.
+    const grid = Array.from({ length: 2001 }, (_, i) => -12 + (i * 24) / 2000);
+    const y = tensor(grid).gelu('tanh').toArray() as number[];
+    let worst = 0;
+    grid.forEach((x, i) => {
+      const exact = geluExact(Math.fround(x));
+      worst = Math.max(worst, Math.abs(y[i]! - exact) / Math.max(Math.abs(exact), 1e-30));
+    });
+    assert.ok(worst < 1e-5, `worst relative error on [-12, 12]: ${worst}`);
+    // libtorch's 1 + tanh(u) cancels for x near -5 (30% off there); the kernel does not
+    setFusedGelu(false);
+    const torchAt5 = tensor([-5]).gelu('tanh').item();
+    setFusedGelu(true);
+    assert.ok(Math.abs(torchAt5 / geluExact(-5) - 1) > 0.1, `libtorch at -5: ${torchAt5}`);
+  });
+});
+
+test("gelu('tanh') kernel: infinities, NaN and signed zeros as libtorch gives them; second derivatives; fallback", () => {
+  tidy(() => {
+    const special = tensor([
+      Number.NEGATIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+      -1e4,
+      -0,
+      0,
+      1e4,
+    ]);
+    const fused = geluBoth(special, true);
+    const general = geluBoth(special, false);
+    const same = (a: number, b: number) => Object.is(a, b) || Math.abs(a - b) < 1e-30;
+    const pairs = [
+      [fused.y, general.y],
+      [fused.dx, general.dx],
+    ] as const;
+    for (const [a, b] of pairs) {
+      const got = a.toArray() as number[];
+      const want = b.toArray() as number[];
+      got.forEach((g, i) => {
+        assert.ok(same(g, want[i]!), `element ${i}: ${g} vs libtorch's ${want[i]}`);
+      });
+    }
+    // d²/dx² through the recorded backward (createGraph) equals libtorch's
+    const x = randn([64]).mul(3);
+    const second = (fused: boolean) => {
+      setFusedGelu(fused);
+      try {
+        const leaf = x.detach().requiresGrad_();
+        const [d1] = grad([leaf.gelu('tanh').sum()], [leaf], { createGraph: true });
+        return grad([d1!.sum()], [leaf])[0]!;
+      } finally {
+        setFusedGelu(true);
+      }
+    };
+    assert.ok(second(true).sub(second(false)).abs().max().item() < 1e-5);
+    // Other dtypes take libtorch's op: identical results
+    const x64 = x.to({ dtype: 'float64' });
+    setFusedGelu(false);
+    const want64 = x64.gelu('tanh');
+    setFusedGelu(true);
+    assert.equal(x64.gelu('tanh').sub(want64).abs().max().item(), 0);
   });
 });

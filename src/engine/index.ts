@@ -8,4 +8,4 @@ export * from './optim.ts';
 export * from './runtime.ts';
 export * from './safetensors.ts';
 export { keep, liveBytes, liveTensors, type Tracked, tidy } from './scope.ts';
-export { type NestedArray, type Reduction, Tensor } from './tensor.ts';
+export { type NestedArray, type Reduction, setFusedGelu, Tensor } from './tensor.ts';

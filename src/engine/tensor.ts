@@ -4,6 +4,16 @@ import { type DType, dtypeCode, dtypeFromCode, type TypedArray, viewBytes } from
 import { type Handle, native as N } from './native.ts';
 import { keep, release, type Tracked, track } from './scope.ts';
 
+let fusedGelu = process.env.HHKIT_FUSED_GELU !== '0';
+/**
+ * Whether `gelu('tanh')` on CPU float32 runs the addon's kernel (native/ops_fused.cc: x·σ(2u), one exp per
+ * element, its own backward) — the default — or libtorch's `gelu(x, 'tanh')` (`HHKIT_FUSED_GELU=0` or
+ * `setFusedGelu(false)`, for comparisons). The two agree to a few float32 ulps; elsewhere both are libtorch's.
+ */
+export function setFusedGelu(on: boolean): void {
+  fusedGelu = on;
+}
+
 const wrap = (h: Handle): Tensor => new Tensor(h);
 const wrapPair = (hs: [Handle, Handle]): [Tensor, Tensor] => [new Tensor(hs[0]), new Tensor(hs[1])];
 const dims = (d: number | readonly number[]): readonly number[] => (typeof d === 'number' ? [d] : d);
@@ -409,8 +419,12 @@ export class Tensor implements Tracked {
   isfinite(): Tensor {
     return wrap(N.isfinite(this.handle));
   }
-  /** GELU; 'tanh' is GPT-2's approximation ("gelu_new"). */
+  /**
+   * GELU; 'tanh' is GPT-2's approximation ("gelu_new"), on CPU float32 by the addon's kernel (see
+   * setFusedGelu) unless turned off.
+   */
   gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
+    if (approximate === 'tanh' && fusedGelu) return wrap(N.gelu_tanh(this.handle));
     return wrap(N.gelu(this.handle, approximate));
   }
   nanToNum(nan = 0, posinf = 3.4e38, neginf = -3.4e38): Tensor {
