@@ -163,7 +163,7 @@ __attribute__((always_inline)) inline typename Lanes<W>::type splat(float c) {
   return v;
 }
 
-// e^x per lane: +∞ above 88.72, 0 below −87.33 (no subnormals), NaN for NaN.
+// e^x per lane: +∞ above 88.72, 0 below −86.99 (where 2^n would be subnormal; e^x < 2.2e-38), NaN for NaN.
 template <int W>
 __attribute__((always_inline)) inline typename Lanes<W>::type exp_lanes(typename Lanes<W>::type x) {
   typedef typename Lanes<W>::type V;
