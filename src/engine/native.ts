@@ -78,8 +78,9 @@ export interface NativeBinding {
   sdpa(q: H, k: H, v: H, mask: Opt<H>, dropoutP: number, isCausal: boolean): H;
   // decoding-loop kernels, CPU float32 (native/ops_fused.cc)
   decode_attention(q: H, k: H, v: H, blocked: Opt<H>, scale: number): H;
-  gelu_tanh(x: H): H;
   sample_categorical(weights: H): H;
+  // GPT-2's tanh GELU: the kernel with its own backward on CPU float32, libtorch's op otherwise (ops_fused.cc)
+  gelu_tanh(x: H): H;
   // one AdamW step over lists of parameters, grads and moments (optim.ts's update; CPU float32 in one pass)
   adamw_step(
     params: readonly H[],
