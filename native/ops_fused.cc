@@ -7,7 +7,8 @@
 // compiles with -fopenmp so its OpenMP loop is real, and the GOMP_* calls resolve at load to the libgomp
 // that libtorch already brings (one thread pool with torch's); setup checks that with LD_BIND_NOW.
 // Beside them, two kernels for elementwise work libtorch 1.13 does slowly on the CPU: AdamW's update in one pass
-// over each parameter (adamw_step) and GPT-2's tanh GELU with its own backward (gelu_tanh).
+// over each parameter (adamw_step) and GPT-2's tanh GELU with its own backward (gelu_tanh); and attention over
+// whole sequences with its own backward (seq_attention), for training, prefill and PM scoring.
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -17,7 +18,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#include <algorithm>
 #include <initializer_list>
+#include <vector>
 #include <cstring>
 
 #include "core.h"
@@ -327,6 +330,252 @@ at::Tensor rows_contiguous(const at::Tensor& t) {
   return t.stride(3) == 1 ? t : t.contiguous();
 }
 
+
+// ---- attention over whole sequences (training, prefill, scoring), CPU float32, with its own backward ----
+// softmax(scale · q·kᵀ, blocked pairs excluded)·v for q (B, H, T, D) and k, v (B, H, S, D), one task per
+// (batch, head) or per query row, with the probabilities P (B, H, T, S) kept for the backward:
+//   dV = Pᵀ·dO, dP = dO·Vᵀ, dS = scale · P ⊙ (dP − rowsum(P ⊙ dP)) (zero where blocked), dQ = dS·K, dK = dSᵀ·Q.
+// libtorch 1.13 runs the same as two batched matmuls (one sgemm per (batch, head)), a scale, a masked_fill and
+// a softmax, each a pass over (B, H, T, S) and each with its backward: 17 ms forward + backward for B 16 × 4
+// heads × 128 × 32 on two threads. With `causal` (the mask is exactly the causal one of a fresh sequence), key
+// s > t + S − T is blocked and never computed. Blocked scores behave as the manual path's float32-lowest fill:
+// a fully blocked row (a padding query) attends uniformly to every key, and no gradient reaches its scores.
+
+// How many keys row t of a causal (or not) attention looks at: t + S − T + 1 with `causal`, else S.
+inline int64_t keys_of_row(bool causal, int64_t t, int64_t T, int64_t S) {
+  return causal ? std::min(S, std::max<int64_t>(0, t + S - T + 1)) : S;
+}
+
+// p[0..n) = softmax(scores[0..n)) in place; returns false (p untouched) when every score is blocked (−FLT_MAX).
+template <int W>
+__attribute__((always_inline)) inline bool softmax_row_impl(float* __restrict p, int64_t n) {
+  typedef typename Lanes<W>::type V;
+  float mx = -FLT_MAX;
+  for (int64_t s = 0; s < n; s++) mx = std::max(mx, p[s]);
+  if (mx == -FLT_MAX) return false;
+  const V m = splat<W>(mx);
+  V acc = {};
+  int64_t s = 0;
+  for (; s + W <= n; s += W) {
+    const V e = exp_lanes<W>(load<W>(p + s) - m);
+    std::memcpy(p + s, &e, sizeof e);
+    acc += e;
+  }
+  float total = lane_sum<W>(acc);
+  for (; s < n; s++) total += (p[s] = std::exp(p[s] - mx));
+  const float inv = 1.0f / total;
+  for (int64_t j = 0; j < n; j++) p[j] *= inv;
+  return true;
+}
+
+// acc[0..D) += w · x[0..D)
+template <int W>
+__attribute__((always_inline)) inline void axpy_impl(float w, const float* __restrict x, float* __restrict acc,
+                                                     int64_t D) {
+  typedef typename Lanes<W>::type V;
+  int64_t d = 0;
+  for (; d + W <= D; d += W) {
+    const V r = load<W>(acc + d) + w * load<W>(x + d);
+    std::memcpy(acc + d, &r, sizeof r);
+  }
+  for (; d < D; d++) acc[d] += w * x[d];
+}
+
+struct SeqAttentionShape {
+  int64_t B, H, T, S, D;
+  bool causal;
+  float scale;
+  const bool* blocked;  // expanded to (B, H, T, S) with these strides, or null
+  int64_t mb, mh, mt, ms;
+  const bool* row_blocked(int64_t b, int64_t h, int64_t t) const {
+    return blocked ? blocked + b * mb + h * mh + t * mt : nullptr;
+  }
+};
+
+// Rows [begin, end) of the flattened (B, H, T): P's rows and the output's.
+template <int W>
+__attribute__((always_inline)) inline void seq_attention_rows_impl(const SeqAttentionShape& sh, const float* q,
+                                                                   const float* k, const float* v, float* p,
+                                                                   float* out, int64_t begin, int64_t end) {
+  const int64_t T = sh.T, S = sh.S, D = sh.D;
+  for (int64_t i = begin; i < end; i++) {
+    const int64_t bh = i / T, t = i % T;
+    const int64_t n = keys_of_row(sh.causal, t, T, S);
+    float* pr = p + i * S;
+    scores_row_impl<W>(q + i * D, k + bh * S * D, D, n, D, sh.scale, sh.row_blocked(bh / sh.H, bh % sh.H, t), sh.ms,
+                       pr);
+    float* o = out + i * D;
+    if (softmax_row_impl<W>(pr, n)) {
+      for (int64_t s = n; s < S; s++) pr[s] = 0.0f;
+      weighted_sum_impl<W>(pr, v + bh * S * D, D, n, D, o);
+    } else {  // every key blocked: uniform over all S, as the manual path
+      for (int64_t s = 0; s < S; s++) pr[s] = 1.0f / static_cast<float>(S);
+      weighted_sum_impl<W>(pr, v + bh * S * D, D, S, D, o);
+    }
+  }
+}
+
+// The backward of (batch, head) pairs [begin, end); `ds` is a scratch row of S floats.
+template <int W>
+__attribute__((always_inline)) inline void seq_attention_backward_impl(const SeqAttentionShape& sh, const float* q,
+                                                                       const float* k, const float* v,
+                                                                       const float* p, const float* dout, float* dq,
+                                                                       float* dk, float* dv, float* ds,
+                                                                       int64_t begin, int64_t end) {
+  const int64_t T = sh.T, S = sh.S, D = sh.D;
+  for (int64_t bh = begin; bh < end; bh++) {
+    const int64_t b = bh / sh.H, h = bh % sh.H;
+    const float* kh = k + bh * S * D;
+    const float* vh = v + bh * S * D;
+    float* dkh = dk + bh * S * D;
+    float* dvh = dv + bh * S * D;
+    std::memset(dkh, 0, S * D * sizeof(float));
+    std::memset(dvh, 0, S * D * sizeof(float));
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t i = bh * T + t;
+      const float* pr = p + i * S;
+      const float* go = dout + i * D;
+      const float* qt = q + i * D;
+      float* dqt = dq + i * D;
+      const bool* blocked = sh.row_blocked(b, h, t);
+      int64_t n = keys_of_row(sh.causal, t, T, S);
+      bool all_blocked = true;
+      for (int64_t s = 0; s < n && all_blocked; s++) all_blocked = blocked && blocked[s * sh.ms];
+      if (all_blocked) n = S;  // uniform row: dV gets every key, the scores no gradient
+      for (int64_t s = 0; s < n; s++) axpy_impl<W>(pr[s], go, dvh + s * D, D);
+      std::memset(dqt, 0, D * sizeof(float));
+      if (all_blocked) continue;
+      scores_row_impl<W>(go, vh, D, n, D, 1.0f, nullptr, 0, ds);  // dP
+      float dot = 0;
+      for (int64_t s = 0; s < n; s++) dot += pr[s] * ds[s];
+      for (int64_t s = 0; s < n; s++) {
+        const float g = (blocked && blocked[s * sh.ms]) ? 0.0f : sh.scale * pr[s] * (ds[s] - dot);
+        if (g == 0.0f) continue;
+        axpy_impl<W>(g, kh + s * D, dqt, D);
+        axpy_impl<W>(g, qt, dkh + s * D, D);
+      }
+    }
+  }
+}
+
+void seq_attention_rows_base(const SeqAttentionShape& sh, const float* q, const float* k, const float* v, float* p,
+                             float* out, int64_t begin, int64_t end) {
+  seq_attention_rows_impl<4>(sh, q, k, v, p, out, begin, end);
+}
+void seq_attention_backward_base(const SeqAttentionShape& sh, const float* q, const float* k, const float* v,
+                                 const float* p, const float* dout, float* dq, float* dk, float* dv, float* ds,
+                                 int64_t begin, int64_t end) {
+  seq_attention_backward_impl<4>(sh, q, k, v, p, dout, dq, dk, dv, ds, begin, end);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void seq_attention_rows_avx2(const SeqAttentionShape& sh, const float* q,
+                                                                  const float* k, const float* v, float* p,
+                                                                  float* out, int64_t begin, int64_t end) {
+  seq_attention_rows_impl<8>(sh, q, k, v, p, out, begin, end);
+}
+__attribute__((target("avx2,fma"))) void seq_attention_backward_avx2(const SeqAttentionShape& sh, const float* q,
+                                                                      const float* k, const float* v, const float* p,
+                                                                      const float* dout, float* dq, float* dk,
+                                                                      float* dv, float* ds, int64_t begin,
+                                                                      int64_t end) {
+  seq_attention_backward_impl<8>(sh, q, k, v, p, dout, dq, dk, dv, ds, begin, end);
+}
+#else
+#define seq_attention_rows_avx2 seq_attention_rows_base
+#define seq_attention_backward_avx2 seq_attention_backward_base
+#endif
+
+SeqAttentionShape seq_attention_shape(const at::Tensor& q, const at::Tensor& k, const at::Tensor& blocked,
+                                      bool causal, double scale) {
+  SeqAttentionShape sh{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), causal && q.size(2) <= k.size(2),
+                       static_cast<float>(scale), nullptr, 0, 0, 0, 0};
+  if (blocked.defined() && blocked.numel() > 0) {
+    sh.blocked = blocked.data_ptr<bool>();
+    sh.mb = blocked.stride(0), sh.mh = blocked.stride(1), sh.mt = blocked.stride(2), sh.ms = blocked.stride(3);
+  }
+  return sh;
+}
+
+// The blocked pairs as one bool tensor broadcastable to (B, H, T, S), the causal part included; undefined for none.
+at::Tensor seq_attention_mask(const at::Tensor& q, const at::Tensor& k, const at::Tensor& blocked, bool causal) {
+  at::Tensor mask = blocked.numel() > 0 ? blocked : at::Tensor();
+  const int64_t T = q.size(2), S = k.size(2);
+  if (causal && T <= S) {
+    at::Tensor c = at::ones({T, S}, q.options().dtype(at::kBool)).triu(S - T + 1);
+    mask = mask.defined() ? at::logical_or(mask, c) : c;
+  }
+  return mask;
+}
+
+// The backward in ATen ops, recorded when create_graph asks for second derivatives.
+torch::autograd::variable_list seq_attention_backward_composite(const at::Tensor& q, const at::Tensor& k,
+                                                                const at::Tensor& v, const at::Tensor& mask,
+                                                                double scale, const at::Tensor& g) {
+  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * scale;
+  if (mask.defined()) scores = scores.masked_fill(mask, -FLT_MAX);
+  const at::Tensor p = at::softmax(scores, -1);
+  const at::Tensor dv = at::matmul(p.transpose(2, 3), g);
+  const at::Tensor dp = at::matmul(g, v.transpose(2, 3));
+  at::Tensor ds = p * (dp - (p * dp).sum(-1, true)) * scale;
+  if (mask.defined()) ds = ds.masked_fill(mask, 0);
+  return {at::matmul(ds, k), at::matmul(ds.transpose(2, 3), q), dv};
+}
+
+// Rows per forward task: ~64k multiply-adds each (a tiny model's whole layer runs on the calling thread).
+int64_t seq_attention_grain(int64_t S, int64_t D) {
+  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, S * D));
+}
+
+struct SeqAttentionFunction : public torch::autograd::Function<SeqAttentionFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
+                            const at::Tensor& v_in, const at::Tensor& blocked_in, bool causal, double scale) {
+    const at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
+    const at::Tensor blocked = blocked_in.numel() > 0 ? blocked_in.expand({B, H, T, S}) : blocked_in;
+    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked, causal, scale);
+    at::Tensor p = at::empty({B, H, T, S}, q.options());
+    at::Tensor out = at::empty({B, H, T, D}, q.options());
+    const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+    float *pp = p.data_ptr<float>(), *op = out.data_ptr<float>();
+    at::parallel_for(0, B * H * T, seq_attention_grain(S, D), [&](int64_t begin, int64_t end) {
+      (kAvx2 ? seq_attention_rows_avx2 : seq_attention_rows_base)(sh, qp, kp, vp, pp, op, begin, end);
+    });
+    ctx->save_for_backward({q_in, k_in, v_in, p, blocked_in});
+    ctx->saved_data["causal"] = causal;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q_in = saved[0], &k_in = saved[1], &v_in = saved[2], &p = saved[3], &blocked_in = saved[4];
+    const bool causal = ctx->saved_data["causal"].toBool();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const at::Tensor& g = grads[0];
+    if (at::GradMode::is_enabled() && (g.requires_grad() || q_in.requires_grad() || k_in.requires_grad() ||
+                                       v_in.requires_grad())) {
+      auto d = seq_attention_backward_composite(q_in, k_in, v_in, seq_attention_mask(q_in, k_in, blocked_in, causal),
+                                                scale, g);
+      return {d[0], d[1], d[2], at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+    const at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
+    const at::Tensor blocked = blocked_in.numel() > 0 ? blocked_in.expand({B, H, T, S}) : blocked_in;
+    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked, causal, scale);
+    const at::Tensor dout = g.to(at::kFloat).expand({B, H, T, D}).contiguous();
+    at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+    const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+    const float *pp = p.data_ptr<float>(), *gp = dout.data_ptr<float>();
+    float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
+    const int64_t grain = std::max<int64_t>(1, seq_attention_grain(S, D) / std::max<int64_t>(1, T));
+    at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
+      std::vector<float> ds(S);
+      (kAvx2 ? seq_attention_backward_avx2 : seq_attention_backward_base)(sh, qp, kp, vp, pp, gp, dqp, dkp, dvp,
+                                                                            ds.data(), begin, end);
+    });
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 }  // namespace
 
 // decode_attention(q (B, H, T, D), k, v (B, H_kv, S, D), blocked (bool, broadcastable to (B, H, T, S)) or
@@ -537,11 +786,36 @@ HHKIT_OP(gelu_tanh, {
   return a.ret(GeluTanhFunction::apply(x));
 })
 
+
+// seq_attention(q (B, H, T, D), k, v (B, H, S, D), blocked (bool, broadcastable to (B, H, T, S)) or none,
+// causal, scale) -> (B, H, T, D), differentiable in q, k and v: CPU float32 only (the TypeScript side checks).
+HHKIT_OP(seq_attention, {
+  const at::Tensor &q = a.t(0), &k = a.t(1), &v = a.t(2);
+  c10::optional<at::Tensor> blocked_in = a.opt_t(3);
+  const bool causal = a.b(4);
+  const double scale = a.f(5);
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) a.fail("q, k and v must be 4-d (B, H, T, D)");
+  for (const at::Tensor* t : std::initializer_list<const at::Tensor*>{&q, &k, &v}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat) a.fail("q, k and v must be float32 on the CPU");
+  }
+  if (k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3))
+    a.fail("k and v must be (B, H, S, D) matching q's B, H and D");
+  at::Tensor blocked = at::empty({0}, q.options().dtype(at::kBool));
+  if (blocked_in) {
+    if (blocked_in->scalar_type() != at::kBool || !blocked_in->device().is_cpu())
+      a.fail("blocked must be a bool tensor on the CPU");
+    blocked = *blocked_in;
+    while (blocked.dim() < 4) blocked = blocked.unsqueeze(0);
+  }
+  return a.ret(SeqAttentionFunction::apply(q, k, v, blocked, causal, scale));
+})
+
 static const OpEntry kOps[] = {
     {"decode_attention", op_decode_attention},
     {"sample_categorical", op_sample_categorical},
     {"adamw_step", op_adamw_step},
     {"gelu_tanh", op_gelu_tanh},
+    {"seq_attention", op_seq_attention},
 };
 
 void init_fused_ops(napi_env env, napi_value exports) {

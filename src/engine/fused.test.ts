@@ -9,6 +9,7 @@ import {
   noGrad,
   randn,
   sampleCategorical,
+  seqAttention,
   setFusedGelu,
   type Tensor,
   tensor,
@@ -228,5 +229,84 @@ test("gelu('tanh') kernel: infinities and NaN as libtorch gives them; second der
     const want64 = x64.gelu('tanh');
     setFusedGelu(true);
     assert.equal(x64.gelu('tanh').sub(want64).abs().max().item(), 0);
+  });
+});
+
+// The same attention through matmuls, with the causal mask of T queries that end a sequence of S keys.
+function seqReference(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  blocked: Tensor | null,
+  causal: boolean,
+  scale: number,
+) {
+  const [t, s] = [q.size(2), k.size(2)];
+  const mask = causal ? arange(s).gt(arange(s - t, s).unsqueeze(1)) : null; // (T, S)
+  const all = mask && blocked ? blocked.logicalOr(mask) : (mask ?? blocked);
+  return reference(q, k, v, all, scale);
+}
+
+test('seqAttention: the matmul path’s values and q, k, v gradients; causal, padding, fully blocked rows, odd D', () => {
+  tidy(() => {
+    manualSeed(5);
+    const cases = [
+      { B: 2, H: 3, T: 9, S: 9, D: 16 },
+      { B: 3, H: 2, T: 7, S: 12, D: 12 }, // queries after 5 cached keys; D not a multiple of 8
+      { B: 1, H: 4, T: 33, S: 33, D: 80 },
+      { B: 2, H: 2, T: 1, S: 6, D: 8 }, // one query row (a readout)
+    ];
+    for (const c of cases) {
+      const q = randn([c.B, c.H, c.T, c.D]);
+      const k = randn([c.B, c.H, c.S, c.D]);
+      const v = randn([c.B, c.H, c.S, c.D]);
+      const dy = randn([c.B, c.H, c.T, c.D]);
+      // padding (B, 1, 1, S): row b loses its first 2b keys (left padding), so with causal the first queries
+      // of the later rows see no key at all
+      const keep = arange(c.S).unsqueeze(0).ge(arange(c.B).mul(2).unsqueeze(1));
+      const padding = keep.logicalNot().view(c.B, 1, 1, c.S);
+      const scale = 1 / Math.sqrt(c.D);
+      for (const [blocked, causal] of [
+        [null, false],
+        [null, true],
+        [padding, false],
+        [padding, true],
+      ] as const) {
+        const run = (f: typeof seqReference) => {
+          const [ql, kl, vl] = [q, k, v].map((x) => x.detach().requiresGrad_()) as [Tensor, Tensor, Tensor];
+          const y = f(ql, kl, vl, blocked, causal, scale);
+          return [y, ...grad([y], [ql, kl, vl], { gradOutputs: [dy] })] as Tensor[];
+        };
+        const got = run((a, b, c2, m, cz, sc) => seqAttention(a, b, c2, m, cz, sc));
+        const want = run(seqReference);
+        ['y', 'dq', 'dk', 'dv'].forEach((name, i) => {
+          const err = got[i]!.sub(want[i]!).abs().max().item();
+          const tag = `${JSON.stringify(c)} ${blocked ? 'padding' : 'no padding'}${causal ? ' causal' : ''}`;
+          assert.ok(err < 2e-5, `${tag}: ${name} max error ${err}`);
+        });
+      }
+    }
+  });
+});
+
+test('seqAttention: second derivatives through the recorded backward; what it rejects', () => {
+  tidy(() => {
+    manualSeed(6);
+    const q = randn([2, 2, 5, 8]);
+    const k = randn([2, 2, 5, 8]);
+    const v = randn([2, 2, 5, 8]);
+    const second = (f: typeof seqReference) => {
+      const ql = q.detach().requiresGrad_();
+      const [dq] = grad([f(ql, k, v, null, true, 0.3).pow(2).sum()], [ql], {
+        createGraph: true,
+        retainGraph: true,
+      });
+      return grad([dq!.sum()], [ql])[0]!;
+    };
+    const got = second((a, b, c, m, cz, sc) => seqAttention(a, b, c, m, cz, sc));
+    assert.ok(got.sub(second(seqReference)).abs().max().item() < 1e-4);
+    assert.throws(() => seqAttention(q.to({ dtype: 'float64' }), k, v, null, true, 1), /float32 on the CPU/);
+    assert.throws(() => seqAttention(q, k.narrow(3, 0, 4), v, null, true, 1), /matching q/);
+    assert.throws(() => seqAttention(q, k, v, zeros([5, 5]), true, 1), /bool tensor/);
   });
 });

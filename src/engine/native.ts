@@ -81,6 +81,8 @@ export interface NativeBinding {
   sample_categorical(weights: H): H;
   // GPT-2's tanh GELU: the kernel with its own backward on CPU float32, libtorch's op otherwise (ops_fused.cc)
   gelu_tanh(x: H): H;
+  // attention over whole sequences with its own backward, CPU float32 (ops_fused.cc)
+  seq_attention(q: H, k: H, v: H, blocked: Opt<H>, causal: boolean, scale: number): H;
   // one AdamW step over lists of parameters, grads and moments (optim.ts's update; CPU float32 in one pass)
   adamw_step(
     params: readonly H[],

@@ -393,6 +393,23 @@ export const decodeAttention = (
   blocked: Tensor | null,
   scale: number,
 ): Tensor => wrap(N.decode_attention(q.handle, k.handle, v.handle, blocked?.handle, scale));
+/**
+ * softmax(scale · q·kᵀ, blocked pairs excluded)·v over whole sequences in one native call, with its own
+ * backward (differentiable in q, k and v): CPU float32 only, q (B, H, T, D), k and v (B, H, S, D). `blocked` is a
+ * bool tensor broadcastable to (B, H, T, S) or null; `causal` adds the causal mask of a fresh sequence (key s
+ * blocked for query t when s > t + S − T), whose scores are then never computed. Blocked scores behave as the
+ * manual path's float32-lowest fill: a fully blocked row attends uniformly and passes no gradient to its scores.
+ *
+ * @example const y = seqAttention(q, k, v, null, true, 1 / Math.sqrt(D)); // q, k, v: (B, H, T, D)
+ */
+export const seqAttention = (
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  blocked: Tensor | null,
+  causal: boolean,
+  scale: number,
+): Tensor => wrap(N.seq_attention(q.handle, k.handle, v.handle, blocked?.handle, causal, scale));
 /** Rows of `weight` (V, C) picked by integer `indices`. */
 export const embedding = (weight: Tensor, indices: Tensor): Tensor =>
   wrap(N.embedding(weight.handle, indices.handle));

@@ -8,6 +8,7 @@ import {
   isGradEnabled,
   scaledDotProductAttention,
   sdpaAvailable,
+  seqAttention,
   type Tensor,
 } from '../engine/index.ts';
 import type { KVCache } from './kvcache.ts';
@@ -111,6 +112,35 @@ function takesDecodeKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): b
   );
 }
 
+// Attention over whole sequences (training, prefill, PM scoring) on the CPU in float32: one native call with its
+// own backward (seqAttention) instead of libtorch 1.13's two batched matmuls, scale, masked_fill and softmax,
+// each a pass over (B, H, T, S) with its own backward; the causal mask's upper triangle is never computed.
+// Where torch's scaled_dot_product_attention exists (libtorch ≥ 2.0) that is used instead. HHKIT_CPU_ATTENTION=0
+// keeps the general ops (for comparisons).
+let cpuAttention = process.env.HHKIT_CPU_ATTENTION !== '0';
+/** Whether whole-sequence attention on the CPU in float32 uses the native kernel (default on; HHKIT_CPU_ATTENTION=0 off). */
+export const nativeSeqAttention = (): boolean => cpuAttention;
+/**
+ * Turns the native whole-sequence attention kernel on or off: it gives the general path's values and gradients
+ * to float rounding (second derivatives go through the general ops).
+ *
+ * @example setNativeSeqAttention(false); // as HHKIT_CPU_ATTENTION=0
+ */
+export function setNativeSeqAttention(on: boolean): void {
+  cpuAttention = on;
+}
+
+function takesSeqKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
+  return (
+    cpuAttention &&
+    dropoutP === 0 &&
+    q.device === 'cpu' &&
+    q.dtype === 'float32' &&
+    k.dtype === 'float32' &&
+    v.dtype === 'float32'
+  );
+}
+
 export interface AttentionOptions {
   /** Blocked (query, key) pairs, from attentionBlocked(); null = attend to every key. */
   blocked: Tensor | null;
@@ -192,6 +222,15 @@ export function attend(
     k = repeatKV(k, h / hKV);
     v = repeatKV(v, h / hKV);
   }
+  if (!fusedAttention() && takesSeqKernel(q, k, v, opts.dropoutP))
+    return seqAttention(
+      q,
+      k,
+      v,
+      opts.isCausal ? null : opts.blocked,
+      opts.isCausal,
+      1 / Math.sqrt(q.size(3)),
+    );
   if (fusedAttention()) {
     const mask =
       opts.blocked && !opts.isCausal
