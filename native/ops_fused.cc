@@ -381,6 +381,53 @@ __attribute__((always_inline)) inline void axpy_impl(float w, const float* __res
   for (; d < D; d++) acc[d] += w * x[d];
 }
 
+// out[s] = scale · Σ_d q[d]·kt[d·ld + s] for s < n, with kᵀ laid out (D, ld): the lanes run over keys, so a head
+// of D = 16 or 32 costs no horizontal sum per key (scores_row's layout); blocked ones set to −FLT_MAX.
+template <int W>
+__attribute__((always_inline)) inline void scores_transposed_impl(const float* __restrict q, const float* __restrict kt,
+                                                                  int64_t ld, int64_t n, int64_t D, float scale,
+                                                                  const bool* blocked, int64_t blocked_stride,
+                                                                  float* __restrict out) {
+  typedef typename Lanes<W>::type V;
+  int64_t s = 0;
+  for (; s + 4 * W <= n; s += 4 * W) {
+    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int64_t d = 0; d < D; d++) {
+      const float qd = q[d];
+      const float* r = kt + d * ld + s;
+      a0 += qd * load<W>(r);
+      a1 += qd * load<W>(r + W);
+      a2 += qd * load<W>(r + 2 * W);
+      a3 += qd * load<W>(r + 3 * W);
+    }
+    a0 *= scale, a1 *= scale, a2 *= scale, a3 *= scale;
+    std::memcpy(out + s, &a0, sizeof a0);
+    std::memcpy(out + s + W, &a1, sizeof a1);
+    std::memcpy(out + s + 2 * W, &a2, sizeof a2);
+    std::memcpy(out + s + 3 * W, &a3, sizeof a3);
+  }
+  for (; s + W <= n; s += W) {
+    V a = {};
+    for (int64_t d = 0; d < D; d++) a += q[d] * load<W>(kt + d * ld + s);
+    a *= scale;
+    std::memcpy(out + s, &a, sizeof a);
+  }
+  for (; s < n; s++) {
+    float total = 0;
+    for (int64_t d = 0; d < D; d++) total += q[d] * kt[d * ld + s];
+    out[s] = total * scale;
+  }
+  if (blocked)
+    for (int64_t j = 0; j < n; j++)
+      if (blocked[j * blocked_stride]) out[j] = -FLT_MAX;
+}
+
+// xt (D, S) = x (S, D)ᵀ
+inline void transpose_rows(const float* __restrict x, int64_t S, int64_t D, float* __restrict xt) {
+  for (int64_t s = 0; s < S; s++)
+    for (int64_t d = 0; d < D; d++) xt[d * S + s] = x[s * D + d];
+}
+
 struct SeqAttentionShape {
   int64_t B, H, T, S, D;
   bool causal;
@@ -396,14 +443,16 @@ struct SeqAttentionShape {
 template <int W>
 __attribute__((always_inline)) inline void seq_attention_rows_impl(const SeqAttentionShape& sh, const float* q,
                                                                    const float* k, const float* v, float* p,
-                                                                   float* out, int64_t begin, int64_t end) {
+                                                                   float* out, float* kt, int64_t begin,
+                                                                   int64_t end) {
   const int64_t T = sh.T, S = sh.S, D = sh.D;
+  int64_t transposed = -1;  // the (batch, head) whose kᵀ is in kt
   for (int64_t i = begin; i < end; i++) {
     const int64_t bh = i / T, t = i % T;
     const int64_t n = keys_of_row(sh.causal, t, T, S);
     float* pr = p + i * S;
-    scores_row_impl<W>(q + i * D, k + bh * S * D, D, n, D, sh.scale, sh.row_blocked(bh / sh.H, bh % sh.H, t), sh.ms,
-                       pr);
+    if (bh != transposed) transpose_rows(k + bh * S * D, S, D, kt), transposed = bh;
+    scores_transposed_impl<W>(q + i * D, kt, S, n, D, sh.scale, sh.row_blocked(bh / sh.H, bh % sh.H, t), sh.ms, pr);
     float* o = out + i * D;
     if (softmax_row_impl<W>(pr, n)) {
       for (int64_t s = n; s < S; s++) pr[s] = 0.0f;
@@ -415,18 +464,20 @@ __attribute__((always_inline)) inline void seq_attention_rows_impl(const SeqAtte
   }
 }
 
-// The backward of (batch, head) pairs [begin, end); `ds` is a scratch row of S floats.
+// The backward of (batch, head) pairs [begin, end); scratch: ds (S floats) and vt (Vᵀ, D × S). (Written as dV and
+// dK sums over query rows through per-head Pᵀ and dSᵀ instead, it was slower: 44 → 57 ms at 6×512, the
+// transposes' strided stores costing more than these rank-one updates of rows that stay in cache.)
 template <int W>
 __attribute__((always_inline)) inline void seq_attention_backward_impl(const SeqAttentionShape& sh, const float* q,
                                                                        const float* k, const float* v,
                                                                        const float* p, const float* dout, float* dq,
-                                                                       float* dk, float* dv, float* ds,
+                                                                       float* dk, float* dv, float* ds, float* vt,
                                                                        int64_t begin, int64_t end) {
   const int64_t T = sh.T, S = sh.S, D = sh.D;
   for (int64_t bh = begin; bh < end; bh++) {
     const int64_t b = bh / sh.H, h = bh % sh.H;
     const float* kh = k + bh * S * D;
-    const float* vh = v + bh * S * D;
+    transpose_rows(v + bh * S * D, S, D, vt);
     float* dkh = dk + bh * S * D;
     float* dvh = dv + bh * S * D;
     std::memset(dkh, 0, S * D * sizeof(float));
@@ -445,7 +496,7 @@ __attribute__((always_inline)) inline void seq_attention_backward_impl(const Seq
       for (int64_t s = 0; s < n; s++) axpy_impl<W>(pr[s], go, dvh + s * D, D);
       std::memset(dqt, 0, D * sizeof(float));
       if (all_blocked) continue;
-      scores_row_impl<W>(go, vh, D, n, D, 1.0f, nullptr, 0, ds);  // dP
+      scores_transposed_impl<W>(go, vt, S, n, D, 1.0f, nullptr, 0, ds);  // dP
       float dot = 0;
       for (int64_t s = 0; s < n; s++) dot += pr[s] * ds[s];
       for (int64_t s = 0; s < n; s++) {
@@ -459,26 +510,26 @@ __attribute__((always_inline)) inline void seq_attention_backward_impl(const Seq
 }
 
 void seq_attention_rows_base(const SeqAttentionShape& sh, const float* q, const float* k, const float* v, float* p,
-                             float* out, int64_t begin, int64_t end) {
-  seq_attention_rows_impl<4>(sh, q, k, v, p, out, begin, end);
+                             float* out, float* kt, int64_t begin, int64_t end) {
+  seq_attention_rows_impl<4>(sh, q, k, v, p, out, kt, begin, end);
 }
 void seq_attention_backward_base(const SeqAttentionShape& sh, const float* q, const float* k, const float* v,
                                  const float* p, const float* dout, float* dq, float* dk, float* dv, float* ds,
-                                 int64_t begin, int64_t end) {
-  seq_attention_backward_impl<4>(sh, q, k, v, p, dout, dq, dk, dv, ds, begin, end);
+                                 float* vt, int64_t begin, int64_t end) {
+  seq_attention_backward_impl<4>(sh, q, k, v, p, dout, dq, dk, dv, ds, vt, begin, end);
 }
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2,fma"))) void seq_attention_rows_avx2(const SeqAttentionShape& sh, const float* q,
                                                                   const float* k, const float* v, float* p,
-                                                                  float* out, int64_t begin, int64_t end) {
-  seq_attention_rows_impl<8>(sh, q, k, v, p, out, begin, end);
+                                                                  float* out, float* kt, int64_t begin, int64_t end) {
+  seq_attention_rows_impl<8>(sh, q, k, v, p, out, kt, begin, end);
 }
 __attribute__((target("avx2,fma"))) void seq_attention_backward_avx2(const SeqAttentionShape& sh, const float* q,
                                                                       const float* k, const float* v, const float* p,
                                                                       const float* dout, float* dq, float* dk,
-                                                                      float* dv, float* ds, int64_t begin,
+                                                                      float* dv, float* ds, float* vt, int64_t begin,
                                                                       int64_t end) {
-  seq_attention_backward_impl<8>(sh, q, k, v, p, dout, dq, dk, dv, ds, begin, end);
+  seq_attention_backward_impl<8>(sh, q, k, v, p, dout, dq, dk, dv, ds, vt, begin, end);
 }
 #else
 #define seq_attention_rows_avx2 seq_attention_rows_base
@@ -521,7 +572,7 @@ torch::autograd::variable_list seq_attention_backward_composite(const at::Tensor
   return {at::matmul(ds, k), at::matmul(ds.transpose(2, 3), q), dv};
 }
 
-// Rows per forward task: ~64k multiply-adds each (a tiny model's whole layer runs on the calling thread).
+// Rows per forward task: ~64k multiply-adds each (2 to 8x that ran no faster in a tiny training loop).
 int64_t seq_attention_grain(int64_t S, int64_t D) {
   return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, S * D));
 }
@@ -538,7 +589,8 @@ struct SeqAttentionFunction : public torch::autograd::Function<SeqAttentionFunct
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
     float *pp = p.data_ptr<float>(), *op = out.data_ptr<float>();
     at::parallel_for(0, B * H * T, seq_attention_grain(S, D), [&](int64_t begin, int64_t end) {
-      (kAvx2 ? seq_attention_rows_avx2 : seq_attention_rows_base)(sh, qp, kp, vp, pp, op, begin, end);
+      std::vector<float> kt(S * D);
+      (kAvx2 ? seq_attention_rows_avx2 : seq_attention_rows_base)(sh, qp, kp, vp, pp, op, kt.data(), begin, end);
     });
     ctx->save_for_backward({q_in, k_in, v_in, p, blocked_in});
     ctx->saved_data["causal"] = causal;
@@ -569,9 +621,9 @@ struct SeqAttentionFunction : public torch::autograd::Function<SeqAttentionFunct
     float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
     const int64_t grain = std::max<int64_t>(1, seq_attention_grain(S, D) / std::max<int64_t>(1, T));
     at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
-      std::vector<float> ds(S);
+      std::vector<float> ds(S), vt(S * D);
       (kAvx2 ? seq_attention_backward_avx2 : seq_attention_backward_base)(sh, qp, kp, vp, pp, gp, dqp, dkp, dvp,
-                                                                            ds.data(), begin, end);
+                                                                            ds.data(), vt.data(), begin, end);
     });
     return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -617,7 +669,7 @@ HHKIT_OP(decode_attention, {
   if (bp) mb = blocked.stride(0), mh = blocked.stride(1), mt = blocked.stride(2), ms = blocked.stride(3);
   // Rows per task: ~256k multiply-adds each, so a small step runs on the calling thread (waking an idle
   // OpenMP worker costs ~20-40 us on this VM, more than a 4-head, 128-wide layer's whole attention).
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, S * D));
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, S * D));
   at::parallel_for(0, B * H * T, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
       const int64_t b = i / (H * T), h = (i / T) % H, t = i % T;
