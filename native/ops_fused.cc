@@ -382,44 +382,15 @@ __attribute__((always_inline)) inline void axpy_impl(float w, const float* __res
 }
 
 // out[s] = scale · Σ_d q[d]·kt[d·ld + s] for s < n, with kᵀ laid out (D, ld): the lanes run over keys, so a head
-// of D = 16 or 32 costs no horizontal sum per key (scores_row's layout); blocked ones set to −FLT_MAX.
+// of D = 16 or 32 costs no horizontal sum per key (scores_row's layout) — weighted_sum over kᵀ's rows, weighted
+// by q; blocked ones set to −FLT_MAX.
 template <int W>
 __attribute__((always_inline)) inline void scores_transposed_impl(const float* __restrict q, const float* __restrict kt,
                                                                   int64_t ld, int64_t n, int64_t D, float scale,
                                                                   const bool* blocked, int64_t blocked_stride,
                                                                   float* __restrict out) {
-  typedef typename Lanes<W>::type V;
-  int64_t s = 0;
-  for (; s + 4 * W <= n; s += 4 * W) {
-    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    for (int64_t d = 0; d < D; d++) {
-      const float qd = q[d];
-      const float* r = kt + d * ld + s;
-      a0 += qd * load<W>(r);
-      a1 += qd * load<W>(r + W);
-      a2 += qd * load<W>(r + 2 * W);
-      a3 += qd * load<W>(r + 3 * W);
-    }
-    a0 *= scale, a1 *= scale, a2 *= scale, a3 *= scale;
-    std::memcpy(out + s, &a0, sizeof a0);
-    std::memcpy(out + s + W, &a1, sizeof a1);
-    std::memcpy(out + s + 2 * W, &a2, sizeof a2);
-    std::memcpy(out + s + 3 * W, &a3, sizeof a3);
-  }
-  for (; s + W <= n; s += W) {
-    V a = {};
-    for (int64_t d = 0; d < D; d++) a += q[d] * load<W>(kt + d * ld + s);
-    a *= scale;
-    std::memcpy(out + s, &a, sizeof a);
-  }
-  for (; s < n; s++) {
-    float total = 0;
-    for (int64_t d = 0; d < D; d++) total += q[d] * kt[d * ld + s];
-    out[s] = total * scale;
-  }
-  if (blocked)
-    for (int64_t j = 0; j < n; j++)
-      if (blocked[j * blocked_stride]) out[j] = -FLT_MAX;
+  weighted_sum_impl<W>(q, kt, ld, D, n, out);
+  for (int64_t j = 0; j < n; j++) out[j] = (blocked && blocked[j * blocked_stride]) ? -FLT_MAX : out[j] * scale;
 }
 
 // xt (D, S) = x (S, D)ᵀ
