@@ -640,7 +640,7 @@ HHKIT_OP(decode_attention, {
   if (bp) mb = blocked.stride(0), mh = blocked.stride(1), mt = blocked.stride(2), ms = blocked.stride(3);
   // Rows per task: ~256k multiply-adds each, so a small step runs on the calling thread (waking an idle
   // OpenMP worker costs ~20-40 us on this VM, more than a 4-head, 128-wide layer's whole attention).
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, S * D));
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, S * D));
   at::parallel_for(0, B * H * T, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
       const int64_t b = i / (H * T), h = (i / T) % H, t = i % T;
