@@ -330,7 +330,6 @@ at::Tensor rows_contiguous(const at::Tensor& t) {
   return t.stride(3) == 1 ? t : t.contiguous();
 }
 
-
 // ---- attention over whole sequences (training, prefill, scoring), CPU float32, with its own backward ----
 // softmax(scale · q·kᵀ, blocked pairs excluded)·v for q (B, H, T, D) and k, v (B, H, S, D), one task per
 // (batch, head) or per query row, with the probabilities P (B, H, T, S) kept for the backward:
@@ -507,11 +506,14 @@ __attribute__((target("avx2,fma"))) void seq_attention_backward_avx2(const SeqAt
 #define seq_attention_backward_avx2 seq_attention_backward_base
 #endif
 
-SeqAttentionShape seq_attention_shape(const at::Tensor& q, const at::Tensor& k, const at::Tensor& blocked,
+// The shapes of q (B, H, T, D) and k (B, H, S, D), and `blocked` (4-d, broadcastable; empty for none) read through
+// its strides expanded to (B, H, T, S): the pointer is into blocked's own storage.
+SeqAttentionShape seq_attention_shape(const at::Tensor& q, const at::Tensor& k, const at::Tensor& blocked_in,
                                       bool causal, double scale) {
-  SeqAttentionShape sh{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), causal && q.size(2) <= k.size(2),
-                       static_cast<float>(scale), nullptr, 0, 0, 0, 0};
-  if (blocked.defined() && blocked.numel() > 0) {
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2);
+  SeqAttentionShape sh{B, H, T, S, q.size(3), causal && T <= S, static_cast<float>(scale), nullptr, 0, 0, 0, 0};
+  if (blocked_in.numel() > 0) {
+    const at::Tensor blocked = blocked_in.expand({B, H, T, S});
     sh.blocked = blocked.data_ptr<bool>();
     sh.mb = blocked.stride(0), sh.mh = blocked.stride(1), sh.mt = blocked.stride(2), sh.ms = blocked.stride(3);
   }
@@ -552,9 +554,8 @@ struct SeqAttentionFunction : public torch::autograd::Function<SeqAttentionFunct
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
                             const at::Tensor& v_in, const at::Tensor& blocked_in, bool causal, double scale) {
     const at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
-    const at::Tensor blocked = blocked_in.numel() > 0 ? blocked_in.expand({B, H, T, S}) : blocked_in;
-    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked, causal, scale);
+    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked_in, causal, scale);
+    const int64_t B = sh.B, H = sh.H, T = sh.T, S = sh.S, D = sh.D;
     at::Tensor p = at::empty({B, H, T, S}, q.options());
     at::Tensor out = at::empty({B, H, T, D}, q.options());
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
@@ -582,9 +583,8 @@ struct SeqAttentionFunction : public torch::autograd::Function<SeqAttentionFunct
       return {d[0], d[1], d[2], at::Tensor(), at::Tensor(), at::Tensor()};
     }
     const at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-    const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), D = q.size(3);
-    const at::Tensor blocked = blocked_in.numel() > 0 ? blocked_in.expand({B, H, T, S}) : blocked_in;
-    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked, causal, scale);
+    const SeqAttentionShape sh = seq_attention_shape(q, k, blocked_in, causal, scale);
+    const int64_t B = sh.B, H = sh.H, T = sh.T, S = sh.S, D = sh.D;
     const at::Tensor dout = g.to(at::kFloat).expand({B, H, T, D}).contiguous();
     at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
     const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
@@ -808,7 +808,6 @@ HHKIT_OP(gelu_tanh, {
   if (!x.device().is_cpu() || x.scalar_type() != at::kFloat) return a.ret(at::gelu(x, "tanh"));
   return a.ret(GeluTanhFunction::apply(x));
 })
-
 
 // seq_attention(q (B, H, T, D), k, v (B, H, S, D), blocked (bool, broadcastable to (B, H, T, S)) or none,
 // causal, scale) -> (B, H, T, D), differentiable in q, k and v: CPU float32 only (the TypeScript side checks).

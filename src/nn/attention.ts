@@ -99,15 +99,22 @@ export function setFusedDecoding(on: boolean): void {
   fusedDecode = on;
 }
 
-function takesDecodeKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
+// What both native attention kernels take: CPU float32 q, k and v, no attention dropout.
+function cpuFloat32(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
   return (
-    fusedDecode &&
     dropoutP === 0 &&
-    q.size(2) <= FUSED_DECODE_MAX_QUERIES &&
     q.device === 'cpu' &&
     q.dtype === 'float32' &&
     k.dtype === 'float32' &&
-    v.dtype === 'float32' &&
+    v.dtype === 'float32'
+  );
+}
+
+function takesDecodeKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
+  return (
+    fusedDecode &&
+    q.size(2) <= FUSED_DECODE_MAX_QUERIES &&
+    cpuFloat32(q, k, v, dropoutP) &&
     (!isGradEnabled() || !(q.requiresGrad || k.requiresGrad || v.requiresGrad))
   );
 }
@@ -128,17 +135,6 @@ export const nativeSeqAttention = (): boolean => cpuAttention;
  */
 export function setNativeSeqAttention(on: boolean): void {
   cpuAttention = on;
-}
-
-function takesSeqKernel(q: Tensor, k: Tensor, v: Tensor, dropoutP: number): boolean {
-  return (
-    cpuAttention &&
-    dropoutP === 0 &&
-    q.device === 'cpu' &&
-    q.dtype === 'float32' &&
-    k.dtype === 'float32' &&
-    v.dtype === 'float32'
-  );
 }
 
 export interface AttentionOptions {
@@ -222,7 +218,7 @@ export function attend(
     k = repeatKV(k, h / hKV);
     v = repeatKV(v, h / hKV);
   }
-  if (!fusedAttention() && takesSeqKernel(q, k, v, opts.dropoutP))
+  if (cpuAttention && !fusedAttention() && cpuFloat32(q, k, v, opts.dropoutP))
     return seqAttention(
       q,
       k,
