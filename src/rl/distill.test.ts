@@ -64,7 +64,10 @@ test('context distillation reduces KL to the prompted teacher by a margin, cache
   );
   assert.ok(report.prefixTokens > 0 && report.prefixTokens <= report.prefixTokensTotal);
   assert.ok(existsSync(join(out, 'teacher-cache', 'ids.bin')));
-  assert.equal(loadCheckpoint(report.checkpoint).meta?.kind, 'policy');
+  const saved = loadCheckpoint(report.checkpoint);
+  assert.equal(saved.meta?.kind, 'policy');
+  // Disposed here: left to the finalizer, a GC during the next test would free them and move its count.
+  for (const p of saved.model.parameters()) p.dispose();
 });
 
 test('distillation at lr 1e6 stops on the first non-finite loss or gradient with one error naming the step and the last good checkpoint', async () => {
