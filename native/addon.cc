@@ -12,6 +12,7 @@ void init_shape_ops(napi_env env, napi_value exports);
 void init_math_ops(napi_env env, napi_value exports);
 void init_nn_ops(napi_env env, napi_value exports);
 void init_fused_ops(napi_env env, napi_value exports);
+void init_gemm_ops(napi_env env, napi_value exports);
 void init_dist_ops(napi_env env, napi_value exports);
 void install_large_block_cache();
 }  // namespace hhkit
@@ -42,6 +43,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   hhkit::init_math_ops(env, exports);
   hhkit::init_nn_ops(env, exports);
   hhkit::init_fused_ops(env, exports);
+  hhkit::init_gemm_ops(env, exports);
   hhkit::init_dist_ops(env, exports);
   return exports;
 }

@@ -11,6 +11,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
+
+// libtorch's version at build time (1.13 from Debian, 2.x from a pip torch): some APIs moved between them.
+#define HHKIT_TORCH_AT_LEAST(MAJOR, MINOR) \
+  (TORCH_VERSION_MAJOR > (MAJOR) || (TORCH_VERSION_MAJOR == (MAJOR) && TORCH_VERSION_MINOR >= (MINOR)))
 
 // Only where libtorch itself runs on OpenMP: then libgomp is loaded with it, and its thread count is torch's.
 #if defined(_OPENMP) && AT_PARALLEL_OPENMP
@@ -154,6 +159,10 @@ void throw_error(napi_env env, const char* op, const std::string& what,
     }                                                                                             \
     return nullptr;                                                                               \
   }
+
+// ops_gemm.cc: linear() without autograd for few CPU float32 rows, the weight kept packed between calls;
+// none when the call is not one it takes (at::linear then does it).
+c10::optional<at::Tensor> packed_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b);
 
 struct OpEntry {
   const char* name;

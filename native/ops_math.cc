@@ -114,7 +114,9 @@ HHKIT_OP(bmm, { return a.ret(at::bmm(a.t(0), a.t(1))); })
 HHKIT_OP(linear, {
   const at::Tensor& x = a.t(0);
   const at::Tensor& w = a.t(1);
-  return a.ret(at::linear(x, w, a.opt_t(2)));
+  const c10::optional<at::Tensor> b = a.opt_t(2);
+  if (c10::optional<at::Tensor> y = packed_linear(x, w, b)) return a.ret(*y);
+  return a.ret(at::linear(x, w, b));
 })
 HHKIT_OP(addmm, { return a.ret(at::addmm(a.t(0), a.t(1), a.t(2))); })
 HHKIT_OP(baddbmm, { return a.ret(at::baddbmm(a.t(0), a.t(1), a.t(2), a.s(3), a.s(4))); })

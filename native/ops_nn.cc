@@ -7,9 +7,6 @@
 
 #include "core.h"
 
-#define HHKIT_TORCH_AT_LEAST(MAJOR, MINOR) \
-  (TORCH_VERSION_MAJOR > (MAJOR) || (TORCH_VERSION_MAJOR == (MAJOR) && TORCH_VERSION_MINOR >= (MINOR)))
-
 namespace hhkit {
 
 // ---- nn functions ----

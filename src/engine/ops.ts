@@ -284,9 +284,36 @@ export const mm = (a: Tensor, b: Tensor): Tensor => wrap(N.mm(a.handle, b.handle
  * @example bmm(randn([8, 2, 3]), randn([8, 3, 4])).shape // [8, 2, 4]
  */
 export const bmm = (a: Tensor, b: Tensor): Tensor => wrap(N.bmm(a.handle, b.handle));
-/** x · Wᵀ + b, with W of shape (out, in) as torch.nn.Linear. */
+/**
+ * x · Wᵀ + b, with W of shape (out, in) as torch.nn.Linear. Without autograd on CPU float32 (up to 16384
+ * rows: decoding steps, prefill, reference and value passes, scoring) the addon keeps W packed between calls
+ * and runs its own kernel (native/ops_gemm.cc; see {@link setPackedLinear}); otherwise libtorch's `linear`.
+ */
 export const linear = (x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor =>
   wrap(N.linear(x.handle, weight.handle, bias?.handle));
+/**
+ * Turns the packed-weight path of {@link linear} on (the default) or off (`HHKIT_PACKED_LINEAR=0` at start);
+ * off also frees the packed copies. Its results differ from libtorch's sgemm by float32 rounding.
+ *
+ * @example setPackedLinear(false); // every linear() through libtorch, e.g. to compare
+ */
+export function setPackedLinear(on: boolean): void {
+  N.set_packed_linear(on);
+}
+/**
+ * What the packed-weight cache of {@link linear} holds: weights, bytes, its budget in bytes
+ * (`HHKIT_PACKED_LINEAR_MB`, default 1024; a weight that would pass it takes libtorch's path), and the
+ * kernel's columns per panel (32 with AVX-512, 16 with AVX2, 0 where the CPU has neither and the path is off).
+ */
+export function packedLinearStats(): {
+  weights: number;
+  bytes: number;
+  budgetBytes: number;
+  panelColumns: number;
+} {
+  const [weights = 0, bytes = 0, budgetBytes = 0, panelColumns = 0] = N.packed_linear_stats();
+  return { weights, bytes, budgetBytes, panelColumns };
+}
 /** bias + a · b (2-D). */
 export const addmm = (bias: Tensor, a: Tensor, b: Tensor): Tensor =>
   wrap(N.addmm(bias.handle, a.handle, b.handle));
