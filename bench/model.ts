@@ -16,6 +16,7 @@ import {
   addmm,
   autocast,
   crossEntropy,
+  linear,
   ones,
   randint,
   randn,
@@ -158,8 +159,9 @@ function countNativeCalls(): { calls: () => number } {
   return { calls: () => calls };
 }
 
-// Where a decoding step's time goes: the step, the matmuls of the step alone (same shapes, same BLAS), and
-// the cost of the native calls at the measured per-call overhead.
+// Where a decoding step's time goes: the step, the matmuls of the step alone (same shapes; through linear()
+// as the model runs them, and through sgemm), the matmul-bound limit (the step's FLOPs at the rate sgemm
+// reaches on a large product), and the cost of the native calls at the measured per-call overhead.
 function profile(model: GPT, s: Suite): Record<string, number> {
   const { nLayer, nEmbd: C, vocabSize: V } = s.config;
   const B = s.gen.batch;
@@ -198,6 +200,35 @@ function profile(model: GPT, s: Suite): Record<string, number> {
       5,
     );
   });
+  // The same matmuls through linear() as the model calls them (without autograd: the packed-weight path).
+  const linearMs = tidy(() => {
+    const x = randn([B, C]);
+    const x4 = randn([B, 4 * C]);
+    const w = [randn([3 * C, C]), randn([C, C]), randn([4 * C, C]), randn([C, 4 * C])];
+    const bias = [zeros([3 * C]), zeros([C]), zeros([4 * C]), zeros([C])];
+    const head = randn([V, C]);
+    return time(
+      () =>
+        tidy(() => {
+          for (let l = 0; l < nLayer; l++) {
+            linear(x, w[0]!, bias[0]);
+            linear(x, w[1]!, bias[1]);
+            linear(x, w[2]!, bias[2]);
+            linear(x4, w[3]!, bias[3]);
+          }
+          linear(x, head);
+        }),
+      5,
+    );
+  });
+  // The matmul-bound limit of a step: its multiply-adds at the rate sgemm reaches on a large square product.
+  const sgemmGflops = tidy(() => {
+    const n = 1024;
+    const a = randn([n, n]);
+    const b = randn([n, n]);
+    return (2 * n ** 3) / (time(() => tidy(() => a.matmul(b)), 3) * 1e6);
+  });
+  const matmulGflop = (2 * B * (nLayer * 12 * C * C + C * V)) / 1e9;
   const perCallUs = tidy(() => {
     const a = zeros([1]);
     return time(() => tidy(() => a.add(a)), 2000) * 1000;
@@ -208,7 +239,7 @@ function profile(model: GPT, s: Suite): Record<string, number> {
   const c1 = counter.calls();
   runGeneration(model, s, short + 1);
   const callsPerStep = (counter.calls() - c1 - (c1 - c0)) / short;
-  return { stepMs, matmulMs, callsPerStep, perCallUs };
+  return { stepMs, matmulMs, linearMs, sgemmGflops, matmulGflop, callsPerStep, perCallUs };
 }
 
 function worker(threads: number, suites: Suite[], withProfile: boolean): Figures {
@@ -302,11 +333,16 @@ function profileNote(o: Record<string, number>): string {
   const mm = o['matmulMs']!;
   const calls = o['callsPerStep']!;
   const callMs = (calls * o['perCallUs']!) / 1000;
+  const lin = o['linearMs']!;
+  const limit = o['matmulGflop']! / o['sgemmGflops']!;
   return (
-    `; profile of one decoding step: ${step.toFixed(2)} ms, of which matmuls alone ${mm.toFixed(2)} ms ` +
-    `(${((100 * mm) / step).toFixed(0)}%), ${calls.toFixed(0)} native calls x ${o['perCallUs']!.toFixed(2)} us ` +
-    `= ${callMs.toFixed(2)} ms overhead (${((100 * callMs) / step).toFixed(0)}%), rest (attention, layer ` +
-    `norms, GELU, sampling) ${(step - mm - callMs).toFixed(2)} ms`
+    `; profile of one decoding step: ${step.toFixed(2)} ms; its matmuls ${o['matmulGflop']!.toFixed(3)} GFLOP ` +
+    `at sgemm's ${o['sgemmGflops']!.toFixed(0)} GFLOP/s (1024³) = a matmul-bound limit of ${(limit * 1000).toFixed(2)} ms, ` +
+    `the step ${(step / (limit * 1000)).toFixed(2)}x it; the step's matmuls alone through linear() ` +
+    `${lin.toFixed(2)} ms (${((100 * lin) / step).toFixed(0)}%; through sgemm ${mm.toFixed(2)} ms), ` +
+    `${calls.toFixed(0)} native calls x ${o['perCallUs']!.toFixed(2)} us = ${callMs.toFixed(2)} ms overhead ` +
+    `(${((100 * callMs) / step).toFixed(0)}%), rest (attention, layer norms, GELU, sampling) ` +
+    `${(step - lin - callMs).toFixed(2)} ms`
   );
 }
 

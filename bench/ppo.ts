@@ -1,6 +1,7 @@
 // PPO step benchmark (issue 6): the wall-clock split of one PPO step — generation, PM scoring, reference
-// log-probs, training (K passes over minibatches) — for the world's small policy (gptPresets.small) with a
-// same-size PM, and samples/s, beside the same step in eager PyTorch (bench/ppo_ref.py, same threads).
+// log-probs, training (K passes over minibatches) — for the world's small policy (gptPresets.small) and for
+// the 6×512 GPT, each with a same-size PM, and samples/s, beside the same step in eager PyTorch
+// (bench/ppo_ref.py, same threads).
 // Wire it into bench/run.ts as `ppo: runPPOBench`.
 import { fileURLToPath } from 'node:url';
 import {
@@ -126,10 +127,27 @@ export function timePPOSteps(
   return seconds;
 }
 
-/** One PPO step on random prompts: B = 32 prompts of 24 tokens, 32 new tokens, K = 2 passes, minibatch 16. */
+const SIZES = {
+  small: { config: gptPresets.small, steps: 3 },
+  // bench/model.ts's gpt-6x512 as policy, reference and PM
+  '6x512': {
+    config: { nLayer: 6, nHead: 8, nEmbd: 512, nPositions: 256, vocabSize: 8192 },
+    steps: 2,
+  },
+} as const;
+
+/**
+ * One PPO step on random prompts: B = 32 prompts of 24 tokens, 32 new tokens, K = 2 passes, minibatch 16,
+ * with the world's small policy (`ppo-step-small`) and with the 6×512 GPT (`ppo-step-6x512`).
+ */
 export function runPPOBench(threads: number): PPOBenchLine[] {
   setNumThreads(threads);
-  const config = { ...gptPresets.small, dropout: 0 };
+  return (Object.keys(SIZES) as (keyof typeof SIZES)[]).map((size) => ppoStepLine(size, threads));
+}
+
+function ppoStepLine(size: keyof typeof SIZES, threads: number): PPOBenchLine {
+  const { config: preset, steps } = SIZES[size];
+  const config = { ...preset, dropout: 0 };
   const policy = new GPT(config, { seed: 1 }).eval();
   const reference = new GPT(config, { seed: 1 }).eval();
   const pm = new PreferenceModel(
@@ -141,8 +159,6 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
   const B = 32;
   const P = 24;
   const N = 32;
-  // As PPO scores (src/pm/score.ts): the PM read at each row's last real token (rows are right-aligned here:
-  // unpadded prompts, no stop token), the last block at it alone.
   const score = (sequences: Tensor, attentionMask: Tensor) =>
     pm
       .scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) })
@@ -150,33 +166,36 @@ export function runPPOBench(threads: number): PPOBenchLine[] {
       .item();
   const { total, ...times } = timePPOSteps(
     { policy, reference, ac, opt, score },
-    { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps: 3 },
+    { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps },
   );
+  for (const m of [policy, reference, pm, ac]) for (const p of m.parameters()) p.dispose();
 
-  const torchRef = pytorchReference(threads);
-  return [
-    {
-      bench: 'ppo-step-small',
-      ours: B / total,
-      reference: torchRef?.samples_s ?? null,
-      unit: 'samples/s',
-      ratio: torchRef ? B / total / torchRef.samples_s : null,
-      threads,
-      batch: B,
-      promptTokens: P,
-      newTokens: N,
-      ppoEpochs: 2,
-      miniBatch: 16,
-      seconds: { ...times, total },
-      referenceSeconds: torchRef?.seconds ?? null,
-    },
-  ];
+  const torchRef = pytorchReference(threads, size, steps);
+  return {
+    bench: `ppo-step-${size}`,
+    ours: B / total,
+    reference: torchRef?.samples_s ?? null,
+    unit: 'samples/s',
+    ratio: torchRef ? B / total / torchRef.samples_s : null,
+    threads,
+    batch: B,
+    promptTokens: P,
+    newTokens: N,
+    ppoEpochs: 2,
+    miniBatch: 16,
+    seconds: { ...times, total },
+    referenceSeconds: torchRef?.seconds ?? null,
+  };
 }
 
 /** The same step in eager PyTorch (referencePython(): Debian's torch by default), or null when unavailable. */
-function pytorchReference(threads: number): { samples_s: number; seconds: Record<string, number> } | null {
+function pytorchReference(
+  threads: number,
+  size: string,
+  steps: number,
+): { samples_s: number; seconds: Record<string, number> } | null {
   const script = fileURLToPath(new URL('./ppo_ref.py', import.meta.url));
-  return benchSide(referencePython(), [script, String(threads)], threads);
+  return benchSide(referencePython(), [script, String(threads), size, String(steps)], threads);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
