@@ -190,7 +190,11 @@ HHKIT_OP(dist_all_reduce, {
     wait(g, works[b], "all_reduce");
     at::Tensor flat = flats[b];
     if (op_name == "avg") flat.div_(g.size);
-    if (buckets[b].size() == 1 && buckets[b][0].is_contiguous()) continue;  // reduced in place
+    if (buckets[b].size() == 1 && buckets[b][0].is_contiguous()) {  // reduced in place: behind autograd's back,
+      // so the version counter is bumped by hand (linear()'s packed weights are checked against it)
+      if (!buckets[b][0].is_inference()) buckets[b][0].unsafeGetTensorImpl()->bump_version();
+      continue;
+    }
     int64_t offset = 0;
     for (auto& t : buckets[b]) {
       const int64_t n = t.numel();
@@ -214,6 +218,7 @@ HHKIT_OP(dist_broadcast, {
     o.timeout = g.timeout;
     wait(g, dispatch(g, [&](auto& pg) { return pg.broadcast(one, o); }), "broadcast");
     if (!one[0].is_same(t)) t.copy_(one[0]);
+    else if (!t.is_inference()) t.unsafeGetTensorImpl()->bump_version();  // written in place by c10d
   }
   return a.ret_undefined();
 })
