@@ -164,11 +164,17 @@ function ppoStepLine(size: keyof typeof SIZES, threads: number): PPOBenchLine {
       .scores({ ids: sequences, attentionMask, readout: attentionMask.long().sum(1).sub(1) })
       .sum()
       .item();
-  const { total, ...times } = timePPOSteps(
-    { policy, reference, ac, opt, score },
-    { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps },
-  );
-  for (const m of [policy, reference, pm, ac]) for (const p of m.parameters()) p.dispose();
+  let seconds: PPOPhaseSeconds;
+  try {
+    seconds = timePPOSteps(
+      { policy, reference, ac, opt, score },
+      { batch: B, promptTokens: P, newTokens: N, ppoEpochs: 2, miniBatch: 16, steps },
+    );
+  } finally {
+    // the next size's models need the memory; AdamW's moments go with the optimiser (GC)
+    for (const m of [policy, reference, pm, ac]) for (const p of m.parameters()) p.dispose();
+  }
+  const { total, ...times } = seconds;
 
   const torchRef = pytorchReference(threads, size, steps);
   return {

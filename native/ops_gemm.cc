@@ -15,8 +15,10 @@
 // view, a new TensorImpl on every call) and validated by the version counter, which every in-place op, the
 // optimisers included (adamw_step bumps it), increments and views share; a weak reference to the storage
 // keeps its address from being reused by another tensor while the entry lives. Entries whose storage has died
-// are dropped when a new weight is packed; a weight that would take the cache over its budget
-// (HHKIT_PACKED_LINEAR_MB, default 1024) is left to at::linear.
+// are dropped whenever a weight is packed; a weight that would take the cache over its budget
+// (HHKIT_PACKED_LINEAR_MB, default 1024) is left to at::linear. Not covered: two tensors that share storage
+// but not a version counter (`.set_()`, `.data`, `unsafe_split`, `from_blob` aliases) — a write through one
+// leaves the other's copy stale. hhkit's API makes none (detach() shares the counter; from_buffer copies).
 //
 // Taken only when nothing needs a gradient, outside autocast, with x and the weight CPU float32, at most
 // kMaxRows rows and at least 16 columns, on a CPU with AVX2+FMA or AVX-512F; everything else
@@ -24,9 +26,12 @@
 // rounding (~1e-6 relative). HHKIT_PACKED_LINEAR=0 at start, or set_packed_linear(false), turns it off.
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -57,10 +62,10 @@ const bool kUseAvx512 = kHasAvx512 && [] {
 // Columns per panel: two vectors of lanes.
 const int64_t kNr = kUseAvx512 ? 32 : 16;
 
-bool g_enabled = [] {
+std::atomic<bool> g_enabled{[] {
   const char* s = std::getenv("HHKIT_PACKED_LINEAR");
   return !(s && std::string(s) == "0");
-}();
+}()};
 // HHKIT_PACKED_LINEAR_MB: a whole number of MiB (0: pack nothing); anything else is reported and 1024 kept.
 int64_t budget_bytes() {
   static const int64_t b = [] {
@@ -231,7 +236,7 @@ at::Tensor packed_for(const at::Tensor& w) {
     g_cache.erase(it);
   }
   const int64_t bytes = ((w.size(0) + kNr - 1) / kNr) * kNr * w.size(1) * static_cast<int64_t>(sizeof(float));
-  if (g_bytes + bytes > budget_bytes()) drop_dead_entries();
+  drop_dead_entries();  // the copies of freed weights go as soon as another weight is packed
   if (g_bytes + bytes > budget_bytes()) return at::Tensor();
   at::Tensor packed = pack_weight(w);
   g_cache.emplace(key, Entry{storage.getWeakStorageImpl(), storage.data(), version, packed, bytes});
@@ -242,7 +247,9 @@ at::Tensor packed_for(const at::Tensor& w) {
 }  // namespace
 
 c10::optional<at::Tensor> packed_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
-  if (!g_enabled || !(kHasAvx512 || kHasAvx2)) return c10::nullopt;
+  if (!g_enabled.load(std::memory_order_relaxed) || !(kHasAvx512 || kHasAvx2)) return c10::nullopt;
+  if (x.layout() != at::kStrided || w.layout() != at::kStrided || (b && b->defined() && b->layout() != at::kStrided))
+    return c10::nullopt;
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() ||
       !w.device().is_cpu() || w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1) || w.size(0) < 16 ||
       w.size(1) == 0 || w.is_inference() || x.is_inference())

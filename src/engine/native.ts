@@ -83,7 +83,7 @@ export interface NativeBinding {
   gelu_tanh(x: H): H;
   // attention over whole sequences with its own backward, CPU float32 (ops_fused.cc)
   seq_attention(q: H, k: H, v: H, blocked: Opt<H>, causal: boolean, scale: number): H;
-  // linear()'s packed-weight path (native/ops_gemm.cc): on/off, and [weights, bytes, budget bytes]
+  // linear()'s packed-weight path (native/ops_gemm.cc): on/off, and [weights, bytes, budget bytes, panel columns]
   set_packed_linear(on: boolean): void;
   packed_linear_stats(): number[];
   // one AdamW step over lists of parameters, grads and moments (optim.ts's update; CPU float32 in one pass)
