@@ -28,6 +28,10 @@
 #include <c10/core/CPUAllocator.h>
 
 namespace hhkit {
+
+// Declared in core.h (this file keeps off ATen's headers).
+bool env_mib(const char* name, unsigned long long max_mib, unsigned long long* mib);
+
 namespace {
 
 constexpr size_t kLarge = size_t(32) << 20;  // glibc's largest mmap threshold: what it would unmap on free
@@ -164,19 +168,25 @@ size_t default_limit() {
 
 // HHKIT_CPU_CACHE_MB: a whole number of MiB (0: cache nothing); anything else is reported and the default kept.
 size_t cache_limit() {
-  const char* mb = std::getenv("HHKIT_CPU_CACHE_MB");
-  if (mb == nullptr || *mb == '\0') return default_limit();
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(mb, &end, 10);
-  if (*mb == '-' || errno != 0 || *end != '\0' || v > (1ULL << 40)) {
-    std::fprintf(stderr, "hhkit: HHKIT_CPU_CACHE_MB=%s is not a whole number of MiB; using the default\n", mb);
-    return default_limit();
-  }
-  return size_t(v) << 20;
+  unsigned long long mib = 0;
+  return env_mib("HHKIT_CPU_CACHE_MB", 1ULL << 40, &mib) ? size_t(mib) << 20 : default_limit();
 }
 
 }  // namespace
+
+bool env_mib(const char* name, unsigned long long max_mib, unsigned long long* mib) {
+  const char* s = std::getenv(name);
+  if (s == nullptr || *s == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  if (*s == '-' || errno != 0 || *end != '\0' || v > max_mib) {
+    std::fprintf(stderr, "hhkit: %s=%s is not a whole number of MiB; using the default\n", name, s);
+    return false;
+  }
+  *mib = v;
+  return true;
+}
 
 void install_large_block_cache() {
   // Once per process, though every Node environment (worker threads) loads the addon. Never destroyed:

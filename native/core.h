@@ -160,6 +160,10 @@ void throw_error(napi_env env, const char* op, const std::string& what,
     return nullptr;                                                                               \
   }
 
+// alloc.cc: the environment variable `name` as a whole number of MiB ≤ max_mib into *mib; false when it is
+// unset or empty, and when it is anything else, which is reported on stderr (the caller keeps its default).
+bool env_mib(const char* name, unsigned long long max_mib, unsigned long long* mib);
+
 // ops_gemm.cc: linear() without autograd for few CPU float32 rows, the weight kept packed between calls;
 // none when the call is not one it takes (at::linear then does it).
 c10::optional<at::Tensor> packed_linear(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b);

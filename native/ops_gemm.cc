@@ -32,8 +32,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -69,17 +67,9 @@ std::atomic<bool> g_enabled{[] {
 // HHKIT_PACKED_LINEAR_MB: a whole number of MiB (0: pack nothing); anything else is reported and 1024 kept.
 int64_t budget_bytes() {
   static const int64_t b = [] {
-    const int64_t fallback = int64_t{1024} << 20;
-    const char* s = std::getenv("HHKIT_PACKED_LINEAR_MB");
-    if (s == nullptr || *s == '\0') return fallback;
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long mb = std::strtoull(s, &end, 10);
-    if (*s == '-' || errno != 0 || *end != '\0' || mb > (1ULL << 30)) {
-      std::fprintf(stderr, "hhkit: HHKIT_PACKED_LINEAR_MB=%s is not a whole number of MiB; using 1024\n", s);
-      return fallback;
-    }
-    return static_cast<int64_t>(mb) << 20;
+    unsigned long long mib = 1024;
+    env_mib("HHKIT_PACKED_LINEAR_MB", 1ULL << 30, &mib);
+    return static_cast<int64_t>(mib) << 20;
   }();
   return b;
 }
