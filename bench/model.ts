@@ -22,6 +22,7 @@ import {
   randn,
   setNumThreads,
   synchronize,
+  type Tensor,
   tidy,
   zeros,
 } from '../src/engine/index.ts';
@@ -179,58 +180,40 @@ function profile(model: GPT, s: Suite): Record<string, number> {
   const stepMs =
     (time(() => runGeneration(model, s, short + 1), 1) - time(() => runGeneration(model, s, 1), 1)) / short;
   // The step's matmuls: per layer c_attn (C→3C), attn c_proj (C→C), c_fc (C→4C), mlp c_proj (4C→C), then
-  // the LM head (C→V), with biases, on (B, C) rows.
-  const matmulMs = tidy(() => {
-    const x = randn([B, C]);
-    const x4 = randn([B, 4 * C]);
-    // Each layer its own weights, as in the model (~90 MB at 6×512: they do not stay in cache between layers).
-    const w = Array.from({ length: nLayer }, () => [
-      randn([C, 3 * C]),
-      randn([C, C]),
-      randn([C, 4 * C]),
-      randn([4 * C, C]),
-    ]);
-    const bias = [zeros([3 * C]), zeros([C]), zeros([4 * C]), zeros([C])];
-    const head = randn([V, C]).transpose(0, 1);
-    return time(
-      () =>
-        tidy(() => {
-          for (const [a, b, c, d] of w) {
-            addmm(bias[0]!, x, a!);
-            addmm(bias[1]!, x, b!);
-            addmm(bias[2]!, x, c!);
-            addmm(bias[3]!, x4, d!);
-          }
-          x.matmul(head);
-        }),
-      5,
-    );
-  });
-  // The same matmuls through linear() as the model calls them (without autograd: the packed-weight path).
-  const linearMs = tidy(() => {
-    const x = randn([B, C]);
-    const x4 = randn([B, 4 * C]);
-    const w = Array.from({ length: nLayer }, () => [
-      randn([3 * C, C]),
-      randn([C, C]),
-      randn([4 * C, C]),
-      randn([C, 4 * C]),
-    ]);
-    const bias = [zeros([3 * C]), zeros([C]), zeros([4 * C]), zeros([C])];
-    const head = randn([V, C]);
-    return time(
-      () =>
-        tidy(() => {
-          for (const [a, b, c, d] of w) {
-            linear(x, a!, bias[0]);
-            linear(x, b!, bias[1]);
-            linear(x, c!, bias[2]);
-            linear(x4, d!, bias[3]);
-          }
-          linear(x, head);
-        }),
-      5,
-    );
+  // the LM head (C→V), with biases, on (B, C) rows; each layer its own (out, in) weights, as in the model
+  // (~90 MB at 6×512: they do not stay in cache between layers). `product` is linear() as the model calls it
+  // (without autograd: the packed-weight path) or sgemm through addmm.
+  const matmulsMs = (product: (x: Tensor, w: Tensor, b: Tensor | null) => void): number =>
+    tidy(() => {
+      const x = randn([B, C]);
+      const x4 = randn([B, 4 * C]);
+      const w = Array.from({ length: nLayer }, () => [
+        randn([3 * C, C]),
+        randn([C, C]),
+        randn([4 * C, C]),
+        randn([C, 4 * C]),
+      ]);
+      const bias = [zeros([3 * C]), zeros([C]), zeros([4 * C]), zeros([C])];
+      const head = randn([V, C]);
+      return time(
+        () =>
+          tidy(() => {
+            for (const [a, b, c, d] of w) {
+              product(x, a!, bias[0]!);
+              product(x, b!, bias[1]!);
+              product(x, c!, bias[2]!);
+              product(x4, d!, bias[3]!);
+            }
+            product(x, head, null);
+          }),
+        5,
+      );
+    });
+  const linearMs = matmulsMs((x, w, b) => linear(x, w, b));
+  const matmulMs = matmulsMs((x, w, b) => {
+    const wt = w.transpose(0, 1);
+    if (b) addmm(b, x, wt);
+    else x.matmul(wt);
   });
   // The matmul-bound limit of a step: its multiply-adds at the rate sgemm reaches on a large square product.
   const sgemmGflops = tidy(() => {
