@@ -16,7 +16,7 @@ the crowd (workers.json) and manifest.json. The same seed always gives the same 
 options:
   --out DIR          output folder (created if missing)
   --seed S           world seed, an integer (default 1)
-  --size SIZE        small (a few thousand comparisons, ~2 MB corpus) or medium (default small)
+  --size SIZE        small (a few thousand comparisons, ~4 MB corpus) or medium (default small)
   --agreement A      target inter-worker agreement of the simulated crowd (default 0.665)
   --json             make the last stdout line the manifest as one JSON object`;
 
