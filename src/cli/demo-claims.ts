@@ -121,6 +121,7 @@ export const deviations = [
   'the PM trains on comparisons of the distilled policy’s own samples and the world’s scripted ones (the helpful and harmless training files); it is evaluated on held-out comparisons of the policy’s own samples',
   'the LM pretrains with bfloat16 autocast (float32 master weights; 1.8× the tokens/s on this CPU, the same loss to 3 digits)',
   'the PM adds w · (mean log-likelihood of the response under a frozen copy of the LM it started from) to its score, w learned from the comparisons (`--likelihood-lm`): a 2-layer PM reading one end-of-context token cannot tell a right answer from a wrong one (52% on arithmetic and facts), the LM it came from can (90–96%), and PMP erases that from the trunk; the paper’s 13M–52B PMs need no such help',
+  'the online round’s policy is made by rejection-sampling finetuning against the round’s PM (the PM’s best of 16 samples per training prompt, then 4 epochs of supervised finetuning on them, from round 0’s PPO policy), not PPO: this small policy learns skills (arithmetic, copying numbers) faster from whole good answers than from PPO’s sequence-level reward (round 1’s crowd Elo on seeds 1–3: PPO +75, +78, +70; this +105, +93, +104); round 0’s policy is the PPO stage’s',
   'a small world (8 countries, 6 elements, 8 animals, 20 words, arithmetic on 2–5) that a 2-layer LM learns in minutes; the gold judge knows and judges the whole world',
 ];
 

@@ -105,7 +105,26 @@ export interface DemoSettings {
    *  over-optimise it, with a snapshot every few steps, each scored on `evalPrompts` held-out prompts (256 at
    *  full scale: with 128, seed 3's early-fit R² was 0.845 instead of 0.892 — the PM means' noise). */
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
-  online: { rounds: number; comparisons: number; evalComparisons: number; bootstrap: number };
+  /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
+   *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
+   *  `rsEpochs` epochs of finetuning on the kept samples), from round 0's PPO policy ('previous'). Round 1's
+   *  crowd Elo on seeds 1–3 (2026-12-06): PPO +75 / +78 / +70, rs +105 / +93 / +104 (gold 0.869 / 0.849 /
+   *  0.849). Measured on seed 2 (gold of the finetuned policy, 320 held-out prompts × 4): from the distilled
+   *  policy 0.842, from round 0's PPO policy 0.847–0.851; best of 32 instead of 16 0.842; 2 epochs 0.838 and
+   *  6 epochs 0.875 on seed 1 (4: 0.871); 2,560 training prompts 0.855; the best two of 16 per prompt 0.855;
+   *  PPO from the finetuned policy 0.850 (seed 1, from 0.861). The quick scale samples 8 for 480 prompts. */
+  online: {
+    rounds: number;
+    comparisons: number;
+    evalComparisons: number;
+    bootstrap: number;
+    policyTrainer: 'ppo' | 'rs';
+    policyFrom: 'init' | 'previous';
+    rsN: number;
+    rsEpochs: number;
+    /** Training prompts the rejection sampling uses (0: all 1,280). */
+    rsPrompts: number;
+  };
 }
 
 export type DemoScale = 'full' | 'quick';
@@ -123,7 +142,17 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     maxNewTokens: 32,
     ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05, valueModel: 'shared' },
     robustness: { steps: 60, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 256 },
-    online: { rounds: 1, comparisons: 320, evalComparisons: 1600, bootstrap: 200 },
+    online: {
+      rounds: 1,
+      comparisons: 320,
+      evalComparisons: 1600,
+      bootstrap: 200,
+      policyTrainer: 'rs',
+      policyFrom: 'previous',
+      rsN: 16,
+      rsEpochs: 4,
+      rsPrompts: 0,
+    },
   },
   quick: {
     lmSteps: 600,
@@ -136,7 +165,17 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     maxNewTokens: 24,
     ppo: { steps: 40, batchSize: 32, miniBatchSize: 16, lr: 3e-5, klCoef: 0.05, valueModel: 'shared' },
     robustness: { steps: 30, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 64 },
-    online: { rounds: 1, comparisons: 160, evalComparisons: 640, bootstrap: 200 },
+    online: {
+      rounds: 1,
+      comparisons: 160,
+      evalComparisons: 640,
+      bootstrap: 200,
+      policyTrainer: 'rs',
+      policyFrom: 'previous',
+      rsN: 8,
+      rsEpochs: 4,
+      rsPrompts: 480,
+    },
   },
 };
 
@@ -289,7 +328,9 @@ export function demoStages(p: DemoPaths): Stage[] {
         ...['--ppo-steps', String(s.ppo.steps), '--ppo-batch-size', String(s.ppo.batchSize)],
         ...['--ppo-mini-batch-size', String(s.ppo.miniBatchSize), '--ppo-max-new-tokens', tokens],
         ...['--ppo-lr', String(s.ppo.lr), '--ppo-kl-coef', String(s.ppo.klCoef), '--ppo-whiten-rewards'],
-        ...['--ppo-value-model', s.ppo.valueModel],
+        ...['--ppo-value-model', s.ppo.valueModel, '--policy-trainer', s.online.policyTrainer],
+        ...['--policy-from', s.online.policyFrom, '--rs-n', String(s.online.rsN)],
+        ...['--rs-epochs', String(s.online.rsEpochs), '--rs-prompts', String(s.online.rsPrompts)],
       ],
       output: o('online'),
     },

@@ -47,10 +47,15 @@ test('demo --quick: the PM beats length, best-of-N and PPO raise gold, the RLHF 
   const elo = find(claims, 'online', /crowd Elo/).value!;
   assert.ok(Number.isFinite(elo.value), `crowd Elo: ${JSON.stringify(elo)}`);
   const online = JSON.parse(readFileSync(join(out, 'online', 'summary.json'), 'utf8')) as {
-    rows: { round: number; elo: number; lower: number; upper: number }[];
+    rows: { round: number; elo: number; lower: number; upper: number; gold: number }[];
+    base: { gold: number };
   };
   const ppoElo = online.rows.find((r) => r.round === 0)!;
   assert.ok(ppoElo.elo > 0 && ppoElo.lower > 0, `crowd Elo of the PPO policy: ${JSON.stringify(ppoElo)}`);
+  // Round 1's policy, by rejection-sampling finetuning against round 1's PM from round 0's policy: its gold
+  // HH on the held-out prompts is above the base's by a margin (the online stage's own evaluation).
+  const r1 = online.rows.find((r) => r.round === 1)!;
+  assert.ok(r1.gold > online.base.gold + 0.03, `gold HH: base ${online.base.gold}, round 1 ${r1.gold}`);
 
   // The report shows the claims on top.
   assert.ok(summary.report);

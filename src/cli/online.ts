@@ -36,7 +36,9 @@ a policy trained that way already: --round0-pm, --round0-policy). Each round k �
   data      export round k from the store; the PM trains on every round's export so far
   pm        retrain the PM (finetuning from --pm-init), held-out accuracy vs crowd and gold labels
   ppo       PPO against the new PM, from --init (the distilled or base policy) or, with --policy-from
-            previous, from round k − 1's policy; the KL penalty is always against --init
+            previous, from round k − 1's policy; the KL penalty is always against --init. With
+            --policy-trainer rs: rejection-sampling finetuning instead — best-of-N by the new PM on the
+            training prompts, then supervised finetuning on the kept samples (OUT/rounds/K/rs)
   register  the new policy snapshot, with its lineage
   evaluate  gold HH score of the new policy on the world's held-out prompts
 A closing collection-only round deploys every snapshot (so the last policy gets rated too) on the held-out
@@ -55,6 +57,15 @@ options:
   --init POLICY             the initial policy checkpoint (distilled or base LM): every round's KL reference
   --policy-from FROM        where round k's PPO starts: init (default; every round from --init) or previous
                             (round k − 1's PPO policy and value head, so PPO accumulates over the rounds)
+  --policy-trainer T        how each trained round makes its policy against its PM: ppo (default, the
+                            paper) or rs (rejection-sampling finetuning: the PM's best of --rs-n samples per
+                            prompt, then finetuning on them; it samples with --ppo-max-new-tokens and runs on
+                            --ppo-device at --ppo-precision)
+  --rs-n N                  rs: samples per training prompt, the PM keeps the best (default ${defaultOnlineConfig.rs.n})
+  --rs-epochs N             rs: epochs of finetuning over the kept samples (default ${defaultOnlineConfig.rs.epochs})
+  --rs-lr X                 rs: peak learning rate, cosine to a tenth of it (default ${defaultOnlineConfig.rs.lr})
+  --rs-batch-size N         rs: transcripts per finetuning step (default ${defaultOnlineConfig.rs.batchSize})
+  --rs-prompts N            rs: training prompts used (default ${defaultOnlineConfig.rs.prompts}: all)
   --pm-init CKPT            what each round's PM is finetuned from (a PMP checkpoint; default: --init)
   --out DIR                 run folder (default ${defaultOnlineConfig.out})
   --db PATH                 the store (default OUT/hhkit.db)
@@ -91,6 +102,12 @@ const OWN = new Set([
   'world',
   'init',
   'policy-from',
+  'policy-trainer',
+  'rs-n',
+  'rs-epochs',
+  'rs-lr',
+  'rs-batch-size',
+  'rs-prompts',
   'pm-init',
   'out',
   'db',
@@ -188,13 +205,22 @@ function serverCollector(port: number, dbPath: () => string): Collector {
   };
 }
 
-function describe(e: OnlineEvent): string | null {
+function describe(e: OnlineEvent, c: OnlineConfig): string | null {
   if (e.type === 'pm' || e.type === 'ppo')
     return e.event.type === 'warning' ? `round ${e.round}: ${e.type} warning: ${e.event.message}` : null;
   if (e.type === 'round') return null;
-  if (e.status === 'skipped') return `round ${e.round}: ${e.stage} already done`;
-  if (e.status === 'started') return `round ${e.round}: ${e.stage}…`;
-  return `round ${e.round}: ${e.stage} done in ${(e.seconds ?? 0).toFixed(1)}s`;
+  // The state's 'ppo' stage is the round's policy, whichever trainer makes it (or adopted as round 0's).
+  const name =
+    e.stage !== 'ppo'
+      ? e.stage
+      : e.round === 0 && c.round0Policy
+        ? 'policy (adopted: --round0-policy)'
+        : c.policyTrainer === 'rs'
+          ? 'policy (rejection-sampling finetuning)'
+          : 'ppo';
+  if (e.status === 'skipped') return `round ${e.round}: ${name} already done`;
+  if (e.status === 'started') return `round ${e.round}: ${name}…`;
+  return `round ${e.round}: ${name} done in ${(e.seconds ?? 0).toFixed(1)}s`;
 }
 
 export const command: Command = {
@@ -213,6 +239,14 @@ export const command: Command = {
       world: stringOption(options, 'world', ''),
       init: stringOption(options, 'init', ''),
       policyFrom: stringOption(options, 'policy-from', 'init') as OnlineConfig['policyFrom'],
+      policyTrainer: stringOption(options, 'policy-trainer', 'ppo') as OnlineConfig['policyTrainer'],
+      rs: {
+        n: numberOption(options, 'rs-n', defaultOnlineConfig.rs.n),
+        epochs: numberOption(options, 'rs-epochs', defaultOnlineConfig.rs.epochs),
+        lr: numberOption(options, 'rs-lr', defaultOnlineConfig.rs.lr),
+        batchSize: numberOption(options, 'rs-batch-size', defaultOnlineConfig.rs.batchSize),
+        prompts: numberOption(options, 'rs-prompts', defaultOnlineConfig.rs.prompts),
+      },
       pmInit: stringOption(options, 'pm-init', ''),
       out: outputFolder(stringOption(options, 'out', defaultOnlineConfig.out), '--out'),
       db: stringOption(options, 'db', ''),
@@ -253,7 +287,7 @@ export const command: Command = {
         command: ['hhkit', 'online', ...argv].join(' '),
         onEvent: (e) => {
           tensorboard?.write(e);
-          const line = describe(e);
+          const line = describe(e, config);
           if (line) console.error(line);
         },
       }).finally(() => tensorboard?.close());

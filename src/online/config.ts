@@ -16,6 +16,15 @@ export interface OnlineConfig {
    * policy, so the rounds' PPO accumulates; the KL penalty stays against `init`).
    */
   policyFrom: 'init' | 'previous';
+  /**
+   * How each trained round makes its policy against its PM: 'ppo' (the paper), or 'rs': rejection-sampling
+   * finetuning (rejection.ts: best-of-`rs.n` by the PM on the training prompts, then supervised finetuning on
+   * the kept samples). Round 0 adopted from an earlier stage (round0Policy) is whatever that stage made.
+   */
+  policyTrainer: 'ppo' | 'rs';
+  /** Rejection-sampling finetuning: samples per prompt, epochs over the kept ones, peak lr (cosine to lr/10),
+   *  sequences per step, and training prompts used (0: all). */
+  rs: { n: number; epochs: number; lr: number; batchSize: number; prompts: number };
   /** What each round's PM is finetuned from: a PMP checkpoint, or an LM (empty: `init`). */
   pmInit: string;
   /** The SQLite store (empty: OUT/hhkit.db). Store round k holds round k's comparisons; round 0 the world's. */
@@ -60,6 +69,8 @@ export const defaultOnlineConfig: OnlineConfig = {
   world: '',
   init: '',
   policyFrom: 'init',
+  policyTrainer: 'ppo',
+  rs: { n: 16, epochs: 4, lr: 1e-4, batchSize: 16, prompts: 0 },
   pmInit: '',
   db: '',
   rounds: 3,
@@ -97,6 +108,7 @@ export const FIXED_ON_RESUME = [
   'world',
   'init',
   'policyFrom',
+  'policyTrainer',
   'pmInit',
   'db',
   'comparisonsPerRound',
@@ -119,6 +131,7 @@ export function resolveOnlineConfig(overrides: Partial<OnlineConfig>): OnlineCon
     ...overrides,
     pm: { ...defaultOnlineConfig.pm, ...overrides.pm },
     ppo: { ...defaultOnlineConfig.ppo, ...overrides.ppo },
+    rs: { ...defaultOnlineConfig.rs, ...overrides.rs },
   };
   if (!c.world) throw new OnlineConfigError('online: world is required (a folder made by hhkit world)');
   if (!c.init)
@@ -145,6 +158,14 @@ export function resolveOnlineConfig(overrides: Partial<OnlineConfig>): OnlineCon
   if (c.collectBatch < 1) throw new OnlineConfigError('online: collectBatch must be ≥ 1');
   if (c.policyFrom !== 'init' && c.policyFrom !== 'previous')
     throw new OnlineConfigError(`online: policyFrom must be init or previous, got ${String(c.policyFrom)}`);
+  if (c.policyTrainer !== 'ppo' && c.policyTrainer !== 'rs')
+    throw new OnlineConfigError(`online: policyTrainer must be ppo or rs, got ${String(c.policyTrainer)}`);
+  for (const key of ['n', 'epochs', 'batchSize'] as const)
+    if (!Number.isInteger(c.rs[key]) || c.rs[key] < 1)
+      throw new OnlineConfigError(`online: rs.${key} must be a positive integer, got ${c.rs[key]}`);
+  if (!Number.isInteger(c.rs.prompts) || c.rs.prompts < 0)
+    throw new OnlineConfigError(`online: rs.prompts must be an integer ≥ 0 (0: all), got ${c.rs.prompts}`);
+  if (!(c.rs.lr > 0)) throw new OnlineConfigError(`online: rs.lr must be > 0, got ${c.rs.lr}`);
   if (!(c.temperature > 0))
     throw new OnlineConfigError(`online: temperature must be > 0, got ${c.temperature}`);
   if (!(c.topP > 0 && c.topP <= 1))

@@ -3,6 +3,7 @@ export * from './collect.ts';
 export * from './config.ts';
 export * from './data.ts';
 export * from './evaluate.ts';
+export * from './rejection.ts';
 export * from './rounds.ts';
 export * from './snapshots.ts';
 export * from './state.ts';

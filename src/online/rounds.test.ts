@@ -190,3 +190,54 @@ test("policyFrom 'previous': round 1's PPO starts from round 0's policy (its fir
     `previous: round 1 starts away from the initial policy (KL ${previous.r1First}, round 0's last ${init.r0Last})`,
   );
 });
+
+test("policyTrainer 'rs': round 1's policy is rejection-sampling finetuning against round 1's PM, from round 0's policy; registered, rated, resumable", async () => {
+  const fx = await tinyOnline(5);
+  const config = resolveOnlineConfig({
+    ...tinyConfig(fx.world, fx.init, join(fx.dir, 'rs')),
+    rounds: 1,
+    policyTrainer: 'rs',
+    policyFrom: 'previous',
+    rs: { n: 4, epochs: 1, lr: 1e-3, batchSize: 8, prompts: 16 },
+  });
+  const events: OnlineEvent[] = [];
+  const result = await runOnline(config, { onEvent: (e) => events.push(e) });
+  // Round 0 trains with PPO only when it is not adopted: here rs makes both rounds' policies.
+  for (const round of [0, 1]) {
+    const dir = join(config.out, 'rounds', String(round), 'rs');
+    const selection = JSON.parse(readFileSync(join(dir, 'selection.json'), 'utf8')) as {
+      prompts: number;
+      n: number;
+      reward: { first: number; kept: number };
+    };
+    assert.equal(selection.prompts, 16);
+    assert.equal(selection.n, 4);
+    // The kept sample is the PM's best of 4, so its mean PM score is at least the first sample's.
+    assert.ok(selection.reward.kept >= selection.reward.first, JSON.stringify(selection.reward));
+    assert.equal(readFileSync(join(dir, 'samples.jsonl'), 'utf8').trim().split('\n').length, 16);
+    assert.ok(existsSync(join(dir, 'sft', 'checkpoint')), `round ${round}: the finetuned checkpoint`);
+    assert.ok(!existsSync(join(config.out, 'rounds', String(round), 'ppo')), `round ${round}: no PPO run`);
+  }
+  // Round 1 started from round 0's policy: its finetuning's init is round 0's checkpoint.
+  const state = JSON.parse(readFileSync(join(config.out, 'state.json'), 'utf8')) as {
+    rounds: { round: number; ppo?: { checkpoint: string } }[];
+  };
+  const sft1 = JSON.parse(
+    readFileSync(join(config.out, 'rounds', '1', 'rs', 'sft', 'checkpoint', 'hhkit.json'), 'utf8'),
+  ) as { training: { init: string } };
+  assert.equal(sft1.training.init, state.rounds.find((r) => r.round === 0)!.ppo!.checkpoint);
+  assert.deepEqual(result.elo.map((e) => e.model).sort(), ['base', 'policy-r0', 'policy-r1']);
+  assert.ok(
+    events.some((e) => e.type === 'stage' && e.round === 1 && e.stage === 'ppo' && e.status === 'done'),
+  );
+  // Rerun: nothing is redone.
+  const again: OnlineEvent[] = [];
+  await runOnline(config, { onEvent: (e) => again.push(e) });
+  assert.ok(again.every((e) => e.type !== 'stage' || e.stage === 'elo' || e.status === 'skipped'));
+  // Bad settings are refused with the key named.
+  assert.throws(
+    () => resolveOnlineConfig({ ...config, policyTrainer: 'dpo' as OnlineConfig['policyTrainer'] }),
+    /policyTrainer must be ppo or rs/,
+  );
+  assert.throws(() => resolveOnlineConfig({ ...config, rs: { ...config.rs, n: 0 } }), /rs\.n must be/);
+});

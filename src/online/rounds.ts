@@ -5,7 +5,8 @@
 //   3. data      export round k from the store; the PM's data is every round's export so far
 //   4. pm        retrain the PM on it (src/pm), score the world's held-out comparisons (crowd and gold)
 //   5. ppo       PPO against the new PM (src/rl), from the initial (distilled) policy or, with policyFrom
-//                'previous', from round k − 1's policy; the KL penalty is against the initial policy
+//                'previous', from round k − 1's policy; the KL penalty is against the initial policy. With
+//                policyTrainer 'rs', rejection-sampling finetuning against the PM instead (rejection.ts)
 //   6. register  freeze the new policy as a snapshot, registered with its lineage
 //   7. evaluate  gold HH of the new policy on held-out prompts
 // A closing collection-only round deploys every snapshot, so the last policy gets a crowd Elo too; it draws
@@ -35,6 +36,7 @@ import {
   type Stage,
 } from './state.ts';
 import { eloRoundsFile, formatRoundTable, type RoundRow } from './table.ts';
+import { trainRoundPolicyRS } from './rejection.ts';
 import { goldHH, pmRewardFn, scoreRoundPM, trainRoundPM, trainRoundPolicy } from './train.ts';
 
 /**
@@ -177,6 +179,11 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
         return { comparisons: roundComparisons(store, r.round), seconds: (performance.now() - t0) / 1000 };
       });
 
+    // policyFrom 'previous': round k starts from round k − 1's policy checkpoint (PPO's: its policy and value head).
+    const previous = (k: number): string | undefined =>
+      k > 0 && c.policyFrom === 'previous'
+        ? state.rounds.find((q) => q.round === k - 1)?.ppo?.checkpoint
+        : undefined;
     for (let k = 0; k <= c.rounds; k++) {
       const r = roundRecord(state, k);
       if (k > 0) {
@@ -212,20 +219,26 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
       const ppo = await stage(r, 'ppo', async () =>
         k === 0 && c.round0Policy
           ? { checkpoint: c.round0Policy, reward: Number.NaN, kl: Number.NaN }
-          : trainRoundPolicy(
-              c,
-              k,
-              pm.checkpoint,
-              // A PM stage recorded before chosenMean existed has only meanScore.
-              pm.chosenMean ?? pm.meanScore,
-              prompts.train.map((p) => p.prompt),
-              progress,
-              (event) => emit({ type: 'ppo', round: k, event }),
-              // policyFrom 'previous': from round k − 1's PPO checkpoint (its policy and value head).
-              k > 0 && c.policyFrom === 'previous'
-                ? state.rounds.find((q) => q.round === k - 1)?.ppo?.checkpoint
-                : undefined,
-            ),
+          : c.policyTrainer === 'rs'
+            ? trainRoundPolicyRS(
+                c,
+                k,
+                pm.checkpoint,
+                prompts.train.map((p) => p.prompt),
+                progress,
+                previous(k),
+              )
+            : trainRoundPolicy(
+                c,
+                k,
+                pm.checkpoint,
+                // A PM stage recorded before chosenMean existed has only meanScore.
+                pm.chosenMean ?? pm.meanScore,
+                prompts.train.map((p) => p.prompt),
+                progress,
+                (event) => emit({ type: 'ppo', round: k, event }),
+                previous(k),
+              ),
       );
       const snapshot = await stage(r, 'register', async () =>
         registerSnapshot(store, {
@@ -234,7 +247,7 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
           name: `policy-r${k}`,
           parent: base.id,
           round: k,
-          config: { pm: `pm-r${k}`, ppo: c.ppo },
+          config: { pm: `pm-r${k}`, ...(c.policyTrainer === 'rs' ? { rs: c.rs } : { ppo: c.ppo }) },
         }),
       );
       await stage(r, 'evaluate', async () => {

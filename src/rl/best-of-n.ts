@@ -48,6 +48,8 @@ export async function bestOfN(
     /** 'bf16': sample under bfloat16 autocast on the policy's device. */
     precision?: string;
     onPrompt?: (done: number) => void;
+    /** Called for every prompt and N with the kept response (rejection-sampling finetuning keeps them). */
+    onKept?: (kept: { prompt: number; n: number; response: string; reward: number; gold: number }) => void;
   },
 ): Promise<BestOfNReport> {
   const ns = [...opts.ns].sort((a, b) => a - b);
@@ -92,6 +94,13 @@ export async function bestOfN(
       sums[k]!.reward += rewards[best]!;
       sums[k]!.gold += golds.length ? golds[best]! : Number.NaN;
       if (golds.length) sums[k]!.golds.push(golds[best]!);
+      opts.onKept?.({
+        prompt: p,
+        n,
+        response: responses[best]!,
+        reward: rewards[best]!,
+        gold: golds.length ? golds[best]! : Number.NaN,
+      });
       if (p === 0 && n === maxN)
         example = { prompt: prompts[0]!, response: responses[best]!, reward: rewards[best]! };
     });
