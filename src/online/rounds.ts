@@ -247,7 +247,14 @@ export async function runOnline(c: OnlineConfig, opts: OnlineOptions = {}): Prom
           name: `policy-r${k}`,
           parent: base.id,
           round: k,
-          config: { pm: `pm-r${k}`, ...(c.policyTrainer === 'rs' ? { rs: c.rs } : { ppo: c.ppo }) },
+          config: {
+            pm: `pm-r${k}`,
+            ...(k === 0 && c.round0Policy
+              ? { adopted: c.round0Policy }
+              : c.policyTrainer === 'rs'
+                ? { rs: c.rs }
+                : { ppo: c.ppo }),
+          },
         }),
       );
       await stage(r, 'evaluate', async () => {
