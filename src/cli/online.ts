@@ -46,10 +46,10 @@ prompts (the ones gold HH is measured on; no PM trains on them); then crowd Elo
 with bootstrap intervals (the store's comparisons, base = 0) and PM-predicted Elo (174·ΔPM) of every round.
 
 Resumable: rerun the same command after a crash or kill; finished stages are skipped and a stage that was
-cut short continues from its checkpoint (PM, PPO) or from the store (collection).
+cut short continues from its checkpoint (PM, PPO, rs finetuning) or from the store (collection).
 
 Writes OUT/state.json, OUT/metrics.jsonl, OUT/table.txt, OUT/summary.json, OUT/elo-rounds.json (the
-report's "Elo by round"), OUT/rounds/K/{pm,ppo}, OUT/models/NAME, OUT/data/round-K.jsonl, and the store
+report's "Elo by round"), OUT/rounds/K/{pm,ppo|rs}, OUT/models/NAME, OUT/data/round-K.jsonl, and the store
 (OUT/hhkit.db unless --db).
 
 options:
