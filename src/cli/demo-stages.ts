@@ -107,12 +107,13 @@ export interface DemoSettings {
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
-   *  `rsEpochs` epochs of finetuning on the kept samples), from round 0's PPO policy ('previous'). Round 1's
-   *  crowd Elo on seeds 1–3 (2026-12-06): PPO +75 / +78 / +70, rs +105 / +93 / +104 (gold 0.869 / 0.849 /
-   *  0.849). Measured on seed 2 (gold of the finetuned policy, 320 held-out prompts × 4): from the distilled
-   *  policy 0.842, from round 0's PPO policy 0.847–0.851; best of 32 instead of 16 0.842; 2 epochs 0.838 and
-   *  6 epochs 0.875 on seed 1 (4: 0.871); 2,560 training prompts 0.855; the best two of 16 per prompt 0.855;
-   *  PPO from the finetuned policy 0.850 (seed 1, from 0.861). The quick scale samples 8 for 480 prompts. */
+   *  `rsEpochs` epochs of finetuning on the kept samples, ~3.5 to a 128-token window: ~320 steps of 16 windows
+   *  at full scale), from round 0's PPO policy ('previous'). Round 1's crowd Elo on seeds 1–3 (2026-12-06):
+   *  PPO +75 / +78 / +70, rs +105 / +95 / +106 (gold 0.872 / 0.851 / 0.850). Measured on seed 2
+   *  (gold of the finetuned policy, 320 held-out prompts × 4): from the distilled policy 0.842, from round 0's
+   *  PPO policy 0.847–0.851; best of 32 instead of 16 0.842; 160 steps 0.838 and 480 steps 0.875 on seed 1
+   *  (320: 0.871); 2,560 training prompts 0.855; the best two of 16 per prompt 0.855; PPO from the
+   *  finetuned policy 0.850 (seed 1, from 0.861). The quick scale samples 8 for 480 prompts. */
   online: {
     rounds: number;
     comparisons: number;
@@ -150,7 +151,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
       policyTrainer: 'rs',
       policyFrom: 'previous',
       rsN: 16,
-      rsEpochs: 4,
+      rsEpochs: 15,
       rsPrompts: 0,
     },
   },
@@ -173,7 +174,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
       policyTrainer: 'rs',
       policyFrom: 'previous',
       rsN: 8,
-      rsEpochs: 4,
+      rsEpochs: 15,
       rsPrompts: 480,
     },
   },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -54,6 +54,8 @@ test('demo --quick: the PM beats length, best-of-N and PPO raise gold, the RLHF 
   assert.ok(ppoElo.elo > 0 && ppoElo.lower > 0, `crowd Elo of the PPO policy: ${JSON.stringify(ppoElo)}`);
   // Round 1's policy, by rejection-sampling finetuning against round 1's PM from round 0's policy: its gold
   // HH on the held-out prompts is above the base's by a margin (the online stage's own evaluation).
+  assert.ok(existsSync(join(out, 'online', 'rounds', '1', 'rs', 'selection.json')), 'round 1 by rs');
+  assert.ok(!existsSync(join(out, 'online', 'rounds', '1', 'ppo')), 'round 1 ran no PPO');
   const r1 = online.rows.find((r) => r.round === 1)!;
   assert.ok(r1.gold > online.base.gold + 0.03, `gold HH: base ${online.base.gold}, round 1 ${r1.gold}`);
 

@@ -38,7 +38,8 @@ a policy trained that way already: --round0-pm, --round0-policy). Each round k �
   ppo       PPO against the new PM, from --init (the distilled or base policy) or, with --policy-from
             previous, from round k − 1's policy; the KL penalty is always against --init. With
             --policy-trainer rs: rejection-sampling finetuning instead — best-of-N by the new PM on the
-            training prompts, then supervised finetuning on the kept samples (OUT/rounds/K/rs)
+            training prompts, then supervised finetuning on the kept samples (OUT/rounds/K/rs; no KL
+            penalty: --ppo-kl-coef and the other PPO keys but max-new-tokens, device, precision unused)
   register  the new policy snapshot, with its lineage
   evaluate  gold HH score of the new policy on the world's held-out prompts
 A closing collection-only round deploys every snapshot (so the last policy gets rated too) on the held-out
@@ -55,16 +56,18 @@ report's "Elo by round"), OUT/rounds/K/{pm,ppo|rs}, OUT/models/NAME, OUT/data/ro
 options:
   --world DIR               the world (hhkit world): prompts, static comparisons, crowd, gold judge
   --init POLICY             the initial policy checkpoint (distilled or base LM): every round's KL reference
-  --policy-from FROM        where round k's PPO starts: init (default; every round from --init) or previous
-                            (round k − 1's PPO policy and value head, so PPO accumulates over the rounds)
+  --policy-from FROM        where round k's policy training starts: init (default; every round from --init)
+                            or previous (round k − 1's policy — PPO's with its value head — so the rounds
+                            accumulate)
   --policy-trainer T        how each trained round makes its policy against its PM: ppo (default, the
                             paper) or rs (rejection-sampling finetuning: the PM's best of --rs-n samples per
                             prompt, then finetuning on them; it samples with --ppo-max-new-tokens and runs on
                             --ppo-device at --ppo-precision)
   --rs-n N                  rs: samples per training prompt, the PM keeps the best (default ${defaultOnlineConfig.rs.n})
-  --rs-epochs N             rs: epochs of finetuning over the kept samples (default ${defaultOnlineConfig.rs.epochs})
+  --rs-epochs N             rs: epochs of finetuning over the kept samples, packed several to a 128-token
+                            window (95% train, 5% give the final eval loss) (default ${defaultOnlineConfig.rs.epochs})
   --rs-lr X                 rs: peak learning rate, cosine to a tenth of it (default ${defaultOnlineConfig.rs.lr})
-  --rs-batch-size N         rs: transcripts per finetuning step (default ${defaultOnlineConfig.rs.batchSize})
+  --rs-batch-size N         rs: windows per finetuning step (default ${defaultOnlineConfig.rs.batchSize})
   --rs-prompts N            rs: training prompts used (default ${defaultOnlineConfig.rs.prompts}: all)
   --pm-init CKPT            what each round's PM is finetuned from (a PMP checkpoint; default: --init)
   --out DIR                 run folder (default ${defaultOnlineConfig.out})

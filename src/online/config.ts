@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { PPOConfig } from '../rl/ppo-config.ts';
 
 export interface OnlineConfig {
-  /** Run folder: state.json, metrics.jsonl, rounds/N/{pm,ppo}, models/NAME, data/, elo-rounds.json. */
+  /** Run folder: state.json, metrics.jsonl, rounds/N/{pm,ppo|rs}, models/NAME, data/, elo-rounds.json. */
   out: string;
   /** The world folder (rl-prompts.jsonl, helpful/harmless train and test comparisons, workers.json). */
   world: string;
@@ -22,8 +22,8 @@ export interface OnlineConfig {
    * the kept samples). Round 0 adopted from an earlier stage (round0Policy) is whatever that stage made.
    */
   policyTrainer: 'ppo' | 'rs';
-  /** Rejection-sampling finetuning: samples per prompt, epochs over the kept ones, peak lr (cosine to lr/10),
-   *  sequences per step, and training prompts used (0: all). */
+  /** Rejection-sampling finetuning: samples per prompt, epochs over the kept ones (packed into windows of the
+   *  context length), peak lr (cosine to lr/10), windows per step, and training prompts used (0: all). */
   rs: { n: number; epochs: number; lr: number; batchSize: number; prompts: number };
   /** What each round's PM is finetuned from: a PMP checkpoint, or an LM (empty: `init`). */
   pmInit: string;

@@ -40,9 +40,9 @@ test('rejection-sampling finetuning: the policy learns what best-of-16 by the re
     init: fx.init,
     tokenizer: fx.tokenizer,
     prompts: fx.prompts,
-    reward: letters,
+    reward: () => ({ reward: letters, dispose: () => {} }),
     n: 16,
-    epochs: 30,
+    epochs: 70,
     lr: 1e-2,
     batchSize: 8,
     maxNewTokens: 8,
@@ -61,7 +61,7 @@ test('rejection-sampling finetuning: the policy learns what best-of-16 by the re
   assert.ok(Math.abs(s.kl - (Math.log(16) - 15 / 16)) < 1e-12);
   // The finetuned policy's own samples (another seed than the selection's) hold more letters than the
   // initial policy's: the finetuning learned what the selection kept, by a margin (seed 1: 0.364 → 0.575;
-  // seeds 2–5 of the fixture 0.59–0.69).
+  // seeds 2–5 of the fixture 0.59–0.68).
   const before = await meanReward(fx.init, fx);
   const after = await meanReward(first.checkpoint, fx);
   assert.ok(after > before + 0.1, `letters ${before.toFixed(3)} → ${after.toFixed(3)}`);
@@ -75,6 +75,11 @@ test('rejection-sampling finetuning: the policy learns what best-of-16 by the re
   });
   assert.equal(again.checkpoint, first.checkpoint);
   assert.deepEqual(again.selection, first.selection);
+  // A rerun asking for another selection is refused, naming both, instead of finetuning on the old one.
+  await assert.rejects(
+    rejectionFinetune({ ...options, n: 8 }),
+    /made with n 16 on 24 prompts, asked for n 8/,
+  );
   // Without the selection's marker, the selection runs again (samples.jsonl alone is not a finished one).
   rmSync(join(out, 'selection.json'));
   await assert.rejects(

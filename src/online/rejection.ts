@@ -12,7 +12,14 @@ import { bestOfN } from '../rl/best-of-n.ts';
 import { bestOfNKL } from '../rl/kl.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { defaultLMTrainConfig, resolveLMTrainConfig, trainingDevice } from '../train/config.ts';
+import { exampleCount } from '../train/batches.ts';
+import {
+  defaultLMTrainConfig,
+  resolveLMTrainConfig,
+  trainingDevice,
+  validateHardware,
+} from '../train/config.ts';
+import { prepareCorpus } from '../train/dataset.ts';
 import { trainLM } from '../train/loop.ts';
 import { writeFileAtomicSync } from '../util/atomic.ts';
 import { Progress } from '../util/progress.ts';
@@ -35,12 +42,17 @@ export interface RejectionFinetuneOptions {
   init: string;
   tokenizer: Tokenizer;
   prompts: readonly string[];
-  reward: RewardFn;
+  /** The selecting reward, made only when the selection runs (a finished one is read back) and then disposed. */
+  reward: () => { reward: RewardFn; dispose(): void };
   /** Logged beside the reward (the world's gold judge); never selects. */
   gold?: RewardFn;
   /** Samples per prompt; the reward keeps the best. */
   n: number;
-  /** Epochs of finetuning over the kept transcripts, at peak lr `lr` (cosine to lr/10), `batchSize` per step. */
+  /**
+   * Epochs of finetuning over the kept transcripts, at peak lr `lr` (cosine to lr/10), `batchSize` windows per
+   * step. The transcripts are packed into windows of the context length (several short ones to a window), and
+   * an epoch is one pass over the windows of the 95% that train (5% are held out for the final eval loss).
+   */
   epochs: number;
   lr: number;
   batchSize: number;
@@ -68,12 +80,14 @@ export async function rejectionFinetune(
   const selectionPath = join(o.out, 'selection.json');
   const label = o.label ?? 'rs';
   const hardware = { device: o.device ?? 'auto', precision: o.precision ?? 'fp32' };
+  validateHardware(hardware); // before the sampling, not after it
   mkdirSync(o.out, { recursive: true });
   if (!existsSync(selectionPath)) {
     const device = trainingDevice(hardware);
-    const { model } = loadCheckpoint(o.init);
+    const { model, extra } = loadCheckpoint(o.init);
     model.eval();
     if (device !== 'cpu') model.to({ device });
+    const reward = o.reward();
     const kept: string[] = [];
     const bar = o.progress
       ? new Progress({ total: o.prompts.length, label: `${label} sample`, unit: 'prompt' })
@@ -81,7 +95,7 @@ export async function rejectionFinetune(
     try {
       const report = await bestOfN(model, o.tokenizer, o.prompts, {
         ns: o.n > 1 ? [1, o.n] : [1],
-        reward: o.reward,
+        reward: reward.reward,
         ...(o.gold ? { gold: o.gold } : {}),
         maxNewTokens: o.maxNewTokens,
         seed: o.seed,
@@ -105,17 +119,33 @@ export async function rejectionFinetune(
       // Written last: its presence marks the selection finished.
       writeFileAtomicSync(selectionPath, `${JSON.stringify(selection, null, 2)}\n`);
     } finally {
-      for (const p of model.parameters()) p.dispose();
+      reward.dispose();
+      // A PPO checkpoint's value head comes back in `extra`.
+      for (const t of [...model.parameters(), ...Object.values(extra)]) t.dispose();
     }
   }
   const selection = JSON.parse(readFileSync(selectionPath, 'utf8')) as RSSelection;
-  const steps = Math.max(1, Math.ceil((o.epochs * selection.prompts) / o.batchSize));
+  if (selection.n !== o.n || selection.prompts !== o.prompts.length)
+    throw new Error(
+      `${selectionPath}: made with n ${selection.n} on ${selection.prompts} prompts, asked for n ${o.n} on ${o.prompts.length}; use another out (or delete ${o.out} to redo it)`,
+    );
+  const sftOut = join(o.out, 'sft');
+  const blockSize = Math.min(defaultLMTrainConfig.blockSize, readCheckpointConfig(o.init).maxPositions);
+  // The windows an epoch passes over: tokenised once into the cache the finetuning reads.
+  const corpus = await prepareCorpus({
+    data: samplesPath,
+    cacheDir: join(sftOut, 'data'),
+    tokenizer: o.tokenizer,
+    lossOn: 'assistant',
+    evalFraction: defaultLMTrainConfig.evalFraction,
+  });
+  const steps = Math.max(1, Math.ceil((o.epochs * exampleCount(corpus.train, blockSize)) / o.batchSize));
   const config = resolveLMTrainConfig({
     data: samplesPath,
-    out: join(o.out, 'sft'),
+    out: sftOut,
     init: o.init,
     lossOn: 'assistant',
-    blockSize: Math.min(defaultLMTrainConfig.blockSize, readCheckpointConfig(o.init).maxPositions),
+    blockSize,
     batchSize: o.batchSize,
     steps,
     lr: o.lr,
@@ -151,28 +181,23 @@ export async function trainRoundPolicyRS(
   progress: boolean,
   start?: string,
 ): Promise<{ checkpoint: string; reward: number; kl: number; selection: RSSelection }> {
-  const pm = pmRewardFn(pmCheckpoint);
-  try {
-    const { checkpoint, selection } = await rejectionFinetune({
-      init: start ?? c.init,
-      tokenizer: Tokenizer.fromFile(join(c.init, 'tokenizer.json')),
-      prompts: c.rs.prompts > 0 ? prompts.slice(0, c.rs.prompts) : prompts,
-      reward: pm.reward,
-      gold: goldHH,
-      n: c.rs.n,
-      epochs: c.rs.epochs,
-      lr: c.rs.lr,
-      batchSize: c.rs.batchSize,
-      maxNewTokens: c.ppo.maxNewTokens ?? c.maxNewTokens,
-      seed: c.seed * 7919 + k,
-      out: join(c.out, 'rounds', String(k), 'rs'),
-      ...(c.ppo.device ? { device: c.ppo.device } : {}),
-      ...(c.ppo.precision ? { precision: c.ppo.precision } : {}),
-      progress,
-      label: `rs r${k}`,
-    });
-    return { checkpoint, reward: selection.reward.kept, kl: selection.kl, selection };
-  } finally {
-    pm.dispose();
-  }
+  const { checkpoint, selection } = await rejectionFinetune({
+    init: start ?? c.init,
+    tokenizer: Tokenizer.fromFile(join(c.init, 'tokenizer.json')),
+    prompts: c.rs.prompts > 0 ? prompts.slice(0, c.rs.prompts) : prompts,
+    reward: () => pmRewardFn(pmCheckpoint),
+    gold: goldHH,
+    n: c.rs.n,
+    epochs: c.rs.epochs,
+    lr: c.rs.lr,
+    batchSize: c.rs.batchSize,
+    maxNewTokens: c.ppo.maxNewTokens ?? c.maxNewTokens,
+    seed: c.seed * 7919 + k,
+    out: join(c.out, 'rounds', String(k), 'rs'),
+    ...(c.ppo.device ? { device: c.ppo.device } : {}),
+    ...(c.ppo.precision ? { precision: c.ppo.precision } : {}),
+    progress,
+    label: `rs r${k}`,
+  });
+  return { checkpoint, reward: selection.reward.kept, kl: selection.kl, selection };
 }

@@ -212,8 +212,9 @@ test("policyTrainer 'rs': round 1's policy is rejection-sampling finetuning agai
     };
     assert.equal(selection.prompts, 16);
     assert.equal(selection.n, 4);
-    // The kept sample is the PM's best of 4, so its mean PM score is at least the first sample's.
-    assert.ok(selection.reward.kept >= selection.reward.first, JSON.stringify(selection.reward));
+    // The kept sample is the PM's best of 4: above the first sample on average unless the first was the
+    // best on every prompt.
+    assert.ok(selection.reward.kept > selection.reward.first, JSON.stringify(selection.reward));
     assert.equal(readFileSync(join(dir, 'samples.jsonl'), 'utf8').trim().split('\n').length, 16);
     assert.ok(existsSync(join(dir, 'sft', 'checkpoint')), `round ${round}: the finetuned checkpoint`);
     assert.ok(!existsSync(join(config.out, 'rounds', String(round), 'ppo')), `round ${round}: no PPO run`);

@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeAtomicTemps, writeFileAtomicSync } from '../util/atomic.ts';
-import { FIXED_ON_RESUME, type OnlineConfig, OnlineConfigError } from './config.ts';
+import { defaultOnlineConfig, FIXED_ON_RESUME, type OnlineConfig, OnlineConfigError } from './config.ts';
 
 /** A deployed snapshot: its row in the store's models table and its frozen checkpoint folder. */
 export interface Snapshot {
@@ -42,6 +42,11 @@ export interface RoundRecord {
   /** Comparison files the round's PM trained on (every round so far) and their total. */
   data?: { files: string[]; comparisons: number };
   pm?: PMResult;
+  /**
+   * The round's policy. PPO: its last step's reward and KL from the initial policy. Rejection-sampling
+   * finetuning (policyTrainer 'rs'): the PM's mean raw score of the kept samples and the analytic KL of
+   * best-of-N from the policy it sampled (plus the whole selection record); NaN for an adopted round 0.
+   */
   ppo?: { checkpoint: string; reward: number; kl: number };
   register?: Snapshot;
   /** Gold HH (0–1) of the round's policy on the held-out prompts. */
@@ -77,7 +82,8 @@ export function openState(config: OnlineConfig): OnlineState {
   const saved = JSON.parse(readFileSync(path, 'utf8')) as OnlineState;
   if (saved.format !== 'hhkit-online/1')
     throw new OnlineConfigError(`${path}: not an hhkit online state file`);
-  const changed = FIXED_ON_RESUME.filter((k) => saved.config[k] !== config[k]);
+  // A key a state file predates reads as its default (policyTrainer came after the first runs: PPO).
+  const changed = FIXED_ON_RESUME.filter((k) => (saved.config[k] ?? defaultOnlineConfig[k]) !== config[k]);
   if (changed.length > 0) {
     throw new OnlineConfigError(
       `${config.out} holds a run with a different ${changed
