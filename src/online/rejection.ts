@@ -87,12 +87,13 @@ export async function rejectionFinetune(
     const { model, extra } = loadCheckpoint(o.init);
     model.eval();
     if (device !== 'cpu') model.to({ device });
-    const reward = o.reward();
     const kept: string[] = [];
     const bar = o.progress
       ? new Progress({ total: o.prompts.length, label: `${label} sample`, unit: 'prompt' })
       : null;
+    let reward: ReturnType<RejectionFinetuneOptions['reward']> | undefined;
     try {
+      reward = o.reward();
       const report = await bestOfN(model, o.tokenizer, o.prompts, {
         ns: o.n > 1 ? [1, o.n] : [1],
         reward: reward.reward,
@@ -119,7 +120,7 @@ export async function rejectionFinetune(
       // Written last: its presence marks the selection finished.
       writeFileAtomicSync(selectionPath, `${JSON.stringify(selection, null, 2)}\n`);
     } finally {
-      reward.dispose();
+      reward?.dispose();
       // A PPO checkpoint's value head comes back in `extra`.
       for (const t of [...model.parameters(), ...Object.values(extra)]) t.dispose();
     }
