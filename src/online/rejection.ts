@@ -71,7 +71,7 @@ export interface RejectionFinetuneOptions {
  * policy on the kept transcripts (loss on the reply only). Resumable: a finished selection is read back, and
  * the finetuning continues from its last checkpoint.
  *
- * @example const r = await rejectionFinetune({ init, tokenizer, prompts, reward: pm, n: 16, epochs: 4, lr: 1e-4, batchSize: 16, maxNewTokens: 32, seed: 1, out: 'runs/rs' });
+ * @example const r = await rejectionFinetune({ init, tokenizer, prompts, reward: () => pmRewardFn(pmDir), n: 16, epochs: 15, lr: 1e-4, batchSize: 16, maxNewTokens: 32, seed: 1, out: 'runs/rs' });
  */
 export async function rejectionFinetune(
   o: RejectionFinetuneOptions,
