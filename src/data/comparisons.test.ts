@@ -168,6 +168,25 @@ test('a truncated gzip is one "unreadable" defect after the lines that did arriv
   });
 });
 
+test('a plain file that starts with the gzip magic bytes is read as gzip and said to stop at line 1', async () => {
+  // Found by the loader's fuzz test: a first line of random bytes beginning 1f 8b.
+  const path = join(dir, 'magic.jsonl');
+  writeFileSync(
+    path,
+    Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 0xbe, 0xa5]),
+      Buffer.from(`\n${formatComparison(sample[0]!)}\n`),
+    ]),
+  );
+  const { records, report } = await loadComparisons(path);
+  assert.equal(records.length, 0);
+  assert.deepEqual(report.summary().unreadable, [`${path}:1`]);
+  assert.match(
+    report.warnings().join('\n'),
+    /:1: file stops here \(.*read as gzip: its first bytes are the gzip magic 1f 8b\)/,
+  );
+});
+
 test('a missing file or a folder is an error naming the path, not a defect', async () => {
   await assert.rejects(loadComparisons(join(dir, 'nope.jsonl')), {
     name: 'FilePathError',

@@ -119,7 +119,9 @@ export async function* readRawLines(path: string, opts: RawLineOptions = {}): As
     const unreadable = pathError(path, err);
     if (unreadable) throw unreadable;
     // The partial line held in `pending` is lost with the rest: the file stops at line lineNo + 1.
-    const reason = `file stops here (${(err as Error).message}); the rest of the file is lost`;
+    // A gzip that fails before its first line may be a plain file that happens to start with the magic.
+    const how = gzipped && lineNo === 0 ? '; read as gzip: its first bytes are the gzip magic 1f 8b' : '';
+    const reason = `file stops here (${(err as Error).message}${how}); the rest of the file is lost`;
     if (!opts.onUnreadable) throw new DataFileError(path, lineNo + 1, reason);
     opts.onUnreadable(lineNo + 1, reason);
   } finally {

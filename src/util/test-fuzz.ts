@@ -216,8 +216,9 @@ export interface FuzzFile {
   path: string;
   lines: FuzzLine[];
   /**
-   * The first line a reader cannot get whole, when the file is a gzip cut short (the lines from
-   * here on are lost and must be reported so); null for a complete file.
+   * The first line a reader cannot get whole, when the file is a gzip cut short or a plain file that
+   * starts with the gzip magic bytes (the lines from here on are lost and must be reported so); null
+   * for a complete file.
    */
   stopsAt: number | null;
   /** The file's bytes (for the failure message). */
@@ -238,26 +239,35 @@ export function writeFuzzFile(fuzz: Fuzz, dir: string, name: string, lines: Fuzz
     lines.flatMap((l, i) => (ended(l, i) ? [l.bytes, Buffer.from('\n')] : [l.bytes])),
   );
   let bytes = plain;
-  let stopsAt: number | null = null;
+  let cut = false;
   if (fuzz.chance(0.3)) {
     bytes = gzipSync(plain);
     if (fuzz.chance(0.5)) {
       // Cut anywhere after the magic bytes (so it still reads as gzip), trailer included.
       bytes = bytes.subarray(0, 2 + fuzz.int(bytes.length - 2));
-      let decoded: Buffer;
-      try {
-        decoded = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH });
-      } catch {
-        decoded = Buffer.alloc(0); // not even the header: nothing is readable
-      }
-      let newlines = 0;
-      for (const b of decoded) if (b === 0x0a) newlines++;
-      stopsAt = newlines + 1;
+      cut = true;
     }
   }
+  // A plain file whose first line happens to start with the gzip magic bytes is read as gzip too (the
+  // readers go by the bytes, not the name), and then stops where its bytes stop decoding: at line 1.
+  const magic = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const stopsAt = cut || (magic && bytes === plain) ? linesDecoded(bytes) + 1 : null;
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return { path, lines, stopsAt, bytes };
+}
+
+// The whole lines a gzip reader gets from `bytes` before they stop decoding.
+function linesDecoded(bytes: Buffer): number {
+  let decoded: Buffer;
+  try {
+    decoded = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH });
+  } catch {
+    decoded = Buffer.alloc(0); // not even the header: nothing is readable
+  }
+  let newlines = 0;
+  for (const b of decoded) if (b === 0x0a) newlines++;
+  return newlines;
 }
 
 /** What a loader made of a file: the lines it loaded (with what it gave), reported, and counted blank. */
