@@ -103,7 +103,11 @@ export interface DemoSettings {
   };
   /** Robustness: PPO against the train PM at the paper's λ_KL = 0.001 for longer, so the policy can
    *  over-optimise it, with a snapshot every few steps, each scored on `evalPrompts` held-out prompts (256 at
-   *  full scale: with 128, seed 3's early-fit R² was 0.845 instead of 0.892 — the PM means' noise). */
+   *  full scale: with 128, seed 3's early-fit R² was 0.845 instead of 0.892 — the PM means' noise).
+   *  Over-optimisation is not shown at 60 steps (√KL ≈ 1.1: the train and test PMs gain alike and gold rises).
+   *  At 150 steps (seed 2, √KL 2.5; 2026-12-06) the PMs' trunks part (train +0.52, test +0.41, raw) but both
+   *  PMs' shared likelihood feature falls as the policy leaves the LM (−0.31, −0.27) and gold still rises, so
+   *  the full scores barely part (0.12 vs 0.08) and gold lies above them: more steps would not show it. */
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
