@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DataFileError, FilePathError } from './errors.ts';
+import { hasGzipMagic } from '../util/gzip.ts';
 
 /** One physical line: its 1-based number and bytes (without "\n"), or null bytes when over the limit. */
 export interface RawLine {
@@ -50,7 +51,7 @@ export async function isGzipFile(path: string): Promise<boolean> {
     try {
       const head = Buffer.alloc(2);
       const { bytesRead } = await handle.read(head, 0, 2, 0);
-      return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+      return hasGzipMagic(head.subarray(0, bytesRead));
     } finally {
       await handle.close();
     }

@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { constants, gunzipSync } from 'node:zlib';
 import { DataFileError } from '../data/errors.ts';
 import { pathError } from '../data/lines.ts';
+import { hasGzipMagic } from '../util/gzip.ts';
 import { holdsLoneSurrogate, mayHoldLoneSurrogate } from '../util/unicode.ts';
 
 export type EvalFormat = 'arc' | 'openbookqa' | 'hellaswag' | 'mmlu' | 'lambada' | 'qa';
@@ -232,7 +233,7 @@ export function readTextLines(path: string): { lines: string[]; stopped: string 
   }
   let raw = bytes;
   let stopped: string | null = null;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+  if (hasGzipMagic(bytes)) {
     try {
       raw = gunzipSync(bytes);
     } catch (err) {

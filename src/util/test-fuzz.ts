@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
+import { hasGzipMagic } from './gzip.ts';
 import { mix32 } from './random.ts';
 
 /**
@@ -249,9 +250,8 @@ export function writeFuzzFile(fuzz: Fuzz, dir: string, name: string, lines: Fuzz
     }
   }
   // A plain file whose first line happens to start with the gzip magic bytes is read as gzip too (the
-  // readers go by the bytes, not the name), and then stops where its bytes stop decoding: at line 1.
-  const magic = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  const stopsAt = cut || (magic && bytes === plain) ? linesDecoded(bytes) + 1 : null;
+  // readers go by the bytes, util/gzip.ts), and then stops where its bytes stop decoding: at line 1.
+  const stopsAt = cut || (bytes === plain && hasGzipMagic(bytes)) ? linesDecoded(bytes) + 1 : null;
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return { path, lines, stopsAt, bytes };
