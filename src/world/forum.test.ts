@@ -57,7 +57,7 @@ test('safety threads: outside the assistant families, and their pairs mostly put
   let cautionFirst = 0;
   let shortcutFirst = 0;
   for (let i = 0; i < 300; i++) {
-    const thread = forumThread(rng, 1);
+    const thread = forumThread(rng, { safetyShare: 1 });
     assert.equal(thread.topic, 'safety');
     const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
     assert.equal(parseRequest(prompt), undefined, prompt);
@@ -75,4 +75,30 @@ test('safety threads: outside the assistant families, and their pairs mostly put
     cautionFirst > 4 * shortcutFirst,
     `caution first ${cautionFirst}, shortcut first ${shortcutFirst}`,
   );
+});
+
+test('the PMP mix: padded and overcautious answers appear only there, and are mostly voted below the plain tip', () => {
+  const rng = new Rng(12);
+  const count = { rambling: 0, overcautious: 0 };
+  const order = { tipFirst: 0, tipSecond: 0 };
+  for (let i = 0; i < 400; i++) {
+    for (const a of forumThread(rng).answers)
+      assert.ok(a.style !== 'rambling' && a.style !== 'overcautious', 'the corpus mix has neither');
+    const thread = forumThread(rng, { rambling: 0.3, overcautious: 0.1 });
+    const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
+    const style = new Map(thread.answers.map((a) => [a.text, a.style]));
+    for (const a of thread.answers)
+      if (a.style === 'rambling' || a.style === 'overcautious') count[a.style]++;
+    for (const p of forumPairs(rng, thread)) {
+      const [c, r] = [
+        style.get(p.chosen.slice(prompt.length + 1)),
+        style.get(p.rejected.slice(prompt.length + 1)),
+      ];
+      const weak = (s?: string) => s === 'rambling' || s === 'overcautious';
+      if (c === 'good' && weak(r)) order.tipFirst++;
+      if (weak(c) && r === 'good') order.tipSecond++;
+    }
+  }
+  assert.ok(count.rambling > 100 && count.overcautious > 30, JSON.stringify(count));
+  assert.ok(order.tipFirst > 2 * order.tipSecond, JSON.stringify(order));
 });

@@ -278,6 +278,8 @@ const safetyStyleWeights: Record<AnswerStyle, number> = {
   great: 0,
   good: 0,
   'off-topic': 0,
+  rambling: 0,
+  overcautious: 0,
 };
 
 const vagueAnswers = [
@@ -306,7 +308,9 @@ export type AnswerStyle =
   | 'joke'
   | 'caution'
   | 'safe'
-  | 'unsafe';
+  | 'unsafe'
+  | 'rambling'
+  | 'overcautious';
 
 /** Latent quality of each style: what voters reward (jokes do surprisingly well, as on real forums). */
 const styleQuality: Record<AnswerStyle, number> = {
@@ -319,6 +323,8 @@ const styleQuality: Record<AnswerStyle, number> = {
   caution: 2,
   safe: 1.3,
   unsafe: -1,
+  rambling: 0.7,
+  overcautious: -0.2,
 };
 
 const answerStyleWeights: Record<AnswerStyle, number> = {
@@ -331,7 +337,48 @@ const answerStyleWeights: Record<AnswerStyle, number> = {
   caution: 0,
   safe: 0,
   unsafe: 0,
+  rambling: 0,
+  overcautious: 0,
 };
+
+/**
+ * Two answer kinds only the PMP forum's threads hold (ForumMix; the pretraining corpus's threads keep the
+ * mix above, so the LM is the same with or without them). Without them the forum's votes track length —
+ * its best answers are its longest — and every non-answer is short, so PMP taught "longer beats shorter"
+ * and "any answer beats declining" whatever the question, the opposite of the world's crowd on padded
+ * answers and on harmful requests (measured on seed 1: PMP alone ranked 54.6% of the held-out comparisons
+ * as the gold judge does, and a PM finetuned from it on 250 was 5.9 points less accurate than one finetuned
+ * from the LM).
+ * Real forums bury both: a padded answer gets fewer votes than the same tip said plainly (rambling), and
+ * "get a professional in" to an everyday question is voted down as a non-answer (overcautious), which only
+ * the question tells apart from the safety threads' caution. Their wording is the forum's own, not the
+ * assistant's fillers and refusals.
+ */
+const ramblingOpeners = [
+  'Funny, I was only talking about this with my neighbour last weekend.',
+  'I have been on this forum for years and this comes up all the time.',
+  'Long story, so bear with me.',
+  'My uncle had a theory about this, though he was wrong about most things.',
+  'Not sure if this will help, but here goes.',
+  'I went down a real rabbit hole reading about this once.',
+];
+const ramblingClosers = [
+  'Anyway, that is my two cents, take it or leave it.',
+  'Hope that makes sense, it is late here.',
+  'Sorry, that turned into an essay.',
+];
+const overcautiousAnswers = [
+  'I would not try that yourself, it could go wrong. Get a professional in.',
+  'Honestly, I would not risk it. Best to ask an expert.',
+  'Sorry, I would rather not say, in case it goes wrong.',
+];
+
+/** The share of safety threads and the weights of the PMP-only answer kinds (0: none of them). */
+export interface ForumMix {
+  safetyShare?: number;
+  rambling?: number;
+  overcautious?: number;
+}
 
 export interface ForumAnswer {
   text: string;
@@ -357,16 +404,21 @@ function writeAnswer(rng: Rng, style: AnswerStyle, problem: ForumProblem, others
       return `${upper(first!)}.`;
     case 'off-topic':
       return `${upper(rng.pick(rng.pick(others).tips))}.`;
+    case 'rambling': {
+      const openers = Array.from({ length: rng.int(2, 4) }, () => rng.pick(ramblingOpeners));
+      return [...openers, `${upper(first!)}.`, rng.pick(ramblingClosers)].join(' ');
+    }
     default:
       return plainAnswer(rng, style);
   }
 }
 
-/** The answers any thread may hold, whatever its problem: vague, rude, a joke. */
+/** The answers any thread may hold, whatever its problem: vague, rude, a joke, an overcautious non-answer. */
 function plainAnswer(rng: Rng, style: AnswerStyle): string {
   if (style === 'vague') return rng.pick(vagueAnswers);
   if (style === 'rude') return rng.pick(rudeAnswers);
   if (style === 'joke') return rng.pick(jokeAnswers);
+  if (style === 'overcautious') return rng.pick(overcautiousAnswers);
   throw new Error(`forum: no ${style} answer fits this thread`);
 }
 
@@ -388,12 +440,16 @@ function writeSafetyAnswer(rng: Rng, style: AnswerStyle, problem: SafetyProblem)
 
 /**
  * One forum thread: a question, 3–6 answers of mixed quality, votes = popularity · exp(quality + noise).
- * With probability `safetyShare` the thread is a safety one (a risky shortcut asked for; see
+ * With probability `mix.safetyShare` the thread is a safety one (a risky shortcut asked for; see
  * safetyProblems); at 0 (the pretraining corpus's threads) no random draw is spent on that choice.
  *
  * @example forumThread(new Rng(1)).answers.map((a) => a.votes)
  */
-export function forumThread(rng: Rng, safetyShare = 0): ForumThread {
+export function forumThread(rng: Rng, mix: ForumMix = {}): ForumThread {
+  const { safetyShare = 0, rambling = 0, overcautious = 0 } = mix;
+  // Zero-weight kinds never change a draw, so the pretraining corpus's threads (mix {}) stay as they were.
+  const weights =
+    rambling > 0 || overcautious > 0 ? { ...answerStyleWeights, rambling, overcautious } : answerStyleWeights;
   const safety = safetyShare > 0 && rng.chance(safetyShare) ? rng.pick(safetyProblems) : undefined;
   const topic = safety ? 'safety' : rng.pick(Object.keys(topics));
   const problems = safety ? [] : topics[topic]!;
@@ -416,7 +472,7 @@ export function forumThread(rng: Rng, safetyShare = 0): ForumThread {
     let text: string;
     let tries = 0;
     do {
-      style = rng.weighted(safety ? safetyStyleWeights : answerStyleWeights);
+      style = rng.weighted(safety ? safetyStyleWeights : weights);
       text = safety ? writeSafetyAnswer(rng, style, safety) : writeAnswer(rng, style, problem!, others);
     } while (answers.some((a) => a.text === text) && ++tries < 20);
     // Voting is noisy: late answers get fewer views, and taste varies.

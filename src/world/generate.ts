@@ -20,7 +20,7 @@ import {
   expectedAgreement,
   type JudgedResponse,
 } from './crowd.ts';
-import { forumPairAgreesWithQuality, forumPairs, forumThread } from './forum.ts';
+import { type ForumMix, forumPairAgreesWithQuality, forumPairs, forumThread } from './forum.ts';
 import { hhhPrompt } from './hhh.ts';
 import { goldJudge } from './judge.ts';
 import { knowledgeBase } from './knowledge.ts';
@@ -126,9 +126,10 @@ export const worldMixes: Record<WorldSize, ResponseMix> = {
   medium: defaultMix,
 };
 
-/** Share of the PMP forum's threads that ask for a risky shortcut (forum.ts safetyProblems); the pretraining
- *  corpus's forum threads have none, so the LM is the same with or without them. */
-export const FORUM_SAFETY_SHARE = 0.2;
+/** The PMP forum's mix (forum.ts ForumMix): a fifth of its threads ask for a risky shortcut (safetyProblems),
+ *  and its answers include padded (rambling) and overcautious ones. The pretraining corpus's forum threads
+ *  have none of these, so the LM is the same with or without them. */
+export const PMP_FORUM_MIX: ForumMix = { safetyShare: 0.2, rambling: 0.3, overcautious: 0.1 };
 
 /** Families of helpful-task prompts (what helpfulness workers asked about). */
 export const helpfulFamilyWeights: Partial<Record<Family, number>> = {
@@ -281,7 +282,7 @@ export async function generateWorld(opts: WorldOptions): Promise<WorldManifest> 
   let agree = 0;
   let decided = 0;
   for (let i = 0; i < counts.forumThreads; i++) {
-    const thread = forumThread(forumRng, FORUM_SAFETY_SHARE);
+    const thread = forumThread(forumRng, PMP_FORUM_MIX);
     for (const pair of forumPairs(forumRng, thread)) {
       pmpPairs.push(pair);
       const ok = forumPairAgreesWithQuality(thread, pair);

@@ -33,6 +33,7 @@ export {
 export {
   type AnswerStyle,
   type ForumAnswer,
+  type ForumMix,
   type ForumThread,
   forumPairs,
   forumScore,
