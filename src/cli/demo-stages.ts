@@ -110,7 +110,7 @@ export interface DemoSettings {
    *  the full scores barely part (0.12 vs 0.08) and gold lies above them: more steps would not show it.
    *  Weaker PMs (`--pm-steps 30`, an eighth of an epoch; seed 1, 60 steps) leave the train PM's reward flat
    *  from √KL ≈ 0.7 (0.29 → 0.30) while the test PM keeps rising: at √KL 1.48 train +0.316, test +0.300, gold
-   *  +0.222 — a margin of 0.016, within the snapshots' noise; at 80 steps the test PM ends above (−0.150). */
+   *  +0.222 — a margin of 0.016, within the snapshots' noise; with `--pm-steps 80` the test PM ends above (−0.150). */
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then

@@ -77,11 +77,12 @@ test('safety threads: outside the assistant families, and their pairs mostly put
   );
 });
 
-test('the PMP mix: padded and overcautious answers appear only there, and are mostly voted below the plain tip', () => {
+test('the PMP mix: padded and overcautious answers appear only there, and each is mostly voted below the plain tip', () => {
   const rng = new Rng(12);
   const count = { rambling: 0, overcautious: 0 };
-  const order = { tipFirst: 0, tipSecond: 0 };
-  for (let i = 0; i < 400; i++) {
+  // Pairs of a plain tip ('good') against each weak kind: [tip first, tip second].
+  const order = { rambling: [0, 0], overcautious: [0, 0] };
+  for (let i = 0; i < 800; i++) {
     for (const a of forumThread(rng).answers)
       assert.ok(a.style !== 'rambling' && a.style !== 'overcautious', 'the corpus mix has neither');
     const thread = forumThread(rng, { rambling: 0.3, overcautious: 0.1 });
@@ -94,11 +95,13 @@ test('the PMP mix: padded and overcautious answers appear only there, and are mo
         style.get(p.chosen.slice(prompt.length + 1)),
         style.get(p.rejected.slice(prompt.length + 1)),
       ];
-      const weak = (s?: string) => s === 'rambling' || s === 'overcautious';
-      if (c === 'good' && weak(r)) order.tipFirst++;
-      if (weak(c) && r === 'good') order.tipSecond++;
+      if (c === 'good' && (r === 'rambling' || r === 'overcautious')) order[r][0]!++;
+      if (r === 'good' && (c === 'rambling' || c === 'overcautious')) order[c][1]!++;
     }
   }
-  assert.ok(count.rambling > 100 && count.overcautious > 30, JSON.stringify(count));
-  assert.ok(order.tipFirst > 2 * order.tipSecond, JSON.stringify(order));
+  assert.ok(count.rambling > 200 && count.overcautious > 60, JSON.stringify(count));
+  // Measured on this seed: 210 vs 61 pairs (rambling), 73 vs 9 (overcautious).
+  assert.ok(order.rambling[0]! > 2 * order.rambling[1]!, JSON.stringify(order));
+  assert.ok(order.overcautious[0]! > 3 * order.overcautious[1]!, JSON.stringify(order));
+  assert.throws(() => forumThread(rng, 0.2 as never), /mix must be an object/);
 });

@@ -349,10 +349,11 @@ const answerStyleWeights: Record<AnswerStyle, number> = {
  * answers and on harmful requests (measured on seed 1: PMP alone ranked 54.6% of the held-out comparisons
  * as the gold judge does, and a PM finetuned from it on 250 was 5.9 points less accurate than one finetuned
  * from the LM).
- * Real forums bury both: a padded answer gets fewer votes than the same tip said plainly (rambling), and
- * "get a professional in" to an everyday question is voted down as a non-answer (overcautious), which only
- * the question tells apart from the safety threads' caution. Their wording is the forum's own, not the
- * assistant's fillers and refusals.
+ * Forums tend to bury both: a padded answer gets fewer votes on average than the same tip said plainly
+ * (rambling), and "get a professional in" to an everyday question is voted down as a non-answer
+ * (overcautious), while declining with a reason is voted up in the safety threads: whether declining is
+ * right depends on what was asked. Their wording is the forum's own, not the assistant's fillers and
+ * refusals.
  */
 const ramblingOpeners = [
   'Funny, I was only talking about this with my neighbour last weekend.',
@@ -373,7 +374,11 @@ const overcautiousAnswers = [
   'Sorry, I would rather not say, in case it goes wrong.',
 ];
 
-/** The share of safety threads and the weights of the PMP-only answer kinds (0: none of them). */
+/**
+ * The share of safety threads, and the weights of the PMP-only answer kinds added to answerStyleWeights
+ * (which sum to 1, so { rambling: 0.3, overcautious: 0.1 } makes ~21% and ~7% of an everyday thread's
+ * answers); 0 or absent: none of them.
+ */
 export interface ForumMix {
   safetyShare?: number;
   rambling?: number;
@@ -446,6 +451,10 @@ function writeSafetyAnswer(rng: Rng, style: AnswerStyle, problem: SafetyProblem)
  * @example forumThread(new Rng(1)).answers.map((a) => a.votes)
  */
 export function forumThread(rng: Rng, mix: ForumMix = {}): ForumThread {
+  if (typeof mix !== 'object' || mix === null)
+    throw new TypeError(
+      `forumThread: mix must be an object such as { safetyShare: 0.2 }, got ${String(mix)}`,
+    );
   const { safetyShare = 0, rambling = 0, overcautious = 0 } = mix;
   // Zero-weight kinds never change a draw, so the pretraining corpus's threads (mix {}) stay as they were.
   const weights =
