@@ -110,7 +110,12 @@ export interface DemoSettings {
    *  the full scores barely part (0.12 vs 0.08) and gold lies above them: more steps would not show it.
    *  Weaker PMs (`--pm-steps 30`, an eighth of an epoch; seed 1, 60 steps) leave the train PM's reward flat
    *  from √KL ≈ 0.7 (0.29 → 0.30) while the test PM keeps rising: at √KL 1.48 train +0.316, test +0.300, gold
-   *  +0.222 — a margin of 0.016, within the snapshots' noise; with `--pm-steps 80` the test PM ends above (−0.150). */
+   *  +0.222 — a margin of 0.016, within the snapshots' noise; with `--pm-steps 80` the test PM ends above (−0.150).
+   *  150 steps after the PMP forum's change (snapshots every 6; 2026-12-06): on seed 1 the train PM peaks (0.44
+   *  at √KL 1.6) and falls while the test PM falls further — at the largest √KL (2.85) gains of train +0.25,
+   *  test +0.07 — but gold only eases (0.809 at its peak, 0.776 there) and its gain stays above both (+0.37 in
+   *  train-PM units); the early R² drops to 0.78 (the early part now reaches the plateau); on seed 2 the test
+   *  PM ends above the train PM. */
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
@@ -124,6 +129,12 @@ export interface DemoSettings {
   online: {
     rounds: number;
     comparisons: number;
+    /** The closing round's crowd comparisons, to which the Elo is fitted (each a freshly sampled pair, ~200 a
+     *  second). 4,800 at full scale since 2026-12-06 (was 1,600): the same round-1 policies of seeds 1–3 read
+     *  +99 [78, 123] / +90 [64, 112] / +109 [87, 134] from 1,600 and +97 [82, 109] / +104 [90, 115] /
+     *  +105 [91, 118] from 4,800, for ~16 s more. What moves the policy itself, measured the same day: 960 new
+     *  comparisons per round instead of 320 raised round 1's gold by +0.004 / +0.002 (seeds 1, 2; Elo +100 /
+     *  +104 from 4,800), a second round by +0.017 / −0.001 for ~180 s more; neither kept. */
     evalComparisons: number;
     bootstrap: number;
     policyTrainer: 'ppo' | 'rs';
@@ -153,7 +164,7 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     online: {
       rounds: 1,
       comparisons: 320,
-      evalComparisons: 1600,
+      evalComparisons: 4800,
       bootstrap: 200,
       policyTrainer: 'rs',
       policyFrom: 'previous',
