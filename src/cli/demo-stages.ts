@@ -104,8 +104,8 @@ export interface DemoSettings {
   /** Robustness: PPO against the train PM at the paper's λ_KL = 0.001 for longer, so the policy can
    *  over-optimise it, with a snapshot every few steps, each scored on `evalPrompts` held-out prompts (at full
    *  scale all 320 of the world's: the early-fit R² on seeds 1–3 read 0.994 / 0.897 / 0.916 from 256 and
-   *  0.989 / 0.967 / 0.926 from 320, 2026-12-06; with 128, seed 3's was 0.845 instead of 0.892 — the PM means'
-   *  noise).
+   *  0.989 / 0.967 / 0.926 from 320, 2026-12-06; on 2026-12-05, before the PMP forum's change, seed 3's read
+   *  0.845 from 128 against 0.892 from 256 — the PM means' noise).
    *  Over-optimisation is not shown at 60 steps (√KL ≈ 1.1: the train and test PMs gain alike and gold rises).
    *  At 150 steps (seed 2, √KL 2.5; 2026-12-06) the PMs' trunks part (train +0.52, test +0.41, raw) but both
    *  PMs' shared likelihood feature falls as the policy leaves the LM (−0.31, −0.27) and gold still rises, so
@@ -113,11 +113,12 @@ export interface DemoSettings {
    *  Weaker PMs (`--pm-steps 30`, an eighth of an epoch; seed 1, 60 steps) leave the train PM's reward flat
    *  from √KL ≈ 0.7 (0.29 → 0.30) while the test PM keeps rising: at √KL 1.48 train +0.316, test +0.300, gold
    *  +0.222 — a margin of 0.016, within the snapshots' noise; with `--pm-steps 80` the test PM ends above (−0.150).
-   *  150 steps after the PMP forum's change (snapshots every 6; 2026-12-06): on seed 1 the train PM peaks (0.44
-   *  at √KL 1.6) and falls while the test PM falls further — at the largest √KL (2.85) gains of train +0.25,
-   *  test +0.07 — but gold only eases (0.809 at its peak, 0.776 there) and its gain stays above both (+0.37 in
-   *  train-PM units); the early R² drops to 0.78 (the early part now reaches the plateau); on seed 2 the test
-   *  PM ends above the train PM. */
+   *  150 steps after the PMP forum's change (snapshots every 6; 2026-12-06): on seed 1 the train PM's gain
+   *  levels off near +0.49 from √KL 0.8 (one spike, +0.51 at 1.6, the only point with a positive margin,
+   *  +0.026) and then falls while the test PM's falls further — at the largest √KL (2.85) train +0.25, test
+   *  +0.07 — but gold only eases (0.809 at its peak, 0.776 there) and its gain ends above both (from √KL ≈ 1.7;
+   *  +0.37 in train-PM units at 2.85); the early R² drops to 0.78 (the early part now reaches the plateau); on
+   *  seed 2 the test PM ends above the train PM. */
   robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
@@ -131,12 +132,13 @@ export interface DemoSettings {
   online: {
     rounds: number;
     comparisons: number;
-    /** The closing round's crowd comparisons, to which the Elo is fitted (each a freshly sampled pair, ~200 a
-     *  second). 4,800 at full scale since 2026-12-06 (was 1,600): the same round-1 policies of seeds 1–3 read
-     *  +99 [78, 123] / +90 [64, 112] / +109 [87, 134] from 1,600 and +97 [82, 109] / +104 [90, 115] /
-     *  +105 [91, 118] from 4,800, for ~16 s more. What moves the policy itself, measured the same day: 960 new
-     *  comparisons per round instead of 320 raised round 1's gold by +0.004 / +0.002 (seeds 1, 2; Elo +100 /
-     *  +104 from 4,800), a second round by +0.017 / −0.001 for ~180 s more; neither kept. */
+    /** The closing round's crowd comparisons, most of what the Elo is fitted to (each a freshly sampled
+     *  pair, ~200 a second). 4,800 at full scale since 2026-12-06 (was 1,600): the same round-1 policies of
+     *  seeds 1–3 read +99 [78, 123] / +90 [64, 112] / +109 [87, 134] from 1,600 and +97 [82, 109] /
+     *  +104 [90, 115] / +105 [91, 118] from 4,800, for ~15 s more. What moves the policy itself, measured the
+     *  same day: 960 new comparisons per round instead of 320 raised round 1's gold by +0.004 / +0.002 (seeds
+     *  1, 2; Elo +100 / +104 from 4,800), a second round by +0.017 / −0.001 for ~125 s more (its PM and
+     *  finetuning); neither kept. */
     evalComparisons: number;
     bootstrap: number;
     policyTrainer: 'ppo' | 'rs';
