@@ -103,23 +103,35 @@ export interface DemoSettings {
   };
   /** Robustness: PPO against the train PM at the paper's λ_KL = 0.001 for longer, so the policy can
    *  over-optimise it, with a snapshot every few steps, each scored on `evalPrompts` held-out prompts (at full
-   *  scale all 320 of the world's: the early-fit R² on seeds 1–3 read 0.994 / 0.897 / 0.916 from 256 and
-   *  0.989 / 0.967 / 0.926 from 320, 2026-12-06; on 2026-12-05, before the PMP forum's change, seed 3's read
-   *  0.845 from 128 against 0.892 from 256 — the PM means' noise).
-   *  Over-optimisation is not shown at 60 steps (√KL ≈ 1.1: the train and test PMs gain alike and gold rises).
-   *  At 150 steps (seed 2, √KL 2.5; 2026-12-06) the PMs' trunks part (train +0.52, test +0.41, raw) but both
-   *  PMs' shared likelihood feature falls as the policy leaves the LM (−0.31, −0.27) and gold still rises, so
-   *  the full scores barely part (0.12 vs 0.08) and gold lies above them: more steps would not show it.
-   *  Weaker PMs (`--pm-steps 30`, an eighth of an epoch; seed 1, 60 steps) leave the train PM's reward flat
-   *  from √KL ≈ 0.7 (0.29 → 0.30) while the test PM keeps rising: at √KL 1.48 train +0.316, test +0.300, gold
-   *  +0.222 — a margin of 0.016, within the snapshots' noise; with `--pm-steps 80` the test PM ends above (−0.150).
-   *  150 steps after the PMP forum's change (snapshots every 6; 2026-12-06): on seed 1 the train PM's gain
-   *  levels off near +0.49 from √KL 0.8 (one spike, +0.51 at 1.6, the only point with a positive margin,
-   *  +0.026) and then falls while the test PM's falls further — at the largest √KL (2.85) train +0.25, test
-   *  +0.07 — but gold only eases (0.809 at its peak, 0.776 there) and its gain ends above both (from √KL ≈ 1.7;
-   *  +0.37 in train-PM units at 2.85); the early R² drops to 0.78 (the early part now reaches the plateau); on
-   *  seed 2 the test PM ends above the train PM. */
-  robustness: { steps: number; snapshotEvery: number; lr: number; klCoef: number; evalPrompts: number };
+   *  scale all 320 of the world's: with 256 the early-fit R² on seeds 1–3 read 0.994 / 0.897 / 0.916, with 320
+   *  0.989 / 0.967 / 0.926, the same 60-step runs; on 2026-12-05 seed 3's read 0.845 from 128 against 0.892
+   *  from 256 — the PM means' noise).
+   *  `valueModel` 'separate' (the critic its own network, started from a copy of the initial trunk; OpenRLHF
+   *  and DeepSpeed-Chat also train the critic as a model of its own) since 2026-12-06 at full scale. With the
+   *  value head on the policy's trunk ('shared', the main PPO's) at λ_KL 0.001 the policy drifted: over 150
+   *  steps on seed 1 its entropy went 0.23 → 0.51 nats a token and KL to 8.7 nats while the train PM's own
+   *  reward peaked near √KL 1 and fell, the test PM's faster, gold easing — the optimisation broke down before
+   *  it could over-optimise. With the critic apart the entropy falls (0.23 → 0.15), the train PM's reward
+   *  keeps rising, and on seeds 2 and 3 gold peaks near √KL 0.9–1.0 (0.822, 0.826) and eases while the train
+   *  PM climbs on: at the largest √KL of 120 steps (1.40, 1.39) train +0.558 / +0.563, test +0.505 / +0.518,
+   *  gold +0.313 / +0.367 (train-PM units); early R² 0.982 / 0.948 / 0.962 on seeds 1–3. Seed 1's test PM
+   *  gains more than its train PM (+0.638 vs +0.561 at √KL 1.28), as in its 60-step runs: which PM gains more
+   *  follows which learned the larger weight on the likelihood feature, which rises for both as PPO sharpens
+   *  the policy (train / test weights 0.750 / 0.845 on seed 1, 0.833 / 0.758 on seed 2, 0.813 / 0.471 on
+   *  seed 3). 120 steps with snapshots every 4 take ~185 s against ~105 s for 60 shared-head steps every 3,
+   *  beside the online stage.
+   *  Earlier, with the shared head (2026-12-06): 60 steps (√KL ≈ 1.1) showed no over-optimisation; weaker
+   *  PMs (`--pm-steps 30`, seed 1) a margin of 0.016, within the snapshots' noise, and `--pm-steps 80` the test
+   *  PM above (−0.150). The quick scale keeps the shared head: its 30 steps end before the drift (at full
+   *  scale seed 1's shared-head entropy stayed 0.19–0.25 through step 60, then rose). */
+  robustness: {
+    steps: number;
+    snapshotEvery: number;
+    lr: number;
+    klCoef: number;
+    evalPrompts: number;
+    valueModel: 'shared' | 'separate';
+  };
   /** Online rounds after round 0 (the PM and PPO stages above). `policyTrainer` makes each round's policy:
    *  'rs' is rejection-sampling finetuning (best-of-`rsN` by the round's PM on the training prompts, then
    *  `rsEpochs` epochs of finetuning on the kept samples, ~3.5 to a 128-token window: ~320 steps of 16 windows
@@ -164,7 +176,14 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     evalSamples: 4,
     maxNewTokens: 32,
     ppo: { steps: 100, batchSize: 32, miniBatchSize: 16, lr: 2e-5, klCoef: 0.05, valueModel: 'shared' },
-    robustness: { steps: 60, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 320 },
+    robustness: {
+      steps: 120,
+      snapshotEvery: 4,
+      lr: 4e-5,
+      klCoef: 0.001,
+      evalPrompts: 320,
+      valueModel: 'separate',
+    },
     online: {
       rounds: 1,
       comparisons: 320,
@@ -187,7 +206,14 @@ export const demoScales: Record<DemoScale, DemoSettings> = {
     evalSamples: 2,
     maxNewTokens: 24,
     ppo: { steps: 40, batchSize: 32, miniBatchSize: 16, lr: 3e-5, klCoef: 0.05, valueModel: 'shared' },
-    robustness: { steps: 30, snapshotEvery: 3, lr: 4e-5, klCoef: 0.001, evalPrompts: 64 },
+    robustness: {
+      steps: 30,
+      snapshotEvery: 3,
+      lr: 4e-5,
+      klCoef: 0.001,
+      evalPrompts: 64,
+      valueModel: 'shared',
+    },
     online: {
       rounds: 1,
       comparisons: 160,
@@ -331,6 +357,7 @@ export function demoStages(p: DemoPaths): Stage[] {
         ...['--checkpoint-every', String(s.robustness.snapshotEvery), '--batch-size', '32'],
         ...['--mini-batch-size', '16', '--max-new-tokens', tokens, '--whiten-rewards'],
         ...['--lr', String(s.robustness.lr), '--kl-coef', String(s.robustness.klCoef)],
+        ...['--value-model', s.robustness.valueModel],
         ...['--eval-prompts', String(s.robustness.evalPrompts), '--seed', seed],
       ],
       output: o('robustness'),
