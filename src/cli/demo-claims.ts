@@ -115,7 +115,7 @@ export { claimStatus } from '../report/inputs.ts';
 
 /** Settings where the demo departs from the paper, with the reason (printed under the table). */
 export const deviations = [
-  'λ_KL = 0.05 in the main PPO run (paper 0.001): at 0.001 this small policy runs past 10 nats within a few dozen steps while gold stalls; the robustness study keeps 0.001 to show that over-optimisation',
+  'λ_KL = 0.05 in the main PPO run (paper 0.001): at 0.001 (with the value head on the policy’s trunk) this small policy runs past 10 nats within a few dozen steps while gold stalls; the robustness study keeps 0.001 to show that over-optimisation',
   'the robustness study’s PPO at full scale trains its critic as a network of its own (`--value-model separate`; the main PPO shares the policy’s trunk): at λ_KL 0.001 the shared head let the policy drift (entropy 0.23 → 0.51 nats a token over 150 steps on seed 1) and the train PM’s own reward fall before it could be over-optimised',
   'PPO rewards centred on the PM’s mean score of the preferred responses in held-out comparisons of the initial policy’s own samples (a response like a typical preferred one gets 0) and whitened (TRL’s whiten_rewards); lr 2e-5',
   'PM learning rates 0.5× the LM’s (paper: 0.1× PMP, 0.01× finetuning), which suit 52B models and large batches',
