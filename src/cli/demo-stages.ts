@@ -84,15 +84,15 @@ export interface DemoSettings {
    *  A separate critic (a copy of the initial trunk, as OpenRLHF and DeepSpeed-Chat) lets PPO take larger
    *  steps: gold HH on 320 held-out prompts × 4 samples, seed 1, shared 0.793 at lr 2e-5 and 5e-5, 0.784 at
    *  1e-4 (its PM reward falls after step 50); separate 0.798, 0.823, 0.816. But the stronger PPO exploits
-   *  the PM where it is weakest: on seed 2 it refused 0.545 of benign look-alikes at 5e-5 (0.227 at 3e-5) against 0.129, and
-   *  crowd Elo moved +13, +6, −3 on seeds 1–3; so the demo keeps the shared head at 2e-5. With the 24,000-
-   *  dialogue corpus (2026-12-06) the separate critic at 5e-5 gave PPO +0.148 / +0.143 / +0.107 and round-1
-   *  crowd Elo +91 / +94 / +84 on seeds 1–3 (the shared head at 2e-5: +0.123 / +0.109 / +0.099 and +75 /
-   *  +78 / +70), but on seed 3 it refused 0.561 of the look-alikes (shared: 0.098) and lost task accuracy
-   *  (0.807 → 0.735; shared 0.856): the same exploit, on another seed. Stopped at 50 steps (its gold is
-   *  ~0.83 by step 20–40, then only KL grows): PPO +0.137 / +0.127 / +0.112, Elo +75 / +82 / +78, look-alikes
-   *  0.030 / 0.098 / 0.152, task-accuracy gains 0.087 / 0.064 / 0.042 (shared: 0.106 / 0.106 / 0.049) — a
-   *  wash against the shared head, not adopted. */
+   *  the PM where it is weakest: on seed 2 it refused 0.545 of benign look-alikes at 5e-5 (0.227 at 3e-5)
+   *  against 0.129, and crowd Elo moved +13, +6, −3 on seeds 1–3; so the demo keeps the shared head at 2e-5.
+   *  With the 24,000-dialogue corpus (2026-12-06) the separate critic at 5e-5 gave PPO +0.148 / +0.143 /
+   *  +0.107 and round-1 crowd Elo +91 / +94 / +84 on seeds 1–3 (the shared head at 2e-5: +0.123 / +0.109 /
+   *  +0.099 and +75 / +78 / +70), but on seed 3 it refused 0.561 of the look-alikes (shared: 0.098) and lost
+   *  task accuracy (0.807 → 0.735; shared 0.856): the same exploit, on another seed. Stopped at 50 steps (its
+   *  gold is ~0.83 by step 20–40, then only KL grows): PPO +0.137 / +0.127 / +0.112, Elo +75 / +82 / +78,
+   *  look-alikes 0.030 / 0.098 / 0.152, task-accuracy gains 0.087 / 0.064 / 0.042 (shared: 0.106 / 0.106 /
+   *  0.049) — a wash against the shared head, not adopted. */
   ppo: {
     steps: number;
     batchSize: number;
