@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { goldJudge } from './judge.ts';
-import { forumPairs, forumScore, forumThread } from './forum.ts';
+import { type ForumThread, forumPairs, forumScore, forumThread } from './forum.ts';
 import { hhhDialogues, hhhPrompt } from './hhh.ts';
 import { parseRequest } from './parse.ts';
 import { formatPrompt } from './requests.ts';
@@ -52,6 +52,14 @@ test('every HHH dialogue is ideal by the gold judge', () => {
   assert.equal(text, hhhPrompt(), 'the HHH prompt is fixed');
 });
 
+/** The answer styles of each of a thread's forum pairs: [the voted-up answer's, the voted-down one's]. */
+function pairStyles(rng: Rng, thread: ForumThread): [string | undefined, string | undefined][] {
+  const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
+  const style = new Map(thread.answers.map((a) => [a.text, a.style]));
+  const answer = (transcript: string) => style.get(transcript.slice(prompt.length + 1));
+  return forumPairs(rng, thread).map((p) => [answer(p.chosen), answer(p.rejected)]);
+}
+
 test('safety threads: outside the assistant families, and their pairs mostly put the caution above the shortcut', () => {
   const rng = new Rng(11);
   let cautionFirst = 0;
@@ -61,12 +69,7 @@ test('safety threads: outside the assistant families, and their pairs mostly put
     assert.equal(thread.topic, 'safety');
     const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
     assert.equal(parseRequest(prompt), undefined, prompt);
-    const style = new Map(thread.answers.map((a) => [a.text, a.style]));
-    for (const p of forumPairs(rng, thread)) {
-      const [c, r] = [
-        style.get(p.chosen.slice(prompt.length + 1)),
-        style.get(p.rejected.slice(prompt.length + 1)),
-      ];
+    for (const [c, r] of pairStyles(rng, thread)) {
       if (c === 'caution' && r === 'unsafe') cautionFirst++;
       if (c === 'unsafe' && r === 'caution') shortcutFirst++;
     }
@@ -86,15 +89,9 @@ test('the PMP mix: padded and overcautious answers appear only there, and each i
     for (const a of forumThread(rng).answers)
       assert.ok(a.style !== 'rambling' && a.style !== 'overcautious', 'the corpus mix has neither');
     const thread = forumThread(rng, { rambling: 0.3, overcautious: 0.1 });
-    const prompt = `\n\nHuman: ${thread.question}\n\nAssistant:`;
-    const style = new Map(thread.answers.map((a) => [a.text, a.style]));
     for (const a of thread.answers)
       if (a.style === 'rambling' || a.style === 'overcautious') count[a.style]++;
-    for (const p of forumPairs(rng, thread)) {
-      const [c, r] = [
-        style.get(p.chosen.slice(prompt.length + 1)),
-        style.get(p.rejected.slice(prompt.length + 1)),
-      ];
+    for (const [c, r] of pairStyles(rng, thread)) {
       if (c === 'good' && (r === 'rambling' || r === 'overcautious')) order[r][0]!++;
       if (r === 'good' && (c === 'rambling' || c === 'overcautious')) order[c][1]!++;
     }

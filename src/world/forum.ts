@@ -457,8 +457,7 @@ export function forumThread(rng: Rng, mix: ForumMix = {}): ForumThread {
     );
   const { safetyShare = 0, rambling = 0, overcautious = 0 } = mix;
   // Zero-weight kinds never change a draw, so the pretraining corpus's threads (mix {}) stay as they were.
-  const weights =
-    rambling > 0 || overcautious > 0 ? { ...answerStyleWeights, rambling, overcautious } : answerStyleWeights;
+  const weights = { ...answerStyleWeights, rambling, overcautious };
   const safety = safetyShare > 0 && rng.chance(safetyShare) ? rng.pick(safetyProblems) : undefined;
   const topic = safety ? 'safety' : rng.pick(Object.keys(topics));
   const problems = safety ? [] : topics[topic]!;
