@@ -33,7 +33,9 @@ writes DIR/<experiment>.json. Accuracy is on the world's held-out helpful and ha
 against the crowd's labels and against the gold judge's. Every run resumes: rerunning skips what is done.
 
   size   one LM per size (${experimentSizes.map((s) => `${s.nLayer}×${s.nEmbd}`).join(', ')}: ≈50k, 174k, 740k parameters), pretrained
-         --lm-steps steps on the world corpus, then a PM finetuned on all training comparisons
+         --lm-steps steps on the world corpus, then --repeats PMs per size finetuned on all training
+         comparisons, each with its own seed; the verdict reads the mean per size (one run moves a tiny
+         PM by ±1–2 points) and the largest − smallest gain's bootstrap interval over the runs
   pmp    PMP on the forum pairs, then finetuning on 100, 250 and 1000 comparisons, vs finetuning the LM
          directly, on --repeats fresh draws of the comparisons per size; the verdict is the mean gain with
          a bootstrap interval over the draws (one draw moves a tiny PM by ±5–10 points at n ≤ 250)
@@ -56,7 +58,8 @@ options:
   --lr-multiplier X         finetuning lr multiplier (default 0.5)
   --pmp-lr-multiplier X     PMP lr multiplier (default 0.5)
   --likelihood on|off       the LM's likelihood feature in every PM (default on)
-  --repeats K               pmp: draws of the finetuning comparisons per size (default 5)
+  --repeats K               runs per setting: size, PMs per model size, each with its own seed (default 3);
+                            pmp, draws of the finetuning comparisons per size (default 5)
   --json                    make the last stdout line all results as one JSON object`;
 
 async function prepareWorld(dir: string, seed: number): Promise<void> {
@@ -166,7 +169,7 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
           name: size.name,
           checkpoint: await prepareLM(out, corpus, tokenizer, size, lmSteps, seed),
         });
-      result = await sizeExperiment(ctx, lms);
+      result = await sizeExperiment(ctx, lms, numberOption(options, 'repeats', 3));
     } else {
       const lm = await prepareLM(out, corpus, tokenizer, medium, lmSteps, seed);
       result =

@@ -13,7 +13,7 @@ import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
 import type { TaskedComparison } from './data.ts';
-import { type ExperimentContext, pmpExperiment, runPM } from './experiments.ts';
+import { type ExperimentContext, pmpExperiment, runPM, sizeExperiment } from './experiments.ts';
 import { LikelihoodFeature } from './likelihood.ts';
 import { likelihoodTokens, loadPreferenceModel, PreferenceModel, savePreferenceModel } from './model.ts';
 import { trainPreferenceModel } from './train.ts';
@@ -40,9 +40,9 @@ function tokenizer(): Tokenizer {
   return Tokenizer.train(texts, { vocabSize: 300 });
 }
 
-const tinyGPT = (tok: Tokenizer, seed: number) =>
+const tinyGPT = (tok: Tokenizer, seed: number, nEmbd = 16) =>
   new GPT(
-    { nLayer: 1, nHead: 2, nEmbd: 16, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
+    { nLayer: 1, nHead: 2, nEmbd, nPositions: 48, vocabSize: tok.vocabSize, dropout: 0 },
     { seed },
   ).eval();
 
@@ -318,4 +318,62 @@ test('the PMP experiment draws fresh comparisons per repeat and judges the mean 
   assert.ok(Math.abs(mean - (gain(0) + gain(1)) / 2) < 0.06, `${mean} vs draws ${gain(0)}, ${gain(1)}`);
   assert.ok(lower <= mean && mean <= upper);
   assert.equal(r.holds, lower > 0);
+});
+
+test('the size experiment trains each size with its own seeds and judges the mean gain by its interval', async () => {
+  const { tok, dir, lmDir, pairs } = experimentSetup('hhkit-sizerep-', 7, 5);
+  const wideDir = join(dir, 'lm-wide');
+  saveCheckpoint(wideDir, {
+    model: tinyGPT(tok, 8, 32),
+    meta: { kind: 'lm', lineage: [], training: { lr: 2e-2 } },
+    tokenizerPath: join(dir, 'tok.json'),
+  });
+  const data = {
+    helpfulTrain: pairs(24),
+    harmlessTrain: [],
+    helpfulTest: pairs(8),
+    harmlessTest: [],
+    pmp: [],
+  };
+  const ctx: ExperimentContext = {
+    out: dir,
+    data,
+    tokenizer: tok,
+    seed: 2,
+    lrMultiplier: 0.1,
+    pmpLrMultiplier: 0.1,
+    overrides: { batchSize: 8, checkpointEvery: 1000 },
+  };
+  const lms = [
+    { name: 'wide', checkpoint: wideDir },
+    { name: 'narrow', checkpoint: lmDir },
+  ];
+  const r = await sizeExperiment(ctx, lms, 2);
+  // smallest first, each size's runs together; the first run keeps a single-run experiment's name and seed
+  assert.deepEqual(
+    r.rows.map((row) => `${row.name}/${row['draw']}`),
+    ['size-narrow/0', 'size-narrow-r1/1', 'size-wide/0', 'size-wide-r1/1'],
+  );
+  const seedOf = (name: string) =>
+    JSON.parse(readFileSync(join(dir, name, 'checkpoint', 'hhkit.json'), 'utf8'))['training']['seed'];
+  assert.deepEqual([seedOf('size-narrow'), seedOf('size-narrow-r1')], [2, 3]);
+  const acc = (row: (typeof r.rows)[number]) => row.goldAccuracy || row.accuracy;
+  const mean = (i: number) => (acc(r.rows[2 * i]!) + acc(r.rows[2 * i + 1]!)) / 2;
+  assert.deepEqual(
+    r.points?.map((p) => [p.name, p.accuracy]),
+    [
+      ['narrow', mean(0)],
+      ['wide', mean(1)],
+    ],
+  );
+  assert.ok(r.value && Math.abs(r.value.value - (mean(1) - mean(0))) < 1e-12, JSON.stringify(r.value));
+  assert.ok(r.value.lower <= r.value.value && r.value.value <= r.value.upper);
+  assert.equal(r.holds, mean(1) >= mean(0) - 0.005 && r.value.value > 0.01 && r.value.lower > 0, r.verdict);
+  assert.match(r.verdict, /mean of 2 runs each/);
+  // a rerun reuses every finished PM
+  const again = await sizeExperiment(ctx, lms, 2);
+  assert.deepEqual(
+    again.rows.map((row) => row.goldAccuracy || row.accuracy),
+    r.rows.map(acc),
+  );
 });
