@@ -90,7 +90,8 @@ RLHF made the assistant better by the world's gold judge:
  15. report     one offline HTML file with every figure and the table of claims (\`hhkit report\`)
 With --full, before the report: PM accuracy vs model size and PMP vs none (\`hhkit pm experiment all\`).
 
-It ends with the paper's effects measured on this run, each with a 95% bootstrap interval, the paper's
+It ends with the paper's effects measured on this run, each with a 95% interval (a bootstrap over the
+held-out prompts or comparisons; --full's PM experiments, a t interval over their runs), the paper's
 claim beside it and whether it held, and the settings where the demo departs from the paper; the table is
 also written to DIR/claims.json and shown on top of the report. Each claim is HELD (its target met),
 SHORT (the paper's direction, interval excluding zero, short of the target) or FAILED (the wrong way, or

@@ -35,10 +35,10 @@ against the crowd's labels and against the gold judge's. Every run resumes: reru
   size   one LM per size (${experimentSizes.map((s) => `${s.nLayer}×${s.nEmbd}`).join(', ')}: ≈50k, 174k, 740k parameters), pretrained
          --lm-steps steps on the world corpus, then --repeats PMs per size finetuned on all training
          comparisons, each with its own seed; the verdict reads the mean per size (one run moves a tiny
-         PM by ±1–2 points) and the largest − smallest gain's bootstrap interval over the runs
+         PM by ±1–3 points) and the largest − smallest gain's Welch t interval over the runs
   pmp    PMP on the forum pairs, then finetuning on 100, 250 and 1000 comparisons, vs finetuning the LM
          directly, on --repeats fresh draws of the comparisons per size; the verdict is the mean gain with
-         a bootstrap interval over the draws (one draw moves a tiny PM by ±5–10 points at n ≤ 250)
+         its t interval over the draws (one draw moves a tiny PM by ±5–10 points at n ≤ 250)
   mix    1200 comparisons with harmless share 0, ⅓, ⅔, 1; then λ = 0.25, 1, 4 at the natural share
 
 The medium LM is shared by pmp and mix. The learning rates are multipliers of the LM's pretraining lr:
@@ -58,8 +58,8 @@ options:
   --lr-multiplier X         finetuning lr multiplier (default 0.5)
   --pmp-lr-multiplier X     PMP lr multiplier (default 0.5)
   --likelihood on|off       the LM's likelihood feature in every PM (default on)
-  --repeats K               runs per setting: size, PMs per model size, each with its own seed (default 3);
-                            pmp, draws of the finetuning comparisons per size (default 5)
+  --repeats K               runs per setting (default 5; with all, for both): size, PMs per model size,
+                            each with its own seed; pmp, draws of the finetuning comparisons per size
   --json                    make the last stdout line all results as one JSON object`;
 
 async function prepareWorld(dir: string, seed: number): Promise<void> {
@@ -131,6 +131,10 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
   const out = resolve(outputFolder(stringOption(options, 'out', 'runs/pm-experiments'), '--out'));
   const seed = numberOption(options, 'seed', 1);
   const lmSteps = numberOption(options, 'lm-steps', 400);
+  // Checked before minutes of LM pretraining, not after.
+  const repeats = numberOption(options, 'repeats', 5);
+  if (!Number.isInteger(repeats) || repeats < 1)
+    throw new UsageError(`--repeats expects a positive integer, got ${repeats}`);
   const likelihoodOption = stringOption(options, 'likelihood', 'on');
   if (likelihoodOption !== 'on' && likelihoodOption !== 'off')
     throw new UsageError(`--likelihood expects on or off, got ${JSON.stringify(likelihoodOption)}`);
@@ -169,12 +173,12 @@ export async function runExperimentCommand(argv: string[]): Promise<number> {
           name: size.name,
           checkpoint: await prepareLM(out, corpus, tokenizer, size, lmSteps, seed),
         });
-      result = await sizeExperiment(ctx, lms, numberOption(options, 'repeats', 3));
+      result = await sizeExperiment(ctx, lms, repeats);
     } else {
       const lm = await prepareLM(out, corpus, tokenizer, medium, lmSteps, seed);
       result =
         name === 'pmp'
-          ? await pmpExperiment(ctx, lm, [100, 250, 1000], numberOption(options, 'repeats', 5))
+          ? await pmpExperiment(ctx, lm, [100, 250, 1000], repeats)
           : await mixExperiment(ctx, lm, 1200, [0, 1 / 3, 2 / 3, 1], [0.25, 1, 4]);
     }
     writeFileSync(join(out, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);

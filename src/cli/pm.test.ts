@@ -1,7 +1,7 @@
 // `hhkit pm train | eval | score` on files in the HH-RLHF release format (gzipped JSON lines with only
 // "chosen" and "rejected", the task told by the folder name, and the release's defects).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -136,4 +136,14 @@ test('hhkit pm train/eval/score work on HH-RLHF-format files, defects reported, 
   assert.ok(
     Math.abs(rows[2]!['pChosen']! - 1 / (1 + Math.exp(rows[1]!['score']! - rows[0]!['score']!))) < 1e-5,
   );
+});
+
+test('hhkit pm experiment: a bad --repeats is a usage error before any world or LM is made', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'hhkit-pmx-'));
+  for (const bad of ['0', '2.5']) {
+    const r = await runHhkit(['pm', 'experiment', 'size', '--out', out, '--repeats', bad]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`--repeats expects a positive integer, got ${bad}`));
+  }
+  assert.deepEqual(readdirSync(out), [], 'nothing generated');
 });

@@ -2,13 +2,14 @@
 // padding-independence, saving and loading, the clear errors, and that its weight is learned from
 // comparisons when the LM's likelihood is what separates chosen from rejected.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { noGrad, tensor, tidy } from '../engine/index.ts';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import { GPT } from '../nn/gpt.ts';
+import { welchDifference } from '../eval/student.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
@@ -320,7 +321,7 @@ test('the PMP experiment draws fresh comparisons per repeat and judges the mean 
   assert.equal(r.holds, lower > 0);
 });
 
-test('the size experiment trains each size with its own seeds and judges the mean gain by its interval', async () => {
+test('the size experiment trains each size with its own seeds, reuses finished runs, and judges the mean gain by Welch', async () => {
   const { tok, dir, lmDir, pairs } = experimentSetup('hhkit-sizerep-', 7, 5);
   const wideDir = join(dir, 'lm-wide');
   saveCheckpoint(wideDir, {
@@ -331,7 +332,7 @@ test('the size experiment trains each size with its own seeds and judges the mea
   const data = {
     helpfulTrain: pairs(24),
     harmlessTrain: [],
-    helpfulTest: pairs(8),
+    helpfulTest: pairs(40),
     harmlessTest: [],
     pmp: [],
   };
@@ -348,32 +349,47 @@ test('the size experiment trains each size with its own seeds and judges the mea
     { name: 'wide', checkpoint: wideDir },
     { name: 'narrow', checkpoint: lmDir },
   ];
-  const r = await sizeExperiment(ctx, lms, 2);
-  // smallest first, each size's runs together; the first run keeps a single-run experiment's name and seed
+  const acc = (row: { goldAccuracy: number; accuracy: number }) => row.goldAccuracy || row.accuracy;
+  // One run per size: a point, no interval, and the names of the experiment before it had repeats.
+  const one = await sizeExperiment(ctx, lms, 1);
+  assert.deepEqual(
+    one.rows.map((row) => row.name),
+    ['size-narrow', 'size-wide'],
+  );
+  assert.equal(one.value?.lower, one.value?.upper);
+  assert.doesNotMatch(one.verdict, /runs each|\[/);
+  const trained = (name: string) => statSync(join(dir, name, 'checkpoint', 'model.safetensors')).mtimeMs;
+  const firstRuns = ['size-narrow', 'size-wide'].map(trained);
+
+  const r = await sizeExperiment(ctx, lms, 3);
+  // smallest first, each size's runs together; the first run is the one-run experiment's, reused
   assert.deepEqual(
     r.rows.map((row) => `${row.name}/${row['draw']}`),
-    ['size-narrow/0', 'size-narrow-r1/1', 'size-wide/0', 'size-wide-r1/1'],
+    ['size-narrow', 'size-narrow-r1', 'size-narrow-r2', 'size-wide', 'size-wide-r1', 'size-wide-r2'].map(
+      (n, i) => `${n}/${i % 3}`,
+    ),
   );
+  assert.deepEqual(['size-narrow', 'size-wide'].map(trained), firstRuns, 'the first runs were not retrained');
+  assert.deepEqual(r.rows.filter((row) => row['draw'] === 0).map(acc), one.rows.map(acc));
   const seedOf = (name: string) =>
     JSON.parse(readFileSync(join(dir, name, 'checkpoint', 'hhkit.json'), 'utf8'))['training']['seed'];
-  assert.deepEqual([seedOf('size-narrow'), seedOf('size-narrow-r1')], [2, 3]);
-  const acc = (row: (typeof r.rows)[number]) => row.goldAccuracy || row.accuracy;
-  const mean = (i: number) => (acc(r.rows[2 * i]!) + acc(r.rows[2 * i + 1]!)) / 2;
+  assert.deepEqual(['size-wide', 'size-wide-r1', 'size-wide-r2'].map(seedOf), [2, 3, 4]);
+  const narrow = r.rows.slice(0, 3).map(acc);
+  const wide = r.rows.slice(3).map(acc);
+  assert.ok(new Set([...narrow, ...wide]).size > 2, `the seeds move the PMs: ${narrow} / ${wide}`);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   assert.deepEqual(
     r.points?.map((p) => [p.name, p.accuracy]),
     [
-      ['narrow', mean(0)],
-      ['wide', mean(1)],
+      ['narrow', mean(narrow)],
+      ['wide', mean(wide)],
     ],
   );
-  assert.ok(r.value && Math.abs(r.value.value - (mean(1) - mean(0))) < 1e-12, JSON.stringify(r.value));
-  assert.ok(r.value.lower <= r.value.value && r.value.value <= r.value.upper);
-  assert.equal(r.holds, mean(1) >= mean(0) - 0.005 && r.value.value > 0.01 && r.value.lower > 0, r.verdict);
-  assert.match(r.verdict, /mean of 2 runs each/);
-  // a rerun reuses every finished PM
-  const again = await sizeExperiment(ctx, lms, 2);
-  assert.deepEqual(
-    again.rows.map((row) => row.goldAccuracy || row.accuracy),
-    r.rows.map(acc),
-  );
+  // the interval is Welch's over the runs, not a bootstrap of them
+  const w = welchDifference(narrow, wide);
+  assert.ok(r.value, 'a value');
+  for (const k of ['value', 'lower', 'upper'] as const) assert.ok(Math.abs(r.value[k] - w[k]) < 1e-12, k);
+  assert.ok(r.value.lower < r.value.value && r.value.value < r.value.upper, JSON.stringify(r.value));
+  assert.equal(r.holds, mean(wide) >= mean(narrow) - 0.005 && w.value > 0.01 && w.lower > 0, r.verdict);
+  assert.match(r.verdict, /mean of 3 runs each[;)].* [+-]\d+\.\d pts \[[+-]\d+\.\d, [+-]\d+\.\d\]/);
 });

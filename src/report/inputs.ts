@@ -6,7 +6,8 @@
  *
  * Files (every object may also carry "command": the command line that produced it):
  * - pm-sizes.json     {"points": [{"params": 1.2e5, "accuracy": 0.61, "name"?: "small"}]}, or size.json,
- *   `hhkit pm experiment size`'s {"rows": [{"parameters", "accuracy", "goldAccuracy"?, "name"}]}
+ *   `hhkit pm experiment size`'s: its "points" (each size's mean over its runs) or, in files written
+ *   before it had repeats, its "rows" [{"parameters", "accuracy", "goldAccuracy"?, "name"}]
  * - pm-eval.json      `hhkit pm eval`'s report (PMEvalReport: "calibration": {"bins": […]}, "accuracy"),
  *   or calibration.json, a bare Calibration {"bins": [{"meanGap", "predicted", "accuracy",
  *   "count", "standardError"?}], "ece"?}
@@ -143,7 +144,8 @@ export interface EvalFile {
 const parsers = {
   pmSizes(j: Json): PmSizePoint[] {
     return nonEmpty(
-      // `hhkit pm experiment size` writes "rows" of {"parameters", "accuracy", "goldAccuracy"?}.
+      // `hhkit pm experiment size` writes "points" (means per size; gold accuracy on the world) and "rows"
+      // (every run, {"parameters", "accuracy", "goldAccuracy"?}); files from before its repeats hold rows only.
       list(j['points'] ?? j['rows'], 'points').map((p, i) => {
         const o = obj(p, `points[${i}]`);
         const name = o['name'] === undefined ? undefined : str(o['name'], `points[${i}].name`);

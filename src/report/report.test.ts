@@ -71,6 +71,41 @@ test('missing and malformed files become notes naming the file', () => {
   }
 });
 
+test("pm experiment size's size.json: the per-size means when it has them, its rows in older files", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-report-size-'));
+  try {
+    const row = (name: string, parameters: number, goldAccuracy: number) => ({
+      name,
+      parameters,
+      accuracy: 0.6,
+      goldAccuracy,
+    });
+    const rows = [
+      row('size-small', 5e4, 0.77),
+      row('size-small-r1', 5e4, 0.79),
+      row('size-large', 7e5, 0.85),
+    ];
+    const points = [
+      { name: 'small', params: 5e4, accuracy: 0.78 },
+      { name: 'large', params: 7e5, accuracy: 0.85 },
+    ];
+    writeFileSync(join(dir, 'size.json'), JSON.stringify({ experiment: 'size', rows, points }));
+    const read = (): unknown => {
+      const got = readRunInputs(dir).pmSizes;
+      return 'data' in got ? got.data : got;
+    };
+    assert.deepEqual(read(), points);
+    writeFileSync(join(dir, 'size.json'), JSON.stringify({ experiment: 'size', rows }));
+    assert.deepEqual(read(), [
+      { params: 5e4, accuracy: 0.77, name: 'size-small' },
+      { params: 5e4, accuracy: 0.79, name: 'size-small-r1' },
+      { params: 7e5, accuracy: 0.85, name: 'size-large' },
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the report renders in headless chromium: all figures, no console errors, no requests', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-report-'));
   const page = join(dir, 'report.html');

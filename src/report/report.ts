@@ -35,7 +35,7 @@ export interface Figure {
 
 const DEFAULT_COMMANDS: Record<keyof RunInputs, string> = {
   claims: 'hhkit demo',
-  pmSizes: 'hhkit pm train (one run per model size), then hhkit pm eval on each',
+  pmSizes: 'hhkit pm experiment size (or hhkit pm train per model size, then hhkit pm eval on each)',
   calibration: 'hhkit pm eval --model PM_DIR --data WORLD/helpful-test.jsonl',
   robustness: 'hhkit robustness …  (or hhkit ppo: its metrics.jsonl eval lines)',
   bestOfN: 'hhkit best-of-n …',
