@@ -34,8 +34,9 @@ against the crowd's labels and against the gold judge's. Every run resumes: reru
 
   size   one LM per size (${experimentSizes.map((s) => `${s.nLayer}×${s.nEmbd}`).join(', ')}: ≈50k, 174k, 740k parameters), pretrained
          --lm-steps steps on the world corpus, then --repeats PMs per size finetuned on all training
-         comparisons, each with its own seed; the verdict reads the mean per size (one run moves a tiny
-         PM by ±1–3 points) and the largest − smallest gain's Welch t interval over the runs
+         comparisons, each with its own seed; it holds when the mean per size (one run moves a tiny PM
+         by ±1–3 points) never falls by more than half a point, and the largest − smallest gain is over
+         a point with its Welch t interval over the runs above zero
   pmp    PMP on the forum pairs, then finetuning on 100, 250 and 1000 comparisons, vs finetuning the LM
          directly, on --repeats fresh draws of the comparisons per size; the verdict is the mean gain with
          its t interval over the draws (one draw moves a tiny PM by ±5–10 points at n ≤ 250)
@@ -58,8 +59,9 @@ options:
   --lr-multiplier X         finetuning lr multiplier (default 0.5)
   --pmp-lr-multiplier X     PMP lr multiplier (default 0.5)
   --likelihood on|off       the LM's likelihood feature in every PM (default on)
-  --repeats K               runs per setting (default 5; with all, for both): size, PMs per model size,
-                            each with its own seed; pmp, draws of the finetuning comparisons per size
+  --repeats K               runs per setting (default 5): size, PMs per model size, each with its own
+                            seed; pmp, draws of the finetuning comparisons per size (all: both; mix
+                            ignores it). One run is not judged: it measures no spread
   --json                    make the last stdout line all results as one JSON object`;
 
 async function prepareWorld(dir: string, seed: number): Promise<void> {

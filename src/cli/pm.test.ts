@@ -1,7 +1,7 @@
 // `hhkit pm train | eval | score` on files in the HH-RLHF release format (gzipped JSON lines with only
 // "chosen" and "rejected", the task told by the folder name, and the release's defects).
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -146,4 +146,5 @@ test('hhkit pm experiment: a bad --repeats is a usage error before any world or 
     assert.match(r.stderr, new RegExp(`--repeats expects a positive integer, got ${bad}`));
   }
   assert.deepEqual(readdirSync(out), [], 'nothing generated');
+  rmSync(out, { recursive: true, force: true });
 });

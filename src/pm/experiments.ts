@@ -159,6 +159,7 @@ const sign = (x: number): string => `${x >= 0 ? '+' : ''}${pts(x)}`;
  * gains over the medium one, so the verdict reads the mean per size: it holds when accuracy does not fall
  * from one size to the next (by more than half a point), the largest − smallest gain is over a point, and
  * that gain's Welch t interval over the runs lies above zero (a bootstrap of 3–5 runs is far too narrow).
+ * With one run per size there is no spread to measure: the value is a point and the claim is not judged.
  *
  * @example await sizeExperiment(ctx, [{ name: 'small', checkpoint: 'lm-small/checkpoint' }, …], 3);
  */
@@ -193,8 +194,9 @@ export async function sizeExperiment(
   const means = sizes.map((s) => meanOf(s.runs));
   const monotone = means.every((m, i) => i === 0 || m >= means[i - 1]! - 0.005);
   const gain = welchDifference(sizes[0]!.runs, sizes.at(-1)!.runs);
-  const holds = monotone && gain.value > 0.01 && gain.lower > 0;
-  const runs = repeats > 1 ? `, mean of ${repeats} runs each` : '';
+  // One run per size measures no spread, so nothing can hold on it.
+  const holds = repeats > 1 && monotone && gain.value > 0.01 && gain.lower > 0;
+  const runs = repeats > 1 ? `, mean of ${repeats} runs each` : ', one run each: not judged (--repeats ≥ 2)';
   const each = sizes.map((s, i) => `${s.parameters} params → ${pts(means[i]!)}%`).join(', ');
   const interval = repeats > 1 ? ` [${sign(gain.lower)}, ${sign(gain.upper)}]` : '';
   return {
@@ -217,7 +219,7 @@ export async function sizeExperiment(
  * draw moves a tiny PM's gold accuracy by ±5–10 points (measured: the same setting gave PMP − none = +4.8,
  * −10.5 and +8.4 points at n = 50 on three seeds), so the verdict is the mean paired gain over the draws
  * with its t interval over them (paired by draw; a bootstrap of 5 draws is too narrow): PMP helps when the
- * interval at the smallest n lies above zero.
+ * interval at the smallest n lies above zero (one draw measures no spread: not judged).
  *
  * @example await pmpExperiment(ctx, 'lm/checkpoint', [100, 250, 1000], 5);
  */
@@ -262,7 +264,8 @@ export async function pmpExperiment(
     }
     gains.push(tMeanInterval(after.map((a, i) => a - before[i]!)));
   }
-  const holds = gains[0]!.lower > 0;
+  // One draw measures no spread, so nothing can hold on it.
+  const holds = repeats > 1 && gains[0]!.lower > 0;
   const each = sizes
     .map((n, i) => {
       const g = gains[i]!;
@@ -276,7 +279,7 @@ export async function pmpExperiment(
     claim:
       'PMP improves sample efficiency: with little finetuning data, a PM finetuned after PMP is more accurate than one finetuned from the LM directly.',
     holds,
-    verdict: `${holds ? 'holds' : gains.some((g) => g.value > 0) ? 'not shown' : 'does not hold here'}: PMP − no PMP over ${repeats} draw(s) = ${each}`,
+    verdict: `${holds ? 'holds' : gains.some((g) => g.value > 0) ? 'not shown' : 'does not hold here'}: PMP − no PMP over ${repeats} draw(s) = ${each}${repeats > 1 ? '' : ' (one draw: not judged, --repeats ≥ 2)'}`,
     value: gains[0]!,
     rows,
   };

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { noGrad, tensor, tidy } from '../engine/index.ts';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.ts';
 import { GPT } from '../nn/gpt.ts';
-import { welchDifference } from '../eval/student.ts';
+import { tMeanInterval, welchDifference } from '../eval/student.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { encodeTranscripts, padSequences } from './batch.ts';
 import { resolvePMTrainConfig } from './config.ts';
@@ -319,6 +319,14 @@ test('the PMP experiment draws fresh comparisons per repeat and judges the mean 
   assert.ok(Math.abs(mean - (gain(0) + gain(1)) / 2) < 0.06, `${mean} vs draws ${gain(0)}, ${gain(1)}`);
   assert.ok(lower <= mean && mean <= upper);
   assert.equal(r.holds, lower > 0);
+  // the interval is the paired t over the draws' gains, not a bootstrap of them
+  const t = tMeanInterval([gain(0) / 100, gain(1) / 100]);
+  assert.ok(r.value, 'a value');
+  for (const k of ['value', 'lower', 'upper'] as const) assert.ok(Math.abs(r.value[k] - t[k]) < 1e-9, k);
+  // one draw measures no spread: never judged to hold, whatever its sign
+  const one = await pmpExperiment(ctx, lmDir, [16], 1);
+  assert.equal(one.holds, false);
+  assert.match(one.verdict, /one draw: not judged/);
 });
 
 test('the size experiment trains each size with its own seeds, reuses finished runs, and judges the mean gain by Welch', async () => {
@@ -357,7 +365,9 @@ test('the size experiment trains each size with its own seeds, reuses finished r
     ['size-narrow', 'size-wide'],
   );
   assert.equal(one.value?.lower, one.value?.upper);
-  assert.doesNotMatch(one.verdict, /runs each|\[/);
+  assert.equal(one.holds, false, 'one run per size is not judged');
+  assert.match(one.verdict, /one run each: not judged/);
+  assert.doesNotMatch(one.verdict, /\[/);
   const trained = (name: string) => statSync(join(dir, name, 'checkpoint', 'model.safetensors')).mtimeMs;
   const firstRuns = ['size-narrow', 'size-wide'].map(trained);
 
