@@ -18,6 +18,7 @@ const evalStats = new Set([
   'outlier-exposure',
   'rng',
   'nlp-data',
+  'student',
 ]);
 const layerOf = (file: string): string => {
   const [folder, name] = file.split(sep);
