@@ -21,7 +21,8 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
-const mean = (xs: ArrayLike<number>): number => {
+/** The mean of the values (NaN when there are none). */
+export const mean = (xs: ArrayLike<number>): number => {
   let s = 0;
   for (let i = 0; i < xs.length; i++) s += xs[i]!;
   return xs.length ? s / xs.length : Number.NaN;

@@ -3,7 +3,7 @@
 // caller supplies the data, the LM checkpoints and (optionally) a gold judge.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Interval } from '../eval/intervals.ts';
+import { type Interval, mean } from '../eval/intervals.ts';
 import { tMeanInterval, welchDifference } from '../eval/student.ts';
 import { META_FILE, readJson } from '../nn/folder.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -190,8 +190,7 @@ export async function sizeExperiment(
   }
   rows.sort((a, b) => a.parameters - b.parameters || (a['draw'] as number) - (b['draw'] as number));
   sizes.sort((a, b) => a.parameters - b.parameters);
-  const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const means = sizes.map((s) => meanOf(s.runs));
+  const means = sizes.map((s) => mean(s.runs));
   const monotone = means.every((m, i) => i === 0 || m >= means[i - 1]! - 0.005);
   const gain = welchDifference(sizes[0]!.runs, sizes.at(-1)!.runs);
   // One run per size measures no spread, so nothing can hold on it.
