@@ -118,9 +118,13 @@ export interface DemoSettings {
    *  gold +0.313 / +0.367 (train-PM units), margins growing steadily with KL; early R² 0.982 / 0.948 / 0.962
    *  on seeds 1–3. The margins (+0.054, +0.044) are the size of the shifts kernel rounding alone has caused
    *  (README). Seed 1's test PM gains more than its train PM (+0.638 vs +0.561 at √KL 1.28), as in its 60-step
-   *  runs; why is not settled: its test PM has the larger likelihood weight (raw 0.845 vs 0.750; seed 2
-   *  0.758 vs 0.833, seed 3 0.471 vs 0.813), but scaled to train-PM units seed 2's test weight is the larger
-   *  too, and its train PM still gains more. The stage takes ~170 s of the demo against ~105 s for 60
+   *  runs. Not from the likelihood feature (it carries 0.048 of the train PM's raw gain of 0.588, 0.054 of the
+   *  test PM's 0.481; 2026-12-07): in raw units the test PM keeps 0.90–0.98 of the train PM's gain up to √KL
+   *  1.28 on seed 1 (where its KL stopped growing after step 104), and only a longer run parts them: 200 steps
+   *  (2 threads) reach √KL 1.97, the fraction falls to 0.80 and gold from 0.827 to 0.789 while the train PM
+   *  climbs on — yet in train-PM units (σ ratio 1.24) the test PM's gain still equals the train PM's there
+   *  (+0.848 vs +0.851). On seeds 2 and 3 the fraction falls from ~1.0 at √KL 1.0 to 0.79 / 0.85 by 1.4.
+   *  80 more steps would cost ~75 s the 600-s budget lacks (532 s from a fresh clone). The stage takes ~170 s of the demo against ~105 s for 60
    *  shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick scale keeps the
    *  shared head: with the separate critic (tried on seed 1) only 3 of its snapshots every 3 steps fell in
    *  the early part of the √KL range, so the early-fit claim had too few points and the demo exited 1 (its
@@ -144,7 +148,11 @@ export interface DemoSettings {
    *  (gold of the finetuned policy, 320 held-out prompts × 4): from the distilled policy 0.842, from round 0's
    *  PPO policy 0.847–0.851; best of 32 instead of 16 0.842; 160 steps 0.838 and 480 steps 0.875 on seed 1
    *  (320: 0.871); 2,560 training prompts 0.855; the best two of 16 per prompt 0.855; PPO from the
-   *  finetuned policy 0.850 (seed 1, from 0.861). The quick scale samples 8 for 480 prompts. */
+   *  finetuned policy 0.850 (seed 1, from 0.861); on seed 1's picks 22 epochs (475 steps) or bfloat16
+   *  finetuning moved the crowd's expected win rate over the base 0.657 → 0.659 / 0.656 (2026-12-07).
+   *  Seed 1's +97 is the Bradley–Terry fit over all three pairs: round 1 beat the base in 64.6% of the
+   *  closing round's comparisons (+105 alone), round 0's policy in 52.2% (+15), round 0 the base in 59.5%.
+   *  The quick scale samples 8 for 480 prompts. */
   online: {
     rounds: number;
     comparisons: number;
