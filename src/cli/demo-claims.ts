@@ -8,6 +8,7 @@ import {
   excludesZero,
   formatInterval,
   type Interval,
+  mean,
   meanInterval,
   pairedDifference,
 } from '../eval/intervals.ts';
@@ -162,7 +163,6 @@ interface ExperimentFile {
 const MIN_FIT_POINTS = 4;
 
 const point = (value: number, n = 1): Interval => ({ value, lower: value, upper: value, level: 0.95, n });
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
 const isRefusal = (o: string) => o === 'refusal' || o === 'ideal-refusal';
 /** The share of a prompt's samples that refuse. */
 const refusalShare = (x: WorldPromptRecord) => mean(x.outcomes.map((o) => (isRefusal(o) ? 1 : 0)));

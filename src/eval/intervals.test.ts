@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { differenceOfMeans, excludesZero, meanInterval, pairedDifference } from './intervals.ts';
+import {
+  differenceOfMeans,
+  excludesZero,
+  mean,
+  meanInterval,
+  pairedDifference,
+  sampleVariance,
+} from './intervals.ts';
 import { SeededRandom } from './rng.ts';
 
 const draw = (n: number, seed: number, shift = 0): number[] => {
@@ -37,4 +44,12 @@ test('the same seed gives the same interval', () => {
   const xs = draw(50, 3);
   assert.deepEqual(meanInterval(xs, { seed: 9 }), meanInterval(xs, { seed: 9 }));
   assert.notDeepEqual(meanInterval(xs, { seed: 9 }), meanInterval(xs, { seed: 10 }));
+});
+
+test('mean and sample variance: n − 1 in the denominator, NaN where there is too little to measure', () => {
+  assert.equal(mean([1, 2, 3, 4]), 2.5);
+  assert.ok(Math.abs(sampleVariance([1, 2, 3, 4]) - 5 / 3) < 1e-12);
+  assert.equal(sampleVariance(new Float64Array([7, 7, 7])), 0);
+  assert.ok(Number.isNaN(mean([])));
+  assert.ok(Number.isNaN(sampleVariance([3])));
 });

@@ -28,6 +28,15 @@ export const mean = (xs: ArrayLike<number>): number => {
   return xs.length ? s / xs.length : Number.NaN;
 };
 
+/** The sample variance, n − 1 in the denominator (NaN for fewer than 2 values). */
+export const sampleVariance = (xs: ArrayLike<number>): number => {
+  if (xs.length < 2) return Number.NaN;
+  const m = mean(xs);
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += (xs[i]! - m) ** 2;
+  return s / (xs.length - 1);
+};
+
 function percentile(stats: number[], value: number, level: number, n: number): Interval {
   const tail = (1 - level) / 2;
   return { value, lower: quantile(stats, tail), upper: quantile(stats, 1 - tail), level, n };

@@ -16,6 +16,7 @@ import {
   tidy,
   zeros,
 } from '../engine/index.ts';
+import { mean, sampleVariance } from './intervals.ts';
 import { auroc } from './ood.ts';
 import { SeededRandom } from './rng.ts';
 
@@ -190,9 +191,7 @@ export function fewShotOutlierExposure(
         chosen.dispose();
       }
     }
-    const mean = aurocs.reduce((a, b) => a + b, 0) / aurocs.length;
-    const variance =
-      aurocs.length > 1 ? aurocs.reduce((a, b) => a + (b - mean) ** 2, 0) / (aurocs.length - 1) : 0;
-    return { shots: m, aurocs, mean, std: Math.sqrt(variance) };
+    const std = aurocs.length > 1 ? Math.sqrt(sampleVariance(aurocs)) : 0;
+    return { shots: m, aurocs, mean: mean(aurocs), std };
   });
 }

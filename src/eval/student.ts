@@ -2,7 +2,7 @@
 // bootstrap is far too narrow — it resamples only the runs there are, and with 3 of them its 95% interval is
 // about a third as wide as the t interval — so a mean over runs gets mean ± t(ν) · standard error, and a
 // difference of two independent means Welch's interval (Welch–Satterthwaite degrees of freedom).
-import { type Interval, mean } from './intervals.ts';
+import { type Interval, mean, sampleVariance } from './intervals.ts';
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits). */
 function lnGamma(x: number): number {
@@ -81,11 +81,6 @@ export function studentQuantile(p: number, df: number): number {
   return (lo + hi) / 2;
 }
 
-const varianceOf = (xs: readonly number[]): number => {
-  const m = mean(xs);
-  return xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
-};
-
 /**
  * mean ± t(n − 1) · s / √n over a few runs. One run (or runs that all agree) has no spread to measure: the
  * interval is then the mean itself.
@@ -96,7 +91,7 @@ export function tMeanInterval(values: readonly number[], level = 0.95): Interval
   const n = values.length;
   if (n === 0) throw new RangeError('tMeanInterval: no values');
   const value = mean(values);
-  const se = n > 1 ? Math.sqrt(varianceOf(values) / n) : 0;
+  const se = n > 1 ? Math.sqrt(sampleVariance(values) / n) : 0;
   const half = se > 0 ? studentQuantile(1 - (1 - level) / 2, n - 1) * se : 0;
   return { value, lower: value - half, upper: value + half, level, n };
 }
@@ -110,8 +105,8 @@ export function tMeanInterval(values: readonly number[], level = 0.95): Interval
 export function welchDifference(a: readonly number[], b: readonly number[], level = 0.95): Interval {
   if (a.length === 0 || b.length === 0) throw new RangeError('welchDifference: an empty set of runs');
   const value = mean(b) - mean(a);
-  const va = a.length > 1 ? varianceOf(a) / a.length : 0;
-  const vb = b.length > 1 ? varianceOf(b) / b.length : 0;
+  const va = a.length > 1 ? sampleVariance(a) / a.length : 0;
+  const vb = b.length > 1 ? sampleVariance(b) / b.length : 0;
   const se = Math.sqrt(va + vb);
   let half = 0;
   if (se > 0) {

@@ -1,6 +1,7 @@
 // One round's training (§4.5: "retrain the PM on all data so far, then run PPO from the distilled policy
 // against it"): PM finetuning through src/pm and PPO through src/rl, each in its own resumable run folder.
 import { join } from 'node:path';
+import { mean } from '../eval/intervals.ts';
 import { loadPreferenceModel } from '../pm/model.ts';
 import { loadTaskedComparisons } from '../pm/data.ts';
 import { evaluateScored, scoreComparisons } from '../pm/evaluate.ts';
@@ -92,15 +93,14 @@ export async function scoreRoundPM(checkpoint: string, testFiles: readonly strin
     const scored = await scoreComparisons(pm, tokenizer, items, { gold: worldGold });
     const report = evaluateScored(scored);
     const all = scored.flatMap((s) => [s.chosen, s.rejected]);
-    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
     return {
       crowdAccuracy: report.crowd.accuracy,
       goldAccuracy: report.gold?.accuracy ?? Number.NaN,
       count: report.count,
-      meanScore: mean(all),
+      meanScore: all.length ? mean(all) : 0,
       // PPO's reward offset, as `hhkit ppo --normalize-reward` computes it (cli/rl-common heldOutChosen):
       // the mean score of the preferred responses, so every round's PPO is round 0's with a new PM.
-      chosenMean: mean(scored.map((s) => s.chosen)),
+      chosenMean: scored.length ? mean(scored.map((s) => s.chosen)) : 0,
     };
   } finally {
     pm.dispose();

@@ -2,6 +2,7 @@
 // judge, and measure KL(policy ‖ initial policy) on the samples — one point of the paper's reward-vs-√KL
 // curves (Figure 4). Used by PPO's periodic evals, best-of-N and the robustness study.
 import { autocast, noGrad, type Tensor, tensor, tidy } from '../engine/index.ts';
+import { mean } from '../eval/intervals.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { gatherLogprobs, type ResponseWindow, responseLogits } from './policy.ts';
@@ -79,9 +80,6 @@ export interface PolicyEvaluation {
   /** The first few (prompt, response) pairs, for eyeballing. */
   samples: { prompt: string; response: string; reward?: number; gold?: number }[];
 }
-
-const mean = (xs: readonly number[]): number =>
-  xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
 
 /**
  * Samples one response per prompt (seeded, in batches) and scores it.

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
+import { sampleVariance } from '../eval/intervals.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -129,12 +130,8 @@ export async function robustnessPoint(
  * @example spreadRatio([0, 2, 4], [0, 1, 2]) // 2
  */
 export function spreadRatio(a: readonly number[], b: readonly number[]): number {
-  const sd = (xs: readonly number[]) => {
-    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
-    return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
-  };
   if (a.length < 2 || b.length < 2) return 1;
-  const [sa, sb] = [sd(a), sd(b)];
+  const [sa, sb] = [Math.sqrt(sampleVariance(a)), Math.sqrt(sampleVariance(b))];
   return sa > 0 && sb > 0 && Number.isFinite(sa / sb) ? sa / sb : 1;
 }
 
