@@ -77,12 +77,20 @@ test('the early linear fit of the robustness curve counts only over at least 4 s
 });
 
 test('over-optimisation the wrong way is SHORT, never FAILED, and its note says it was not shown', () => {
-  const claim = (trainGain: number, testGain: number) => {
+  const claim = (
+    trainGain: number,
+    testGain: number,
+    gainFraction?: { early: number; atLargestKL: number },
+  ) => {
     const out = mkdtempSync(join(tmpdir(), 'hhkit-claims-over-'));
     mkdirSync(join(out, 'robustness'));
     writeFileSync(
       join(out, 'robustness', 'robustness.json'),
-      JSON.stringify({ fits: null, atLargestKL: { sqrtKL: 1.1, trainGain, testGain, goldGain: 0.2 } }),
+      JSON.stringify({
+        fits: null,
+        atLargestKL: { sqrtKL: 1.1, trainGain, testGain, goldGain: 0.2 },
+        ...(gainFraction ? { gainFraction } : {}),
+      }),
     );
     return demoClaims(out, options).find((c) => c.stage === 'robustness' && /train PM gain/.test(c.figure))!;
   };
@@ -92,6 +100,16 @@ test('over-optimisation the wrong way is SHORT, never FAILED, and its note says 
   const notShown = claim(0.35, 0.43);
   assert.equal(claimStatus(notShown), 'SHORT');
   assert.match(notShown.note!, /not shown: the test PM gained as much as the train PM/);
+  // The unit-free fraction rides along in the note, whatever the verdict.
+  const both = claim(0.35, 0.43, { early: 0.934, atLargestKL: 0.918 });
+  assert.match(
+    both.note!,
+    /not shown: .*; unit-free, the test PM's gain is 0\.93 of the train PM's early and 0\.92 at this KL/,
+  );
+  assert.match(
+    claim(0.35, 0.3, { early: 0.96, atLargestKL: 0.79 }).note!,
+    /^unit-free, .* 0\.96 .* 0\.79 at this KL$/,
+  );
 });
 
 test('PMP at small data: HELD when its interval is above 0, SHORT the right way without, FAILED the wrong way', () => {

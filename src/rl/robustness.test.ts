@@ -27,6 +27,11 @@ test('robustness analysis: early line fits with R², and the step where the PMs 
   assert.ok(Math.abs(a.atLargestKL!.trainGain - 2) < 1e-9);
   assert.ok(Math.abs(a.atLargestKL!.testGain - 0.4) < 1e-9);
   assert.ok(Math.abs(a.atLargestKL!.goldGain - 0.05) < 1e-9);
+  // Unit-free: early (√KL ≤ 2, 4 snapshots after the start) the test PM gains what the train PM does; at
+  // √KL 4 a fifth of it (0.4 of 2).
+  assert.equal(a.gainFraction?.earlyPoints, 4);
+  assert.ok(Math.abs(a.gainFraction!.early - 1) < 1e-9);
+  assert.ok(Math.abs(a.gainFraction!.atLargestKL - 0.2) < 1e-9);
   const none = analyseRobustness(points.map((p) => ({ ...p, testPM: p.trainPM })));
   assert.equal(none.divergence, null);
 });
@@ -54,6 +59,10 @@ test('the test PM is compared in train-PM units: a PM that ranks alike on twice 
   // A file from before the scaling: the raw test PM (twice the gain) is what the analysis reads.
   const old = analyseRobustness(points.map(({ testPMScaled: _, ...p }) => p));
   assert.ok(Math.abs(old.atLargestKL!.testGain - 2) < 1e-9);
+  // The gain fraction reads the raw scores: twice the train PM's gain early and at the end, no lag.
+  assert.ok(Math.abs(a.gainFraction!.early - 2) < 1e-9 && Math.abs(a.gainFraction!.atLargestKL - 2) < 1e-9);
+  // A train PM that gained nothing gives no fraction.
+  assert.equal(analyseRobustness(points.map((p) => ({ ...p, trainPM: 0 }))).gainFraction, null);
 });
 
 test('spreadRatio: σ(a)/σ(b), 1 when either is constant or too short', () => {

@@ -5,7 +5,7 @@
 // gold) stop following it, the policy is exploiting the train PM.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
+import { earlyRange, fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
 import { sampleVariance } from '../eval/intervals.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
@@ -52,6 +52,15 @@ export interface RobustnessAnalysis {
    */
   divergence: { step: number; sqrtKL: number; gap: number } | null;
   threshold: number;
+  /**
+   * The test PM's gain over the start as a fraction of the train PM's, both in their own units (no scaling,
+   * so nothing rests on putting one PM in the other's units): `early`, the least-squares slope through the
+   * origin of test gains on train gains over the early part's `earlyPoints` snapshots; `atLargestKL`, test
+   * gain / train gain at the largest √KL. Two PMs that rank alike keep a steady fraction while the policy
+   * improves what both reward; over-optimisation of the train PM shows as `atLargestKL` below `early`. Null
+   * when the train PM gained nothing early or at the end.
+   */
+  gainFraction: { early: number; earlyPoints: number; atLargestKL: number } | null;
 }
 
 /** Policy snapshots of a PPO run folder (OUT/snapshots/step-N), in step order. */
@@ -247,5 +256,42 @@ export function analyseRobustness(
           goldGain: last.goldPM - start.goldPM,
         }
       : null;
-  return { points: [...points], fits, atLargestKL, earlyFraction, divergence, threshold };
+  return {
+    points: [...points],
+    fits,
+    atLargestKL,
+    earlyFraction,
+    divergence,
+    threshold,
+    gainFraction: start && last && last !== start ? gainFraction(sorted, start, last, earlyFraction) : null,
+  };
+}
+
+/** `RobustnessAnalysis.gainFraction` over the points sorted by √KL, from `start` (the initial policy). */
+function gainFraction(
+  sorted: readonly RobustnessPoint[],
+  start: RobustnessPoint,
+  last: RobustnessPoint,
+  earlyFraction: number,
+): RobustnessAnalysis['gainFraction'] {
+  const early = earlyRange(
+    sorted.map((p) => p.sqrtKL),
+    { fraction: earlyFraction },
+  )
+    .map((i) => sorted[i]!)
+    .filter((p) => p !== start);
+  let cross = 0;
+  let square = 0;
+  for (const p of early) {
+    const train = p.trainPM - start.trainPM;
+    cross += train * (p.testPM - start.testPM);
+    square += train * train;
+  }
+  const endTrain = last.trainPM - start.trainPM;
+  if (!(square > 0) || !(endTrain > 0)) return null;
+  return {
+    early: cross / square,
+    earlyPoints: early.length,
+    atLargestKL: (last.testPM - start.testPM) / endTrain,
+  };
 }
