@@ -100,16 +100,18 @@ test('over-optimisation the wrong way is SHORT, never FAILED, and its note says 
   const notShown = claim(0.35, 0.43);
   assert.equal(claimStatus(notShown), 'SHORT');
   assert.match(notShown.note!, /not shown: the test PM gained as much as the train PM/);
-  // The unit-free fraction rides along in the note, whatever the verdict.
+  // The fraction in each PM's own units rides along in the note, whatever the verdict.
   const both = claim(0.35, 0.43, { early: 0.934, atLargestKL: 0.918 });
   assert.match(
     both.note!,
-    /not shown: .*; unit-free, the test PM's gain is 0\.93 of the train PM's early and 0\.92 at this KL/,
+    /not shown: .*; in each PM's own units the test PM's gain is 0\.93 of the train PM's early and 0\.92 at this KL/,
   );
   assert.match(
     claim(0.35, 0.3, { early: 0.96, atLargestKL: 0.79 }).note!,
-    /^unit-free, .* 0\.96 .* 0\.79 at this KL$/,
+    /^in each PM's own units .* 0\.96 .* 0\.79 at this KL$/,
   );
+  // A fraction written with a null field (JSON has no NaN) leaves no note rather than a crash.
+  assert.equal(claim(0.35, 0.3, { early: null, atLargestKL: 0.79 } as never).note, undefined);
 });
 
 test('PMP at small data: HELD when its interval is above 0, SHORT the right way without, FAILED the wrong way', () => {

@@ -123,7 +123,7 @@ export const deviations = [
   'the PM trains on comparisons of the distilled policy’s own samples and the world’s scripted ones (the helpful and harmless training files); it is evaluated on held-out comparisons of the policy’s own samples',
   'the LM pretrains with bfloat16 autocast (float32 master weights; 1.8× the tokens/s on this CPU, the same loss to 3 digits)',
   'the PM adds w · (mean log-likelihood of the response under a frozen copy of the LM it started from) to its score, w learned from the comparisons (`--likelihood-lm`): a 2-layer PM reading one end-of-context token cannot tell a right answer from a wrong one (52% on arithmetic and facts), the LM it came from can (90–96%), and PMP erases that from the trunk; the paper’s 13M–52B PMs need no such help',
-  'the online round’s policy is made by rejection-sampling finetuning against the round’s PM (the PM’s best of 16 samples per training prompt, then supervised finetuning on them, 15 epochs over the packed picks, from round 0’s PPO policy), not PPO: this small policy learns skills (arithmetic, copying numbers) faster from whole good answers than from PPO’s sequence-level reward (round 1’s crowd Elo on seeds 1–3: PPO +75, +78, +70; this +105, +95, +106, measured alike on 2026-12-06; +97, +104, +105 since the PMP forum’s change); round 0’s policy is the PPO stage’s',
+  'the online round’s policy is made by rejection-sampling finetuning against the round’s PM (the PM’s best of 16 samples per training prompt, then supervised finetuning on them, 15 epochs over the packed picks, from round 0’s PPO policy), not PPO: this small policy learns skills (arithmetic, copying numbers) faster from whole good answers than from PPO’s sequence-level reward (round 1’s crowd Elo on seeds 1–3: PPO +75, +78, +70; this +105, +95, +106 under the same settings on 2026-12-06; +97, +104, +105 since the PMP forum’s change); round 0’s policy is the PPO stage’s',
   'a small world (8 countries, 6 elements, 8 animals, 20 words, arithmetic on 2–5) that a 2-layer LM learns in minutes; the gold judge knows and judges the whole world',
 ];
 
@@ -376,16 +376,18 @@ function measureClaims(out: string, o: ClaimOptions, t: ClaimTargets): Claim[] {
   const overPaper = 'at large KL the policy exploits the PM it trains on: the test PM and gold lag (Fig. 4)';
   if (end) {
     const lag = Math.min(end.trainGain - end.testGain, end.trainGain - end.goldGain);
-    // The same comparison without putting the test PM in train-PM units (rl/robustness gainFraction).
+    // The same comparison with each PM in its own units (rl/robustness gainFraction): a lag shows as the
+    // fraction at this KL below the early one, whatever the PMs' scales.
     const f = robust?.gainFraction;
-    const unitFree = f
-      ? `unit-free, the test PM's gain is ${f.early.toFixed(2)} of the train PM's early and ${f.atLargestKL.toFixed(2)} at this KL`
-      : null;
+    const ownUnits =
+      f && Number.isFinite(f.early) && Number.isFinite(f.atLargestKL)
+        ? `in each PM's own units the test PM's gain is ${f.early.toFixed(2)} of the train PM's early and ${f.atLargestKL.toFixed(2)} at this KL`
+        : null;
     const notShown =
       lag <= 0
         ? `not shown: the ${end.trainGain - end.testGain <= 0 ? 'test PM' : 'gold'} gained as much as the train PM by this KL (reported, never a failure)`
         : null;
-    const note = [notShown, unitFree].filter((x) => x !== null).join('; ');
+    const note = [notShown, ownUnits].filter((x) => x !== null).join('; ');
     add({
       stage: 'robustness',
       figure: `at √KL ${end.sqrtKL.toFixed(2)}: train PM gain ${end.trainGain.toFixed(3)} − max(test PM ${end.testGain.toFixed(3)}, gold ${end.goldGain.toFixed(3)}) (train-PM units)`,

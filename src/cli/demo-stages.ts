@@ -118,14 +118,15 @@ export interface DemoSettings {
    *  gold +0.313 / +0.367 (train-PM units), margins growing steadily with KL; early R² 0.982 / 0.948 / 0.962
    *  on seeds 1–3. The margins (+0.054, +0.044) are the size of the shifts kernel rounding alone has caused
    *  (README). Seed 1's test PM gains more than its train PM (+0.638 vs +0.561 at √KL 1.28), as in its 60-step
-   *  runs. Not from the likelihood feature (it carries 0.048 of the train PM's raw gain of 0.588, 0.054 of the
-   *  test PM's 0.481; 2026-12-07): in raw units the test PM keeps 0.90–0.98 of the train PM's gain up to √KL
-   *  1.28 on seed 1 (where its KL stopped growing after step 104), and only a longer run parts them: 200 steps
-   *  (2 threads) reach √KL 1.97, the fraction falls to 0.80 and gold from 0.827 to 0.789 while the train PM
-   *  climbs on — yet in train-PM units (σ ratio 1.24) the test PM's gain still equals the train PM's there
-   *  (+0.848 vs +0.851). On seeds 2 and 3 the fraction falls from ~1.0 at √KL 1.0 to 0.79 / 0.85 by 1.4.
-   *  80 more steps would cost ~75 s the 600-s budget lacks (532 s from a fresh clone). The stage takes ~170 s of the demo against ~105 s for 60
-   *  shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick scale keeps the
+   *  runs. Not from the likelihood feature (on greedy replies it carries 0.048 of the train PM's gain of 0.588,
+   *  0.054 of the test PM's 0.481; 2026-12-07): each PM in its own units, the test PM keeps 0.90–0.98 of the
+   *  train PM's gain up to √KL 1.28 on seed 1 (where its KL stopped growing after step 104), and only a
+   *  longer run parts them: 200 steps (2 threads) reach √KL 1.97, the fraction falls to 0.80 and gold from
+   *  0.827 to 0.789 while the train PM climbs on — yet in train-PM units (σ ratio 1.24) the test PM's gain
+   *  still equals the train PM's there (+0.848 vs +0.851). On seeds 2 and 3 the fraction holds at 0.93–1.00
+   *  up to √KL 0.8, then falls to 0.79 / 0.85 by 1.4. 80 more steps would cost ~80 s; from a fresh clone the
+   *  demo takes 532 of the 600 s its wall-time claim allows. The stage takes ~170 s of the demo against
+   *  ~105 s for 60 shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick scale keeps the
    *  shared head: with the separate critic (tried on seed 1) only 3 of its snapshots every 3 steps fell in
    *  the early part of the √KL range, so the early-fit claim had too few points and the demo exited 1 (its
    *  over-optimisation margin was +0.163).

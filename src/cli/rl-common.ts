@@ -3,6 +3,7 @@
 import { existsSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadComparisons } from '../data/comparisons.ts';
+import { mean } from '../eval/intervals.ts';
 import { readWorldPrompts } from '../online/data.ts';
 import type { RewardFn } from '../rl/rollout.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
@@ -84,7 +85,7 @@ export async function pmReward(
     tokenizer,
     meanOn: async (texts) => {
       const s = await score(texts);
-      return s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
+      return s.length ? mean(s) : 0;
     },
   };
 }

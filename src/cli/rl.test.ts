@@ -171,15 +171,12 @@ test('hhkit distill → ppo → best-of-n → robustness run end to end on a tin
     );
     const report = JSON.parse(readFileSync(join(r, 'robustness.json'), 'utf8')) as {
       points: unknown[];
-      gainFraction?: { early: number; atLargestKL: number } | null;
+      gainFraction?: unknown;
     };
     assert.equal(report.points.length, 3);
-    // Both "PMs" are gold here: where the train one gained, the test one gained exactly as much.
+    // The file carries the gain fraction (null in a run this short when the train PM gained nothing; its
+    // values are checked in rl/robustness.test.ts).
     assert.ok('gainFraction' in report);
-    if (report.gainFraction) {
-      assert.ok(Math.abs(report.gainFraction.early - 1) < 1e-9);
-      assert.ok(Math.abs(report.gainFraction.atLargestKL - 1) < 1e-9);
-    }
     assert.ok(existsSync(join(r, 'robustness.svg')));
   } finally {
     console.error = quiet;

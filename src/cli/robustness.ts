@@ -75,10 +75,10 @@ by its mean on the chosen responses of the world's held-out comparisons) and the
 and far less noisy than the sampled tokens' log-ratio). The curves share the train PM's units: the test PM
 scaled by σ(train PM)/σ(test PM) and gold by the train PM's slope on gold, both measured on the initial
 policy's samples. Fits a line to the early part of each curve (slope, intercept, R², the √KL range used)
-and reports where the train PM's gain outruns the test PM's by more than --threshold. Without any scaling,
-it also reports the test PM's gain as a fraction of the train PM's, each in its own units: over the early
-part (a least-squares slope through the origin) and at the largest √KL. PMs that rank alike keep a steady
-fraction; over-optimisation of the train PM shows as the second below the first.
+and reports where the train PM's gain outruns the test PM's by more than --threshold. It also reports the
+test PM's gain as a fraction of the train PM's, each PM in its own units: over the early part (a
+least-squares slope through the origin) and at the largest √KL. PMs that rank alike keep a steady fraction;
+over-optimisation of the train PM shows as the second below the first, whatever the two PMs' scales.
 
 Writes OUT/robustness.json (points, fits, divergence, gainFraction), OUT/robustness.svg (the plot),
 OUT/ppo (the run).
@@ -341,7 +341,7 @@ export const command: Command = {
     const fraction = analysis.gainFraction;
     if (fraction)
       console.error(
-        `the test PM's gain as a fraction of the train PM's (each in its own units): ${fmt(fraction.early)} over the early part (${fraction.earlyPoints} snapshots), ${fmt(fraction.atLargestKL)} at the largest √KL (over-optimisation shows as the second below the first)`,
+        `the test PM's gain as a fraction of the train PM's (each PM in its own units): ${fmt(fraction.early)} over the early part (${fraction.earlyPoints} snapshots), ${fmt(fraction.atLargestKL)} at the largest √KL (over-optimisation shows as the second below the first, whatever the PMs' scales)`,
       );
     console.error(`wrote ${join(out, 'robustness.json')} and robustness.svg`);
     if (options['json'] === true) console.log(JSON.stringify(report));

@@ -21,14 +21,14 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
-/** The mean of the values (NaN when there are none). */
+/** The mean of the values (NaN when there are none). @example mean([1, 2, 3]) // 2 */
 export const mean = (xs: ArrayLike<number>): number => {
   let s = 0;
   for (let i = 0; i < xs.length; i++) s += xs[i]!;
   return xs.length ? s / xs.length : Number.NaN;
 };
 
-/** The sample variance, n − 1 in the denominator (NaN for fewer than 2 values). */
+/** The sample variance, n − 1 in the denominator (NaN for fewer than 2 values). @example sampleVariance([1, 2, 3, 4]) // 5/3 */
 export const sampleVariance = (xs: ArrayLike<number>): number => {
   if (xs.length < 2) return Number.NaN;
   const m = mean(xs);

@@ -70,3 +70,32 @@ test('spreadRatio: σ(a)/σ(b), 1 when either is constant or too short', () => {
   assert.equal(spreadRatio([1, 1], [0, 1]), 1);
   assert.equal(spreadRatio([1], [2]), 1);
 });
+
+test('gainFraction: a slope through the origin over the early part, in any order, NaN snapshots skipped', () => {
+  const at = (step: number, sqrtKL: number, trainPM: number, testPM: number): RobustnessPoint => ({
+    step,
+    kl: sqrtKL * sqrtKL,
+    sqrtKL,
+    trainPM,
+    testPM,
+    gold: 0,
+    goldPM: 0,
+  });
+  // Early (√KL ≤ 2 of 0…4): train gains 1 and 2, test gains 1 and 3 → (1·1 + 2·3)/(1 + 4) = 1.4 (a mean of
+  // ratios would read 1.25, a fitted line's slope 2); at √KL 4: 2 of 3.
+  const points = [at(30, 4, 3.5, 2.2), at(10, 1, 1.5, 1.2), at(0, 0, 0.5, 0.2), at(20, 2, 2.5, 3.2)];
+  const f = analyseRobustness(points, { earlyFraction: 0.5 }).gainFraction!;
+  assert.ok(Math.abs(f.early - 1.4) < 1e-9, `early ${f.early}`);
+  assert.equal(f.earlyPoints, 2);
+  assert.ok(Math.abs(f.atLargestKL - 2 / 3) < 1e-9);
+  // A snapshot whose evaluation failed (NaN) is left out, not spread through the sums.
+  for (const step of [15, 40]) {
+    const withNaN = analyseRobustness([...points, at(step, Number.NaN, Number.NaN, 1)], {
+      earlyFraction: 0.5,
+    });
+    assert.ok(Math.abs(withNaN.gainFraction!.early - 1.4) < 1e-9);
+    assert.ok(Math.abs(withNaN.gainFraction!.atLargestKL - 2 / 3) < 1e-9);
+  }
+  // The train PM back below its start at the largest KL: no fraction to give.
+  assert.equal(analyseRobustness([...points.slice(1), at(30, 4, 0.4, 2.2)]).gainFraction, null);
+});

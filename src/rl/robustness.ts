@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { earlyRange, fitEarlyLine, type LineFit, leastSquaresSlope } from '../eval/fit.ts';
-import { sampleVariance } from '../eval/intervals.ts';
+import { mean, sampleVariance } from '../eval/intervals.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import type { CausalLM } from '../nn/causal-lm.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -113,7 +113,7 @@ export async function robustnessPoint(
     reference,
   });
   const test = await o.testPM([...prompts], responses);
-  const testMean = test.reduce((a, b) => a + b, 0) / Math.max(1, test.length);
+  const testMean = test.length ? mean(test) : 0;
   const goldScale = o.goldScale ?? { slope: goldSlope(ev.rewards, ev.golds), gold0: ev.gold };
   const testScale = o.testScale ?? spreadRatio(ev.rewards, test);
   return {
@@ -263,22 +263,27 @@ export function analyseRobustness(
     earlyFraction,
     divergence,
     threshold,
-    gainFraction: start && last && last !== start ? gainFraction(sorted, start, last, earlyFraction) : null,
+    gainFraction: start ? gainFraction(points, start, earlyFraction) : null,
   };
 }
 
-/** `RobustnessAnalysis.gainFraction` over the points sorted by √KL, from `start` (the initial policy). */
+/** `RobustnessAnalysis.gainFraction` over the points, from `start` (the initial policy). */
 function gainFraction(
-  sorted: readonly RobustnessPoint[],
+  points: readonly RobustnessPoint[],
   start: RobustnessPoint,
-  last: RobustnessPoint,
   earlyFraction: number,
 ): RobustnessAnalysis['gainFraction'] {
+  // Only snapshots whose √KL and PM scores are numbers (a failed evaluation leaves NaN), by √KL.
+  const finite = (p: RobustnessPoint) =>
+    Number.isFinite(p.sqrtKL) && Number.isFinite(p.trainPM) && Number.isFinite(p.testPM);
+  const usable = points.filter(finite).sort((a, b) => a.sqrtKL - b.sqrtKL || a.step - b.step);
+  const last = usable.at(-1);
+  if (!finite(start) || !last || last === start) return null;
   const early = earlyRange(
-    sorted.map((p) => p.sqrtKL),
+    usable.map((p) => p.sqrtKL),
     { fraction: earlyFraction },
   )
-    .map((i) => sorted[i]!)
+    .map((i) => usable[i]!)
     .filter((p) => p !== start);
   let cross = 0;
   let square = 0;
@@ -289,9 +294,10 @@ function gainFraction(
   }
   const endTrain = last.trainPM - start.trainPM;
   if (!(square > 0) || !(endTrain > 0)) return null;
-  return {
+  const fraction = {
     early: cross / square,
     earlyPoints: early.length,
     atLargestKL: (last.testPM - start.testPM) / endTrain,
   };
+  return Number.isFinite(fraction.early) && Number.isFinite(fraction.atLargestKL) ? fraction : null;
 }
