@@ -126,10 +126,10 @@ export interface DemoSettings {
    *  still equals the train PM's there (+0.848 vs +0.851). On seeds 2 and 3 the fraction holds at 0.93–1.00
    *  up to √KL 0.8, then falls to 0.79 / 0.85 by 1.4. 80 more steps would cost ~80 s; from a fresh clone the
    *  demo takes 532 of the 600 s its wall-time claim allows. The stage takes ~170 s of the demo against
-   *  ~105 s for 60 shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick scale keeps the
-   *  shared head: with the separate critic (tried on seed 1) only 3 of its snapshots every 3 steps fell in
-   *  the early part of the √KL range, so the early-fit claim had too few points and the demo exited 1 (its
-   *  over-optimisation margin was +0.163).
+   *  ~105 s for 60 shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick
+   *  scale keeps the shared head: with the separate critic (tried on seed 1) only 3 of its snapshots every 3
+   *  steps fell in the early part of the √KL range, so the early-fit claim had too few points and the demo
+   *  exited 1 (its over-optimisation margin was +0.163).
    *  Earlier, with the shared head (2026-12-06): 60 steps (√KL ≈ 1.1) showed no over-optimisation; weaker
    *  PMs (`--pm-steps 30`, seed 1) a margin of 0.016, within the snapshots' noise, and `--pm-steps 80` the test
    *  PM above (−0.150). */

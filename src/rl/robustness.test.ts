@@ -27,7 +27,7 @@ test('robustness analysis: early line fits with R², and the step where the PMs 
   assert.ok(Math.abs(a.atLargestKL!.trainGain - 2) < 1e-9);
   assert.ok(Math.abs(a.atLargestKL!.testGain - 0.4) < 1e-9);
   assert.ok(Math.abs(a.atLargestKL!.goldGain - 0.05) < 1e-9);
-  // Unit-free: early (√KL ≤ 2, 4 snapshots after the start) the test PM gains what the train PM does; at
+  // Each PM in its own units: early (√KL ≤ 2, 4 snapshots after the start) the test PM gains what the train PM does; at
   // √KL 4 a fifth of it (0.4 of 2).
   assert.equal(a.gainFraction?.earlyPoints, 4);
   assert.ok(Math.abs(a.gainFraction!.early - 1) < 1e-9);
