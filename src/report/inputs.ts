@@ -100,6 +100,8 @@ export interface RobustnessIn {
   fit?: { slope: number; intercept: number; xMin?: number; xMax?: number };
   /** True when the points come from PPO's metrics.jsonl (one PM only). */
   fromPpoLog?: boolean;
+  /** The test PM's gain as a fraction of the train PM's, each in its own units (`hhkit robustness`). */
+  gainFraction?: { early: number; atLargestKL: number };
 }
 export interface BestOfNPoint {
   n: number;
@@ -221,10 +223,22 @@ const parsers = {
       }),
       'points',
     );
-    if (j['fit'] === undefined) return { points };
+    // Absent or null in files from before it, or when the train PM gained nothing.
+    const g =
+      j['gainFraction'] === undefined || j['gainFraction'] === null
+        ? null
+        : obj(j['gainFraction'], 'gainFraction');
+    const gainFraction = g
+      ? {
+          early: num(g['early'], 'gainFraction.early'),
+          atLargestKL: num(g['atLargestKL'], 'gainFraction.atLargestKL'),
+        }
+      : null;
+    if (j['fit'] === undefined) return { points, ...(gainFraction ? { gainFraction } : {}) };
     const f = obj(j['fit'], 'fit');
     return {
       points,
+      ...(gainFraction ? { gainFraction } : {}),
       fit: {
         slope: num(f['slope'], 'fit.slope'),
         intercept: num(f['intercept'], 'fit.intercept'),

@@ -106,6 +106,30 @@ test("pm experiment size's size.json: the per-size means when it has them, its r
   }
 });
 
+test("the robustness figure states the test PM's gain fraction when robustness.json has one", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hhkit-report-robust-'));
+  try {
+    const points = [0, 0.5, 1].map((s) => ({ sqrtKL: s, trainPM: s, testPM: 0.9 * s }));
+    const body = (extra: Record<string, unknown>) => {
+      writeFileSync(join(dir, 'robustness.json'), JSON.stringify({ points, ...extra }));
+      const f = buildFigures(readRunInputs(dir)).find((x) => x.id === 'robustness')!;
+      return f.body ?? `skipped: ${f.note}`;
+    };
+    assert.match(
+      body({ gainFraction: { early: 0.934, atLargestKL: 0.918 } }),
+      /each PM in its own units: 0\.93 over the early part, 0\.92 at the largest √KL/,
+    );
+    assert.doesNotMatch(body({}), /class="fraction"/);
+    assert.doesNotMatch(body({ gainFraction: null }), /class="fraction"/);
+    assert.match(
+      body({ gainFraction: { early: 'x', atLargestKL: 1 } }),
+      /gainFraction\.early must be a number/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the report renders in headless chromium: all figures, no console errors, no requests', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hhkit-report-'));
   const page = join(dir, 'report.html');

@@ -137,12 +137,16 @@ function robustnessFigure(r: RobustnessIn): string {
       points: [x0, x1].map((x) => ({ x, y: predictLine(fit!, x) })),
     });
   }
-  return lineChart({
+  const chart = lineChart({
     title: 'Reward vs √KL(policy ‖ initial)',
     xLabel: '√KL (√nats)',
     yLabel: 'score',
     series,
   });
+  const g = r.gainFraction;
+  return g
+    ? `${chart}\n<p class="fraction">The test PM's gain as a fraction of the train PM's, each PM in its own units: ${fix2(g.early)} over the early part, ${fix2(g.atLargestKL)} at the largest √KL (over-optimisation of the train PM shows as the second below the first, whatever the PMs' scales).</p>`
+    : chart;
 }
 
 function bestOfNFigure(points: BestOfNPoint[]): string {
@@ -334,7 +338,7 @@ const CSS = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-
 h1{font-size:22px}h2{font-size:16px;margin:0 0 8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(580px,1fr));gap:16px}
 figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:12px;background:#fff}
-figcaption{font-size:12px;color:#555;margin-top:6px}code{background:#f4f4f4;padding:1px 4px;border-radius:3px;word-break:break-all}
+figcaption{font-size:12px;color:#555;margin-top:6px}p.fraction{font-size:13px;margin:6px 0 0}code{background:#f4f4f4;padding:1px 4px;border-radius:3px;word-break:break-all}
 .note{color:#8a5a00;background:#fff8e6;border:1px dashed #e0b050;padding:12px;border-radius:4px;font-size:13px}
 table.evals{border-collapse:collapse;font-size:13px}table.evals th,table.evals td{border:1px solid #ddd;padding:4px 8px;text-align:right}
 table.evals th:first-child{text-align:left}
