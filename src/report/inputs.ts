@@ -234,11 +234,11 @@ const parsers = {
           atLargestKL: num(g['atLargestKL'], 'gainFraction.atLargestKL'),
         }
       : null;
-    if (j['fit'] === undefined) return { points, ...(gainFraction ? { gainFraction } : {}) };
+    const read = { points, ...(gainFraction ? { gainFraction } : {}) };
+    if (j['fit'] === undefined) return read;
     const f = obj(j['fit'], 'fit');
     return {
-      points,
-      ...(gainFraction ? { gainFraction } : {}),
+      ...read,
       fit: {
         slope: num(f['slope'], 'fit.slope'),
         intercept: num(f['intercept'], 'fit.intercept'),

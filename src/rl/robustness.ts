@@ -294,10 +294,10 @@ function gainFraction(
   }
   const endTrain = last.trainPM - start.trainPM;
   if (!(square > 0) || !(endTrain > 0)) return null;
-  const fraction = {
+  // Every point here is finite, so both fractions are.
+  return {
     early: cross / square,
     earlyPoints: early.length,
     atLargestKL: (last.testPM - start.testPM) / endTrain,
   };
-  return Number.isFinite(fraction.early) && Number.isFinite(fraction.atLargestKL) ? fraction : null;
 }
