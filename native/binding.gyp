@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "hhkit",
-      "sources": ["addon.cc", "core.cc", "ops_tensor.cc", "ops_shape.cc", "ops_math.cc", "ops_nn.cc", "ops_fused.cc", "ops_gemm.cc", "dist.cc", "alloc.cc"],
+      "sources": ["unity_ops.cc", "unity_kernels.cc"],
       "include_dirs": ["<!@(node libtorch.mjs include)"],
       "defines": ["<!@(node libtorch.mjs defines)", "NAPI_VERSION=8"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],

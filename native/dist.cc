@@ -427,7 +427,7 @@ HHKIT_OP(dist_reducer_free, { return a.ret_undefined(); })
 
 #endif
 
-static const OpEntry kOps[] = {
+static const OpEntry kDistOps[] = {
     {"dist_init", op_dist_init},
     {"dist_destroy", op_dist_destroy},
     {"dist_available", op_dist_available},
@@ -442,7 +442,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_dist_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kDistOps, sizeof(kDistOps) / sizeof(kDistOps[0]));
 }
 
 }  // namespace hhkit

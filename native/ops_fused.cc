@@ -832,7 +832,7 @@ HHKIT_OP(seq_attention, {
   return a.ret(SeqAttentionFunction::apply(q, k, v, blocked, causal, scale));
 })
 
-static const OpEntry kOps[] = {
+static const OpEntry kFusedOps[] = {
     {"decode_attention", op_decode_attention},
     {"sample_categorical", op_sample_categorical},
     {"adamw_step", op_adamw_step},
@@ -841,7 +841,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_fused_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kFusedOps, sizeof(kFusedOps) / sizeof(kFusedOps[0]));
 }
 
 }  // namespace hhkit

@@ -307,7 +307,7 @@ HHKIT_OP(packed_linear_stats, {
   return a.ret_ints({static_cast<int64_t>(g_cache.size()), g_bytes, budget_bytes(), columns});
 })
 
-const OpEntry kOps[] = {
+const OpEntry kGemmOps[] = {
     {"set_packed_linear", op_set_packed_linear},
     {"packed_linear_stats", op_packed_linear_stats},
 };
@@ -315,7 +315,7 @@ const OpEntry kOps[] = {
 }  // namespace
 
 void init_gemm_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kGemmOps, sizeof(kGemmOps) / sizeof(kGemmOps[0]));
 }
 
 }  // namespace hhkit

@@ -127,7 +127,7 @@ HHKIT_OP(linalg_inv, { return a.ret(at::linalg_inv(a.t(0))); })
 HHKIT_OP(linalg_eigh, { return a.ret_pair(at::linalg_eigh(a.t(0), "L")); })
 HHKIT_OP(linalg_solve, { return a.ret(at::linalg_solve(a.t(0), a.t(1))); })
 
-static const OpEntry kOps[] = {
+static const OpEntry kMathOps[] = {
     {"add", op_add}, {"add_scaled", op_add_scaled}, {"sub", op_sub}, {"mul", op_mul}, {"div", op_div},
     {"pow", op_pow}, {"maximum", op_maximum}, {"minimum", op_minimum}, {"eq", op_eq}, {"ne", op_ne},
     {"lt", op_lt}, {"le", op_le}, {"gt", op_gt}, {"ge", op_ge}, {"logical_and", op_logical_and},
@@ -155,7 +155,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_math_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kMathOps, sizeof(kMathOps) / sizeof(kMathOps[0]));
 }
 
 }  // namespace hhkit

@@ -202,7 +202,7 @@ HHKIT_OP(sdpa, {
 #endif
 })
 
-static const OpEntry kOps[] = {
+static const OpEntry kNnOps[] = {
     {"set_autocast", op_set_autocast}, {"autocast_enabled", op_autocast_enabled},
     {"set_allow_tf32", op_set_allow_tf32}, {"allow_tf32", op_allow_tf32}, {"sdpa_available", op_sdpa_available},
     {"sdpa", op_sdpa},
@@ -219,7 +219,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_nn_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kNnOps, sizeof(kNnOps) / sizeof(kNnOps[0]));
 }
 
 }  // namespace hhkit

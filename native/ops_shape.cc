@@ -53,7 +53,7 @@ HHKIT_OP(pad, {
   return a.ret(at::constant_pad_nd(a.t(0), a.ints(1), a.s(2)));
 })
 
-static const OpEntry kOps[] = {
+static const OpEntry kShapeOps[] = {
     {"reshape", op_reshape}, {"view", op_view}, {"transpose", op_transpose}, {"permute", op_permute},
     {"narrow", op_narrow}, {"slice", op_slice}, {"select", op_select}, {"index_select", op_index_select},
     {"gather", op_gather}, {"scatter", op_scatter}, {"scatter_value", op_scatter_value},
@@ -66,7 +66,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_shape_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kShapeOps, sizeof(kShapeOps) / sizeof(kShapeOps[0]));
 }
 
 }  // namespace hhkit

@@ -192,7 +192,7 @@ HHKIT_OP(built_with_cuda, {
 #endif
 })
 
-static const OpEntry kOps[] = {
+static const OpEntry kTensorOps[] = {
     {"empty", op_empty}, {"zeros", op_zeros}, {"ones", op_ones}, {"full", op_full}, {"arange", op_arange},
     {"linspace", op_linspace}, {"eye", op_eye}, {"randn", op_randn}, {"rand", op_rand}, {"randint", op_randint},
     {"randperm", op_randperm}, {"zeros_like", op_zeros_like}, {"ones_like", op_ones_like},
@@ -212,7 +212,7 @@ static const OpEntry kOps[] = {
 };
 
 void init_tensor_ops(napi_env env, napi_value exports) {
-  register_ops(env, exports, kOps, sizeof(kOps) / sizeof(kOps[0]));
+  register_ops(env, exports, kTensorOps, sizeof(kTensorOps) / sizeof(kTensorOps[0]));
 }
 
 }  // namespace hhkit
