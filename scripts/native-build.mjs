@@ -169,7 +169,7 @@ export async function buildAddon(torch, { force = false, install = true, gyp, lo
     Boolean,
   );
   say(
-    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about a minute${log ? `; log: ${log}` : ''})`,
+    `building the native addon against ${torch.source}${extras.length ? ` with ${extras.join(', ')}` : ''} (about 30 s on 2 cores${log ? `; log: ${log}` : ''})`,
   );
   const started = Date.now();
   const gypArgs = ['rebuild', '--release', '-j', String(Math.max(1, Math.min(4, cpus().length)))];
