@@ -62,7 +62,7 @@ export function aptInstall(pkgs, why) {
 
 export const LIBTORCH_MISSING =
   'libtorch was not found. Either\n' +
-  '  - on Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
+  '  - on Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-pthread libgloo-dev\n' +
   '  - or install PyTorch for python3 (`pip install torch`); hhkit builds against torch/include and torch/lib\n' +
   '  - or set LIBTORCH=/path/to/libtorch (an unpacked libtorch with include/ and lib/)';
 
@@ -96,8 +96,9 @@ export async function ensureLibtorch({ install = true } = {}) {
     // Debian's libtorch has c10d but ships gloo's headers separately; without them `hhkit launch` can't train.
     if (apt(['libgloo-dev'], 'gloo headers for data-parallel training')) torch = findLibtorch();
     if (!torch.distributed) {
-      say('WARNING: libgloo-dev is not installed; multi-process training (`hhkit launch`) is disabled.');
-      say('         fix: sudo apt-get install libgloo-dev');
+      say('WARNING: libgloo-dev is not installed; multi-process training (`hhkit launch`) is disabled,');
+      say('         and the demo trains its PM as one process instead of two ranks (slower).');
+      say('         fix: sudo apt-get install libgloo-dev && npm run build:native');
     }
   }
   return torch;

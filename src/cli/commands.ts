@@ -4,6 +4,8 @@
 export interface Command {
   summary: string;
   help: string;
+  /** Help of a subcommand with its own (`hhkit pm experiment --help`), by the subcommand's name. */
+  subcommandHelp?: Record<string, string>;
   run(argv: string[]): Promise<number>;
 }
 

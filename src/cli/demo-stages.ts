@@ -461,7 +461,16 @@ const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'hh
  */
 export async function runDemoStages(
   p: DemoPaths,
-  o: { first: number; total: number; started: number; stopAfter: string; full: boolean; slots: number },
+  o: {
+    first: number;
+    total: number;
+    started: number;
+    stopAfter: string;
+    full: boolean;
+    slots: number;
+    /** Whether the addon can run data-parallel ranks (built with gloo); without it every stage is one process. */
+    multiProcess: boolean;
+  },
 ): Promise<Record<string, number>> {
   const stagesDir = join(p.out, '.stages');
   mkdirSync(stagesDir, { recursive: true });
@@ -490,8 +499,9 @@ export async function runDemoStages(
     stages
       .filter((s) => !done.has(s.name) && !running.has(s.name) && s.after.every((d) => done.has(d)))
       .sort((a, b) => rank(a) - rank(b));
-  // A stage of several ranks takes that many slots (only when the demo has them; else it runs as one).
-  const ranksOf = (s: Stage): number => ((s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
+  // A stage of several ranks takes that many slots (only when the demo has them and the addon can launch
+  // ranks; else it runs as one).
+  const ranksOf = (s: Stage): number => (o.multiProcess && (s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
   const freeSlots = (): number =>
     stages.filter((s) => running.has(s.name)).reduce((free, s) => free - ranksOf(s), o.slots);
   const start = (stage: Stage): void => {

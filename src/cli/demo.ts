@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { noGrad } from '../engine/index.ts';
+import { distributedAvailable, noGrad } from '../engine/index.ts';
 import { loadCheckpoint } from '../nn/checkpoint.ts';
 import { generate } from '../nn/generate.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
@@ -103,11 +103,12 @@ options:
   --out DIR            run folder (default runs/demo)
   --seed S             world and training seed (default 1)
   --steps N            LM training steps (default ${demoScales.full.lmSteps}, --quick ${demoScales.quick.lmSteps}; more on a rerun extends the run)
-  --stop-after STAGE   stop after this stage (lm, or one of stages 4–15), e.g. for a quick check
+  --stop-after STAGE   stop after this stage (lm, one of stages 4–15, or pm-size with --full), e.g. for a quick check
   --jobs N             stages run at once after the LM, one torch thread each (default 2 on ≥ 2 cores: a
                        small model is bound by per-op overhead, so two one-thread processes do ~1.8× the
                        work of one two-thread process); with 2 or more, the PM stage, which runs alone,
-                       trains as two data-parallel ranks (hhkit launch, the same global batch)
+                       trains as two data-parallel ranks (hhkit launch, the same global batch) when
+                       the addon was built with gloo (libgloo-dev), else as one process
   --full               also run the PM size and PMP experiments (about 10 more minutes)
   --quick              the same pipeline a few times smaller (shorter LM, PPO and evaluations on fewer
                        prompts), for a smoke test; its claims are the same effects with smaller margins. Its
@@ -207,10 +208,23 @@ export const command: Command = {
       console.error(`  lm reply to ${JSON.stringify(s.prompt)}: ${JSON.stringify(s.reply)}`);
 
     const paths = { out, worldDir, lm: join(lmDir, 'checkpoint'), seed, scale };
+    const multiProcess = distributedAvailable();
+    if (!multiProcess && jobs > 1)
+      console.error(
+        'note: the native addon was built without gloo, so the PM stage runs as one process instead of two ranks (slower); to fix: sudo apt-get install libgloo-dev && npm run build:native',
+      );
     const ran =
       stopAfter === 'lm'
         ? {}
-        : await runDemoStages(paths, { first: 4, total, started, stopAfter, full, slots: jobs });
+        : await runDemoStages(paths, {
+            first: 4,
+            total,
+            started,
+            stopAfter,
+            full,
+            slots: jobs,
+            multiProcess,
+          });
 
     const round = (x: number | null): number | null =>
       x === null || !Number.isFinite(x) ? null : Number(x.toFixed(4));

@@ -42,3 +42,11 @@ test('a typo gets the nearest known option; through the CLI it is one line and e
   );
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
+
+test('a subcommand with help of its own shows it: hhkit pm experiment --help', () => {
+  const r = runHhkitSync(['pm', 'experiment', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^usage: hhkit pm experiment size\|pmp\|mix\|all/);
+  // The other subcommands share the command's help.
+  assert.match(runHhkitSync(['pm', 'train', '--help']).stdout, /^usage: hhkit pm pretrain/);
+});

@@ -24,6 +24,20 @@ import {
 import type { Command } from './main.ts';
 import { onlineTensorboard, TENSORBOARD_HELP } from './tensorboard.ts';
 
+// The keys a round's PPO sets apart from hhkit ppo's defaults, as options (--ppo-steps 20 …).
+const ppoDefaults = Object.entries(defaultOnlineConfig.ppo)
+  .map(([k, v]) => `--ppo-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v}`)
+  .reduce(
+    (lines, o) => {
+      const last = lines.length - 1;
+      if (lines[last]!.length + o.length < 72) lines[last] = `${lines[last]} ${o}`.trim();
+      else lines.push(o);
+      return lines;
+    },
+    [''],
+  )
+  .join(`\n${' '.repeat(28)}`);
+
 const help = `usage: hhkit online --world DIR --init POLICY [--out DIR] [--rounds N] [--collect simulated|server] [options]
 
 Iterated online training (Bai et al. 2022 §2.3, §4.5). Round 0 trains a PM on the world's static comparisons
@@ -91,7 +105,9 @@ options:
   --test-data FILES         held-out comparisons each round's PM is scored on (default: the world's test files)
   --pm-KEY V                PM finetuning option KEY (hhkit pm train's keys: --pm-steps, --pm-batch-size,
                             --pm-lr-multiplier, --pm-max-comparisons, --pm-max-length …)
-  --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …)
+  --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …); a
+                            round's PPO is shorter than hhkit ppo's; its defaults:
+                            ${ppoDefaults}
   --tensorboard DIR         ${TENSORBOARD_HELP};
                             one folder per run: DIR/pm/round-K and DIR/ppo/round-K (each round's PM and PPO
                             steps), DIR/rounds (per round, as its stages finish: PM accuracy vs crowd and

@@ -386,6 +386,7 @@ async function score(argv: string[]): Promise<number> {
 export const command: Command = {
   summary: 'preference models: pretrain (PMP), train (finetune), eval, score, experiment',
   help,
+  subcommandHelp: { experiment: experimentHelp },
   async run(argv) {
     const [sub, ...rest] = argv;
     switch (sub) {

@@ -143,8 +143,9 @@ test('hhkit distill → ppo → best-of-n → robustness run end to end on a tin
     );
     const r = join(dir, 'robust');
     assert.equal(
+      // --init, the alias every command takes for its model (it once got as far as PPO and was refused there).
       await robustness.run([
-        '--policy',
+        '--init',
         d,
         '--world',
         world,

@@ -34,8 +34,10 @@ import {
   resolveCheckpoint,
 } from './rl-common.ts';
 
+// The command's own options (camel case): everything else is a PPO key for applyOverrides.
 const OWN = [
   'policy',
+  'init',
   'world',
   'pmTrain',
   'pmTest',
@@ -52,6 +54,7 @@ const OWN = [
   'json',
   'help',
   'config',
+  'out',
 ];
 
 const ppoConfig = configOptions(defaultPPOConfig);
@@ -99,7 +102,9 @@ options:
   --threshold T          divergence gap in train-PM units (default 0.25); the test PM is put in
                          train-PM units by σ(train)/σ(test) over the initial policy's samples
   --eval-prompts N       held-out prompts per snapshot (default 64)
-  --strict               a bad line in the world's comparison files is an error
+  --strict               a bad line in the held-out comparison files is an error (the --data lines are
+                         split as they are; the PMs' training reports bad ones and skips them)
+  --resume               accepted; a rerun with the same --out always resumes (the PMs and the PPO run)
   PPO options as hhkit ppo (defaults here: --steps 60 --snapshot-every 10 --checkpoint-every 10)`;
 
 async function trainSplitPMs(
@@ -233,6 +238,12 @@ export const command: Command = {
     mkdirSync(out, { recursive: true });
     const init = resolveCheckpoint(policyPath);
     const tokenizer = checkpointTokenizer(init);
+    // The PPO options are checked here, before the two PMs train: a typo must not cost their training.
+    const config: PPOConfig = applyOverrides(
+      { ...defaultPPOConfig, steps: 60, snapshotEvery: 10, checkpointEvery: 10, evalEvery: 0 },
+      options,
+      OWN,
+    );
     let trainSpec = stringOption(options, 'pm-train', '');
     let testSpec = stringOption(options, 'pm-test', '');
     const files = (key: string, names: string[]) => {
@@ -262,23 +273,6 @@ export const command: Command = {
     const testPM = await scorer(testSpec);
     console.error(
       `PM held-out means (the centres): train ${fmt(trainPM.centre)}, test ${fmt(testPM.centre)}`,
-    );
-    const config: PPOConfig = applyOverrides(
-      { ...defaultPPOConfig, steps: 60, snapshotEvery: 10, checkpointEvery: 10, evalEvery: 0 },
-      options,
-      [
-        ...OWN,
-        'pm-train',
-        'pm-test',
-        'pm-init',
-        'pm-steps',
-        'pm-lr-multiplier',
-        'early-fraction',
-        'eval-prompts',
-        'data',
-        'held-out',
-        'out',
-      ],
     );
     config.out = join(out, 'ppo');
     config.rewardOffset = trainPM.centre;

@@ -11,7 +11,7 @@ const HELP = `usage: hhkit setup [--rebuild]
 
 Builds hhkit's native engine (node_modules/hhkit/native) against libtorch: $LIBTORCH, a pip torch for
 python3, or Debian's libtorch-dev, which it installs with apt-get when run as root (otherwise it prints the
-command to run). Needs a C++ compiler, make and python3. About a minute; nothing happens when the engine is
+command to run). Needs a C++ compiler, make and python3. About 30 s on 2 cores; nothing happens when the engine is
 already built for these sources, this libtorch and this Node.
 
   --rebuild    build even when the engine is current`;
