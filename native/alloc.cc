@@ -29,7 +29,7 @@
 
 namespace hhkit {
 
-// Declared in core.h (this file keeps off ATen's headers).
+// Declared in core.h (this file does not include core.h itself: it needs only c10's allocator headers).
 bool env_mib(const char* name, unsigned long long max_mib, unsigned long long* mib);
 
 namespace {

@@ -845,3 +845,12 @@ void init_fused_ops(napi_env env, napi_value exports) {
 }
 
 }  // namespace hhkit
+
+// Built in one translation unit with other files (unity_kernels.cc): the fallbacks' names end here.
+#undef scores_row_avx2
+#undef weighted_sum_avx2
+#undef gelu_tanh_avx2
+#undef gelu_tanh_backward_avx2
+#undef seq_attention_rows_avx2
+#undef seq_attention_backward_avx2
+#undef adamw_span_avx2

@@ -98,7 +98,8 @@ export async function ensureLibtorch({ install = true } = {}) {
     if (!torch.distributed) {
       say('WARNING: libgloo-dev is not installed; multi-process training (`hhkit launch`) is disabled,');
       say('         and the demo trains its PM as one process instead of two ranks (slower).');
-      say('         fix: sudo apt-get install libgloo-dev && npm run build:native');
+      say('         fix: sudo apt-get install libgloo-dev, then run setup again');
+      say('         (`npm run setup` in a clone, `npx hhkit setup` in a project): it rebuilds with gloo.');
     }
   }
   return torch;

@@ -499,11 +499,12 @@ export async function runDemoStages(
     stages
       .filter((s) => !done.has(s.name) && !running.has(s.name) && s.after.every((d) => done.has(d)))
       .sort((a, b) => rank(a) - rank(b));
-  // A stage of several ranks takes that many slots (only when the demo has them and the addon can launch
-  // ranks; else it runs as one).
-  const ranksOf = (s: Stage): number => (o.multiProcess && (s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
+  // A stage of several ranks takes that many slots (only when the demo has them; else one). It runs as that
+  // many one-thread ranks when the addon can launch ranks, else as one process with a thread per slot.
+  const slotsOf = (s: Stage): number => ((s.ranks ?? 1) <= o.slots ? (s.ranks ?? 1) : 1);
+  const ranksOf = (s: Stage): number => (o.multiProcess ? slotsOf(s) : 1);
   const freeSlots = (): number =>
-    stages.filter((s) => running.has(s.name)).reduce((free, s) => free - ranksOf(s), o.slots);
+    stages.filter((s) => running.has(s.name)).reduce((free, s) => free - slotsOf(s), o.slots);
   const start = (stage: Stage): void => {
     const elapsed = formatDuration((performance.now() - o.started) / 1000);
     const resuming = existsSync(stage.output);
@@ -518,7 +519,12 @@ export async function runDemoStages(
     const command = ranks > 1 ? ['launch', '--nproc', String(ranks), '--', ...argv] : argv;
     const t0 = performance.now();
     const tag = `  ${stage.name} │ `;
-    const env = o.slots > 1 ? { ...process.env, HHKIT_NUM_THREADS: '1' } : process.env;
+    if (ranks < slotsOf(stage))
+      console.error(
+        `${tag}one process with ${slotsOf(stage)} threads, not ${slotsOf(stage)} data-parallel ranks: this build of the addon has no gloo (install libgloo-dev, then run setup again: \`npm run setup\` in a clone, \`npx hhkit setup\` in a project)`,
+      );
+    const threads = String(slotsOf(stage) / ranks);
+    const env = o.slots > 1 ? { ...process.env, HHKIT_NUM_THREADS: threads } : process.env;
     const pidFile = join(stagesDir, `${stage.name}.pid`);
     const job = runChild(process.execPath, [bin, ...command], {
       env,
@@ -548,7 +554,7 @@ export async function runDemoStages(
     // more waits, and nothing jumps ahead of it, so the critical path is never held back.
     if (!failure)
       for (const stage of ready()) {
-        if (ranksOf(stage) > freeSlots()) break;
+        if (slotsOf(stage) > freeSlots()) break;
         start(stage);
       }
     if (running.size === 0) break;

@@ -103,12 +103,12 @@ options:
   --out DIR            run folder (default runs/demo)
   --seed S             world and training seed (default 1)
   --steps N            LM training steps (default ${demoScales.full.lmSteps}, --quick ${demoScales.quick.lmSteps}; more on a rerun extends the run)
-  --stop-after STAGE   stop after this stage (lm, one of stages 4–15, or pm-size with --full), e.g. for a quick check
+  --stop-after STAGE   stop after this stage (lm, or one of stages 4–15; 4–16 and pm-size with --full)
   --jobs N             stages run at once after the LM, one torch thread each (default 2 on ≥ 2 cores: a
                        small model is bound by per-op overhead, so two one-thread processes do ~1.8× the
                        work of one two-thread process); with 2 or more, the PM stage, which runs alone,
                        trains as two data-parallel ranks (hhkit launch, the same global batch) when
-                       the addon was built with gloo (libgloo-dev), else as one process
+                       the addon was built with gloo (libgloo-dev), else as one two-thread process
   --full               also run the PM size and PMP experiments (about 10 more minutes)
   --quick              the same pipeline a few times smaller (shorter LM, PPO and evaluations on fewer
                        prompts), for a smoke test; its claims are the same effects with smaller margins. Its
@@ -131,7 +131,12 @@ export const command: Command = {
     if (!Number.isInteger(jobs) || jobs < 1)
       throw new UsageError(`--jobs expects a positive integer, got ${jobs}`);
     const stopAfter = stringOption(options, 'stop-after', '');
-    const stageNames = ['lm', ...demoStages(NO_PATHS).map((x) => x.name)];
+    const stageNames = [
+      'lm',
+      ...demoStages(NO_PATHS)
+        .filter((x) => full || !x.full)
+        .map((x) => x.name),
+    ];
     if (stopAfter && !stageNames.includes(stopAfter)) {
       throw new UsageError(
         `--stop-after expects one of ${stageNames.join(', ')}, got ${JSON.stringify(stopAfter)}`,
@@ -208,11 +213,8 @@ export const command: Command = {
       console.error(`  lm reply to ${JSON.stringify(s.prompt)}: ${JSON.stringify(s.reply)}`);
 
     const paths = { out, worldDir, lm: join(lmDir, 'checkpoint'), seed, scale };
+    // Without gloo a stage of several ranks runs as one process (runDemoStages says so when it starts one).
     const multiProcess = distributedAvailable();
-    if (!multiProcess && jobs > 1)
-      console.error(
-        'note: the native addon was built without gloo, so the PM stage runs as one process instead of two ranks (slower); to fix: sudo apt-get install libgloo-dev && npm run build:native',
-      );
     const ran =
       stopAfter === 'lm'
         ? {}

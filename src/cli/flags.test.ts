@@ -47,6 +47,7 @@ test('a subcommand with help of its own shows it: hhkit pm experiment --help', (
   const r = runHhkitSync(['pm', 'experiment', '--help']);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /^usage: hhkit pm experiment size\|pmp\|mix\|all/);
-  // The other subcommands share the command's help.
+  // The other subcommands share the command's help, and so does a word that is not one.
   assert.match(runHhkitSync(['pm', 'train', '--help']).stdout, /^usage: hhkit pm pretrain/);
+  assert.match(runHhkitSync(['pm', 'constructor', '--help']).stdout, /^usage: hhkit pm pretrain/);
 });

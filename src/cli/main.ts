@@ -31,7 +31,8 @@ async function main(argv: string[]): Promise<number> {
   // Options after `--` belong to an inner command (hhkit launch -- pretrain --help).
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (own.includes('--help') || own.includes('-h')) {
-    console.log(command.subcommandHelp?.[own[0] ?? ''] ?? command.help);
+    const sub = command.subcommandHelp ?? {};
+    console.log(Object.hasOwn(sub, own[0] ?? '') ? sub[own[0]!] : command.help);
     return 0;
   }
   return command.run(rest);

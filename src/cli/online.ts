@@ -14,6 +14,7 @@ import { siblingModule } from '../util/module-path.ts';
 import { defaultPMTrainConfigs } from '../pm/config.ts';
 import {
   configOptions,
+  kebabKey,
   numberOption,
   type OptionSpec,
   outputFolder,
@@ -26,7 +27,7 @@ import { onlineTensorboard, TENSORBOARD_HELP } from './tensorboard.ts';
 
 // The keys a round's PPO sets apart from hhkit ppo's defaults, as options (--ppo-steps 20 …).
 const ppoDefaults = Object.entries(defaultOnlineConfig.ppo)
-  .map(([k, v]) => `--ppo-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v}`)
+  .map(([k, v]) => `--ppo-${kebabKey(k)} ${v}`)
   .reduce(
     (lines, o) => {
       const last = lines.length - 1;
@@ -106,7 +107,7 @@ options:
   --pm-KEY V                PM finetuning option KEY (hhkit pm train's keys: --pm-steps, --pm-batch-size,
                             --pm-lr-multiplier, --pm-max-comparisons, --pm-max-length …)
   --ppo-KEY V               PPO option KEY (hhkit ppo's keys: --ppo-steps, --ppo-batch-size, --ppo-lr …); a
-                            round's PPO is shorter than hhkit ppo's; its defaults:
+                            round's PPO is shorter than hhkit ppo's; where they differ:
                             ${ppoDefaults}
   --tensorboard DIR         ${TENSORBOARD_HELP};
                             one folder per run: DIR/pm/round-K and DIR/ppo/round-K (each round's PM and PPO
@@ -155,7 +156,7 @@ const OWN = new Set([
 
 // --pm-KEY and --ppo-KEY: the keys of hhkit pm train and hhkit ppo, less those each round sets itself.
 const pmKeys = configOptions(defaultPMTrainConfigs.finetune, ['phase', 'data', 'eval', 'out', 'init']);
-const ppoKeys = configOptions(defaultPPOConfig, ['out']);
+const ppoKeys = configOptions(defaultPPOConfig, ['out', 'seed', 'rewardOffset']);
 const OPTIONS: OptionSpec = {
   command: 'online',
   values: [

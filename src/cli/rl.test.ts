@@ -141,6 +141,24 @@ test('hhkit distill → ppo → best-of-n → robustness run end to end on a tin
         [4, 3],
       ],
     );
+    // A PPO setting that cannot run is refused before the two split PMs train (it was refused only after).
+    const bad = join(dir, 'robust-bad');
+    await assert.rejects(
+      robustness.run([
+        '--init',
+        d,
+        '--world',
+        world,
+        '--out',
+        bad,
+        '--batch-size',
+        '8',
+        '--mini-batch-size',
+        '16',
+      ]),
+      /miniBatchSize \(16\) exceeds batchSize \(8\)/,
+    );
+    assert.ok(!existsSync(join(bad, 'pm-a')), 'no PM trained');
     const r = join(dir, 'robust');
     assert.equal(
       // --init, the alias every command takes for its model (it once got as far as PPO and was refused there).

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultPPOConfig, type PPOConfig } from '../rl/ppo-config.ts';
+import { defaultPPOConfig, type PPOConfig, validatePPOConfig } from '../rl/ppo-config.ts';
 import { trainPPO } from '../rl/ppo.ts';
 import { permutation } from '../rl/rollout.ts';
 import {
@@ -57,7 +57,8 @@ const OWN = [
   'out',
 ];
 
-const ppoConfig = configOptions(defaultPPOConfig);
+// Not --reward-offset: the run sets it to the train PM's held-out mean.
+const ppoConfig = configOptions(defaultPPOConfig, ['rewardOffset']);
 const OPTIONS: OptionSpec = {
   command: 'robustness',
   // biome-ignore format: one list of the command's own options
@@ -244,6 +245,7 @@ export const command: Command = {
       options,
       OWN,
     );
+    validatePPOConfig(config);
     let trainSpec = stringOption(options, 'pm-train', '');
     let testSpec = stringOption(options, 'pm-test', '');
     const files = (key: string, names: string[]) => {
