@@ -125,7 +125,7 @@ export interface DemoSettings {
    *  0.827 to 0.789 while the train PM climbs on — yet in train-PM units (σ ratio 1.24) the test PM's gain
    *  still equals the train PM's there (+0.848 vs +0.851). On seeds 2 and 3 the fraction holds at 0.93–1.00
    *  up to √KL 0.8, then falls to 0.79 / 0.85 by 1.4. 80 more steps would cost ~80 s; from a fresh clone the
-   *  demo takes 532–548 of the 600 s its wall-time claim allows. The stage takes ~170 s of the demo against
+   *  demo takes ~530 of the 600 s its wall-time claim allows (529 s on 2026-12-07). The stage takes ~170 s of the demo against
    *  ~105 s for 60 shared-head steps with snapshots every 3 (seed 1), beside the online stage. The quick
    *  scale keeps the shared head: with the separate critic (tried on seed 1) only 3 of its snapshots every 3
    *  steps fell in the early part of the √KL range, so the early-fit claim had too few points and the demo
