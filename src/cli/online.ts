@@ -25,8 +25,9 @@ import {
 import type { Command } from './main.ts';
 import { onlineTensorboard, TENSORBOARD_HELP } from './tensorboard.ts';
 
-// The keys a round's PPO sets apart from hhkit ppo's defaults, as options (--ppo-steps 20 …).
+// The keys where a round's PPO defaults differ from hhkit ppo's, as options (--ppo-steps 20 …).
 const ppoDefaults = Object.entries(defaultOnlineConfig.ppo)
+  .filter(([k, v]) => defaultPPOConfig[k as keyof PPOConfig] !== v)
   .map(([k, v]) => `--ppo-${kebabKey(k)} ${v}`)
   .reduce(
     (lines, o) => {
