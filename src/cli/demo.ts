@@ -61,7 +61,6 @@ const OPTIONS: OptionSpec = {
 };
 
 const NO_PATHS = { out: '', worldDir: '', lm: '', seed: 0, scale: 'full' as DemoScale };
-const TOTAL_STAGES = 3 + demoStages(NO_PATHS).filter((s) => !s.full).length;
 
 const help = `usage: hhkit demo [--out DIR] [--seed S] [--steps N] [--stop-after STAGE] [--jobs N] [--full] [--quick] [--json]
 
@@ -144,7 +143,8 @@ export const command: Command = {
     }
     const started = performance.now();
     const startedAt = Date.now();
-    const total = TOTAL_STAGES + (full ? 1 : 0);
+    // world and tokenizer, then the LM and the stages after it.
+    const total = 2 + stageNames.length;
 
     // 1. world
     const worldDir = join(out, 'world');
